@@ -1,0 +1,8 @@
+/* Subcommands of the `evbus` command-line tool. Each takes the arguments from
+ * its own name on (argv[0] is the subcommand) and returns the exit status. */
+#ifndef EVBUS_CLI_H
+#define EVBUS_CLI_H
+
+int evbus__cmd_pub(int argc, char **argv);
+
+#endif

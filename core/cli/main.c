@@ -1,0 +1,36 @@
+/* evbus: the command-line tool for producers and operators. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: evbus COMMAND [ARGS]\n"
+                 "\n"
+                 "commands:\n"
+                 "  pub            publish events (from flags, or JSON Lines on stdin or a file)\n"
+                 "  version        print the version\n"
+                 "\n"
+                 "Run 'evbus COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "pub") == 0)
+        return evbus__cmd_pub(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("evbus %s\n", EVBUS_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "evbus: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,454 @@
+/* libevbus: the producer side of the wire format. One DEALER socket per
+ * client; requests are kept, encoded, until acked so they can be resent after
+ * a reconnect. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/util.h"
+#include "evbus.pb-c.h"
+#include "evbus/evbus.h"
+
+#define MAX_EVENTS_PER_PUBLISH 10000
+
+typedef struct request {
+    bool in_use;
+    uint64_t id;
+    unsigned char *frame;
+    size_t frame_len;
+    size_t n;
+    int64_t first_sent_ms, last_sent_ms; /* first: when submitted */
+    bool sent; /* false while the socket refused it; retried every 20 ms */
+    evbus_ack_fn fn;
+    void *arg;
+    /* Synchronous requests: where the result goes instead of a callback. */
+    bool is_sync, done;
+    evbus_err sync_err;
+    evbus_ack *sync_acks;
+} request;
+
+struct evbus_client {
+    void *ctx, *sock;
+    evbus_client_opts opts;
+    uint64_t next_id;
+    request *reqs; /* max_in_flight + 1: one spare for a synchronous call */
+    size_t nreqs;
+    unsigned in_flight;
+    /* The last synchronous ack stays unpacked until the next call, because
+     * the caller's evbus_ack strings point into it. */
+    Evbus__V1__Ack *sync_keep;
+    char last_error[512];
+};
+
+void evbus_client_opts_init(evbus_client_opts *opts) {
+    memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
+    opts->timeout_ms = 30000;
+    opts->resend_ms = 2000;
+    opts->max_in_flight = 64;
+}
+
+const char *evbus_ack_status_name(evbus_ack_status status) {
+    switch (status) {
+    case EVBUS_ACK_ACCEPTED: return "accepted";
+    case EVBUS_ACK_DUPLICATE: return "duplicate";
+    case EVBUS_ACK_REJECTED: return "rejected";
+    case EVBUS_ACK_RETRY_LATER: return "retry_later";
+    }
+    return "unknown";
+}
+
+evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
+                           evbus_client_t **out) {
+    if (!endpoint || !out)
+        return EVBUS_EINVAL;
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    if (opts) {
+        /* Copy only what the caller's (possibly older, smaller) struct has. */
+        size_t n = opts->size < sizeof o ? opts->size : sizeof o;
+        if (n < sizeof(size_t))
+            return EVBUS_EINVAL;
+        memcpy(&o, opts, n);
+        o.size = sizeof o;
+    }
+    if (o.timeout_ms <= 0 || o.resend_ms <= 0 || o.max_in_flight == 0 || o.max_in_flight > 65536)
+        return EVBUS_EINVAL;
+    evbus_client_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return EVBUS_ENOMEM;
+    c->opts = o;
+    c->nreqs = (size_t)o.max_in_flight + 1;
+    c->reqs = calloc(c->nreqs, sizeof *c->reqs);
+    c->ctx = zmq_ctx_new();
+    if (!c->reqs || !c->ctx)
+        goto fail_nomem;
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    if (!c->sock)
+        goto fail_zmq;
+    int linger = 0, ivl = 100, ivl_max = 1000, hwm = 0;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    /* In-flight requests are bounded by max_in_flight, not by the pipe. */
+    zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_connect(c->sock, endpoint) != 0) {
+        evbus_err rc = errno == EINVAL || errno == EPROTONOSUPPORT ? EVBUS_EINVAL : EVBUS_EZMQ;
+        zmq_close(c->sock);
+        zmq_ctx_term(c->ctx);
+        free(c->reqs);
+        free(c);
+        return rc;
+    }
+    /* Request ids only need to be unique per connection; starting from the
+     * clock keeps a restarted producer from reusing recent ones. */
+    c->next_id = (uint64_t)evbus__now_wall_ms() << 16;
+    *out = c;
+    return EVBUS_OK;
+
+fail_zmq:
+    zmq_ctx_term(c->ctx);
+    free(c->reqs);
+    free(c);
+    return EVBUS_EZMQ;
+fail_nomem:
+    if (c->ctx)
+        zmq_ctx_term(c->ctx);
+    free(c->reqs);
+    free(c);
+    return EVBUS_ENOMEM;
+}
+
+static void finish(evbus_client_t *c, request *r, evbus_err err, const evbus_ack *acks, size_t n) {
+    free(r->frame);
+    r->frame = NULL;
+    r->in_use = false;
+    c->in_flight--;
+    if (r->is_sync) {
+        r->done = true;
+        r->sync_err = err;
+        return;
+    }
+    r->fn(r->arg, err, acks, n);
+}
+
+void evbus_client_destroy(evbus_client_t **cp) {
+    if (!cp || !*cp)
+        return;
+    evbus_client_t *c = *cp;
+    for (size_t i = 0; i < c->nreqs; i++)
+        if (c->reqs[i].in_use)
+            finish(c, &c->reqs[i], EVBUS_ECLOSED, NULL, 0);
+    if (c->sync_keep)
+        evbus__v1__ack__free_unpacked(c->sync_keep, NULL);
+    zmq_close(c->sock);
+    zmq_ctx_term(c->ctx);
+    free(c->reqs);
+    free(c);
+    *cp = NULL;
+}
+
+unsigned evbus_client_in_flight(const evbus_client_t *c) {
+    return c ? c->in_flight : 0;
+}
+
+const char *evbus_client_last_error(const evbus_client_t *c) {
+    return c ? c->last_error : "";
+}
+
+static void try_send(evbus_client_t *c, request *r, int64_t now) {
+    r->sent = zmq_send(c->sock, r->frame, r->frame_len, ZMQ_DONTWAIT) >= 0;
+    r->last_sent_ms = now;
+}
+
+/* Encodes events into a Publish frame. Ids missing from the caller's events
+ * are generated here, so that a resend carries the same ids. */
+static evbus_err encode(evbus_client_t *c, const evbus_event *evs, size_t n, request *r) {
+    evbus_err rc = EVBUS_ENOMEM;
+    Evbus__V1__Event *pe = calloc(n, sizeof *pe);
+    Evbus__V1__Event **pp = calloc(n, sizeof *pp);
+    char(*ids)[37] = calloc(n, 37);
+    size_t n_attrs = 0;
+    for (size_t i = 0; i < n; i++)
+        n_attrs += evs[i].n_attributes;
+    Evbus__V1__Attribute *attrs = calloc(n_attrs ? n_attrs : 1, sizeof *attrs);
+    Evbus__V1__Attribute **attr_ptrs = calloc(n_attrs ? n_attrs : 1, sizeof *attr_ptrs);
+    if (!pe || !pp || !ids || !attrs || !attr_ptrs)
+        goto out;
+    rc = EVBUS_EINVAL;
+    size_t ai = 0;
+    for (size_t i = 0; i < n; i++) {
+        const evbus_event *e = &evs[i];
+        Evbus__V1__Event *p = &pe[i];
+        evbus__v1__event__init(p);
+        if ((e->n_resources && !e->resources) || (e->n_attributes && !e->attributes))
+            goto out;
+        if (e->id && e->id[0]) {
+            p->id = (char *)e->id;
+        } else {
+            evbus__uuid4(ids[i]);
+            p->id = ids[i];
+        }
+#define STR(field) (e->field ? (char *)e->field : (char *)"")
+        p->source = STR(source);
+        p->detail_type = STR(detail_type);
+        p->detail = STR(detail);
+        p->time = STR(time);
+        p->partition_key = STR(partition_key);
+        p->origin_region = STR(origin_region);
+#undef STR
+        p->resources = (char **)e->resources;
+        p->n_resources = e->n_resources;
+        p->attributes = attr_ptrs + ai;
+        p->n_attributes = e->n_attributes;
+        for (size_t j = 0; j < e->n_attributes; j++, ai++) {
+            evbus__v1__attribute__init(&attrs[ai]);
+            attrs[ai].key = (char *)(e->attributes[j].key ? e->attributes[j].key : "");
+            attrs[ai].value = (char *)(e->attributes[j].value ? e->attributes[j].value : "");
+            attr_ptrs[ai] = &attrs[ai];
+        }
+        pp[i] = p;
+    }
+    Evbus__V1__Publish pub = EVBUS__V1__PUBLISH__INIT;
+    pub.request_id = c->next_id++;
+    pub.events = pp;
+    pub.n_events = n;
+    pub.version = 1;
+    r->frame_len = evbus__v1__publish__get_packed_size(&pub);
+    r->frame = malloc(r->frame_len ? r->frame_len : 1);
+    rc = EVBUS_ENOMEM;
+    if (!r->frame)
+        goto out;
+    evbus__v1__publish__pack(&pub, r->frame);
+    r->id = pub.request_id;
+    r->n = n;
+    rc = EVBUS_OK;
+out:
+    free(pe);
+    free(pp);
+    free(ids);
+    free(attrs);
+    free(attr_ptrs);
+    return rc;
+}
+
+static request *find(evbus_client_t *c, uint64_t id) {
+    for (size_t i = 0; i < c->nreqs; i++)
+        if (c->reqs[i].in_use && c->reqs[i].id == id)
+            return &c->reqs[i];
+    return NULL;
+}
+
+/* Hands one received Ack to its request. Unknown request ids are answers to
+ * an earlier send of a request that has completed since: ignored. */
+static void handle_ack(evbus_client_t *c, const void *data, size_t len) {
+    Evbus__V1__Ack *ack = evbus__v1__ack__unpack(NULL, len, data);
+    if (!ack)
+        return;
+    request *r = find(c, ack->request_id);
+    if (!r) {
+        evbus__v1__ack__free_unpacked(ack, NULL);
+        return;
+    }
+    if (ack->error && ack->error[0]) {
+        snprintf(c->last_error, sizeof c->last_error, "%s", ack->error);
+        finish(c, r, EVBUS_EREMOTE, NULL, 0);
+        evbus__v1__ack__free_unpacked(ack, NULL);
+        return;
+    }
+    if (ack->n_results != r->n) {
+        snprintf(c->last_error, sizeof c->last_error, "router answered %zu results for %zu events",
+                 ack->n_results, r->n);
+        finish(c, r, EVBUS_EPROTO, NULL, 0);
+        evbus__v1__ack__free_unpacked(ack, NULL);
+        return;
+    }
+    evbus_ack stack_acks[64];
+    evbus_ack *acks = r->is_sync   ? r->sync_acks
+                      : r->n <= 64 ? stack_acks
+                                   : malloc(r->n * sizeof *acks);
+    if (!acks) {
+        finish(c, r, EVBUS_ENOMEM, NULL, 0);
+        evbus__v1__ack__free_unpacked(ack, NULL);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const Evbus__V1__EventAck *a = ack->results[i];
+        acks[i].status = (evbus_ack_status)a->status;
+        acks[i].sequence = a->sequence;
+        acks[i].event_id = a->event_id;
+        acks[i].reason = a->reason;
+        acks[i].region = a->region;
+    }
+    bool sync = r->is_sync;
+    finish(c, r, EVBUS_OK, acks, r->n);
+    if (sync) {
+        if (c->sync_keep)
+            evbus__v1__ack__free_unpacked(c->sync_keep, NULL);
+        c->sync_keep = ack;
+        return;
+    }
+    if (acks != stack_acks)
+        free(acks);
+    evbus__v1__ack__free_unpacked(ack, NULL);
+}
+
+/* Resends what is due and expires what is past its deadline. Returns the
+ * soonest time something will be due, for the poll timeout. */
+static int64_t run_timers(evbus_client_t *c, int64_t now) {
+    int64_t next = now + c->opts.resend_ms;
+    for (size_t i = 0; i < c->nreqs; i++) {
+        request *r = &c->reqs[i];
+        if (!r->in_use)
+            continue;
+        if (now - r->first_sent_ms >= c->opts.timeout_ms) {
+            finish(c, r, EVBUS_ETIMEDOUT, NULL, 0);
+            continue;
+        }
+        int64_t due = r->sent ? r->last_sent_ms + c->opts.resend_ms : r->last_sent_ms + 20;
+        if (due <= now) {
+            try_send(c, r, now);
+            due = r->sent ? r->last_sent_ms + c->opts.resend_ms : now + 20;
+        }
+        if (due < next)
+            next = due;
+    }
+    return next;
+}
+
+static evbus_err recv_available(evbus_client_t *c) {
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return errno == EAGAIN || errno == EINTR ? EVBUS_OK : EVBUS_EZMQ;
+        }
+        handle_ack(c, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+    }
+}
+
+/* Waits for acks until `until` (monotonic ms, -1: until `stop` says so). */
+static evbus_err wait_for(evbus_client_t *c, int64_t until, bool (*stop)(void *), void *arg) {
+    for (;;) {
+        evbus_err rc = recv_available(c);
+        if (rc)
+            return rc;
+        int64_t now = evbus__now_mono_ms();
+        int64_t next = run_timers(c, now);
+        if (stop(arg))
+            return EVBUS_OK;
+        if (until >= 0 && now >= until)
+            return EVBUS_ETIMEDOUT;
+        int64_t wake = until >= 0 && until < next ? until : next;
+        long wait = (long)(wake - now);
+        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, wait < 0 ? 0 : wait) < 0 && errno != EINTR)
+            return EVBUS_EZMQ;
+    }
+}
+
+static request *free_slot(evbus_client_t *c) {
+    for (size_t i = 0; i < c->nreqs; i++)
+        if (!c->reqs[i].in_use)
+            return &c->reqs[i];
+    return NULL;
+}
+
+static bool has_room(void *arg) {
+    evbus_client_t *c = arg;
+    return c->in_flight < c->opts.max_in_flight;
+}
+
+static bool sync_done(void *arg) {
+    return ((request *)arg)->done;
+}
+
+static bool all_done(void *arg) {
+    return ((evbus_client_t *)arg)->in_flight == 0;
+}
+
+static evbus_err submit(evbus_client_t *c, const evbus_event *evs, size_t n, request **out) {
+    request *r = free_slot(c);
+    if (!r)
+        return EVBUS_EAGAIN;
+    memset(r, 0, sizeof *r);
+    evbus_err rc = encode(c, evs, n, r);
+    if (rc)
+        return rc;
+    r->in_use = true;
+    c->in_flight++;
+    int64_t now = evbus__now_mono_ms();
+    r->first_sent_ms = now;
+    try_send(c, r, now);
+    *out = r;
+    return EVBUS_OK;
+}
+
+evbus_err evbus_publish(evbus_client_t *c, const evbus_event *evs, size_t n, evbus_ack *acks) {
+    if (!c || !evs || !acks || n == 0 || n > MAX_EVENTS_PER_PUBLISH)
+        return EVBUS_EINVAL;
+    c->last_error[0] = '\0';
+    if (c->sync_keep) {
+        evbus__v1__ack__free_unpacked(c->sync_keep, NULL);
+        c->sync_keep = NULL;
+    }
+    request *r;
+    evbus_err rc = submit(c, evs, n, &r);
+    if (rc)
+        return rc;
+    r->is_sync = true;
+    r->sync_acks = acks;
+    rc = wait_for(c, -1, sync_done, r);
+    if (rc)
+        return rc;
+    return r->sync_err;
+}
+
+evbus_err evbus_publish_async(evbus_client_t *c, const evbus_event *evs, size_t n, evbus_ack_fn fn,
+                              void *arg) {
+    if (!c || !evs || !fn || n == 0 || n > MAX_EVENTS_PER_PUBLISH)
+        return EVBUS_EINVAL;
+    if (!has_room(c)) {
+        evbus_err rc = wait_for(c, evbus__now_mono_ms() + c->opts.timeout_ms, has_room, c);
+        if (rc)
+            return rc;
+    }
+    request *r;
+    evbus_err rc = submit(c, evs, n, &r);
+    if (rc)
+        return rc;
+    r->fn = fn;
+    r->arg = arg;
+    return EVBUS_OK;
+}
+
+typedef struct progress {
+    evbus_client_t *c;
+    unsigned start;
+} progress;
+
+static bool any_completed(void *arg) {
+    progress *p = arg;
+    return p->c->in_flight < p->start || p->c->in_flight == 0;
+}
+
+evbus_err evbus_client_poll(evbus_client_t *c, int timeout_ms) {
+    if (!c)
+        return EVBUS_EINVAL;
+    progress p = {c, c->in_flight};
+    int64_t until = timeout_ms < 0 ? -1 : evbus__now_mono_ms() + timeout_ms;
+    evbus_err rc = wait_for(c, until, any_completed, &p);
+    return rc == EVBUS_ETIMEDOUT ? EVBUS_OK : rc;
+}
+
+evbus_err evbus_client_flush(evbus_client_t *c, int timeout_ms) {
+    if (!c)
+        return EVBUS_EINVAL;
+    int64_t until = timeout_ms < 0 ? -1 : evbus__now_mono_ms() + timeout_ms;
+    return wait_for(c, until, all_done, c);
+}

@@ -1,0 +1,34 @@
+/* Small helpers shared by the client library, the daemon and the CLI. */
+#ifndef EVBUS_UTIL_H
+#define EVBUS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock, for deadlines. */
+int64_t evbus__now_mono_ms(void);
+/* Milliseconds since the Unix epoch, for timestamps that are stored. */
+int64_t evbus__now_wall_ms(void);
+
+/* Writes a random (version 4) UUID, 36 characters and a NUL, into out[37]. */
+void evbus__uuid4(char out[37]);
+
+/* Formats epoch milliseconds as RFC 3339 UTC with seconds ("...T17:44:20Z"),
+ * as Amazon EventBridge writes event times, into out[21]. */
+void evbus__format_time(int64_t wall_ms, char out[21]);
+
+/* Big-endian 64-bit keys sort numerically in LMDB's default byte order. */
+static inline void evbus__put_be64(unsigned char *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+static inline uint64_t evbus__get_be64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#endif

@@ -1,0 +1,39 @@
+/* The ingest/writer loop: receives Publish frames on a ZeroMQ ROUTER socket,
+ * validates and deduplicates each event, writes everything drained in one
+ * LMDB transaction (group commit) and only then acks. It is the store's only
+ * writer. */
+#ifndef EVBUS_INGEST_H
+#define EVBUS_INGEST_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+
+typedef struct evbus__ingest evbus__ingest;
+
+typedef struct evbus__ingest_counters {
+    uint64_t requests, accepted, duplicates, rejected, retry_later, bad_frames, acks_dropped,
+        commits;
+} evbus__ingest_counters;
+
+/* Binds the ingest endpoints. The caller keeps cfg, store and zctx alive for
+ * the life of the ingest and owns *out (evbus__ingest_destroy()). Returns
+ * EVBUS_EZMQ with err naming the endpoint when a bind fails. */
+evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void *zctx,
+                            evbus__ingest **out, char *err, size_t errlen);
+
+/* Runs until *stop becomes non-zero. Then it stops accepting connections,
+ * finishes and acks the commit in progress, answers requests that were
+ * already queued with RETRY_LATER, and returns EVBUS_OK. Returns EVBUS_ESTORE
+ * if the store fails (nothing unacked is then acked). */
+evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop);
+
+/* Counters since start. */
+void evbus__ingest_counters_get(const evbus__ingest *ing, evbus__ingest_counters *out);
+
+/* Closes the socket; NULLs *ing; accepts NULL. */
+void evbus__ingest_destroy(evbus__ingest **ing);
+
+#endif

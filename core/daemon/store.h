@@ -1,0 +1,82 @@
+/* The durable store: one LMDB environment in the data directory, with named
+ * sub-databases keyed by fixed-width big-endian integers so they sort
+ * numerically:
+ *
+ *   events     seq(8)                  -> serialized evbus.v1.Event
+ *   ids        event id                -> seq(8) accepted_ms(8)
+ *   dedup_log  seq(8)                  -> accepted_ms(8) event id
+ *   pending    target(4) seq(8)        -> (reserved: routing, issue 3/4)
+ *   retry      due_ms(8) target(4) seq(8) -> (reserved: delivery retries)
+ *   dlq        target(4) seq(8)        -> (reserved: dead letters)
+ *   state      name                    -> region state, routing controls
+ *   meta       name                    -> counters such as "next_seq"
+ *
+ * Only the ingest/writer thread writes. A second process cannot open the same
+ * data directory: it is locked with flock() for the life of the store. */
+#ifndef EVBUS_STORE_H
+#define EVBUS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evbus/error.h"
+
+typedef struct evbus__store evbus__store;
+
+/* What the store did with one item of an append. */
+typedef enum evbus__store_outcome {
+    EVBUS__STORED = 1,    /* new: committed under seq */
+    EVBUS__DUPLICATE = 2, /* id already stored under seq */
+    EVBUS__FULL = 3,      /* not stored: the map is full */
+    EVBUS__BACKLOG = 4,   /* not stored: max_backlog events are waiting */
+} evbus__store_outcome;
+
+typedef struct evbus__store_item {
+    /* in */
+    const char *id;
+    size_t id_len;
+    const void *record;
+    size_t record_len;
+    /* out */
+    evbus__store_outcome outcome;
+    uint64_t seq;
+} evbus__store_item;
+
+typedef struct evbus__store_stats {
+    uint64_t events;   /* event records stored */
+    uint64_t ids;      /* ids remembered for deduplication */
+    uint64_t next_seq; /* sequence the next new event gets */
+    uint64_t map_size, map_used;
+} evbus__store_stats;
+
+/* Opens (creating if needed) the store in `dir`, takes the directory's lock
+ * and clears reader slots left by a killed process. EVBUS_EBUSY when another
+ * process holds the directory; EVBUS_EIO / EVBUS_ESTORE otherwise. err says
+ * what and where. The caller owns *out (evbus__store_close()). */
+evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **out, char *err,
+                            size_t errlen);
+
+/* Closes the store and releases the lock; NULLs *s; accepts NULL. */
+void evbus__store_close(evbus__store **s);
+
+/* Appends a batch in one write transaction (group commit) and returns only
+ * after the commit is on disk. Items are handled in order; a later item with
+ * the id of an earlier one in the same batch is a DUPLICATE of it. Ids whose
+ * dedup window ended before `expire_before_ms` are forgotten along the way.
+ * When the map fills up, as many leading items as fit are committed and the
+ * rest come back FULL; nothing already acked is touched. Returns EVBUS_OK
+ * (check each outcome) or EVBUS_ESTORE when LMDB failed otherwise (no item
+ * is then stored). */
+evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n, int64_t now_ms,
+                              int64_t expire_before_ms, uint64_t max_backlog);
+
+/* Counters, read in a short read transaction. */
+evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out);
+
+/* Calls fn for each stored event in sequence order, within one read
+ * transaction; record memory is valid only during the call. fn returns
+ * non-zero to stop. */
+evbus_err evbus__store_foreach_event(
+    evbus__store *s, int (*fn)(void *arg, uint64_t seq, const void *record, size_t len), void *arg);
+
+#endif

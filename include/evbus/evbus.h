@@ -1,0 +1,231 @@
+/**
+ * @file evbus.h
+ * @brief libevbus: publish events to an evbus router.
+ *
+ * @mainpage libevbus
+ *
+ * A producer opens a client on evbusd's ingest endpoint and publishes events,
+ * one at a time or in batches. evbusd acknowledges each event only once it is
+ * durable in its store (committed and fsynced), so an ACCEPTED or DUPLICATE
+ * ack means the event survives a crash of the router.
+ *
+ * Two modes share one client:
+ *  - synchronous: evbus_publish() sends a batch and waits for its acks;
+ *  - pipelined: evbus_publish_async() sends a batch and returns at once; up to
+ *    `max_in_flight` requests are outstanding, and evbus_client_poll() or
+ *    evbus_client_flush() delivers each batch's acks to its callback.
+ *
+ * @section caveats Caveats
+ *  - A client is not thread-safe: use it from one thread at a time (it owns a
+ *    ZeroMQ socket, and ZeroMQ sockets belong to one thread). Open one client
+ *    per producing thread; they may share nothing.
+ *  - Delivery is at least once. A request that is not acknowledged within
+ *    `resend_ms` is sent again with the same event ids (the router restarted,
+ *    or the connection dropped). An event the router had already committed
+ *    then comes back DUPLICATE with the sequence number it was first accepted
+ *    under: treat ACCEPTED and DUPLICATE alike as "durable".
+ *  - Events without an id get a random UUID from the client before the first
+ *    send, so that a resend cannot store them twice. The id is returned in the
+ *    ack.
+ *  - Strings in an ::evbus_ack belong to the client and stay valid only until
+ *    the callback returns (pipelined mode) or until the next call on the same
+ *    client (synchronous mode). Copy what you keep.
+ *  - RETRY_LATER is not an error of the call: the router is applying
+ *    backpressure (storage full, backlog limit, shutting down). Publish those
+ *    events again later.
+ */
+#ifndef EVBUS_EVBUS_H
+#define EVBUS_EVBUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evbus/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Longest event id the router accepts, in bytes. */
+#define EVBUS_EVENT_ID_MAX 256
+
+/** A string attribute carried with an event. */
+typedef struct evbus_attr {
+    const char *key;
+    const char *value;
+} evbus_attr;
+
+/**
+ * One event to publish. All strings are NUL-terminated UTF-8 and belong to the
+ * caller; the client copies what it needs before the publishing call returns.
+ * Fields marked optional may be NULL.
+ */
+typedef struct evbus_event {
+    const char *id;               /**< optional: unique id used for deduplication */
+    const char *source;           /**< required, 1..256 bytes */
+    const char *detail_type;      /**< required, 1..128 bytes */
+    const char *detail;           /**< required: a JSON object */
+    const char *time;             /**< optional: RFC 3339; the router sets it if NULL */
+    const char *const *resources; /**< optional: n_resources strings */
+    size_t n_resources;
+    const char *partition_key;    /**< optional: ordering key */
+    const evbus_attr *attributes; /**< optional: n_attributes pairs */
+    size_t n_attributes;
+    const char *origin_region; /**< optional: the router's region if NULL */
+} evbus_event;
+
+/** What the router did with one event. Values match the wire format. */
+typedef enum evbus_ack_status {
+    EVBUS_ACK_ACCEPTED = 1,    /**< durable under `sequence` */
+    EVBUS_ACK_DUPLICATE = 2,   /**< id seen before; durable under `sequence` */
+    EVBUS_ACK_REJECTED = 3,    /**< invalid; `reason` says why; do not resend */
+    EVBUS_ACK_RETRY_LATER = 4, /**< not stored now; send again later */
+} evbus_ack_status;
+
+/** The router's answer for one event. See the caveats on string lifetime. */
+typedef struct evbus_ack {
+    evbus_ack_status status;
+    uint64_t sequence;    /**< ACCEPTED / DUPLICATE: the event's sequence */
+    const char *event_id; /**< the id sent or assigned; never NULL */
+    const char *reason;   /**< REJECTED / RETRY_LATER: why; "" otherwise */
+    const char *region;   /**< region that will process the event; may be "" */
+} evbus_ack;
+
+/** Client tuning. Initialise with evbus_client_opts_init(), then change. */
+typedef struct evbus_client_opts {
+    /** sizeof(evbus_client_opts), set by evbus_client_opts_init(); lets the
+     * struct grow without breaking callers built against an older header. */
+    size_t size;
+    /** Give up on a request this long after its first send (default 30000). */
+    int timeout_ms;
+    /** Send an unacknowledged request again after this long (default 2000). */
+    int resend_ms;
+    /** Pipelined mode: most requests outstanding at once (default 64). */
+    unsigned max_in_flight;
+} evbus_client_opts;
+
+/** An open connection to one router. Opaque. */
+typedef struct evbus_client evbus_client_t;
+
+/**
+ * Called once per pipelined request with its acks.
+ *
+ * @param arg  the pointer given to evbus_publish_async().
+ * @param err  EVBUS_OK with @p n acks, one per event in publish order;
+ *             EVBUS_ETIMEDOUT when no ack came within `timeout_ms` (the events
+ *             may or may not be durable: publish them again, ids make that
+ *             safe); EVBUS_EREMOTE when the router refused the whole request
+ *             (@p acks is NULL and @p n is 0; the reason is logged by
+ *             evbus_client_last_error()); EVBUS_ECLOSED when the client was
+ *             destroyed first.
+ * @param acks valid only during the call.
+ */
+typedef void (*evbus_ack_fn)(void *arg, evbus_err err, const evbus_ack *acks, size_t n);
+
+/**
+ * Fill @p opts with the defaults.
+ * @param[out] opts must not be NULL.
+ */
+EVBUS_API void evbus_client_opts_init(evbus_client_opts *opts);
+
+/**
+ * Open a client on a router endpoint.
+ *
+ * The connection is made in the background: this call does not wait for the
+ * router, and publishing before it is up simply waits for it (up to the
+ * request timeout).
+ *
+ * @param[in]  endpoint a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:5555" or
+ *             "ipc:///run/evbus.sock".
+ * @param[in]  opts     NULL for the defaults.
+ * @param[out] out      the new client; the caller owns it and releases it with
+ *                      evbus_client_destroy(). Untouched on failure.
+ * @return EVBUS_OK; EVBUS_EINVAL for a NULL argument, a malformed endpoint or
+ *         options out of range; EVBUS_ENOMEM; EVBUS_EZMQ when ZeroMQ fails.
+ */
+EVBUS_API evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
+                                     evbus_client_t **out);
+
+/**
+ * Close a client and set @p *client to NULL. Requests still in flight get
+ * their callback with EVBUS_ECLOSED. Accepts NULL and a pointer to NULL.
+ */
+EVBUS_API void evbus_client_destroy(evbus_client_t **client);
+
+/**
+ * Publish a batch and wait for its acks.
+ *
+ * Pipelined requests of the same client keep progressing (their callbacks may
+ * run) while this call waits.
+ *
+ * @param[in]  client
+ * @param[in]  events @p n events; must not be NULL when n > 0.
+ * @param[in]  n      1..10000 events.
+ * @param[out] acks   caller-provided array of @p n entries, filled in publish
+ *                    order on EVBUS_OK; strings valid until the next call on
+ *                    this client.
+ * @return EVBUS_OK when every event has an ack (check each status);
+ *         EVBUS_EINVAL for bad arguments; EVBUS_ETIMEDOUT when the router did
+ *         not answer within `timeout_ms` (publish again: ids make it safe);
+ *         EVBUS_EREMOTE when the router refused the whole request (see
+ *         evbus_client_last_error()); EVBUS_ENOMEM; EVBUS_EZMQ.
+ */
+EVBUS_API evbus_err evbus_publish(evbus_client_t *client, const evbus_event *events, size_t n,
+                                  evbus_ack *acks);
+
+/**
+ * Publish a batch without waiting for its acks.
+ *
+ * The events are encoded before the call returns; the caller may reuse them.
+ * When `max_in_flight` requests are already outstanding, this call first
+ * waits for acks (running their callbacks) to make room.
+ *
+ * @param[in] client
+ * @param[in] events @p n events, 1..10000.
+ * @param[in] fn     called exactly once with this request's acks; not NULL.
+ * @param[in] arg    passed to @p fn.
+ * @return EVBUS_OK when the request is on its way; EVBUS_EINVAL;
+ *         EVBUS_ETIMEDOUT when no room was made within `timeout_ms`;
+ *         EVBUS_ENOMEM; EVBUS_EZMQ. On failure @p fn is not called.
+ */
+EVBUS_API evbus_err evbus_publish_async(evbus_client_t *client, const evbus_event *events, size_t n,
+                                        evbus_ack_fn fn, void *arg);
+
+/**
+ * Receive acks that have arrived, run their callbacks, resend requests due
+ * for it, and expire requests past their timeout.
+ *
+ * @param[in] client
+ * @param[in] timeout_ms how long to wait for the first ack: 0 does not wait,
+ *            -1 waits until at least one request completes (or none is out).
+ * @return EVBUS_OK; EVBUS_EZMQ when the socket failed.
+ */
+EVBUS_API evbus_err evbus_client_poll(evbus_client_t *client, int timeout_ms);
+
+/**
+ * Wait until every pipelined request has completed (acked, refused or timed
+ * out), running their callbacks.
+ *
+ * @return EVBUS_OK; EVBUS_ETIMEDOUT when requests were still outstanding after
+ *         @p timeout_ms (-1: no limit beyond each request's own timeout);
+ *         EVBUS_EZMQ.
+ */
+EVBUS_API evbus_err evbus_client_flush(evbus_client_t *client, int timeout_ms);
+
+/** Number of requests sent and not yet completed. */
+EVBUS_API unsigned evbus_client_in_flight(const evbus_client_t *client);
+
+/**
+ * The router's last whole-request error message (for EVBUS_EREMOTE), or "".
+ * Owned by the client; valid until the next call on it.
+ */
+EVBUS_API const char *evbus_client_last_error(const evbus_client_t *client);
+
+/** "accepted", "duplicate", "rejected", "retry_later" or "unknown". Static. */
+EVBUS_API const char *evbus_ack_status_name(evbus_ack_status status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVBUS_EVBUS_H */

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of evbus from Debian's
+# archive. Idempotent: packages already present are not fetched again, and the
+# package index is refreshed only when something is missing.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config clang-format
+  libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+  liblmdb-dev lmdb-utils libcurl4-openssl-dev
+  libcriterion-dev libjansson-dev libyaml-dev libcyaml-dev libmicrohttpd-dev
+  python3-zmq python3-protobuf protobuf-compiler
+  redis-server
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
+  "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all Debian packages present"
+fi

@@ -1,0 +1,48 @@
+/* Starts a real evbusd for integration tests: its own temporary directory,
+ * configuration and ipc:// endpoint (no port to race for), readiness polled
+ * from its log with a deadline, and a stop that always reaps the process.
+ * The daemon gets PR_SET_PDEATHSIG, so it dies with a crashed test too. */
+#ifndef EVBUS_TEST_HARNESS_H
+#define EVBUS_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct harness {
+    char dir[256];      /* temporary directory, removed by harness_cleanup() */
+    char config[300];   /* dir/evbus.yaml */
+    char endpoint[300]; /* ipc://dir/ingest.sock */
+    char log[300];      /* dir/evbusd.log: the daemon's stderr */
+    pid_t pid;
+    int starts; /* how many times started: readiness counts log lines */
+} harness;
+
+/* Creates the directory and writes a configuration: the ingest endpoint, a
+ * data directory, and `extra_yaml` appended verbatim (may be NULL). */
+void harness_init(harness *h, const char *extra_yaml);
+
+/* Starts evbusd and waits (up to 10 s) until it logs that it is ready.
+ * Returns false if it exited or did not become ready. */
+bool harness_start(harness *h);
+
+/* SIGTERM, then waits up to 10 s (SIGKILL after that). Returns the exit
+ * status, or -1 when it had to be killed or was not running. */
+int harness_stop(harness *h);
+
+/* kill -9 and reap. */
+void harness_kill9(harness *h);
+
+/* Stops the daemon if running and removes the directory. */
+void harness_cleanup(harness *h);
+
+/* Path of a built binary ("evbusd", "evbus") from EVBUS_BIN_DIR. */
+const char *harness_bin(const char *name);
+
+/* Runs a shell command, captures up to outlen-1 bytes of stdout into out, and
+ * returns its exit status (or -1). */
+int harness_run(const char *cmd, char *out, size_t outlen);
+
+/* Reads the daemon's log into buf (NUL-terminated). */
+void harness_read_log(const harness *h, char *buf, size_t len);
+
+#endif
