@@ -9,7 +9,7 @@ function(evbus_add_criterion_test name)
   endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE PkgConfig::CRITERION ${T_LIBS})
-  add_test(NAME ${name} COMMAND ${name} --jobs 2 -q)
+  add_test(NAME ${name} COMMAND ${name} --jobs 2)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "EVBUS_BIN_DIR=${PROJECT_BINARY_DIR}/core;EVBUS_SRC_DIR=${PROJECT_SOURCE_DIR}")
   if(T_LABELS)

@@ -1,0 +1,162 @@
+/* The LMDB store: group commit outcomes, persistence, the directory lock, a
+ * full map and the dedup window. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+static char dir[64];
+static evbus__store *store;
+static char err[1024];
+
+static void setup(void) {
+    snprintf(dir, sizeof dir, "/tmp/evbus-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(evbus__store_open(dir, 64 << 20, &store, err, sizeof err), EVBUS_OK, "%s", err);
+}
+
+static void teardown(void) {
+    evbus__store_close(&store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+
+static evbus__store_item item(const char *id, const char *rec) {
+    evbus__store_item it = {0};
+    it.id = id;
+    it.id_len = strlen(id);
+    it.record = rec;
+    it.record_len = strlen(rec);
+    return it;
+}
+
+Test(store, append_assigns_sequences_and_deduplicates) {
+    evbus__store_item items[4] = {item("a", "ra"), item("b", "rb"), item("a", "again"),
+                                  item("c", "rc")};
+    cr_assert_eq(evbus__store_append(store, items, 4, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(items[0].outcome, EVBUS__STORED);
+    cr_assert_eq(items[0].seq, 1);
+    cr_assert_eq(items[1].seq, 2);
+    cr_assert_eq(items[2].outcome, EVBUS__DUPLICATE, "same id later in the same batch");
+    cr_assert_eq(items[2].seq, 1);
+    cr_assert_eq(items[3].seq, 3);
+
+    evbus__store_item again = item("b", "x");
+    cr_assert_eq(evbus__store_append(store, &again, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(again.outcome, EVBUS__DUPLICATE);
+    cr_assert_eq(again.seq, 2);
+}
+
+static int collect(void *arg, uint64_t seq, const void *rec, size_t len) {
+    char *out = arg;
+    char line[64];
+    snprintf(line, sizeof line, "%llu=%.*s;", (unsigned long long)seq, (int)len, (const char *)rec);
+    strcat(out, line);
+    return 0;
+}
+
+Test(store, survives_reopen_and_continues_sequence) {
+    evbus__store_item items[2] = {item("a", "ra"), item("b", "rb")};
+    cr_assert_eq(evbus__store_append(store, items, 2, 1000, 0, 0), EVBUS_OK);
+    evbus__store_close(&store);
+    cr_assert_null(store, "close NULLs the pointer");
+    cr_assert_eq(evbus__store_open(dir, 64 << 20, &store, err, sizeof err), EVBUS_OK, "%s", err);
+    char seen[256] = "";
+    cr_assert_eq(evbus__store_foreach_event(store, collect, seen), EVBUS_OK);
+    cr_assert_str_eq(seen, "1=ra;2=rb;");
+    evbus__store_item c = item("c", "rc");
+    cr_assert_eq(evbus__store_append(store, &c, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(c.seq, 3);
+    evbus__store_item a = item("a", "dup");
+    cr_assert_eq(evbus__store_append(store, &a, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(a.outcome, EVBUS__DUPLICATE, "dedup survives a reopen");
+}
+
+Test(store, second_open_of_a_directory_is_refused) {
+    evbus__store *other = NULL;
+    cr_assert_eq(evbus__store_open(dir, 64 << 20, &other, err, sizeof err), EVBUS_EBUSY);
+    cr_assert_null(other);
+    cr_assert(strstr(err, "is in use by another evbusd (pid "), "%s", err);
+}
+
+Test(store, full_map_commits_what_fits_and_keeps_earlier_events) {
+    /* A separate, tiny store. */
+    evbus__store_close(&store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", dir);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(evbus__store_open(dir, 1 << 20, &store, err, sizeof err), EVBUS_OK, "%s", err);
+    static char rec[4000];
+    memset(rec, 'r', sizeof rec - 1);
+    char ids[400][16];
+    evbus__store_item items[400];
+    for (int i = 0; i < 400; i++) {
+        snprintf(ids[i], sizeof ids[i], "id-%d", i);
+        items[i] = item(ids[i], rec);
+    }
+    cr_assert_eq(evbus__store_append(store, items, 400, 1000, 0, 0), EVBUS_OK);
+    int stored = 0, full = 0;
+    for (int i = 0; i < 400; i++) {
+        if (items[i].outcome == EVBUS__STORED)
+            cr_assert_eq(full, 0, "stored items form a prefix");
+        stored += items[i].outcome == EVBUS__STORED;
+        full += items[i].outcome == EVBUS__FULL;
+    }
+    cr_assert_gt(stored, 0);
+    cr_assert_gt(full, 0, "1 MiB cannot hold 1.6 MB of records");
+    cr_assert_eq(stored + full, 400);
+    /* Halving may leave room for a few more: fill it one by one until even a
+     * single event no longer fits; then it stays full, with no crash. */
+    int extra = 0;
+    for (int i = 0; i < 400; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "more-%d", i);
+        evbus__store_item more = item(id, rec);
+        cr_assert_eq(evbus__store_append(store, &more, 1, 1000, 0, 0), EVBUS_OK);
+        if (more.outcome == EVBUS__FULL)
+            break;
+        cr_assert_eq(more.outcome, EVBUS__STORED);
+        extra++;
+    }
+    cr_assert_lt(extra, 400, "the map never filled up");
+    stored += extra;
+    evbus__store_item last = item("last", rec);
+    cr_assert_eq(evbus__store_append(store, &last, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(last.outcome, EVBUS__FULL);
+    evbus__store_stats st;
+    cr_assert_eq(evbus__store_stats_get(store, &st), EVBUS_OK);
+    cr_assert_eq(st.events, (uint64_t)stored);
+}
+
+Test(store, backlog_limit_turns_new_events_away) {
+    evbus__store_item items[3] = {item("a", "1"), item("b", "2"), item("c", "3")};
+    cr_assert_eq(evbus__store_append(store, items, 3, 1000, 0, 2), EVBUS_OK);
+    cr_assert_eq(items[0].outcome, EVBUS__STORED);
+    cr_assert_eq(items[1].outcome, EVBUS__STORED);
+    cr_assert_eq(items[2].outcome, EVBUS__BACKLOG);
+    evbus__store_item dup = item("a", "1");
+    cr_assert_eq(evbus__store_append(store, &dup, 1, 1000, 0, 2), EVBUS_OK);
+    cr_assert_eq(dup.outcome, EVBUS__DUPLICATE, "duplicates are still answered at the limit");
+}
+
+Test(store, ids_are_forgotten_after_the_dedup_window) {
+    evbus__store_item a = item("old", "1");
+    cr_assert_eq(evbus__store_append(store, &a, 1, 1000, 0, 0), EVBUS_OK);
+    evbus__store_item b = item("new", "2");
+    cr_assert_eq(evbus__store_append(store, &b, 1, 5000, 2000, 0), EVBUS_OK);
+    evbus__store_stats st;
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.ids, 1, "'old' (accepted at 1000) expired before 2000");
+    evbus__store_item again = item("old", "3");
+    cr_assert_eq(evbus__store_append(store, &again, 1, 6000, 2000, 0), EVBUS_OK);
+    cr_assert_eq(again.outcome, EVBUS__STORED, "an expired id is new again");
+    cr_assert_eq(again.seq, 3);
+    evbus__store_item newer = item("new", "4");
+    cr_assert_eq(evbus__store_append(store, &newer, 1, 6000, 2000, 0), EVBUS_OK);
+    cr_assert_eq(newer.outcome, EVBUS__DUPLICATE);
+}

@@ -1,0 +1,148 @@
+/* Event validation and the JSON detail check, as tables of cases. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <string.h>
+
+#include "common/json_check.h"
+#include "validate.h"
+
+typedef struct json_case {
+    char text[96];
+    int ok;
+    char why[48];
+} json_case;
+
+ParameterizedTestParameters(json, check_object) {
+    static json_case cases[] = {
+        {"{}", 1, ""},
+        {"  {\"a\": 1}\n", 1, ""},
+        {"{\"a\":[1,-2.5e+3,true,false,null,\"x\",{}]}", 1, ""},
+        {"{\"u\":\"\\u00e9\\n\\\"\"}", 1, ""},
+        {"{\"k\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}", 1, ""},
+        {"[]", 0, "not a JSON object"},
+        {"\"str\"", 0, "not a JSON object"},
+        {"", 0, "not a JSON object"},
+        {"{", 0, "expected a member name"},
+        {"{\"a\":1", 0, "unterminated object"},
+        {"{\"a\":1,}", 0, "expected a member name"},
+        {"{\"a\" 1}", 0, "expected ':'"},
+        {"{\"a\":01}", 0, "expected ',' or '}'"},
+        {"{\"a\":1.}", 0, "invalid number"},
+        {"{\"a\":-}", 0, "invalid number"},
+        {"{\"a\":tru}", 0, "invalid literal"},
+        {"{\"a\":\"\\x\"}", 0, "invalid escape"},
+        {"{\"a\":\"\\u12G4\"}", 0, "invalid \\u escape"},
+        {"{\"a\":\"tab\there\"}", 0, "control character"},
+        {"{\"a\":\"\xc0\xaf\"}", 0, "invalid UTF-8"},
+        {"{\"a\":\"\xed\xa0\x80\"}", 0, "invalid UTF-8"},
+        {"{\"a\":\"\xe2\x82\"}", 0, "invalid UTF-8"},
+        {"{} {}", 0, "trailing characters"},
+        {"{\"a\":[1 2]}", 0, "expected ',' or ']'"},
+    };
+    return cr_make_param_array(json_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(json_case *c, json, check_object) {
+    const char *why = NULL;
+    size_t off = 0;
+    int rc = evbus__json_check_object(c->text, strlen(c->text), &why, &off);
+    if (c->ok) {
+        cr_assert_eq(rc, 0, "'%s' refused: %s at %zu", c->text, why, off);
+    } else {
+        cr_assert_eq(rc, -1, "'%s' accepted", c->text);
+        cr_assert(strstr(why, c->why), "'%s': got '%s', wanted '%s'", c->text, why, c->why);
+        cr_assert_leq(off, strlen(c->text));
+    }
+}
+
+Test(json, depth_limit) {
+    char deep[2 * (EVBUS_JSON_MAX_DEPTH + 2) + 8];
+    size_t n = 0;
+    deep[n++] = '{';
+    deep[n++] = '"', deep[n++] = 'a', deep[n++] = '"', deep[n++] = ':';
+    for (int i = 0; i < EVBUS_JSON_MAX_DEPTH; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < EVBUS_JSON_MAX_DEPTH; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    const char *why;
+    size_t off;
+    cr_assert_eq(evbus__json_check_object(deep, n, &why, &off), -1);
+    cr_assert_str_eq(why, "nested too deeply");
+}
+
+typedef struct event_case {
+    char field[16];
+    char value[300];
+    char why[64]; /* "" when valid */
+} event_case;
+
+ParameterizedTestParameters(event, validate) {
+    static event_case cases[] = {
+        {"none", "", ""},
+        {"source", "", "source is required"},
+        {"detail_type", "", "detail_type is required"},
+        {"detail", "", "detail is required"},
+        {"detail", "[1]", "detail is not a JSON object"},
+        {"time", "2026-11-23T17:44:20Z", ""},
+        {"time", "2026-11-23T17:44:20.123+01:00", ""},
+        {"time", "2026-13-23T17:44:20Z", "RFC 3339"},
+        {"time", "2026-11-23 17:44:20", "RFC 3339"},
+        {"id", "\xff\xfe", "id is not valid UTF-8"},
+        {"partition_key", "k", ""},
+    };
+    return cr_make_param_array(event_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(event_case *c, event, validate) {
+    Evbus__V1__Event ev = EVBUS__V1__EVENT__INIT;
+    ev.source = "app";
+    ev.detail_type = "T";
+    ev.detail = "{}";
+    if (strcmp(c->field, "source") == 0)
+        ev.source = c->value;
+    else if (strcmp(c->field, "detail_type") == 0)
+        ev.detail_type = c->value;
+    else if (strcmp(c->field, "detail") == 0)
+        ev.detail = c->value;
+    else if (strcmp(c->field, "time") == 0)
+        ev.time = c->value;
+    else if (strcmp(c->field, "id") == 0)
+        ev.id = c->value;
+    else if (strcmp(c->field, "partition_key") == 0)
+        ev.partition_key = c->value;
+    char why[256] = "";
+    int rc = evbus__event_validate(&ev, 256 * 1024, why, sizeof why);
+    if (!c->why[0])
+        cr_assert_eq(rc, 0, "%s=%s refused: %s", c->field, c->value, why);
+    else
+        cr_assert(rc == -1 && strstr(why, c->why), "%s=%s: got '%s', wanted '%s'", c->field,
+                  c->value, why, c->why);
+}
+
+Test(event, limits_follow_eventbridge) {
+    static char big[EVBUS_SOURCE_MAX + 2];
+    memset(big, 'x', sizeof big - 1);
+    Evbus__V1__Event ev = EVBUS__V1__EVENT__INIT;
+    ev.source = big;
+    ev.detail_type = "T";
+    ev.detail = "{}";
+    char why[256];
+    cr_assert_eq(evbus__event_validate(&ev, 256 * 1024, why, sizeof why), -1);
+    cr_assert_str_eq(why, "source is 257 bytes; the limit is 256");
+    big[EVBUS_SOURCE_MAX] = '\0';
+    cr_assert_eq(evbus__event_validate(&ev, 256 * 1024, why, sizeof why), 0, "%s", why);
+
+    /* The whole event counts against max_event_size. */
+    cr_assert_eq(evbus__event_validate(&ev, 100, why, sizeof why), -1);
+    cr_assert(strstr(why, "the limit is 100 (ingest.max_event_size)"), "%s", why);
+
+    char *resources[EVBUS_RESOURCES_MAX + 1];
+    for (int i = 0; i <= EVBUS_RESOURCES_MAX; i++)
+        resources[i] = "arn:x";
+    ev.source = "app";
+    ev.resources = resources;
+    ev.n_resources = EVBUS_RESOURCES_MAX + 1;
+    cr_assert_eq(evbus__event_validate(&ev, 256 * 1024, why, sizeof why), -1);
+    cr_assert_str_eq(why, "101 resources; the limit is 100");
+}
