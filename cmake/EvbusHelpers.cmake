@@ -11,7 +11,7 @@ function(evbus_add_criterion_test name)
   target_link_libraries(${name} PRIVATE PkgConfig::CRITERION ${T_LIBS})
   add_test(NAME ${name} COMMAND ${name} --jobs 2)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "EVBUS_BIN_DIR=${PROJECT_BINARY_DIR}/core;EVBUS_SRC_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "EVBUS_BIN_DIR=${PROJECT_BINARY_DIR}/core;EVBUS_EXAMPLES_DIR=${PROJECT_BINARY_DIR}/examples;EVBUS_SRC_DIR=${PROJECT_SOURCE_DIR}")
   if(T_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
   endif()

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -188,4 +189,13 @@ Test(ingest, cli_publishes_json_lines_and_reports_each_ack) {
     cr_assert(strstr(out, "accepted seq=") && strstr(out, "id=cli-1 line=1"), "%s", out);
     cr_assert(strstr(out, "id=cli-2 line=2"), "%s", out);
     cr_assert(strstr(out, "rejected id=cli-3 line=3: detail is required"), "%s", out);
+}
+
+Test(ingest, example_producer_publishes_pipelined) {
+    char cmd[1024], out[1024];
+    snprintf(cmd, sizeof cmd, "'%s/evbus-example-producer' '%s' 5000", getenv("EVBUS_EXAMPLES_DIR"),
+             h.endpoint);
+    int rc = harness_run(cmd, out, sizeof out);
+    cr_assert_eq(rc, 0, "output: %s", out);
+    cr_assert(strstr(out, "5000 durable, 0 rejected"), "%s", out);
 }

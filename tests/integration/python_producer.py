@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""A producer written in Python with Debian's ZeroMQ and protobuf packages,
+compiled from proto/evbus.proto: proves the wire format is usable from another
+language, including over a REQ socket and with fields this evbusd does not
+know (a newer producer). Starts its own evbusd and always stops it.
+
+usage: python_producer.py EVBUSD PROTO_DIR
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import zmq
+
+
+def compile_proto(proto_dir, out_dir):
+    subprocess.run(["protoc", f"-I{proto_dir}", f"--python_out={out_dir}", "evbus.proto"],
+                   check=True)
+    sys.path.insert(0, out_dir)
+    import evbus_pb2  # noqa: E402  (generated just now)
+    return evbus_pb2
+
+
+def start_daemon(evbusd, workdir):
+    endpoint = f"ipc://{workdir}/ingest.sock"
+    config = os.path.join(workdir, "evbus.yaml")
+    with open(config, "w") as f:
+        f.write(f"region: py-1\ningest:\n  listen: [\"{endpoint}\"]\n"
+                "storage:\n  data_dir: data\n  map_size: 64MiB\n")
+    log = open(os.path.join(workdir, "evbusd.log"), "w")
+    proc = subprocess.Popen([evbusd, "--config", config], stderr=log)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(log.name) as f:
+            if "[evbusd] ready:" in f.read():
+                return proc, endpoint
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    proc.kill()
+    raise SystemExit("evbusd did not become ready:\n" + open(log.name).read())
+
+
+def main():
+    evbusd, proto_dir = sys.argv[1], sys.argv[2]
+    workdir = tempfile.mkdtemp(prefix="evbus-py-")
+    proc = None
+    failures = []
+    checks = [0]
+
+    def check(cond, what):
+        checks[0] += 1
+        print(("ok   " if cond else "FAIL ") + what)
+        if not cond:
+            failures.append(what)
+
+    try:
+        pb = compile_proto(proto_dir, workdir)
+        proc, endpoint = start_daemon(evbusd, workdir)
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.RCVTIMEO, 5000)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(endpoint)
+
+        pub = pb.Publish(request_id=42, version=1)
+        pub.events.add(id="py-1", source="py.app", detail_type="Hello",
+                       detail='{"lang": "python", "n": 1}',
+                       resources=["arn:aws:example:::thing/1"], partition_key="k1",
+                       attributes=[pb.Attribute(key="tenant", value="acme")])
+        pub.events.add(id="py-1", source="py.app", detail_type="Hello", detail="{}")
+        pub.events.add(source="py.app", detail_type="Hello", detail='{"no id": true}')
+        pub.events.add(id="py-bad", source="py.app", detail_type="Hello", detail="[1,2]")
+        dealer.send(pub.SerializeToString())
+        ack = pb.Ack.FromString(dealer.recv())
+        check(ack.request_id == 42, "ack carries the request id")
+        check(len(ack.results) == 4, "one result per event")
+        r = ack.results
+        check(r[0].status == pb.ACCEPTED and r[0].sequence > 0 and r[0].region == "py-1",
+              "first event accepted with a sequence and the region")
+        check(r[1].status == pb.DUPLICATE and r[1].sequence == r[0].sequence,
+              "same id again is a duplicate of the first")
+        check(r[2].status == pb.ACCEPTED and len(r[2].event_id) == 36,
+              "an event without id gets a UUID from evbusd")
+        check(r[3].status == pb.REJECTED and "not a JSON object" in r[3].reason,
+              "a detail that is not an object is rejected with a reason")
+
+        # A newer producer: field 99 of Publish and field 50 of Event are
+        # unknown to this evbusd and must be ignored.
+        newer = pb.Publish(request_id=43)
+        newer.events.add(id="py-2", source="py.app", detail_type="Hello", detail="{}")
+        frame = bytearray(newer.SerializeToString())
+        frame += bytes([0x98, 0x06, 0x01])  # field 99, varint 1
+        dealer.send(bytes(frame))
+        ack = pb.Ack.FromString(dealer.recv())
+        check(ack.error == "" and ack.results[0].status == pb.ACCEPTED,
+              "unknown fields are ignored")
+
+        # REQ sockets put an empty delimiter frame first; evbusd answers alike.
+        req = ctx.socket(zmq.REQ)
+        req.setsockopt(zmq.RCVTIMEO, 5000)
+        req.setsockopt(zmq.LINGER, 0)
+        req.connect(endpoint)
+        p3 = pb.Publish(request_id=44)
+        p3.events.add(id="py-3", source="py.app", detail_type="Hello", detail="{}")
+        req.send(p3.SerializeToString())
+        ack = pb.Ack.FromString(req.recv())
+        check(ack.request_id == 44 and ack.results[0].status == pb.ACCEPTED,
+              "a REQ socket works too")
+
+        dealer.send(b"this is not protobuf \xff\xff")
+        ack = pb.Ack.FromString(dealer.recv())
+        check("not a serialized evbus.v1.Publish" in ack.error,
+              "a malformed frame gets an error ack")
+        dealer.close()
+        req.close()
+        ctx.term()
+
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=10) == 0, "evbusd exits 0 on SIGTERM")
+        proc = None
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{checks[0] - len(failures)} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
