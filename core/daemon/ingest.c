@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/arena.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "evbus.pb-c.h"
@@ -57,6 +58,9 @@ struct evbus__ingest {
     Evbus__V1__EventAck **ack_ptrs;
     size_t acks_cap, ack_ptrs_cap;
     int64_t last_drop_log_ms;
+    /* Decoded requests live in this arena until their drain is acked. */
+    evbus__arena arena;
+    ProtobufCAllocator pb_alloc;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -73,6 +77,16 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 0;
 }
 
+static void *arena_alloc(void *data, size_t size) {
+    return evbus__arena_alloc(data, size);
+}
+
+/* Everything is released at once by evbus__arena_reset(). */
+static void arena_free(void *data, void *ptr) {
+    (void)data;
+    (void)ptr;
+}
+
 evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void *zctx,
                             evbus__ingest **out, char *err, size_t errlen) {
     evbus__ingest *ing = calloc(1, sizeof *ing);
@@ -80,6 +94,10 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void 
         return EVBUS_ENOMEM;
     ing->cfg = cfg;
     ing->store = store;
+    evbus__arena_init(&ing->arena, 1 << 20);
+    ing->pb_alloc.alloc = arena_alloc;
+    ing->pb_alloc.free = arena_free;
+    ing->pb_alloc.allocator_data = &ing->arena;
     ing->sock = zmq_socket(zctx, ZMQ_ROUTER);
     if (!ing->sock) {
         snprintf(err, errlen, "cannot create ingest socket: %s", zmq_strerror(errno));
@@ -125,6 +143,7 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
     free(ing->recbuf);
     free(ing->acks);
     free(ing->ack_ptrs);
+    evbus__arena_destroy(&ing->arena);
     free(ing);
     *ingp = NULL;
 }
@@ -184,7 +203,8 @@ static int recv_request(evbus__ingest *ing, request *r) {
         refuse(r, "request is %zu bytes; the limit is %llu (ingest.max_request_bytes)",
                zmq_msg_size(payload), (unsigned long long)ing->cfg->max_request_bytes);
     } else {
-        r->pub = evbus__v1__publish__unpack(NULL, zmq_msg_size(payload), zmq_msg_data(payload));
+        r->pub = evbus__v1__publish__unpack(&ing->pb_alloc, zmq_msg_size(payload),
+                                            zmq_msg_data(payload));
         if (!r->pub) {
             refuse(r, "frame is not a serialized evbus.v1.Publish (%zu bytes could not be decoded)",
                    zmq_msg_size(payload));
@@ -198,10 +218,8 @@ static int recv_request(evbus__ingest *ing, request *r) {
                        "request has %zu events; the limit is %llu (ingest.max_events_per_request)",
                        r->pub->n_events, (unsigned long long)ing->cfg->max_events_per_request);
             }
-            if (r->error) {
-                evbus__v1__publish__free_unpacked(r->pub, NULL);
-                r->pub = NULL;
-            }
+            if (r->error)
+                r->pub = NULL; /* its memory goes with the arena */
         }
     }
     if (r->error)
@@ -230,7 +248,7 @@ static int prepare_events(evbus__ingest *ing, request *r, const char *now_text) 
             continue;
         }
         /* Encode a shallow copy with the defaults filled in, so that the
-         * unpacked request keeps its own pointers for free_unpacked(). */
+         * decoded request stays as it came. */
         Evbus__V1__Event copy = *ev;
         if (!copy.id[0]) {
             evbus__uuid4(s->gen_id);
@@ -330,10 +348,9 @@ static void release(evbus__ingest *ing, request *reqs, size_t n) {
             if (s->reason_owned)
                 free((void *)s->reason);
         }
-        if (r->pub)
-            evbus__v1__publish__free_unpacked(r->pub, NULL);
         zmq_msg_close(&r->identity);
     }
+    evbus__arena_reset(&ing->arena);
 }
 
 /* Reads what is waiting (bounded), commits it in one transaction, acks it.
@@ -360,7 +377,6 @@ static int drain_once(evbus__ingest *ing, bool closing) {
         r->first_slot = nslots;
         if (grow((void **)&ing->slots, &ing->slots_cap, nslots + r->n_slots, sizeof *ing->slots)) {
             r->error = "evbusd is out of memory; send again later";
-            evbus__v1__publish__free_unpacked(r->pub, NULL);
             r->pub = NULL;
             r->n_slots = 0;
             continue;

@@ -12,18 +12,70 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "id_index.h"
 
-enum { DB_EVENTS, DB_IDS, DB_DEDUP_LOG, DB_PENDING, DB_RETRY, DB_DLQ, DB_STATE, DB_META, DB_COUNT };
+enum { DB_EVENTS, DB_DEDUP_LOG, DB_PENDING, DB_RETRY, DB_DLQ, DB_STATE, DB_META, DB_COUNT };
 
-static const char *const db_names[DB_COUNT] = {"events", "ids", "dedup_log", "pending",
-                                               "retry",  "dlq", "state",     "meta"};
+static const char *const db_names[DB_COUNT] = {"events", "dedup_log", "pending", "retry",
+                                               "dlq",    "state",     "meta"};
+
+/* An index change made inside a write transaction, undone if it aborts or
+ * applied once it commits. */
+typedef struct index_change {
+    uint64_t hash, seq;
+} index_change;
 
 struct evbus__store {
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
     int lock_fd;
     uint64_t next_seq;
+    evbus__id_index *ids;
+    index_change *added, *expired;
+    size_t added_cap, expired_cap, n_added, n_expired;
+    uint64_t *hashes; /* the batch's id hashes, computed ahead for prefetching */
+    size_t hashes_cap;
 };
+
+/* How many events ahead the id index is prefetched: enough to cover a miss,
+ * few enough that the lines are still cached when used. */
+#define PREFETCH_AHEAD 8
+
+static int push_change(index_change **v, size_t *cap, size_t *n, uint64_t hash, uint64_t seq) {
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        index_change *nv = realloc(*v, c * sizeof *nv);
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[*n].hash = hash;
+    (*v)[*n].seq = seq;
+    (*n)++;
+    return 0;
+}
+
+/* Rebuilds the in-memory id index from the dedup log. */
+static int load_ids(evbus__store *s, MDB_txn *txn) {
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[DB_DEDUP_LOG], &cur);
+    if (mrc)
+        return mrc;
+    MDB_val k, v;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 || v.mv_size < 8)
+            continue;
+        uint64_t h = evbus__id_hash((char *)v.mv_data + 8, v.mv_size - 8);
+        if (evbus__id_index_put(s->ids, h, evbus__get_be64(k.mv_data))) {
+            mrc = ENOMEM;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? 0 : mrc;
+}
 
 static const char NEXT_SEQ_KEY[] = "next_seq";
 
@@ -111,6 +163,12 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
                  mrc ? mdb_strerror(mrc) : "record has the wrong size");
         goto fail;
     }
+    s->ids = evbus__id_index_new();
+    if (!s->ids || (mrc = load_ids(s, txn))) {
+        snprintf(err, errlen, "%s: cannot load the dedup window: %s", dir,
+                 s->ids ? mdb_strerror(mrc) : "out of memory");
+        goto fail;
+    }
     if ((mrc = mdb_txn_commit(txn))) {
         txn = NULL;
         snprintf(err, errlen, "%s: cannot commit: %s", dir, mdb_strerror(mrc));
@@ -122,6 +180,7 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
 fail:
     if (txn)
         mdb_txn_abort(txn);
+    evbus__id_index_destroy(&s->ids);
     if (s->env)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
@@ -136,12 +195,17 @@ void evbus__store_close(evbus__store **sp) {
     evbus__store *s = *sp;
     mdb_env_close(s->env);
     close(s->lock_fd);
+    evbus__id_index_destroy(&s->ids);
+    free(s->added);
+    free(s->expired);
+    free(s->hashes);
     free(s);
     *sp = NULL;
 }
 
 /* Forgets up to `budget` ids accepted before `before_ms`, oldest first. The
- * dedup log is in sequence order, which is acceptance order. */
+ * dedup log is in sequence order, which is acceptance order. The index
+ * entries are removed only once the transaction commits. */
 static int expire_ids(evbus__store *s, MDB_txn *txn, int64_t before_ms, size_t budget) {
     MDB_cursor *cur;
     int mrc = mdb_cursor_open(txn, s->dbi[DB_DEDUP_LOG], &cur);
@@ -149,17 +213,41 @@ static int expire_ids(evbus__store *s, MDB_txn *txn, int64_t before_ms, size_t b
         return mrc;
     MDB_val k, v;
     while (budget-- > 0 && (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
-        if (v.mv_size < 8 || (int64_t)evbus__get_be64(v.mv_data) >= before_ms)
+        if (k.mv_size != 8 || v.mv_size < 8 || (int64_t)evbus__get_be64(v.mv_data) >= before_ms)
             break;
-        MDB_val id = {v.mv_size - 8, (char *)v.mv_data + 8};
-        mrc = mdb_del(txn, s->dbi[DB_IDS], &id, NULL);
-        if (mrc && mrc != MDB_NOTFOUND)
+        uint64_t h = evbus__id_hash((char *)v.mv_data + 8, v.mv_size - 8);
+        if (push_change(&s->expired, &s->expired_cap, &s->n_expired, h,
+                        evbus__get_be64(k.mv_data))) {
+            mrc = ENOMEM;
             break;
+        }
         if ((mrc = mdb_cursor_del(cur, 0)))
             break;
     }
     mdb_cursor_close(cur);
     return mrc == MDB_NOTFOUND ? 0 : mrc;
+}
+
+/* The sequence an id was stored under, or 0. A hash hit in the index is only
+ * a candidate: it is confirmed against the id kept in the dedup log. */
+static int find_id(evbus__store *s, MDB_txn *txn, const char *id, size_t len, uint64_t h,
+                   uint64_t *seq) {
+    uint64_t cand;
+    size_t cursor = 0;
+    *seq = 0;
+    while (evbus__id_index_next(s->ids, h, &cursor, &cand)) {
+        unsigned char ck[8];
+        evbus__put_be64(ck, cand);
+        MDB_val k = {8, ck}, v;
+        int mrc = mdb_get(txn, s->dbi[DB_DEDUP_LOG], &k, &v);
+        if (mrc && mrc != MDB_NOTFOUND)
+            return mrc;
+        if (mrc == 0 && v.mv_size == 8 + len && memcmp((char *)v.mv_data + 8, id, len) == 0) {
+            *seq = cand;
+            return 0;
+        }
+    }
+    return 0;
 }
 
 /* One attempt at appending items[0..n). Returns an LMDB code; on success every
@@ -170,6 +258,7 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n, int64
     int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (mrc)
         return mrc;
+    s->n_added = s->n_expired = 0;
     uint64_t seq = s->next_seq;
     MDB_stat st;
     uint64_t stored = 0;
@@ -178,39 +267,51 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n, int64
             goto abort;
         stored = st.ms_entries;
     }
-    unsigned char idrec[8 + 8];
-    evbus__put_be64(idrec + 8, (uint64_t)now_ms);
+    if (n > s->hashes_cap) {
+        uint64_t *hv = realloc(s->hashes, n * sizeof *hv);
+        if (!hv) {
+            mrc = ENOMEM;
+            goto abort;
+        }
+        s->hashes = hv;
+        s->hashes_cap = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        s->hashes[i] = evbus__id_hash(items[i].id, items[i].id_len);
     for (size_t i = 0; i < n; i++) {
         evbus__store_item *it = &items[i];
-        MDB_val k = {it->id_len, (void *)it->id}, v;
-        mrc = mdb_get(txn, s->dbi[DB_IDS], &k, &v);
-        if (mrc == 0 && v.mv_size >= 8) {
+        uint64_t h = s->hashes[i], dup;
+        if (i + PREFETCH_AHEAD < n)
+            evbus__id_index_prefetch(s->ids, s->hashes[i + PREFETCH_AHEAD]);
+        if ((mrc = find_id(s, txn, it->id, it->id_len, h, &dup)))
+            goto abort;
+        if (dup) {
             it->outcome = EVBUS__DUPLICATE;
-            it->seq = evbus__get_be64(v.mv_data);
+            it->seq = dup;
             continue;
         }
-        if (mrc && mrc != MDB_NOTFOUND)
-            goto abort;
         if (max_backlog && stored >= max_backlog) {
             it->outcome = EVBUS__BACKLOG;
             it->seq = 0;
             continue;
         }
+        /* Both writes append at the end of their tree (MDB_APPEND): a commit
+         * dirties only the last pages, whatever the ids look like. */
         unsigned char key[8];
         evbus__put_be64(key, seq);
         MDB_val ek = {8, key}, ev = {it->record_len, (void *)it->record};
         if ((mrc = mdb_put(txn, s->dbi[DB_EVENTS], &ek, &ev, MDB_APPEND)))
             goto abort;
-        evbus__put_be64(idrec, seq);
-        MDB_val iv = {sizeof idrec, idrec};
-        if ((mrc = mdb_put(txn, s->dbi[DB_IDS], &k, &iv, 0)))
-            goto abort;
-        /* dedup_log value: accepted_ms then the id, written in place. */
         MDB_val lv = {8 + it->id_len, NULL};
         if ((mrc = mdb_put(txn, s->dbi[DB_DEDUP_LOG], &ek, &lv, MDB_APPEND | MDB_RESERVE)))
             goto abort;
         evbus__put_be64(lv.mv_data, (uint64_t)now_ms);
         memcpy((char *)lv.mv_data + 8, it->id, it->id_len);
+        if (push_change(&s->added, &s->added_cap, &s->n_added, h, seq) ||
+            evbus__id_index_put(s->ids, h, seq)) {
+            mrc = ENOMEM;
+            goto abort;
+        }
         it->outcome = EVBUS__STORED;
         it->seq = seq++;
         stored++;
@@ -226,12 +327,20 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n, int64
      * were added keeps the window bounded without a commit of its own. */
     if ((mrc = expire_ids(s, txn, expire_before_ms, 2 * n + 16)))
         goto abort;
-    if ((mrc = mdb_txn_commit(txn)))
-        return mrc;
+    mrc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (mrc)
+        goto abort;
     s->next_seq = seq;
+    for (size_t i = 0; i < s->n_expired; i++)
+        evbus__id_index_del(s->ids, s->expired[i].hash, s->expired[i].seq);
     return 0;
 abort:
-    mdb_txn_abort(txn);
+    if (txn)
+        mdb_txn_abort(txn);
+    /* The index must match what is durable: forget what this attempt added. */
+    for (size_t i = 0; i < s->n_added; i++)
+        evbus__id_index_del(s->ids, s->added[i].hash, s->added[i].seq);
     return mrc;
 }
 
@@ -267,9 +376,8 @@ evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out) {
     memset(out, 0, sizeof *out);
     if (mdb_stat(txn, s->dbi[DB_EVENTS], &st) == 0)
         out->events = st.ms_entries;
-    if (mdb_stat(txn, s->dbi[DB_IDS], &st) == 0)
-        out->ids = st.ms_entries;
     mdb_txn_abort(txn);
+    out->ids = evbus__id_index_count(s->ids);
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &envst);
     out->map_size = info.me_mapsize;

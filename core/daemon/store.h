@@ -3,13 +3,15 @@
  * numerically:
  *
  *   events     seq(8)                  -> serialized evbus.v1.Event
- *   ids        event id                -> seq(8) accepted_ms(8)
  *   dedup_log  seq(8)                  -> accepted_ms(8) event id
  *   pending    target(4) seq(8)        -> (reserved: routing, issue 3/4)
  *   retry      due_ms(8) target(4) seq(8) -> (reserved: delivery retries)
  *   dlq        target(4) seq(8)        -> (reserved: dead letters)
  *   state      name                    -> region state, routing controls
  *   meta       name                    -> counters such as "next_seq"
+ *
+ * Ids are looked up through an in-memory hash index rebuilt from dedup_log at
+ * open (id_index.h says why it is not an LMDB sub-database).
  *
  * Only the ingest/writer thread writes. A second process cannot open the same
  * data directory: it is locked with flock() for the life of the store. */
