@@ -135,6 +135,11 @@ int evbus__cmd_test_pattern(int argc, char **argv) {
                 "event or usage.\n");
         return argc == 2 ? 0 : 2;
     }
+    if (!strcmp(argv[1], "-") && !strcmp(argv[2], "-")) {
+        fprintf(stderr, "evbus test-pattern: only one of PATTERN and EVENT can be read from "
+                        "stdin\n");
+        goto fail;
+    }
     pattern = load("pattern", argv[1], &stdin_used, &plen);
     if (!pattern)
         goto fail;

@@ -39,6 +39,7 @@ struct evbus_client {
     /* The last synchronous ack stays unpacked until the next call, because
      * the caller's evbus_ack strings point into it. */
     Evbus__V1__Ack *sync_keep;
+    evbus__uuid_gen uuids;
     char last_error[512];
 };
 
@@ -106,6 +107,7 @@ evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
     /* Request ids only need to be unique per connection; starting from the
      * clock keeps a restarted producer from reusing recent ones. */
     c->next_id = (uint64_t)evbus__now_wall_ms() << 16;
+    evbus__uuid_gen_init(&c->uuids);
     *out = c;
     return EVBUS_OK;
 
@@ -189,7 +191,7 @@ static evbus_err encode(evbus_client_t *c, const evbus_event *evs, size_t n, req
         if (e->id && e->id[0]) {
             p->id = (char *)e->id;
         } else {
-            evbus__uuid4(ids[i]);
+            evbus__uuid_next(&c->uuids, ids[i]);
             p->id = ids[i];
         }
 #define STR(field) (e->field ? (char *)e->field : (char *)"")

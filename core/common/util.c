@@ -16,22 +16,42 @@ int64_t evbus__now_wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One getrandom() call per UUID, deliberately without a user-space pool: a
- * pool would be copied into forked children, which would then hand out the
- * same ids. */
-static void random_bytes(unsigned char *out, size_t n) {
+static void random_bytes(void *out, size_t n) {
     size_t got = 0;
     while (got < n) {
-        ssize_t r = getrandom(out + got, n - got, 0);
+        ssize_t r = getrandom((char *)out + got, n - got, 0);
         if (r > 0)
             got += (size_t)r;
     }
 }
 
-void evbus__uuid4(char out[37]) {
+/* The splitmix64 finaliser: a bijection on 64-bit words. */
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+void evbus__uuid_gen_init(evbus__uuid_gen *g) {
+    random_bytes(g, sizeof *g);
+}
+
+void evbus__uuid_next(evbus__uuid_gen *g, char out[37]) {
     static const char hex[] = "0123456789abcdef";
+    uint64_t c = g->counter++;
+    /* hi is a bijection of the counter for a fixed key: ids of one generator
+     * differ in hi until the counter wraps. The variant bits overwrite 2 of
+     * its 64 bits, leaving 2^62 distinct ids. */
+    uint64_t lo = mix64(g->k0 ^ mix64(c + 0x9e3779b97f4a7c15ULL));
+    uint64_t hi = mix64(g->k1 + c);
     unsigned char b[16];
-    random_bytes(b, sizeof b);
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(lo >> (8 * i));
+        b[8 + i] = (unsigned char)(hi >> (8 * i));
+    }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     size_t o = 0;

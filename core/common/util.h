@@ -10,8 +10,17 @@ int64_t evbus__now_mono_ms(void);
 /* Milliseconds since the Unix epoch, for timestamps that are stored. */
 int64_t evbus__now_wall_ms(void);
 
-/* Writes a random (version 4) UUID, 36 characters and a NUL, into out[37]. */
-void evbus__uuid4(char out[37]);
+/* Generates version 4 UUIDs (36 characters and a NUL) without a system call
+ * per id: a 128-bit key drawn from getrandom() once, and a counter run through
+ * a bijective mix, so that one generator never repeats itself and two
+ * generators collide only with probability ~2^-122. Belongs to one thread; do
+ * not share it across fork(). */
+typedef struct evbus__uuid_gen {
+    uint64_t k0, k1, counter;
+} evbus__uuid_gen;
+
+void evbus__uuid_gen_init(evbus__uuid_gen *g);
+void evbus__uuid_next(evbus__uuid_gen *g, char out[37]);
 
 /* Formats epoch milliseconds as RFC 3339 UTC with seconds ("...T17:44:20Z"),
  * as Amazon EventBridge writes event times, into out[21]. */

@@ -58,6 +58,7 @@ struct evbus__ingest {
     Evbus__V1__EventAck **ack_ptrs;
     size_t acks_cap, ack_ptrs_cap;
     int64_t last_drop_log_ms;
+    evbus__uuid_gen uuids;
     /* Decoded requests live in this arena until their drain is acked. */
     evbus__arena arena;
     ProtobufCAllocator pb_alloc;
@@ -95,6 +96,7 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void 
     ing->cfg = cfg;
     ing->store = store;
     evbus__arena_init(&ing->arena, 1 << 20);
+    evbus__uuid_gen_init(&ing->uuids);
     ing->pb_alloc.alloc = arena_alloc;
     ing->pb_alloc.free = arena_free;
     ing->pb_alloc.allocator_data = &ing->arena;
@@ -251,7 +253,7 @@ static int prepare_events(evbus__ingest *ing, request *r, const char *now_text) 
          * decoded request stays as it came. */
         Evbus__V1__Event copy = *ev;
         if (!copy.id[0]) {
-            evbus__uuid4(s->gen_id);
+            evbus__uuid_next(&ing->uuids, s->gen_id);
             copy.id = s->gen_id;
         }
         if (!copy.time[0])
