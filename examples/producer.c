@@ -3,7 +3,7 @@
  * durable. Build against an installed evbus:
  *
  *   cc producer.c $(pkg-config --cflags --libs evbus) -o producer
- *   ./producer tcp://127.0.0.1:5555 10000
+ *   ./producer tcp://127.0.0.1:5555 10000 [IN_FLIGHT]
  */
 #include <evbus/evbus.h>
 #include <stdio.h>
@@ -41,10 +41,11 @@ static void on_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {
 int main(int argc, char **argv) {
     const char *endpoint = argc > 1 ? argv[1] : "tcp://127.0.0.1:5555";
     unsigned long total = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
+    unsigned in_flight = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 32;
 
     evbus_client_opts opts;
     evbus_client_opts_init(&opts);
-    opts.max_in_flight = 32;
+    opts.max_in_flight = in_flight ? in_flight : 32;
     evbus_client_t *client;
     evbus_err rc = evbus_client_new(endpoint, &opts, &client);
     if (rc != EVBUS_OK) {

@@ -1,7 +1,7 @@
 #include "ingest.h"
 
 #include <errno.h>
-#include <stdarg.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +12,17 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "evbus.pb-c.h"
-#include "validate.h"
+#include "frame.h"
 
-/* Most requests taken in one drain, so that one burst of tiny requests cannot
+/* Most requests taken into one batch, so that a burst of tiny requests cannot
  * make a commit (and the acks waiting for it) arbitrarily late. */
-#define DRAIN_MAX_REQUESTS 4096
-#define WIRE_VERSION       1
-#define NO_ITEM            ((size_t)-1)
+#define BATCH_MAX_REQUESTS 4096
+/* Batches in circulation: one being filled (receiving, decoding, validating)
+ * while the other is being committed is what overlaps that work with the
+ * fsync. */
+#define NBATCHES  2
+#define NO_ITEM   ((size_t)-1)
+#define WRITER_EP "inproc://evbus-ingest-writer"
 
 typedef struct request {
     zmq_msg_t identity;
@@ -30,38 +34,51 @@ typedef struct request {
     size_t first_slot, n_slots;
 } request;
 
-/* One event of a drain, from validation to its ack. */
+/* One event of a batch, from validation to its ack. */
 typedef struct slot {
-    Evbus__V1__AckStatus status; /* set when decided without the store */
-    const char *reason;          /* static, or owned when reason_owned */
+    Evbus__V1__AckStatus status; /* decided without the store, or UNSPECIFIED */
+    const char *reason;          /* static, or heap when reason_owned */
     bool reason_owned;
     size_t item;             /* index in items when handed to the store */
-    size_t rec_off, rec_len; /* the encoded record in the record buffer */
+    size_t rec_off, rec_len; /* the encoded record in the batch's records */
     const char *id;          /* points into the request or gen_id */
     char gen_id[37];
 } slot;
 
+/* Everything one group commit needs, filled by the receiver, committed by
+ * the writer, acked and recycled by the receiver. Only one thread touches a
+ * batch at a time; ownership moves with the pointer sent over the pipe. */
+typedef struct batch {
+    request *reqs;
+    size_t nreq, reqs_cap;
+    slot *slots;
+    size_t nslots, slots_cap;
+    evbus__store_item *items;
+    size_t nitems, items_cap;
+    evbus__bytes records;
+    evbus__arena arena; /* decoded requests */
+    ProtobufCAllocator pb_alloc;
+    int64_t now_ms;
+    evbus_err result; /* set by the writer */
+} batch;
+
 struct evbus__ingest {
     const evbus__config *cfg;
     evbus__store *store;
-    void *sock;
+    void *zctx;
+    void *sock;         /* ROUTER, receiver thread */
+    void *pipe, *wpipe; /* PAIR ends: receiver's and writer's */
+    pthread_t writer;
+    bool writer_running;
+    batch batches[NBATCHES];
+    batch *free_list[NBATCHES];
+    int nfree;
     evbus__ingest_counters counters;
-    request *reqs;
-    size_t reqs_cap;
-    slot *slots;
-    size_t slots_cap;
-    evbus__store_item *items;
-    size_t items_cap;
-    unsigned char *recbuf;
-    size_t recbuf_len, recbuf_cap;
     Evbus__V1__EventAck *acks;
     Evbus__V1__EventAck **ack_ptrs;
     size_t acks_cap, ack_ptrs_cap;
     int64_t last_drop_log_ms;
     evbus__uuid_gen uuids;
-    /* Decoded requests live in this arena until their drain is acked. */
-    evbus__arena arena;
-    ProtobufCAllocator pb_alloc;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -88,6 +105,63 @@ static void arena_free(void *data, void *ptr) {
     (void)ptr;
 }
 
+static void batch_init(batch *b) {
+    memset(b, 0, sizeof *b);
+    evbus__arena_init(&b->arena, 1 << 20);
+    b->pb_alloc.alloc = arena_alloc;
+    b->pb_alloc.free = arena_free;
+    b->pb_alloc.allocator_data = &b->arena;
+}
+
+static void batch_free(batch *b) {
+    free(b->reqs);
+    free(b->slots);
+    free(b->items);
+    free(b->records.data);
+    evbus__arena_destroy(&b->arena);
+}
+
+/* Releases what the batch's requests hold and makes it empty again. */
+static void batch_reset(batch *b) {
+    for (size_t i = 0; i < b->nreq; i++) {
+        request *r = &b->reqs[i];
+        for (size_t j = 0; j < r->n_slots; j++) {
+            slot *s = &b->slots[r->first_slot + j];
+            if (s->reason_owned)
+                free((void *)s->reason);
+        }
+        zmq_msg_close(&r->identity);
+    }
+    b->nreq = b->nslots = b->nitems = 0;
+    b->records.len = 0;
+    evbus__arena_reset(&b->arena);
+}
+
+/* The writer thread: commits each batch it is handed and hands it back. It
+ * is the store's only writer. A NULL pointer tells it to stop. */
+static void *writer_main(void *arg) {
+    evbus__ingest *ing = arg;
+    for (;;) {
+        batch *b;
+        if (zmq_recv(ing->wpipe, &b, sizeof b, 0) != (int)sizeof b) {
+            if (errno == EINTR)
+                continue;
+            EVBUS_LOG_E("ingest", "writer pipe failed: %s", zmq_strerror(errno));
+            break;
+        }
+        if (!b)
+            break;
+        b->result = EVBUS_OK;
+        if (b->nitems > 0)
+            b->result =
+                evbus__store_append(ing->store, b->items, b->nitems, b->now_ms,
+                                    b->now_ms - ing->cfg->dedup_window_ms, ing->cfg->max_backlog);
+        while (zmq_send(ing->wpipe, &b, sizeof b, 0) < 0 && errno == EINTR) {
+        }
+    }
+    return NULL;
+}
+
 evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void *zctx,
                             evbus__ingest **out, char *err, size_t errlen) {
     evbus__ingest *ing = calloc(1, sizeof *ing);
@@ -95,57 +169,79 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void 
         return EVBUS_ENOMEM;
     ing->cfg = cfg;
     ing->store = store;
-    evbus__arena_init(&ing->arena, 1 << 20);
+    ing->zctx = zctx;
     evbus__uuid_gen_init(&ing->uuids);
-    ing->pb_alloc.alloc = arena_alloc;
-    ing->pb_alloc.free = arena_free;
-    ing->pb_alloc.allocator_data = &ing->arena;
+    for (int i = 0; i < NBATCHES; i++) {
+        batch_init(&ing->batches[i]);
+        ing->free_list[ing->nfree++] = &ing->batches[i];
+    }
     ing->sock = zmq_socket(zctx, ZMQ_ROUTER);
-    if (!ing->sock) {
-        snprintf(err, errlen, "cannot create ingest socket: %s", zmq_strerror(errno));
-        free(ing);
-        return EVBUS_EZMQ;
+    ing->pipe = zmq_socket(zctx, ZMQ_PAIR);
+    ing->wpipe = zmq_socket(zctx, ZMQ_PAIR);
+    if (!ing->sock || !ing->pipe || !ing->wpipe || zmq_bind(ing->pipe, WRITER_EP) != 0 ||
+        zmq_connect(ing->wpipe, WRITER_EP) != 0) {
+        snprintf(err, errlen, "cannot create ingest sockets: %s", zmq_strerror(errno));
+        goto fail;
     }
     /* An ack must never vanish silently: with ROUTER_MANDATORY a reply to a
      * peer that is gone fails with EHOSTUNREACH instead of being dropped, and
      * one to a full pipe waits up to ack_send_timeout, and is then counted
      * and logged. */
     int one = 1, hwm = 100000, linger = 2000, sndtimeo = (int)cfg->ack_send_timeout_ms;
-    int64_t maxmsg = (int64_t)cfg->max_request_bytes + 4096;
+    /* Frames far above the limit are cut off by ZeroMQ itself (the peer is
+     * disconnected); frames just above it get a clear error ack. */
+    int64_t maxmsg = 2 * ((int64_t)cfg->max_request_bytes + 4096);
     zmq_setsockopt(ing->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(ing->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(ing->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(ing->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(ing->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
-    /* Frames far above the limit are cut off by ZeroMQ itself (the peer is
-     * disconnected); frames just above it get a clear error ack. */
-    maxmsg = maxmsg * 2;
     zmq_setsockopt(ing->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     for (size_t i = 0; i < cfg->listen.n; i++) {
         if (zmq_bind(ing->sock, cfg->listen.v[i]) != 0) {
             snprintf(err, errlen, "%s: ingest.listen: cannot bind %s: %s", cfg->path,
                      cfg->listen.v[i], zmq_strerror(errno));
-            zmq_close(ing->sock);
-            free(ing);
-            return EVBUS_EZMQ;
+            goto fail;
         }
     }
+    if (pthread_create(&ing->writer, NULL, writer_main, ing) != 0) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        goto fail;
+    }
+    ing->writer_running = true;
     *out = ing;
     return EVBUS_OK;
+fail:
+    evbus__ingest_destroy(&ing);
+    return EVBUS_EZMQ;
+}
+
+static void stop_writer(evbus__ingest *ing) {
+    if (!ing->writer_running)
+        return;
+    batch *none = NULL;
+    zmq_send(ing->pipe, &none, sizeof none, 0);
+    pthread_join(ing->writer, NULL);
+    ing->writer_running = false;
 }
 
 void evbus__ingest_destroy(evbus__ingest **ingp) {
     if (!ingp || !*ingp)
         return;
     evbus__ingest *ing = *ingp;
-    zmq_close(ing->sock);
-    free(ing->reqs);
-    free(ing->slots);
-    free(ing->items);
-    free(ing->recbuf);
+    stop_writer(ing);
+    if (ing->sock)
+        zmq_close(ing->sock);
+    if (ing->pipe)
+        zmq_close(ing->pipe);
+    if (ing->wpipe)
+        zmq_close(ing->wpipe);
+    for (int i = 0; i < NBATCHES; i++) {
+        batch_reset(&ing->batches[i]);
+        batch_free(&ing->batches[i]);
+    }
     free(ing->acks);
     free(ing->ack_ptrs);
-    evbus__arena_destroy(&ing->arena);
     free(ing);
     *ingp = NULL;
 }
@@ -154,30 +250,22 @@ void evbus__ingest_counters_get(const evbus__ingest *ing, evbus__ingest_counters
     *out = ing->counters;
 }
 
-__attribute__((format(printf, 2, 3))) static void refuse(request *r, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->err_buf, sizeof r->err_buf, fmt, ap);
-    va_end(ap);
-    r->error = r->err_buf;
-}
-
 /* Receives one multipart message into r. Returns 1 when a request was read,
  * 0 when none is waiting, -1 on a socket error. Frame-level problems do not
  * fail: they become a refusal in r->error. */
-static int recv_request(evbus__ingest *ing, request *r) {
+static int recv_request(evbus__ingest *ing, batch *b, request *r) {
     memset(r, 0, sizeof *r);
     zmq_msg_init(&r->identity);
     if (zmq_msg_recv(&r->identity, ing->sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&r->identity);
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     }
-    /* Read every remaining frame, keeping the last one as the payload;
-     * anything but [empty delimiter] payload is refused. */
+    /* Read every remaining frame, keeping at most three; anything but
+     * [empty delimiter] payload is refused. */
     zmq_msg_t frames[3];
     int nframes = 0, extra = 0;
     while (zmq_msg_more(nframes ? &frames[nframes - 1] : &r->identity)) {
-        zmq_msg_t *f = nframes < 3 ? &frames[nframes] : &frames[2];
+        zmq_msg_t *f = &frames[nframes < 3 ? nframes : 2];
         if (nframes >= 3) {
             zmq_msg_close(f);
             extra++;
@@ -199,30 +287,16 @@ static int recv_request(evbus__ingest *ing, request *r) {
     }
     ing->counters.requests++;
     if (!payload) {
-        refuse(r, "expected one frame (a serialized evbus.v1.Publish) after the identity, got %d",
-               nframes + extra);
-    } else if (zmq_msg_size(payload) > ing->cfg->max_request_bytes) {
-        refuse(r, "request is %zu bytes; the limit is %llu (ingest.max_request_bytes)",
-               zmq_msg_size(payload), (unsigned long long)ing->cfg->max_request_bytes);
+        snprintf(r->err_buf, sizeof r->err_buf,
+                 "expected one frame (a serialized evbus.v1.Publish) after the identity, got %d",
+                 nframes + extra);
+        r->error = r->err_buf;
     } else {
-        r->pub = evbus__v1__publish__unpack(&ing->pb_alloc, zmq_msg_size(payload),
-                                            zmq_msg_data(payload));
-        if (!r->pub) {
-            refuse(r, "frame is not a serialized evbus.v1.Publish (%zu bytes could not be decoded)",
-                   zmq_msg_size(payload));
-        } else {
-            r->request_id = r->pub->request_id;
-            if (r->pub->version > WIRE_VERSION) {
-                refuse(r, "wire format version %u is not supported; this evbusd speaks %d",
-                       r->pub->version, WIRE_VERSION);
-            } else if (r->pub->n_events > ing->cfg->max_events_per_request) {
-                refuse(r,
-                       "request has %zu events; the limit is %llu (ingest.max_events_per_request)",
-                       r->pub->n_events, (unsigned long long)ing->cfg->max_events_per_request);
-            }
-            if (r->error)
-                r->pub = NULL; /* its memory goes with the arena */
-        }
+        r->pub = evbus__frame_decode(ing->cfg, &b->pb_alloc, zmq_msg_data(payload),
+                                     zmq_msg_size(payload), &r->request_id, r->err_buf,
+                                     sizeof r->err_buf);
+        if (!r->pub)
+            r->error = r->err_buf;
     }
     if (r->error)
         ing->counters.bad_frames++;
@@ -231,46 +305,87 @@ static int recv_request(evbus__ingest *ing, request *r) {
     return 1;
 }
 
-/* Validates the events of one request, fills in what the producer may leave
- * out, and encodes each acceptable event as the record the store keeps. */
-static int prepare_events(evbus__ingest *ing, request *r, const char *now_text) {
+static const char OUT_OF_MEMORY[] = "evbusd is out of memory; send again later";
+
+/* Validates and encodes the events of one request into the batch. */
+static void prepare_request(evbus__ingest *ing, batch *b, request *r, const char *now_text,
+                            bool closing) {
+    r->first_slot = b->nslots;
+    r->n_slots = r->pub->n_events;
+    if (grow((void **)&b->slots, &b->slots_cap, b->nslots + r->n_slots, sizeof *b->slots) ||
+        grow((void **)&b->items, &b->items_cap, b->nslots + r->n_slots, sizeof *b->items)) {
+        r->error = OUT_OF_MEMORY;
+        r->pub = NULL;
+        r->n_slots = 0;
+        return;
+    }
+    b->nslots += r->n_slots;
     for (size_t i = 0; i < r->n_slots; i++) {
-        slot *s = &ing->slots[r->first_slot + i];
-        Evbus__V1__Event *ev = r->pub->events[i];
-        memset(s, 0, sizeof *s);
+        slot *s = &b->slots[r->first_slot + i];
         s->item = NO_ITEM;
+        s->reason = NULL;
+        s->reason_owned = false;
+        s->status = EVBUS__V1__ACK_STATUS__ACK_STATUS_UNSPECIFIED;
         char why[256];
-        if (evbus__event_validate(ev, ing->cfg->max_event_size, why, sizeof why)) {
+        int rc =
+            evbus__event_prepare(ing->cfg, r->pub->events[i], &ing->uuids, now_text, s->gen_id,
+                                 &s->id, &b->records, &s->rec_off, &s->rec_len, why, sizeof why);
+        if (rc == 1) {
             s->status = EVBUS__V1__ACK_STATUS__REJECTED;
             s->reason = strdup(why);
             s->reason_owned = s->reason != NULL;
             if (!s->reason)
                 s->reason = "rejected (out of memory describing why)";
-            s->id = ev->id;
-            continue;
+        } else if (rc < 0) {
+            s->status = EVBUS__V1__ACK_STATUS__RETRY_LATER;
+            s->reason = OUT_OF_MEMORY;
+        } else if (closing) {
+            s->status = EVBUS__V1__ACK_STATUS__RETRY_LATER;
+            s->reason = "evbusd is shutting down; send again later";
+        } else {
+            s->item = b->nitems++;
         }
-        /* Encode a shallow copy with the defaults filled in, so that the
-         * decoded request stays as it came. */
-        Evbus__V1__Event copy = *ev;
-        if (!copy.id[0]) {
-            evbus__uuid_next(&ing->uuids, s->gen_id);
-            copy.id = s->gen_id;
-        }
-        if (!copy.time[0])
-            copy.time = (char *)now_text;
-        if (!copy.origin_region[0])
-            copy.origin_region = ing->cfg->region;
-        s->id = copy.id;
-        size_t len = evbus__v1__event__get_packed_size(&copy);
-        if (grow((void **)&ing->recbuf, &ing->recbuf_cap, ing->recbuf_len + len, 1))
-            return -1;
-        evbus__v1__event__pack(&copy, ing->recbuf + ing->recbuf_len);
-        s->rec_off = ing->recbuf_len;
-        s->rec_len = len;
-        ing->recbuf_len += len;
-        s->status = EVBUS__V1__ACK_STATUS__ACK_STATUS_UNSPECIFIED;
     }
-    return 0;
+}
+
+static bool batch_full(const evbus__ingest *ing, const batch *b) {
+    return b->nreq >= BATCH_MAX_REQUESTS || b->nslots >= ing->cfg->commit_max_events;
+}
+
+/* Adds what is waiting on the socket to a batch, within the limits. Called
+ * again and again while the writer is busy, so the batch grows until the
+ * writer can take it. */
+static void fill_batch(evbus__ingest *ing, batch *b, bool closing) {
+    int64_t now = evbus__now_wall_ms();
+    if (b->nreq == 0)
+        b->now_ms = now;
+    char now_text[21];
+    evbus__format_time(now, now_text);
+    while (!batch_full(ing, b)) {
+        if (grow((void **)&b->reqs, &b->reqs_cap, b->nreq + 1, sizeof *b->reqs))
+            break;
+        request *r = &b->reqs[b->nreq];
+        if (recv_request(ing, b, r) <= 0)
+            break;
+        b->nreq++;
+        if (r->pub)
+            prepare_request(ing, b, r, now_text, closing);
+    }
+}
+
+/* Store items point into the records buffer, which may move while it grows,
+ * so they are laid out only when the batch goes to the writer. */
+static void layout_items(batch *b) {
+    for (size_t i = 0; i < b->nslots; i++) {
+        const slot *s = &b->slots[i];
+        if (s->item == NO_ITEM)
+            continue;
+        evbus__store_item *it = &b->items[s->item];
+        it->id = s->id;
+        it->id_len = strlen(s->id);
+        it->record = b->records.data + s->rec_off;
+        it->record_len = s->rec_len;
+    }
 }
 
 static const char *outcome_reason(evbus__store_outcome o) {
@@ -284,43 +399,43 @@ static const char *outcome_reason(evbus__store_outcome o) {
     }
 }
 
-static void send_ack(evbus__ingest *ing, request *r) {
+static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
     Evbus__V1__Ack ack = EVBUS__V1__ACK__INIT;
     ack.request_id = r->request_id;
-    ack.version = WIRE_VERSION;
+    ack.version = EVBUS_WIRE_VERSION;
     if (r->error) {
         ack.error = (char *)r->error;
+    } else if (grow((void **)&ing->acks, &ing->acks_cap, r->n_slots, sizeof *ing->acks) ||
+               grow((void **)&ing->ack_ptrs, &ing->ack_ptrs_cap, r->n_slots,
+                    sizeof *ing->ack_ptrs)) {
+        ack.error = (char *)OUT_OF_MEMORY;
     } else {
-        if (grow((void **)&ing->acks, &ing->acks_cap, r->n_slots, sizeof *ing->acks) ||
-            grow((void **)&ing->ack_ptrs, &ing->ack_ptrs_cap, r->n_slots, sizeof *ing->ack_ptrs)) {
-            ack.error = "evbusd is out of memory; send again later";
-        } else {
-            {
-                for (size_t i = 0; i < r->n_slots; i++) {
-                    const slot *s = &ing->slots[r->first_slot + i];
-                    Evbus__V1__EventAck *a = &ing->acks[i];
-                    evbus__v1__event_ack__init(a);
-                    a->status = s->status;
-                    a->event_id = (char *)s->id;
-                    a->reason = (char *)(s->reason ? s->reason : "");
-                    a->region = ing->cfg->region;
-                    if (s->item != NO_ITEM) {
-                        const evbus__store_item *it = &ing->items[s->item];
-                        a->sequence = it->seq;
-                    }
-                    ing->ack_ptrs[i] = a;
-                }
-                ack.results = ing->ack_ptrs;
-                ack.n_results = r->n_slots;
-            }
+        for (size_t i = 0; i < r->n_slots; i++) {
+            const slot *s = &b->slots[r->first_slot + i];
+            Evbus__V1__EventAck *a = &ing->acks[i];
+            evbus__v1__event_ack__init(a);
+            a->status = s->status;
+            a->event_id = (char *)s->id;
+            a->reason = (char *)(s->reason ? s->reason : "");
+            a->region = ing->cfg->region;
+            if (s->item != NO_ITEM)
+                a->sequence = b->items[s->item].seq;
+            ing->ack_ptrs[i] = a;
         }
+        ack.results = ing->ack_ptrs;
+        ack.n_results = r->n_slots;
     }
     zmq_msg_t msg;
     size_t len = evbus__v1__ack__get_packed_size(&ack);
     if (zmq_msg_init_size(&msg, len) != 0)
         return;
     evbus__v1__ack__pack(&ack, zmq_msg_data(&msg));
-    int rc = zmq_msg_send(&r->identity, ing->sock, ZMQ_SNDMORE);
+    zmq_msg_t identity;
+    zmq_msg_init(&identity);
+    zmq_msg_copy(&identity, (zmq_msg_t *)&r->identity);
+    int rc = zmq_msg_send(&identity, ing->sock, ZMQ_SNDMORE);
+    if (rc < 0)
+        zmq_msg_close(&identity);
     if (rc >= 0 && r->delimited)
         rc = zmq_send(ing->sock, "", 0, ZMQ_SNDMORE);
     if (rc >= 0)
@@ -342,148 +457,123 @@ static void send_ack(evbus__ingest *ing, request *r) {
     }
 }
 
-static void release(evbus__ingest *ing, request *reqs, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        request *r = &reqs[i];
-        for (size_t j = 0; j < r->n_slots; j++) {
-            slot *s = &ing->slots[r->first_slot + j];
-            if (s->reason_owned)
-                free((void *)s->reason);
+/* Turns store outcomes into ack statuses, counts them, and acks every
+ * request of a committed batch. */
+static void ack_batch(evbus__ingest *ing, batch *b) {
+    for (size_t i = 0; i < b->nslots; i++) {
+        slot *s = &b->slots[i];
+        if (s->item != NO_ITEM) {
+            evbus__store_outcome o = b->items[s->item].outcome;
+            s->status = o == EVBUS__STORED      ? EVBUS__V1__ACK_STATUS__ACCEPTED
+                        : o == EVBUS__DUPLICATE ? EVBUS__V1__ACK_STATUS__DUPLICATE
+                                                : EVBUS__V1__ACK_STATUS__RETRY_LATER;
+            s->reason = outcome_reason(o);
         }
-        zmq_msg_close(&r->identity);
+        switch (s->status) {
+        case EVBUS__V1__ACK_STATUS__ACCEPTED: ing->counters.accepted++; break;
+        case EVBUS__V1__ACK_STATUS__DUPLICATE: ing->counters.duplicates++; break;
+        case EVBUS__V1__ACK_STATUS__REJECTED: ing->counters.rejected++; break;
+        default: ing->counters.retry_later++; break;
+        }
     }
-    evbus__arena_reset(&ing->arena);
+    for (size_t i = 0; i < b->nreq; i++)
+        send_ack(ing, b, &b->reqs[i]);
+    if (b->nitems)
+        ing->counters.commits++;
 }
 
-/* Reads what is waiting (bounded), commits it in one transaction, acks it.
- * Returns the number of requests handled, or -1 when the store failed. When
- * `closing`, waiting requests are answered RETRY_LATER instead of stored. */
-static int drain_once(evbus__ingest *ing, bool closing) {
-    size_t nreq = 0, nslots = 0;
-    int64_t now_ms = evbus__now_wall_ms();
-    char now_text[21];
-    evbus__format_time(now_ms, now_text);
-    ing->recbuf_len = 0;
-
-    while (nreq < DRAIN_MAX_REQUESTS && nslots < ing->cfg->commit_max_events) {
-        if (grow((void **)&ing->reqs, &ing->reqs_cap, nreq + 1, sizeof *ing->reqs))
-            break;
-        request *r = &ing->reqs[nreq];
-        int got = recv_request(ing, r);
-        if (got <= 0)
-            break;
-        nreq++;
-        if (!r->pub)
-            continue;
-        r->n_slots = r->pub->n_events;
-        r->first_slot = nslots;
-        if (grow((void **)&ing->slots, &ing->slots_cap, nslots + r->n_slots, sizeof *ing->slots)) {
-            r->error = "evbusd is out of memory; send again later";
-            r->pub = NULL;
-            r->n_slots = 0;
-            continue;
-        }
-        nslots += r->n_slots;
-        size_t first = r->first_slot;
-        if (prepare_events(ing, r, now_text)) {
-            r->error = "evbusd is out of memory; send again later";
-            r->n_slots = 0;
-            nslots = first;
-        }
-        r->first_slot = first;
+/* Takes a committed batch back from the writer: acks it (unless the store
+ * failed: then nothing of it is durable and no ack may say otherwise) and
+ * recycles it. Returns the batch's result. */
+static evbus_err collect_batch(evbus__ingest *ing) {
+    batch *b;
+    while (zmq_recv(ing->pipe, &b, sizeof b, 0) != (int)sizeof b) {
+        if (errno != EINTR)
+            return EVBUS_EZMQ;
     }
-    if (nreq == 0)
-        return 0;
-
-    /* Lay out the store items in slot order. */
-    size_t nitems = 0;
-    if (grow((void **)&ing->items, &ing->items_cap, nslots, sizeof *ing->items) == 0) {
-        for (size_t i = 0; i < nreq; i++) {
-            request *r = &ing->reqs[i];
-            for (size_t j = 0; j < r->n_slots; j++) {
-                slot *s = &ing->slots[r->first_slot + j];
-                if (s->status != EVBUS__V1__ACK_STATUS__ACK_STATUS_UNSPECIFIED)
-                    continue;
-                if (closing) {
-                    s->status = EVBUS__V1__ACK_STATUS__RETRY_LATER;
-                    s->reason = "evbusd is shutting down; send again later";
-                    continue;
-                }
-                evbus__store_item *it = &ing->items[nitems];
-                it->id = s->id;
-                it->id_len = strlen(s->id);
-                it->record = ing->recbuf + s->rec_off;
-                it->record_len = s->rec_len;
-                s->item = nitems++;
-            }
-        }
-    }
-
-    int result = (int)nreq;
-    if (nitems > 0) {
-        int64_t expire_before = now_ms - ing->cfg->dedup_window_ms;
-        if (evbus__store_append(ing->store, ing->items, nitems, now_ms, expire_before,
-                                ing->cfg->max_backlog) != EVBUS_OK) {
-            /* Nothing of this drain is durable: no ack may say otherwise. */
-            release(ing, ing->reqs, nreq);
-            return -1;
-        }
-        ing->counters.commits++;
-    }
-    for (size_t i = 0; i < nreq; i++) {
-        request *r = &ing->reqs[i];
-        for (size_t j = 0; j < r->n_slots; j++) {
-            slot *s = &ing->slots[r->first_slot + j];
-            if (s->item != NO_ITEM && s->status == EVBUS__V1__ACK_STATUS__ACK_STATUS_UNSPECIFIED) {
-                evbus__store_outcome o = ing->items[s->item].outcome;
-                s->status = o == EVBUS__STORED      ? EVBUS__V1__ACK_STATUS__ACCEPTED
-                            : o == EVBUS__DUPLICATE ? EVBUS__V1__ACK_STATUS__DUPLICATE
-                                                    : EVBUS__V1__ACK_STATUS__RETRY_LATER;
-                s->reason = outcome_reason(o);
-            } else if (s->status == EVBUS__V1__ACK_STATUS__ACK_STATUS_UNSPECIFIED) {
-                s->status = EVBUS__V1__ACK_STATUS__RETRY_LATER;
-                s->reason = "evbusd is out of memory; send again later";
-            }
-            switch (s->status) {
-            case EVBUS__V1__ACK_STATUS__ACCEPTED: ing->counters.accepted++; break;
-            case EVBUS__V1__ACK_STATUS__DUPLICATE: ing->counters.duplicates++; break;
-            case EVBUS__V1__ACK_STATUS__REJECTED: ing->counters.rejected++; break;
-            default: ing->counters.retry_later++; break;
-            }
-        }
-        send_ack(ing, r);
-    }
-    release(ing, ing->reqs, nreq);
-    return result;
+    evbus_err rc = b->result;
+    if (rc == EVBUS_OK)
+        ack_batch(ing, b);
+    batch_reset(b);
+    ing->free_list[ing->nfree++] = b;
+    return rc;
 }
 
 evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop) {
-    zmq_pollitem_t item = {ing->sock, 0, ZMQ_POLLIN, 0};
-    while (!*stop) {
-        int rc = zmq_poll(&item, 1, 200);
-        if (rc < 0) {
+    evbus_err rc = EVBUS_OK;
+    int in_writer = 0;
+    batch *cur = NULL; /* being filled */
+    while (!*stop && rc == EVBUS_OK) {
+        /* Read from producers only while there is room for their requests;
+         * otherwise ZeroMQ queues them, which is the backpressure. */
+        bool room = cur ? !batch_full(ing, cur) : ing->nfree > 0;
+        zmq_pollitem_t items[2] = {{ing->pipe, 0, ZMQ_POLLIN, 0}, {ing->sock, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, room ? 2 : 1, 200);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             EVBUS_LOG_E("ingest", "poll failed: %s", zmq_strerror(errno));
-            return EVBUS_EZMQ;
+            rc = EVBUS_EZMQ;
+            break;
         }
-        while (!*stop) {
-            int n = drain_once(ing, false);
-            if (n < 0)
-                return EVBUS_ESTORE;
-            if (n == 0)
-                break;
+        if (items[0].revents & ZMQ_POLLIN) {
+            rc = collect_batch(ing);
+            in_writer--;
+        }
+        if (room && (items[1].revents & ZMQ_POLLIN)) {
+            if (!cur)
+                cur = ing->free_list[--ing->nfree];
+            fill_batch(ing, cur, false);
+        }
+        /* The writer takes a batch only when it is idle: while it commits,
+         * requests keep accumulating in `cur`, so the next commit is larger
+         * and the decoding overlaps the fsync. */
+        if (cur && in_writer == 0 && cur->nreq > 0 && rc == EVBUS_OK) {
+            layout_items(cur);
+            zmq_send(ing->pipe, &cur, sizeof cur, 0);
+            in_writer++;
+            cur = NULL;
         }
     }
+    if (cur && cur->nreq > 0 && rc == EVBUS_OK && in_writer == 0) {
+        layout_items(cur);
+        zmq_send(ing->pipe, &cur, sizeof cur, 0);
+        in_writer++;
+        cur = NULL;
+    }
+    /* Finish the commit in progress and ack it. */
+    while (in_writer > 0) {
+        evbus_err r = collect_batch(ing);
+        if (rc == EVBUS_OK)
+            rc = r;
+        in_writer--;
+    }
+    stop_writer(ing);
+    if (cur) {
+        /* Requests read but not committed (the store failed): no acks. */
+        batch_reset(cur);
+        ing->free_list[ing->nfree++] = cur;
+    }
+    if (rc != EVBUS_OK)
+        return rc;
     /* Stop accepting new connections, then answer what is already queued so
      * no producer waits for a timeout to learn it should send again. */
     for (size_t i = 0; i < ing->cfg->listen.n; i++)
         zmq_unbind(ing->sock, ing->cfg->listen.v[i]);
-    int answered = 0, n;
-    while ((n = drain_once(ing, true)) > 0)
-        answered += n;
+    batch *b = ing->free_list[--ing->nfree];
+    size_t answered = 0;
+    for (;;) {
+        fill_batch(ing, b, true);
+        if (b->nreq == 0)
+            break;
+        answered += b->nreq;
+        b->result = EVBUS_OK;
+        ack_batch(ing, b);
+        batch_reset(b);
+    }
+    ing->free_list[ing->nfree++] = b;
     if (answered)
-        EVBUS_LOG_I("ingest", "answered %d queued request(s) with RETRY_LATER while stopping",
+        EVBUS_LOG_I("ingest", "answered %zu queued request(s) with RETRY_LATER while stopping",
                     answered);
     return EVBUS_OK;
 }
