@@ -16,6 +16,15 @@ cmake --build build -j"$jobs"
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
+echo "== install, and build examples/producer.c out of tree against it (pkg-config)"
+prefix=$(mktemp -d /tmp/evbus-install.XXXXXX)
+cmake --install build --prefix "$prefix" >/dev/null
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/$(gcc -print-multiarch)/pkgconfig" \
+  sh -c 'cc -std=c11 -Wall -Wextra -Werror examples/producer.c $(pkg-config --cflags --libs evbus) \
+         -o "$1/producer"' sh "$prefix"
+test -x "$prefix/producer"
+rm -rf "$prefix"
+
 echo "== build (ASan+UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEVBUS_SANITIZE=ON -DEVBUS_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
