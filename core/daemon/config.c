@@ -14,40 +14,195 @@
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
 static const evbus__cfg_field ingest_fields[] = {
-    {"listen", EVBUS__CFG_STRING_LIST, F(listen), 0, 0, NULL, NULL,
-     "ZeroMQ endpoints to bind, e.g. tcp://127.0.0.1:5555 or ipc:///run/evbus.sock"},
-    {"max_request_bytes", EVBUS__CFG_SIZE, F(max_request_bytes), 1024, 1ull << 30, NULL, NULL,
-     "largest Publish frame accepted"},
-    {"max_events_per_request", EVBUS__CFG_UINT, F(max_events_per_request), 1, 100000, NULL, NULL,
-     "most events in one Publish"},
-    {"max_event_size", EVBUS__CFG_SIZE, F(max_event_size), 256, 16ull << 20, NULL, NULL,
-     "largest event (source, detail type, detail, time and resources together)"},
-    {"ack_send_timeout", EVBUS__CFG_DURATION, F(ack_send_timeout_ms), 1, 60000, NULL, NULL,
-     "how long to wait for room in a slow producer's queue before dropping its ack"},
-    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+    {.key = "listen",
+     .type = EVBUS__CFG_STRING_LIST,
+     .offset = F(listen),
+     .help = "ZeroMQ endpoints to bind, e.g. tcp://127.0.0.1:5555 or ipc:///run/evbus.sock"},
+    {.key = "max_request_bytes",
+     .type = EVBUS__CFG_SIZE,
+     .offset = F(max_request_bytes),
+     .min = 1024,
+     .max = 1ull << 30,
+     .help = "largest Publish frame accepted"},
+    {.key = "max_events_per_request",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(max_events_per_request),
+     .min = 1,
+     .max = 100000,
+     .help = "most events in one Publish"},
+    {.key = "max_event_size",
+     .type = EVBUS__CFG_SIZE,
+     .offset = F(max_event_size),
+     .min = 256,
+     .max = 16ull << 20,
+     .help = "largest event (source, detail type, detail, time and resources together)"},
+    {.key = "ack_send_timeout",
+     .type = EVBUS__CFG_DURATION,
+     .offset = F(ack_send_timeout_ms),
+     .min = 1,
+     .max = 60000,
+     .help = "how long to wait for room in a slow producer's queue before dropping its ack"},
+    {.key = NULL},
 };
 
 static const evbus__cfg_field storage_fields[] = {
-    {"data_dir", EVBUS__CFG_STRING, F(data_dir), 0, 0, NULL, NULL,
-     "directory of the LMDB store; relative to the configuration file"},
-    {"map_size", EVBUS__CFG_SIZE, F(map_size), 1ull << 20, 1ull << 44, NULL, NULL,
-     "largest size the store may reach"},
-    {"max_backlog", EVBUS__CFG_UINT, F(max_backlog), 0, UINT64_MAX, NULL, NULL,
-     "stored events beyond which producers get RETRY_LATER; 0 for no limit"},
-    {"dedup_window", EVBUS__CFG_DURATION, F(dedup_window_ms), 1000, 366ull * 86400000, NULL, NULL,
-     "how long an event id is remembered for deduplication"},
-    {"commit_max_events", EVBUS__CFG_UINT, F(commit_max_events), 1, 1000000, NULL, NULL,
-     "most events written in one group commit"},
-    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+    {.key = "data_dir",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(data_dir),
+     .help = "directory of the LMDB store; relative to the configuration file"},
+    {.key = "map_size",
+     .type = EVBUS__CFG_SIZE,
+     .offset = F(map_size),
+     .min = 1ull << 20,
+     .max = 1ull << 44,
+     .help = "largest size the store may reach"},
+    {.key = "max_backlog",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(max_backlog),
+     .min = 0,
+     .max = UINT64_MAX,
+     .help = "stored events beyond which producers get RETRY_LATER; 0 for no limit"},
+    {.key = "dedup_window",
+     .type = EVBUS__CFG_DURATION,
+     .offset = F(dedup_window_ms),
+     .min = 1000,
+     .max = 366ull * 86400000,
+     .help = "how long an event id is remembered for deduplication"},
+    {.key = "commit_max_events",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(commit_max_events),
+     .min = 1,
+     .max = 1000000,
+     .help = "most events written in one group commit"},
+    {.key = NULL},
+};
+
+static const evbus__cfg_field target_fields[] = {
+    {.key = "name",
+     .type = EVBUS__CFG_STRING,
+     .offset = offsetof(evbus__target_cfg, name),
+     .required = true,
+     .help = "the target's name, used by rules"},
+    {.key = NULL},
+};
+
+static const evbus__cfg_field rule_fields[] = {
+    {.key = "name",
+     .type = EVBUS__CFG_STRING,
+     .offset = offsetof(evbus__rule_cfg, name),
+     .required = true,
+     .help = "the rule's name, used in messages and metrics"},
+    {.key = "pattern",
+     .type = EVBUS__CFG_JSON,
+     .offset = offsetof(evbus__rule_cfg, pattern),
+     .required = true,
+     .help = "an EventBridge event pattern, as YAML or as a string of JSON"},
+    {.key = "targets",
+     .type = EVBUS__CFG_STRING_LIST,
+     .offset = offsetof(evbus__rule_cfg, targets),
+     .required = true,
+     .help = "names of the targets that receive matching events"},
+    {.key = "enabled",
+     .type = EVBUS__CFG_BOOL,
+     .offset = offsetof(evbus__rule_cfg, enabled),
+     .help = "false keeps the rule but matches nothing with it"},
+    {.key = NULL},
+};
+
+static void rule_init(void *elem) {
+    ((evbus__rule_cfg *)elem)->enabled = true;
+}
+
+static const evbus__cfg_field routing_fields[] = {
+    {.key = "catch_all_target",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(catch_all_target),
+     .help = "target that receives events no rule matches"},
+    {.key = NULL},
 };
 
 static const evbus__cfg_field top_fields[] = {
-    {"region", EVBUS__CFG_STRING, F(region), 0, 0, NULL, NULL, "the region this router runs in"},
-    {"log_level", EVBUS__CFG_ENUM, F(log_level), 0, 0, log_levels, NULL, "log verbosity"},
-    {"ingest", EVBUS__CFG_SECTION, 0, 0, 0, NULL, ingest_fields, "where producers publish"},
-    {"storage", EVBUS__CFG_SECTION, 0, 0, 0, NULL, storage_fields, "the durable store"},
-    {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+    {.key = "region",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(region),
+     .help = "the region this router runs in"},
+    {.key = "log_level",
+     .type = EVBUS__CFG_ENUM,
+     .offset = F(log_level),
+     .choices = log_levels,
+     .help = "log verbosity"},
+    {.key = "ingest",
+     .type = EVBUS__CFG_SECTION,
+     .section = ingest_fields,
+     .help = "where producers publish"},
+    {.key = "storage",
+     .type = EVBUS__CFG_SECTION,
+     .section = storage_fields,
+     .help = "the durable store"},
+    {.key = "targets",
+     .type = EVBUS__CFG_LIST,
+     .offset = F(targets),
+     .section = target_fields,
+     .elem_size = sizeof(evbus__target_cfg),
+     .help = "where events are delivered"},
+    {.key = "rules",
+     .type = EVBUS__CFG_LIST,
+     .offset = F(rules),
+     .section = rule_fields,
+     .elem_size = sizeof(evbus__rule_cfg),
+     .elem_init = rule_init,
+     .help = "routing rules: event patterns and their targets"},
+    {.key = "routing",
+     .type = EVBUS__CFG_SECTION,
+     .section = routing_fields,
+     .help = "routing settings"},
+    {.key = NULL},
 };
+
+long evbus__config_target_index(const evbus__config *c, const char *name) {
+    for (size_t i = 0; i < c->targets.n; i++)
+        if (strcmp(evbus__config_target(c, i)->name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Names must be unique and rules may only name targets that exist. Errors
+ * point at the element's line. */
+static evbus_err check_routing(const evbus__config *cfg, char *err, size_t errlen) {
+    for (size_t i = 0; i < cfg->targets.n; i++) {
+        const char *name = evbus__config_target(cfg, i)->name;
+        if (evbus__config_target_index(cfg, name) != (long)i) {
+            snprintf(err, errlen, "%s:%u: targets[%zu]: target name '%s' is used twice", cfg->path,
+                     cfg->targets.lines[i], i, name);
+            return EVBUS_ECONFIG;
+        }
+    }
+    for (size_t i = 0; i < cfg->rules.n; i++) {
+        const evbus__rule_cfg *r = evbus__config_rule(cfg, i);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(evbus__config_rule(cfg, j)->name, r->name) == 0) {
+                snprintf(err, errlen, "%s:%u: rules[%zu]: rule name '%s' is used twice", cfg->path,
+                         cfg->rules.lines[i], i, r->name);
+                return EVBUS_ECONFIG;
+            }
+        }
+        for (size_t t = 0; t < r->targets.n; t++) {
+            if (evbus__config_target_index(cfg, r->targets.v[t]) < 0) {
+                snprintf(err, errlen,
+                         "%s:%u: rules[%zu] (%s): target '%s' is not defined under targets:",
+                         cfg->path, cfg->rules.lines[i], i, r->name, r->targets.v[t]);
+                return EVBUS_ECONFIG;
+            }
+        }
+    }
+    if (cfg->catch_all_target && evbus__config_target_index(cfg, cfg->catch_all_target) < 0) {
+        snprintf(err, errlen,
+                 "%s: routing.catch_all_target: target '%s' is not defined under targets:",
+                 cfg->path, cfg->catch_all_target);
+        return EVBUS_ECONFIG;
+    }
+    return EVBUS_OK;
+}
 
 void evbus__config_defaults(evbus__config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -114,6 +269,8 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
                  (unsigned long long)cfg->max_request_bytes);
         return EVBUS_ECONFIG;
     }
+    if ((rc = check_routing(cfg, err, errlen)) != EVBUS_OK)
+        return rc;
     if (absolutize_data_dir(cfg)) {
         snprintf(err, errlen, "%s: storage.data_dir: cannot resolve the configuration's directory",
                  path);

@@ -3,9 +3,25 @@
 #ifndef EVBUS_CONFIG_H
 #define EVBUS_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config_schema.h"
+
+/* A delivery target. Plugins and their settings come with delivery; today a
+ * target is a name that rules route to, and that pending entries are kept
+ * for. */
+typedef struct evbus__target_cfg {
+    char *name;
+} evbus__target_cfg;
+
+/* A routing rule: an EventBridge event pattern and the targets it feeds. */
+typedef struct evbus__rule_cfg {
+    char *name;
+    char *pattern; /* JSON text */
+    evbus__cfg_strings targets;
+    bool enabled;
+} evbus__rule_cfg;
 
 typedef struct evbus__config {
     char *path;                /* the file read, for messages */
@@ -21,7 +37,21 @@ typedef struct evbus__config {
     uint64_t max_backlog; /* stored events before RETRY_LATER; 0 = no limit */
     int64_t dedup_window_ms;
     uint64_t commit_max_events; /* most events in one group commit */
+    evbus__cfg_list targets;    /* evbus__target_cfg */
+    evbus__cfg_list rules;      /* evbus__rule_cfg */
+    char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */
 } evbus__config;
+
+/* The i-th target / rule of a loaded configuration. */
+static inline const evbus__target_cfg *evbus__config_target(const evbus__config *c, size_t i) {
+    return &((const evbus__target_cfg *)c->targets.v)[i];
+}
+static inline const evbus__rule_cfg *evbus__config_rule(const evbus__config *c, size_t i) {
+    return &((const evbus__rule_cfg *)c->rules.v)[i];
+}
+
+/* Index of the target named `name`, or -1. */
+long evbus__config_target_index(const evbus__config *c, const char *name);
 
 /* Sets every field to its default. */
 void evbus__config_defaults(evbus__config *cfg);

@@ -104,6 +104,136 @@ static bool in_bounds(const evbus__cfg_field *f, uint64_t v) {
 static void read_section(loader *l, const yaml_node_t *map, const evbus__cfg_field *fields,
                          void *obj, const char *prefix);
 
+typedef struct jbuf {
+    char *s;
+    size_t len, cap;
+    bool too_long;
+} jbuf;
+
+static void jput(jbuf *b, const char *s, size_t n) {
+    if (b->too_long || b->len + n + 1 > EVBUS_CFG_JSON_MAX) {
+        b->too_long = true;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->too_long = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void jstring(jbuf *b, const char *s, size_t n) {
+    jput(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\', esc[1] = (char)c;
+            jput(b, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            jput(b, esc, 6);
+        } else {
+            jput(b, (const char *)&s[i], 1);
+        }
+    }
+    jput(b, "\"", 1);
+}
+
+/* A plain (unquoted) YAML scalar that reads as a JSON number, true, false or
+ * null is written as one; everything else becomes a string. Quoting in YAML
+ * ("12") keeps a number-looking value a string, as a person expects. */
+static bool json_literal(const char *s) {
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0 || strcmp(s, "null") == 0)
+        return true;
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == '\0';
+}
+
+/* Writes a YAML node as JSON. Depth is bounded, and so is the output, which
+ * also stops aliases that expand exponentially ("billion laughs"). */
+static void to_json(loader *l, const yaml_node_t *n, jbuf *b, int depth) {
+    if (!n || depth > 64) {
+        b->too_long = true;
+        return;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE: {
+        const char *v = (const char *)n->data.scalar.value;
+        size_t len = n->data.scalar.length;
+        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strlen(v) == len && json_literal(v))
+            jput(b, v, len);
+        else if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && len == 1 && v[0] == '~')
+            jput(b, "null", 4);
+        else
+            jstring(b, v, len);
+        return;
+    }
+    case YAML_SEQUENCE_NODE:
+        jput(b, "[", 1);
+        for (const yaml_node_item_t *it = n->data.sequence.items.start;
+             it < n->data.sequence.items.top && !b->too_long; it++) {
+            if (it != n->data.sequence.items.start)
+                jput(b, ",", 1);
+            to_json(l, yaml_document_get_node(l->doc, *it), b, depth + 1);
+        }
+        jput(b, "]", 1);
+        return;
+    case YAML_MAPPING_NODE:
+        jput(b, "{", 1);
+        for (const yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top && !b->too_long; p++) {
+            const yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+            if (p != n->data.mapping.pairs.start)
+                jput(b, ",", 1);
+            if (k && k->type == YAML_SCALAR_NODE)
+                jstring(b, (const char *)k->data.scalar.value, k->data.scalar.length);
+            else
+                b->too_long = true;
+            jput(b, ":", 1);
+            to_json(l, yaml_document_get_node(l->doc, p->value), b, depth + 1);
+        }
+        jput(b, "}", 1);
+        return;
+    default: b->too_long = true; return;
+    }
+}
+
 static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field *f, void *obj,
                        const char *keypath) {
     char *slot = (char *)obj + f->offset;
@@ -223,11 +353,72 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
         }
         read_section(l, val, f->section, obj, keypath);
         return;
+    case EVBUS__CFG_LIST: {
+        if (val->type != YAML_SEQUENCE_NODE) {
+            report(l, val, keypath, "expected a list (%s)", f->help);
+            return;
+        }
+        evbus__cfg_list *list = (evbus__cfg_list *)slot;
+        size_t count = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+        evbus__cfg_free_list(f, list);
+        list->v = calloc(count ? count : 1, f->elem_size);
+        list->lines = calloc(count ? count : 1, sizeof *list->lines);
+        if (!list->v || !list->lines) {
+            report(l, val, keypath, "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < count; i++) {
+            const yaml_node_t *item =
+                yaml_document_get_node(l->doc, val->data.sequence.items.start[i]);
+            char ipath[300];
+            snprintf(ipath, sizeof ipath, "%s[%zu]", keypath, i);
+            if (!item || item->type != YAML_MAPPING_NODE) {
+                report(l, item, ipath, "expected a mapping of keys (%s)", f->help);
+                continue;
+            }
+            void *elem = (char *)list->v + list->n * f->elem_size;
+            if (f->elem_init)
+                f->elem_init(elem);
+            list->lines[list->n++] = (unsigned)item->start_mark.line + 1;
+            read_section(l, item, f->section, elem, ipath);
+        }
+        return;
+    }
+    case EVBUS__CFG_JSON: {
+        jbuf b = {0};
+        if (val->type == YAML_SCALAR_NODE && val->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+            jput(&b, s, strlen(s)); /* a quoted string holds JSON text itself */
+        else
+            to_json(l, val, &b, 0);
+        if (b.too_long || !b.s) {
+            free(b.s);
+            report(l, val, keypath, "cannot be written as JSON of at most %d bytes (%s)",
+                   EVBUS_CFG_JSON_MAX, f->help);
+            return;
+        }
+        free(*(char **)slot);
+        *(char **)slot = b.s;
+        return;
+    }
     }
 }
 
 static void read_section(loader *l, const yaml_node_t *map, const evbus__cfg_field *fields,
                          void *obj, const char *prefix) {
+    /* Required keys first, so a missing one is reported once per mapping. */
+    for (const evbus__cfg_field *f = fields; f->key; f++) {
+        if (!f->required)
+            continue;
+        bool present = false;
+        for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
+             p < map->data.mapping.pairs.top && !present; p++) {
+            const char *key = scalar(yaml_document_get_node(l->doc, p->key));
+            present = key && strcmp(key, f->key) == 0;
+        }
+        if (!present)
+            report(l, map, prefix[0] ? prefix : "(top level)", "missing required key '%s' (%s)",
+                   f->key, f->help);
+    }
     for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
         const yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
@@ -309,7 +500,7 @@ out_parser:
 void evbus__cfg_free(const evbus__cfg_field *fields, void *obj) {
     for (const evbus__cfg_field *f = fields; f->key; f++) {
         char *slot = (char *)obj + f->offset;
-        if (f->type == EVBUS__CFG_STRING) {
+        if (f->type == EVBUS__CFG_STRING || f->type == EVBUS__CFG_JSON) {
             free(*(char **)slot);
             *(char **)slot = NULL;
         } else if (f->type == EVBUS__CFG_STRING_LIST) {
@@ -321,6 +512,18 @@ void evbus__cfg_free(const evbus__cfg_field *fields, void *obj) {
             list->n = 0;
         } else if (f->type == EVBUS__CFG_SECTION) {
             evbus__cfg_free(f->section, obj);
+        } else if (f->type == EVBUS__CFG_LIST) {
+            evbus__cfg_free_list(f, (evbus__cfg_list *)slot);
         }
     }
+}
+
+void evbus__cfg_free_list(const evbus__cfg_field *f, evbus__cfg_list *list) {
+    for (size_t i = 0; i < list->n; i++)
+        evbus__cfg_free(f->section, (char *)list->v + i * f->elem_size);
+    free(list->v);
+    free(list->lines);
+    list->v = NULL;
+    list->lines = NULL;
+    list->n = 0;
 }

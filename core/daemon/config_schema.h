@@ -21,6 +21,9 @@ typedef enum evbus__cfg_type {
     EVBUS__CFG_BOOL,        /* bool: true / false */
     EVBUS__CFG_ENUM,        /* int: index of the value in `choices` */
     EVBUS__CFG_SECTION,     /* a nested mapping described by `section` */
+    EVBUS__CFG_LIST,        /* evbus__cfg_list: a sequence of mappings, each an element
+                               of `elem_size` bytes described by `section` */
+    EVBUS__CFG_JSON,        /* char *: any YAML value (or a string of JSON text) as JSON */
 } evbus__cfg_type;
 
 typedef struct evbus__cfg_strings {
@@ -28,14 +31,26 @@ typedef struct evbus__cfg_strings {
     size_t n;
 } evbus__cfg_strings;
 
+typedef struct evbus__cfg_list {
+    void *v; /* n elements of the field's elem_size */
+    size_t n;
+    unsigned *lines; /* line of each element in the file, for later errors */
+} evbus__cfg_list;
+
+/* Longest JSON text an EVBUS__CFG_JSON value may become. */
+#define EVBUS_CFG_JSON_MAX (64 * 1024)
+
 typedef struct evbus__cfg_field {
     const char *key;
     evbus__cfg_type type;
     size_t offset;                          /* into the struct being filled */
     uint64_t min, max;                      /* UINT / SIZE / DURATION bounds; 0,0 = none */
     const char *const *choices;             /* ENUM: NULL-terminated */
-    const struct evbus__cfg_field *section; /* SECTION: fields, ended by key NULL */
+    const struct evbus__cfg_field *section; /* SECTION, LIST: fields, ended by key NULL */
     const char *help;                       /* one line, for errors and --help */
+    size_t elem_size;                       /* LIST: bytes per element */
+    void (*elem_init)(void *elem);          /* LIST: sets an element's defaults */
+    bool required;                          /* missing is an error */
 } evbus__cfg_field;
 
 /* Reads the YAML file at `path` into `out` (whose defaults the caller has
@@ -48,6 +63,9 @@ evbus_err evbus__cfg_load(const char *path, const evbus__cfg_field *fields, void
 
 /* Frees the strings and lists that evbus__cfg_load() stored in `obj`. */
 void evbus__cfg_free(const evbus__cfg_field *fields, void *obj);
+
+/* Frees the elements of a LIST field and empties it. */
+void evbus__cfg_free_list(const evbus__cfg_field *f, evbus__cfg_list *list);
 
 /* Parsers shared with command-line flags. Return 0 on success. */
 int evbus__cfg_parse_size(const char *s, uint64_t *out);

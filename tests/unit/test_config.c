@@ -151,3 +151,74 @@ Test(config, size_and_duration_parsers) {
     cr_assert_eq(ms, 7 * 86400000LL);
     cr_assert_neq(evbus__cfg_parse_duration("7 days", &ms), 0);
 }
+
+Test(config, rules_and_targets_with_patterns_as_yaml_or_json) {
+    evbus__config cfg;
+    char err[2048];
+    evbus__config_defaults(&cfg);
+    const char *path = write_file("targets:\n"
+                                  "  - name: orders-queue\n"
+                                  "  - name: audit\n"
+                                  "rules:\n"
+                                  "  - name: big-orders\n"
+                                  "    pattern:\n"
+                                  "      source: [com.example.orders]\n"
+                                  "      detail:\n"
+                                  "        amount: [{numeric: ['>', 100]}]\n"
+                                  "        code: ['007', 7, true, null, \"12\"]\n"
+                                  "    targets: [orders-queue, audit]\n"
+                                  "  - name: as-json\n"
+                                  "    pattern: '{\"source\": [\"x\"]}'\n"
+                                  "    targets: audit\n"
+                                  "    enabled: false\n"
+                                  "routing:\n"
+                                  "  catch_all_target: audit\n");
+    cr_assert_eq(evbus__config_load(&cfg, path, err, sizeof err), EVBUS_OK, "%s", err);
+    cr_assert_eq(cfg.targets.n, 2);
+    cr_assert_str_eq(evbus__config_target(&cfg, 1)->name, "audit");
+    cr_assert_eq(cfg.rules.n, 2);
+    const evbus__rule_cfg *r = evbus__config_rule(&cfg, 0);
+    cr_assert_str_eq(r->name, "big-orders");
+    cr_assert_str_eq(r->pattern,
+                     "{\"source\":[\"com.example.orders\"],\"detail\":{\"amount\":[{\"numeric\":"
+                     "[\">\",100]}],\"code\":[\"007\",7,true,null,\"12\"]}}");
+    cr_assert(r->enabled, "rules are enabled by default");
+    cr_assert_eq(r->targets.n, 2);
+    cr_assert_eq(cfg.rules.lines[0], 5);
+    const evbus__rule_cfg *j = evbus__config_rule(&cfg, 1);
+    cr_assert_str_eq(j->pattern, "{\"source\": [\"x\"]}");
+    cr_assert_not(j->enabled);
+    cr_assert_str_eq(cfg.catch_all_target, "audit");
+    cr_assert_eq(evbus__config_target_index(&cfg, "orders-queue"), 0);
+    cr_assert_eq(evbus__config_target_index(&cfg, "nope"), -1);
+    evbus__config_free(&cfg);
+}
+
+ParameterizedTestParameters(config, bad_routing) {
+    static bad_case cases[] = {
+        {"rules:\n  - name: r\n    targets: [t]\n",
+         "evbus.yaml:2:5: rules[0]: missing required key 'pattern'"},
+        {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: {a: [1]}\n    targets: [u]\n",
+         "evbus.yaml:4: rules[0] (r): target 'u' is not defined"},
+        {"targets:\n  - name: t\n  - name: t\n", "evbus.yaml:3: targets[1]: target name 't' is "
+                                                 "used twice"},
+        {"rules: {name: r}\n", "rules: expected a list"},
+        {"rules:\n  - just a string\n", "rules[0]: expected a mapping"},
+        {"targets:\n  - name: t\n    plugin: sqs\n", "targets[0].plugin: unknown key"},
+        {"routing:\n  catch_all_target: nowhere\n", "routing.catch_all_target: target 'nowhere'"},
+        {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: &a [*a]\n    targets: [t]\n",
+         "rules[0].pattern: cannot be written as JSON"},
+    };
+    return cr_make_param_array(bad_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(bad_case *c, config, bad_routing) {
+    evbus__config cfg;
+    char err[2048];
+    evbus__config_defaults(&cfg);
+    evbus_err rc = evbus__config_load(&cfg, write_file(c->yaml), err, sizeof err);
+    cr_assert_eq(rc, EVBUS_ECONFIG, "accepted:\n%s", c->yaml);
+    cr_assert(strstr(err, c->expect), "error for\n%s\nwas: %s\nwanted: %s", c->yaml, err,
+              c->expect);
+    evbus__config_free(&cfg);
+}
