@@ -3,6 +3,7 @@
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct evbus__arena_chunk {
     evbus__arena_chunk *next;
@@ -20,7 +21,8 @@ void *evbus__arena_alloc(evbus__arena *a, size_t n) {
     n = (n + align - 1) & ~(align - 1);
     evbus__arena_chunk *c = a->head;
     if (!c || c->size - c->used < n) {
-        size_t size = n > a->chunk_size ? n : a->chunk_size;
+                size_t chunk = a->chunk_size ? a->chunk_size : 64 * 1024;
+        size_t size = n > chunk ? n : chunk;
         c = malloc(sizeof *c + size);
         if (!c)
             return NULL;
@@ -32,6 +34,15 @@ void *evbus__arena_alloc(evbus__arena *a, size_t n) {
     void *p = c->data + c->used;
     c->used += n;
     return p;
+}
+
+char *evbus__arena_strdup(evbus__arena *a, const char *s, size_t len) {
+    char *d = evbus__arena_alloc(a, len + 1);
+    if (d) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
 }
 
 void evbus__arena_reset(evbus__arena *a) {

@@ -50,27 +50,23 @@ static int reserve(evbus__bytes *b, size_t more) {
 }
 
 int evbus__event_prepare(const evbus__config *cfg, const Evbus__V1__Event *ev, evbus__uuid_gen *ids,
-                         const char *now_text, char gen_id[37], const char **id, evbus__bytes *out,
-                         size_t *off, size_t *len, char *why, size_t whylen) {
-    *id = ev->id;
+                         const char *now_text, char gen_id[37], Evbus__V1__Event *filled,
+                         evbus__bytes *out, size_t *off, size_t *len, char *why, size_t whylen) {
+    *filled = *ev;
     if (evbus__event_validate(ev, cfg->max_event_size, why, whylen))
         return 1;
-    /* Encode a shallow copy with the defaults filled in, so that the decoded
-     * request stays as it came. */
-    Evbus__V1__Event copy = *ev;
-    if (!copy.id[0]) {
+    if (!filled->id[0]) {
         evbus__uuid_next(ids, gen_id);
-        copy.id = gen_id;
+        filled->id = gen_id;
     }
-    if (!copy.time[0])
-        copy.time = (char *)now_text;
-    if (!copy.origin_region[0])
-        copy.origin_region = cfg->region;
-    *id = copy.id;
-    size_t n = evbus__v1__event__get_packed_size(&copy);
+    if (!filled->time[0])
+        filled->time = (char *)now_text;
+    if (!filled->origin_region[0])
+        filled->origin_region = cfg->region;
+    size_t n = evbus__v1__event__get_packed_size(filled);
     if (reserve(out, n))
         return -1;
-    evbus__v1__event__pack(&copy, out->data + out->len);
+    evbus__v1__event__pack(filled, out->data + out->len);
     *off = out->len;
     *len = n;
     out->len += n;

@@ -31,11 +31,13 @@ typedef struct evbus__bytes {
 /* Validates one event, fills in what a producer may leave out (id from `ids`
  * into gen_id, time `now_text`, origin region from the configuration) and
  * appends the record the store keeps to `out`.
- * Returns 0 with *id, *off and *len set; 1 when the event is invalid (why
- * says why; *id is the event's own id); -1 when out of memory. The event
- * itself is not modified. */
+ * `filled` receives a shallow copy of the event with the defaults in place
+ * (its strings point into `ev`, gen_id, now_text and cfg): what is stored,
+ * and what rules match against. Returns 0 with *filled, *off and *len set; 1
+ * when the event is invalid (why says why; filled->id is the event's own id);
+ * -1 when out of memory. The event itself is not modified. */
 int evbus__event_prepare(const evbus__config *cfg, const Evbus__V1__Event *ev, evbus__uuid_gen *ids,
-                         const char *now_text, char gen_id[37], const char **id, evbus__bytes *out,
-                         size_t *off, size_t *len, char *why, size_t whylen);
+                         const char *now_text, char gen_id[37], Evbus__V1__Event *filled,
+                         evbus__bytes *out, size_t *off, size_t *len, char *why, size_t whylen);
 
 #endif

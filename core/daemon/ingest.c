@@ -43,6 +43,7 @@ typedef struct slot {
     size_t rec_off, rec_len; /* the encoded record in the batch's records */
     const char *id;          /* points into the request or gen_id */
     char gen_id[37];
+    size_t first_target, n_targets; /* in the batch's targets */
 } slot;
 
 /* Everything one group commit needs, filled by the receiver, committed by
@@ -56,6 +57,8 @@ typedef struct batch {
     evbus__store_item *items;
     size_t nitems, items_cap;
     evbus__bytes records;
+    uint32_t *targets; /* routing decisions of the batch's events */
+    size_t ntargets, targets_cap;
     evbus__arena arena; /* decoded requests */
     ProtobufCAllocator pb_alloc;
     int64_t now_ms;
@@ -65,6 +68,8 @@ typedef struct batch {
 struct evbus__ingest {
     const evbus__config *cfg;
     evbus__store *store;
+    const evbus__router *router;
+    evbus__route_scratch *route; /* receiver thread's */
     void *zctx;
     void *sock;         /* ROUTER, receiver thread */
     void *pipe, *wpipe; /* PAIR ends: receiver's and writer's */
@@ -118,6 +123,7 @@ static void batch_free(batch *b) {
     free(b->slots);
     free(b->items);
     free(b->records.data);
+    free(b->targets);
     evbus__arena_destroy(&b->arena);
 }
 
@@ -132,7 +138,7 @@ static void batch_reset(batch *b) {
         }
         zmq_msg_close(&r->identity);
     }
-    b->nreq = b->nslots = b->nitems = 0;
+    b->nreq = b->nslots = b->nitems = b->ntargets = 0;
     b->records.len = 0;
     evbus__arena_reset(&b->arena);
 }
@@ -162,13 +168,19 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
-evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void *zctx,
-                            evbus__ingest **out, char *err, size_t errlen) {
+evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
+                            const evbus__router *router, void *zctx, evbus__ingest **out, char *err,
+                            size_t errlen) {
     evbus__ingest *ing = calloc(1, sizeof *ing);
     if (!ing)
         return EVBUS_ENOMEM;
     ing->cfg = cfg;
     ing->store = store;
+    ing->router = router;
+    if (router && evbus__route_scratch_new(router, &ing->route) != EVBUS_OK) {
+        free(ing);
+        return EVBUS_ENOMEM;
+    }
     ing->zctx = zctx;
     evbus__uuid_gen_init(&ing->uuids);
     for (int i = 0; i < NBATCHES; i++) {
@@ -242,6 +254,7 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
     }
     free(ing->acks);
     free(ing->ack_ptrs);
+    evbus__route_scratch_destroy(&ing->route);
     free(ing);
     *ingp = NULL;
 }
@@ -308,6 +321,30 @@ static int recv_request(evbus__ingest *ing, batch *b, request *r) {
 static const char OUT_OF_MEMORY[] = "evbusd is out of memory; send again later";
 
 /* Validates and encodes the events of one request into the batch. */
+/* Routes one prepared event: its targets are appended to the batch. Returns
+ * 0, 1 when the matcher cannot read the detail (why is set), -1 when out of
+ * memory. */
+static int route_event(evbus__ingest *ing, batch *b, slot *s, const Evbus__V1__Event *filled,
+                       char *why, size_t whylen) {
+    s->first_target = b->ntargets;
+    s->n_targets = 0;
+    if (!ing->router)
+        return 0;
+    size_t max = evbus__router_target_count(ing->router);
+    if (grow((void **)&b->targets, &b->targets_cap, b->ntargets + max, sizeof *b->targets))
+        return -1;
+    int matched;
+    if (evbus__route(ing->router, ing->route, filled, b->targets + b->ntargets, max, &s->n_targets,
+                     &matched) != EVBUS_OK) {
+        snprintf(why, whylen, "detail cannot be read by the rule matcher (too deep or too long)");
+        return 1;
+    }
+    if (!matched)
+        ing->counters.unmatched++;
+    b->ntargets += s->n_targets;
+    return 0;
+}
+
 static void prepare_request(evbus__ingest *ing, batch *b, request *r, const char *now_text,
                             bool closing) {
     r->first_slot = b->nslots;
@@ -326,10 +363,15 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, const char
         s->reason = NULL;
         s->reason_owned = false;
         s->status = EVBUS__V1__ACK_STATUS__ACK_STATUS_UNSPECIFIED;
+        s->n_targets = 0;
         char why[256];
+        Evbus__V1__Event filled;
         int rc =
             evbus__event_prepare(ing->cfg, r->pub->events[i], &ing->uuids, now_text, s->gen_id,
-                                 &s->id, &b->records, &s->rec_off, &s->rec_len, why, sizeof why);
+                                 &filled, &b->records, &s->rec_off, &s->rec_len, why, sizeof why);
+        s->id = filled.id;
+        if (rc == 0 && !closing)
+            rc = route_event(ing, b, s, &filled, why, sizeof why);
         if (rc == 1) {
             s->status = EVBUS__V1__ACK_STATUS__REJECTED;
             s->reason = strdup(why);
@@ -385,6 +427,8 @@ static void layout_items(batch *b) {
         it->id_len = strlen(s->id);
         it->record = b->records.data + s->rec_off;
         it->record_len = s->rec_len;
+        it->targets = b->targets + s->first_target;
+        it->n_targets = s->n_targets;
     }
 }
 

@@ -9,20 +9,23 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "routing.h"
 #include "store.h"
 
 typedef struct evbus__ingest evbus__ingest;
 
 typedef struct evbus__ingest_counters {
     uint64_t requests, accepted, duplicates, rejected, retry_later, bad_frames, acks_dropped,
-        commits;
+        commits, unmatched;
 } evbus__ingest_counters;
 
-/* Binds the ingest endpoints. The caller keeps cfg, store and zctx alive for
- * the life of the ingest and owns *out (evbus__ingest_destroy()). Returns
- * EVBUS_EZMQ with err naming the endpoint when a bind fails. */
-evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store, void *zctx,
-                            evbus__ingest **out, char *err, size_t errlen);
+/* Binds the ingest endpoints. Events are routed with `router` (NULL: no
+ * routing, no pending entries). The caller keeps cfg, store, router and zctx
+ * alive for the life of the ingest and owns *out (evbus__ingest_destroy()).
+ * Returns EVBUS_EZMQ with err naming the endpoint when a bind fails. */
+evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
+                            const evbus__router *router, void *zctx, evbus__ingest **out, char *err,
+                            size_t errlen);
 
 /* Runs until *stop becomes non-zero. Then it stops accepting connections,
  * finishes and acks the commit in progress, answers requests that were

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "common/log.h"
 #include "config.h"
 #include "ingest.h"
+#include "routing.h"
 #include "store.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -62,8 +64,16 @@ int main(int argc, char **argv) {
         evbus__config_free(&cfg);
         return 1;
     }
+    evbus__router *router = NULL;
+    if (evbus__router_new(&cfg, &router, err, sizeof err) != EVBUS_OK) {
+        fprintf(stderr, "evbusd: configuration is invalid:\n%s\n", err);
+        evbus__config_free(&cfg);
+        return 1;
+    }
     if (check_only) {
-        printf("%s: configuration is valid\n", config_path);
+        printf("%s: configuration is valid (%zu targets, %zu rules)\n", config_path, cfg.targets.n,
+               cfg.rules.n);
+        evbus__router_destroy(&router);
         evbus__config_free(&cfg);
         return 0;
     }
@@ -91,7 +101,11 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "cannot create ZeroMQ context: %s", zmq_strerror(errno));
         goto out;
     }
-    if (evbus__ingest_new(&cfg, store, zctx, &ing, err, sizeof err) != EVBUS_OK) {
+    /* With neither rules nor a catch-all there is nothing to route to, and
+     * matching would only cost time. */
+    bool routing = cfg.rules.n > 0 || cfg.catch_all_target;
+    if (evbus__ingest_new(&cfg, store, routing ? router : NULL, zctx, &ing, err, sizeof err) !=
+        EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
@@ -99,19 +113,23 @@ int main(int argc, char **argv) {
     evbus__store_stats_get(store, &st);
     for (size_t i = 0; i < cfg.listen.n; i++)
         EVBUS_LOG_I("evbusd", "listening on %s", cfg.listen.v[i]);
-    EVBUS_LOG_I("evbusd", "ready: region %s, data dir %s (%llu events stored, next sequence %llu)",
+    EVBUS_LOG_I("evbusd",
+                "ready: region %s, data dir %s (%llu events stored, %llu pending deliveries, "
+                "next sequence %llu), %zu rules to %zu targets",
                 cfg.region, cfg.data_dir, (unsigned long long)st.events,
-                (unsigned long long)st.next_seq);
+                (unsigned long long)st.pending, (unsigned long long)st.next_seq, cfg.rules.n,
+                cfg.targets.n);
 
     evbus_err rc = evbus__ingest_run(ing, &stop_requested);
     evbus__ingest_counters k;
     evbus__ingest_counters_get(ing, &k);
     EVBUS_LOG_I("evbusd",
                 "stopped: %llu accepted, %llu duplicate, %llu rejected, %llu retry-later, "
-                "%llu bad frames, %llu commits",
+                "%llu bad frames, %llu commits, %llu matched no rule",
                 (unsigned long long)k.accepted, (unsigned long long)k.duplicates,
                 (unsigned long long)k.rejected, (unsigned long long)k.retry_later,
-                (unsigned long long)k.bad_frames, (unsigned long long)k.commits);
+                (unsigned long long)k.bad_frames, (unsigned long long)k.commits,
+                (unsigned long long)k.unmatched);
     status = rc == EVBUS_OK ? 0 : 1;
 
 out:
@@ -119,6 +137,7 @@ out:
     if (zctx)
         zmq_ctx_term(zctx);
     evbus__store_close(&store);
+    evbus__router_destroy(&router);
     evbus__config_free(&cfg);
     return status;
 }

@@ -307,6 +307,18 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n, int64
             goto abort;
         evbus__put_be64(lv.mv_data, (uint64_t)now_ms);
         memcpy((char *)lv.mv_data + 8, it->id, it->id_len);
+        for (size_t t = 0; t < it->n_targets; t++) {
+            unsigned char pk[12], pv[8];
+            pk[0] = (unsigned char)(it->targets[t] >> 24);
+            pk[1] = (unsigned char)(it->targets[t] >> 16);
+            pk[2] = (unsigned char)(it->targets[t] >> 8);
+            pk[3] = (unsigned char)it->targets[t];
+            evbus__put_be64(pk + 4, seq);
+            evbus__put_be64(pv, (uint64_t)now_ms);
+            MDB_val pkv = {sizeof pk, pk}, pvv = {sizeof pv, pv};
+            if ((mrc = mdb_put(txn, s->dbi[DB_PENDING], &pkv, &pvv, 0)))
+                goto abort;
+        }
         if (push_change(&s->added, &s->added_cap, &s->n_added, h, seq) ||
             evbus__id_index_put(s->ids, h, seq)) {
             mrc = ENOMEM;
@@ -376,6 +388,8 @@ evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out) {
     memset(out, 0, sizeof *out);
     if (mdb_stat(txn, s->dbi[DB_EVENTS], &st) == 0)
         out->events = st.ms_entries;
+    if (mdb_stat(txn, s->dbi[DB_PENDING], &st) == 0)
+        out->pending = st.ms_entries;
     mdb_txn_abort(txn);
     out->ids = evbus__id_index_count(s->ids);
     mdb_env_info(s->env, &info);
@@ -402,6 +416,30 @@ evbus_err evbus__store_foreach_event(evbus__store *s,
     int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (mrc == 0) {
         if (k.mv_size == 8 && fn(arg, evbus__get_be64(k.mv_data), v.mv_data, v.mv_size))
+            break;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return EVBUS_OK;
+}
+
+evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target,
+                                       int (*fn)(void *arg, uint64_t seq), void *arg) {
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return EVBUS_ESTORE;
+    if (mdb_cursor_open(txn, s->dbi[DB_PENDING], &cur)) {
+        mdb_txn_abort(txn);
+        return EVBUS_ESTORE;
+    }
+    unsigned char start[12] = {(unsigned char)(target >> 24), (unsigned char)(target >> 16),
+                               (unsigned char)(target >> 8), (unsigned char)target};
+    MDB_val k = {sizeof start, start}, v;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size == 12 && memcmp(k.mv_data, start, 4) == 0) {
+        if (fn(arg, evbus__get_be64((unsigned char *)k.mv_data + 4)))
             break;
         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }

@@ -4,7 +4,7 @@
  *
  *   events     seq(8)                  -> serialized evbus.v1.Event
  *   dedup_log  seq(8)                  -> accepted_ms(8) event id
- *   pending    target(4) seq(8)        -> (reserved: routing, issue 3/4)
+ *   pending    target(4) seq(8)        -> accepted_ms(8): one per matched target
  *   retry      due_ms(8) target(4) seq(8) -> (reserved: delivery retries)
  *   dlq        target(4) seq(8)        -> (reserved: dead letters)
  *   state      name                    -> region state, routing controls
@@ -39,6 +39,9 @@ typedef struct evbus__store_item {
     size_t id_len;
     const void *record;
     size_t record_len;
+    const uint32_t *targets; /* targets the event is routed to, written as pending
+                                entries in the same transaction when it is stored */
+    size_t n_targets;
     /* out */
     evbus__store_outcome outcome;
     uint64_t seq;
@@ -46,6 +49,7 @@ typedef struct evbus__store_item {
 
 typedef struct evbus__store_stats {
     uint64_t events;   /* event records stored */
+    uint64_t pending;  /* pending deliveries (event, target) */
     uint64_t ids;      /* ids remembered for deduplication */
     uint64_t next_seq; /* sequence the next new event gets */
     uint64_t map_size, map_used;
@@ -74,6 +78,11 @@ evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t 
 
 /* Counters, read in a short read transaction. */
 evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out);
+
+/* Calls fn(arg, seq) for each pending delivery of `target`, in sequence
+ * order, within one read transaction. fn returns non-zero to stop. */
+evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target,
+                                       int (*fn)(void *arg, uint64_t seq), void *arg);
 
 /* Calls fn for each stored event in sequence order, within one read
  * transaction; record memory is valid only during the call. fn returns

@@ -1,0 +1,171 @@
+/**
+ * @file bench_match.c
+ * @brief evbus-bench-match: matching throughput for growing rule counts.
+ *
+ *   evbus-bench-match --events FILE --rules FILE [--counts 1,10,100,1000,10000]
+ *                     [--runs 5] [--passes N]
+ *
+ * Events are JSON Lines (whole EventBridge events), rules one pattern a line;
+ * the first N rules are compiled for each count N. Each run matches every
+ * event `passes` times on one thread; the median run is reported, so that
+ * one noisy run on a shared machine does not decide the figure.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "match.h"
+
+typedef struct lines {
+    char **s;
+    size_t *len;
+    size_t n;
+} lines;
+
+static int read_lines(const char *path, lines *out) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return -1;
+    }
+    size_t cap = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t r;
+    memset(out, 0, sizeof *out);
+    while ((r = getline(&line, &lcap, f)) >= 0) {
+        while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
+            line[--r] = '\0';
+        if (r == 0)
+            continue;
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            out->s = realloc(out->s, cap * sizeof *out->s);
+            out->len = realloc(out->len, cap * sizeof *out->len);
+            if (!out->s || !out->len) {
+                fclose(f);
+                return -1;
+            }
+        }
+        out->s[out->n] = strdup(line);
+        out->len[out->n] = (size_t)r;
+        out->n++;
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void count_hit(void *arg, uint32_t rule) {
+    (void)rule;
+    (*(size_t *)arg)++;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: evbus-bench-match --events FILE --rules FILE "
+                    "[--counts 1,10,100,1000,10000] [--runs 5] [--passes N]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    const char *events_path = NULL, *rules_path = NULL;
+    const char *counts_arg = "1,10,100,1000,10000";
+    int runs = 5, passes = 0;
+    lines ev, ru;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--events") && i + 1 < argc)
+            events_path = argv[++i];
+        else if (!strcmp(argv[i], "--rules") && i + 1 < argc)
+            rules_path = argv[++i];
+        else if (!strcmp(argv[i], "--counts") && i + 1 < argc)
+            counts_arg = argv[++i];
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--passes") && i + 1 < argc)
+            passes = atoi(argv[++i]);
+        else
+            return usage();
+    }
+    if (!events_path || !rules_path || runs < 1)
+        return usage();
+    if (read_lines(events_path, &ev) || read_lines(rules_path, &ru))
+        return 1;
+    if (ev.n == 0) {
+        fprintf(stderr, "no events in %s\n", events_path);
+        return 1;
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < ev.n; i++)
+        bytes += ev.len[i];
+    if (passes < 1)
+        passes = ev.n >= 200000 ? 1 : (int)(200000 / ev.n) + 1;
+    printf("# %zu events (%.0f bytes avg), %zu rules available, %d runs of "
+           "%d passes, median\n",
+           ev.n, (double)bytes / (double)ev.n, ru.n, runs, passes);
+    printf("%8s %12s %10s %10s %12s %12s\n", "rules", "events/s", "ns/event", "hits/event",
+           "memory_B", "compile_ms");
+
+    char *counts = strdup(counts_arg);
+    for (char *tok = strtok(counts, ","); tok; tok = strtok(NULL, ",")) {
+        size_t n = strtoul(tok, NULL, 10);
+        if (n > ru.n) {
+            printf("%8zu (only %zu rules in the file: skipped)\n", n, ru.n);
+            continue;
+        }
+        evbus__match_rule *rules = calloc(n ? n : 1, sizeof *rules);
+        for (size_t i = 0; i < n; i++)
+            rules[i] = (evbus__match_rule){"bench", ru.s[i]};
+        evbus__matcher *m = NULL;
+        evbus__match_scratch *s = NULL;
+        char err[512];
+        double t0 = now();
+        if (evbus__matcher_compile(rules, n, &m, err, sizeof err) != EVBUS_OK) {
+            fprintf(stderr, "compile: %s\n", err);
+            return 1;
+        }
+        double compile_ms = (now() - t0) * 1e3;
+        if (evbus__match_scratch_new(m, &s) != EVBUS_OK)
+            return 1;
+        double *rate = calloc((size_t)runs, sizeof *rate);
+        size_t hits = 0;
+        for (int r = 0; r < runs; r++) {
+            hits = 0;
+            double a = now();
+            for (int p = 0; p < passes; p++) {
+                for (size_t i = 0; i < ev.n; i++) {
+                    if (evbus__matcher_match_json(m, s, ev.s[i], ev.len[i], count_hit, &hits) !=
+                        EVBUS_OK) {
+                        fprintf(stderr, "event %zu: %s\n", i + 1,
+                                evbus__match_scratch_error(s, NULL));
+                        return 1;
+                    }
+                }
+            }
+            rate[r] = (double)ev.n * passes / (now() - a);
+        }
+        qsort(rate, (size_t)runs, sizeof *rate, cmp_d);
+        double med = rate[runs / 2];
+        printf("%8zu %12.0f %10.1f %10.3f %12zu %12.1f\n", n, med, 1e9 / med,
+               (double)hits / ((double)ev.n * passes), evbus__matcher_memory(m), compile_ms);
+        fflush(stdout);
+        free(rate);
+        evbus__match_scratch_destroy(&s);
+        evbus__matcher_destroy(&m);
+        free(rules);
+    }
+    free(counts);
+    return 0;
+}

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Build the fuzz targets with clang + libFuzzer + ASan/UBSan and run each for
+# SECONDS.
+#
+#   tests/fuzz/run-libfuzzer.sh [SECONDS] [TARGET...]
+#
+# Targets: pattern json (the matcher), frame config (the daemon's decoders of
+# untrusted input). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
+# (default /tmp/evbus-fuzz); with EVBUS_FUZZ_MERGE=1 the coverage-increasing
+# ones are merged back into tests/fuzz/corpus/TARGET. Crashers are written to
+# tests/fuzz/crashers/: fix the bug, then move the file into the corpus so
+# that the replay test keeps it fixed.
+# Needs: clang libclang-rt-14-dev, and the build dependencies of evbus.
+set -eu
+secs=${1:-60}
+[ $# -gt 0 ] && shift
+targets=${*:-pattern json frame config}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+work=${EVBUS_FUZZ_DIR:-/tmp/evbus-fuzz}
+cc=${CC_FUZZ:-clang}
+mkdir -p "$work/gen" "$src/tests/fuzz/crashers"
+protoc-c --c_out="$work/gen" -I"$src/proto" "$src/proto/evbus.proto"
+
+common="error.c util.c log.c json_check.c arena.c"
+match="cidr.c fold.c hash.c json_scan.c match.c numeric.c pattern_compile.c pattern_parse.c wildcard.c"
+daemon="config_schema.c config.c validate.c frame.c"
+files=""
+for f in $common; do files="$files $src/core/common/$f"; done
+for f in $match; do [ -f "$src/core/match/$f" ] && files="$files $src/core/match/$f"; done
+for f in $daemon; do files="$files $src/core/daemon/$f"; done
+
+for t in $targets; do
+    $cc -g -O1 -std=c11 -D_GNU_SOURCE -DEVBUS_VERSION='"fuzz"' \
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+        -I"$src/include" -I"$src/core" -I"$src/core/match" -I"$src/core/daemon" -I"$work/gen" \
+        $files "$work/gen/evbus.pb-c.c" "$src/tests/fuzz/fuzz_$t.c" \
+        -ljansson -lyaml -lprotobuf-c -lm -o "$work/fuzz_$t"
+    mkdir -p "$work/corpus_$t"
+    echo "== fuzz_$t for ${secs}s"
+    "$work/fuzz_$t" -max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
+        -artifact_prefix="$src/tests/fuzz/crashers/$t-" \
+        "$work/corpus_$t" "$src/tests/fuzz/corpus/$t"
+    if [ "${EVBUS_FUZZ_MERGE:-0}" = 1 ]; then
+        "$work/fuzz_$t" -merge=1 "$src/tests/fuzz/corpus/$t" "$work/corpus_$t"
+    fi
+done
