@@ -21,7 +21,7 @@ void *evbus__arena_alloc(evbus__arena *a, size_t n) {
     n = (n + align - 1) & ~(align - 1);
     evbus__arena_chunk *c = a->head;
     if (!c || c->size - c->used < n) {
-                size_t chunk = a->chunk_size ? a->chunk_size : 64 * 1024;
+        size_t chunk = a->chunk_size ? a->chunk_size : 64 * 1024;
         size_t size = n > chunk ? n : chunk;
         c = malloc(sizeof *c + size);
         if (!c)
