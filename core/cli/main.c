@@ -3,12 +3,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "match/match.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: evbus COMMAND [ARGS]\n"
                  "\n"
                  "commands:\n"
                  "  pub            publish events (from flags, or JSON Lines on stdin or a file)\n"
+                 "  test-pattern   check an EventBridge event pattern against an event\n"
                  "  version        print the version\n"
                  "\n"
                  "Run 'evbus COMMAND --help' for a command's options.\n");
@@ -22,6 +24,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "pub") == 0)
         return evbus__cmd_pub(argc - 1, argv + 1);
+    if (strcmp(cmd, "test-pattern") == 0)
+        return evbus__cmd_test_pattern(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("evbus %s\n", EVBUS_VERSION);
         return 0;

@@ -125,3 +125,26 @@ Test(routing, invalid_pattern_stops_startup_naming_rule_and_line) {
     cr_assert(strstr(out, "numeric"), "must name the path: %s", out);
     cr_assert_not(harness_start(&h), "evbusd must refuse to start");
 }
+
+Test(routing, evbus_test_pattern_command_answers_like_grep) {
+    struct {
+        const char *pattern, *event;
+        int status;
+        const char *first_line;
+    } cases[] = {
+        {"{\"source\":[\"a\"]}", "{\"source\":\"a\",\"detail\":{}}", 0, "match\n"},
+        {"{\"detail\":{\"n\":[{\"numeric\":[\">\",5]}]}}",
+         "{\"source\":\"a\",\"detail\":{\"n\":3}}", 1, "no match\ndetail.n"},
+        {"{\"source\":\"a\"}", "{\"source\":\"a\"}", 2, "invalid pattern\n"},
+    };
+    harness_init(&h, NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[1024], out[1024];
+        snprintf(cmd, sizeof cmd, "'%s' test-pattern '%s' '%s' 2>&1", harness_bin("evbus"),
+                 cases[i].pattern, cases[i].event);
+        int rc = harness_run(cmd, out, sizeof out);
+        cr_assert_eq(rc, cases[i].status, "%s: %s", cases[i].pattern, out);
+        cr_assert_eq(strncmp(out, cases[i].first_line, strlen(cases[i].first_line)), 0, "%s: %s",
+                     cases[i].pattern, out);
+    }
+}
