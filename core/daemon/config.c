@@ -74,6 +74,12 @@ static const evbus__cfg_field storage_fields[] = {
      .min = 1,
      .max = 1000000,
      .help = "most events written in one group commit"},
+    {.key = "commit_max_bytes",
+     .type = EVBUS__CFG_SIZE,
+     .offset = F(commit_max_bytes),
+     .min = 64 * 1024,
+     .max = 1ull << 30,
+     .help = "most bytes of events written in one group commit"},
     {.key = NULL},
 };
 
@@ -220,6 +226,10 @@ void evbus__config_defaults(evbus__config *cfg) {
     cfg->max_backlog = 0;
     cfg->dedup_window_ms = 24ll * 3600 * 1000;
     cfg->commit_max_events = 16384;
+    /* Large commits amortise the fsync, but past a few MiB they only make
+     * every ack in them wait longer (p99 of 1.3 s with 16 MiB commits of
+     * 1 KiB events in bench/ingest). */
+    cfg->commit_max_bytes = 4ull << 20;
 }
 
 /* data_dir relative to the configuration file, so that the same file works

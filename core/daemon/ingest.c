@@ -391,7 +391,8 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, const char
 }
 
 static bool batch_full(const evbus__ingest *ing, const batch *b) {
-    return b->nreq >= BATCH_MAX_REQUESTS || b->nslots >= ing->cfg->commit_max_events;
+    return b->nreq >= BATCH_MAX_REQUESTS || b->nslots >= ing->cfg->commit_max_events ||
+           b->records.len >= ing->cfg->commit_max_bytes;
 }
 
 /* Adds what is waiting on the socket to a batch, within the limits. Called

@@ -65,7 +65,8 @@ Test(config, reads_every_type) {
                                   "  data_dir: /var/lib/evbus\n"
                                   "  map_size: 2GiB\n"
                                   "  dedup_window: 90m\n"
-                                  "  max_backlog: 1000\n");
+                                  "  max_backlog: 1000\n"
+                                  "  commit_max_bytes: 1MiB\n");
     cr_assert_eq(evbus__config_load(&cfg, path, err, sizeof err), EVBUS_OK, "%s", err);
     cr_assert_str_eq(cfg.region, "eu-west-1");
     cr_assert_eq(cfg.log_level, 3);
@@ -76,6 +77,7 @@ Test(config, reads_every_type) {
     cr_assert_eq(cfg.map_size, 2ULL << 30);
     cr_assert_eq(cfg.dedup_window_ms, 90 * 60 * 1000LL);
     cr_assert_eq(cfg.max_backlog, 1000);
+    cr_assert_eq(cfg.commit_max_bytes, 1 << 20);
     evbus__config_free(&cfg);
 }
 
