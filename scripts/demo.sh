@@ -36,6 +36,10 @@ echo "   comes back as a duplicate, the malformed detail is rejected)"
 echo
 echo "== publishing one event from flags"
 "$bin/evbus" pub -e "$endpoint" -s com.example.demo -t Hello -d '{"greeting":"hi"}'
+echo
+echo "== checking a rule pattern against an event (evbus test-pattern)"
+"$bin/evbus" test-pattern '{"source":["com.example.payments"],"detail":{"amount":[{"numeric":[">=",40]}]}}' \
+  '{"source":"com.example.payments","detail-type":"PaymentCaptured","detail":{"amount":12}}' || true
 
 if [ "$once" = 1 ]; then
   kill -TERM "$pid"
