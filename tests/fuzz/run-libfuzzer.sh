@@ -5,7 +5,7 @@
 #   tests/fuzz/run-libfuzzer.sh [SECONDS] [TARGET...]
 #
 # Targets: pattern json (the matcher), frame config (the daemon's decoders of
-# untrusted input). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
+# untrusted input), jsondiff (the two JSON validators agree). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
 # (default /tmp/evbus-fuzz); with EVBUS_FUZZ_MERGE=1 the coverage-increasing
 # ones are merged back into tests/fuzz/corpus/TARGET. Crashers are written to
 # tests/fuzz/crashers/: fix the bug, then move the file into the corpus so
@@ -14,7 +14,7 @@
 set -eu
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-pattern json frame config}
+targets=${*:-pattern json frame config jsondiff}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 work=${EVBUS_FUZZ_DIR:-/tmp/evbus-fuzz}
 cc=${CC_FUZZ:-clang}
