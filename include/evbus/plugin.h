@@ -1,0 +1,304 @@
+/**
+ * @file plugin.h
+ * @brief The evbus plugin ABI: how to write a sink that evbusd loads.
+ *
+ * @mainpage Writing an evbus sink plugin
+ *
+ * A sink delivers events to one kind of destination (an HTTP endpoint, a
+ * queue, a table, a file). evbusd routes each accepted event to targets; a
+ * target names the plugin that delivers for it and that plugin's settings:
+ *
+ * @code{.yaml}
+ * targets:
+ *   - name: audit-file
+ *     plugin: /usr/lib/evbus/plugins/evbus_sink_jsonl.so
+ *     config:
+ *       path: /var/log/evbus/audit.jsonl
+ * @endcode
+ *
+ * A plugin is a shared object that exports one function,
+ * `evbus_plugin_entry` (see ::evbus_plugin_entry_fn), returning a constant
+ * ::evbus_plugin descriptor. evbusd calls the descriptor's `init` once per
+ * target that uses the plugin, `submit` with batches of that target's
+ * events, and `shutdown` when the target goes away. The plugin answers every
+ * event of every batch with a result (delivered, retry, failed) through the
+ * host's `report` service; evbusd applies results durably, retries with
+ * backoff, and dead-letters what cannot be delivered. A plugin never retries
+ * by itself, never stores events, and never exits the process.
+ *
+ * Build it against the installed headers only:
+ * @code{.sh}
+ * cc -shared -fPIC my_sink.c $(pkg-config --cflags evbus) -o my_sink.so
+ * @endcode
+ * `examples/sink-jsonl/` is a complete plugin to copy.
+ *
+ * @section threads Threads
+ * evbusd calls every callback of every plugin from one delivery thread, and
+ * the host services may only be called from inside those callbacks (or from
+ * a timer or HTTP completion callback, which run on that thread too). A
+ * plugin therefore needs no locks for its own state. It must not block: a
+ * slow call stalls every target. Do I/O asynchronously, through the host's
+ * HTTP service (libcurl) or a timer, and report results when they come.
+ *
+ * @section memory Memory
+ * Whoever allocates frees; nothing crosses the boundary to be freed on the
+ * other side. A batch, its events and every string in them belong to the
+ * host and stay valid until the plugin has reported a result for each of the
+ * batch's events; the last `report` call for a batch may release it, so the
+ * plugin must not touch the batch after that call. Strings the plugin passes
+ * to the host (log lines, reasons) are copied before the call returns.
+ *
+ * @section versions Versions
+ * The descriptor starts with a magic number, the ABI major and minor version
+ * the plugin was built against, and its own size. evbusd refuses a plugin
+ * with the wrong magic, another major version, or a descriptor shorter than
+ * the one of the minor version it claims, and says what it expected and what
+ * it found. Within one major version, structs only grow at their end and
+ * enums only gain values; the host service table is size-prefixed, and a
+ * plugin checks `api->size` before using a service added in a later minor.
+ *
+ * ABI change log:
+ *  - 1.0 (evbus 0.1): first version.
+ */
+#ifndef EVBUS_PLUGIN_H
+#define EVBUS_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evbus/evbus.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** First field of every descriptor: "EVBP". */
+#define EVBUS_PLUGIN_MAGIC 0x45564250u
+/** ABI version this header describes. */
+#define EVBUS_PLUGIN_ABI_MAJOR 1
+#define EVBUS_PLUGIN_ABI_MINOR 0
+/** Name of the one symbol a plugin exports. */
+#define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
+
+/** Marks the entry function as exported even under -fvisibility=hidden. */
+#if defined(__GNUC__)
+#define EVBUS_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define EVBUS_PLUGIN_EXPORT
+#endif
+
+/** What a plugin is. Only sinks are loaded today. */
+typedef enum evbus_plugin_kind {
+    EVBUS_PLUGIN_SINK = 1,
+    EVBUS_PLUGIN_SELECTOR = 2, /**< region selectors (reserved) */
+} evbus_plugin_kind;
+
+/** Log levels for evbus_host_api::log. */
+typedef enum evbus_log_level {
+    EVBUS_LOG_LEVEL_ERROR = 0,
+    EVBUS_LOG_LEVEL_WARN = 1,
+    EVBUS_LOG_LEVEL_INFO = 2,
+    EVBUS_LOG_LEVEL_DEBUG = 3,
+} evbus_log_level;
+
+/** The outcome of delivering one event. */
+typedef enum evbus_result {
+    /** The destination has the event. */
+    EVBUS_RESULT_DELIVERED = 1,
+    /** Not delivered now, may succeed later (throttling, 5xx, timeout,
+     * connection refused): evbusd retries with backoff. */
+    EVBUS_RESULT_RETRY = 2,
+    /** Will never succeed as it is (the destination refused the event itself:
+     * malformed, too large, forbidden): evbusd dead-letters it at once. */
+    EVBUS_RESULT_FAILED = 3,
+} evbus_result;
+
+/** Types of configuration keys a plugin declares. */
+typedef enum evbus_config_type {
+    EVBUS_CONFIG_STRING = 1,
+    EVBUS_CONFIG_INT = 2,      /**< a whole number */
+    EVBUS_CONFIG_BOOL = 3,     /**< true / false */
+    EVBUS_CONFIG_SIZE = 4,     /**< bytes: 4096, 512KiB, 1GiB */
+    EVBUS_CONFIG_DURATION = 5, /**< milliseconds: 250ms, 30s, 5m */
+} evbus_config_type;
+
+/**
+ * One key a plugin accepts in its target's `config:` mapping. evbusd checks
+ * the mapping against these before `init`: an unknown key, a value of the
+ * wrong type or a missing required key is an error naming the file, line and
+ * key, and evbusd does not start.
+ */
+typedef struct evbus_config_key {
+    const char *name;
+    evbus_config_type type;
+    /** Default as it would be written in YAML; NULL for none. */
+    const char *default_value;
+    /** Non-zero: the target must set it. */
+    int required;
+    /** One line for error messages and `evbus plugin info`. */
+    const char *help;
+} evbus_config_key;
+
+/** One event handed to a sink. Every pointer belongs to the host. */
+typedef struct evbus_sink_event {
+    uint64_t sequence; /**< the event's sequence in the router */
+    const char *id;
+    const char *source;
+    const char *detail_type;
+    const char *detail; /**< JSON object text */
+    const char *time;   /**< RFC 3339 */
+    const char *origin_region;
+    const char *partition_key; /**< "" when none */
+    const char *const *resources;
+    size_t n_resources;
+    const evbus_attr *attributes;
+    size_t n_attributes;
+    /** The whole event as Amazon EventBridge delivers it to its targets:
+     * {"version":"0","id":...,"detail-type":...,"source":...,"account":"",
+     * "time":...,"region":...,"resources":[...],"detail":{...}}. */
+    const char *envelope_json;
+    size_t envelope_len;
+    /** 1 for the first delivery attempt of this event to this target. */
+    uint32_t attempt;
+} evbus_sink_event;
+
+/** A batch of one target's events. Belongs to the host (see Memory). */
+typedef struct evbus_batch {
+    const char *target; /**< the target's name */
+    const char *region; /**< the region the host selected for this batch */
+    const evbus_sink_event *events;
+    size_t n_events;
+    void *host_private; /**< the host's; do not touch */
+} evbus_batch;
+
+/** The host's handle for one plugin instance (one target). Opaque. */
+typedef struct evbus_host evbus_host;
+
+/** Called when a timer fires. */
+typedef void (*evbus_timer_fn)(void *arg);
+
+/**
+ * The services evbusd offers a plugin instance, passed to `init`. The table
+ * is the host's and stays valid until `shutdown` returns.
+ */
+typedef struct evbus_host_api {
+    /** sizeof the table the host filled in: a service exists only if its
+     * offset is below this size. */
+    size_t size;
+    /** The ABI version the host implements. */
+    uint16_t abi_major, abi_minor;
+
+    /** Writes a log line prefixed with "[sink:PLUGIN:TARGET]". Checks the
+     * level first; arguments are formatted as printf does. */
+    void (*log)(evbus_host *host, evbus_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 3, 4)))
+#endif
+        ;
+    /** Non-zero when `level` is enabled: check it before building an
+     * expensive message. */
+    int (*log_enabled)(evbus_host *host, evbus_log_level level);
+
+    /** The value of a declared configuration key (its default when the
+     * target does not set it), already checked against its type. String
+     * values belong to the host and live until `shutdown`. A key that was
+     * not declared, or has another type, gives EVBUS_EINVAL. */
+    evbus_err (*config_string)(evbus_host *host, const char *key, const char **out);
+    evbus_err (*config_int)(evbus_host *host, const char *key, int64_t *out);
+    evbus_err (*config_bool)(evbus_host *host, const char *key, int *out);
+    /** SIZE keys in bytes, DURATION keys in milliseconds. */
+    evbus_err (*config_number)(evbus_host *host, const char *key, uint64_t *out);
+
+    /** Milliseconds on a monotonic clock. */
+    int64_t (*now_ms)(evbus_host *host);
+
+    /** Calls fn(arg) once, on the delivery thread, after `delay_ms`. Returns
+     * a non-zero timer id, or 0 when out of memory. */
+    uint64_t (*timer_add)(evbus_host *host, int64_t delay_ms, evbus_timer_fn fn, void *arg);
+    /** Cancels a timer that has not fired; ignores unknown ids. */
+    void (*timer_cancel)(evbus_host *host, uint64_t id);
+
+    /**
+     * Reports the result for event `index` of `batch`. Every event of every
+     * submitted batch gets exactly one result, in any order, during `submit`
+     * or later. `retry_after_ms` (RETRY only; 0 for the host's backoff) is a
+     * hint such as a Retry-After header. `reason` says what happened (a
+     * service's error code and message); it is kept with dead letters.
+     * The last result of a batch may release the batch.
+     */
+    void (*report)(evbus_host *host, const evbus_batch *batch, size_t index, evbus_result result,
+                   uint32_t retry_after_ms, const char *reason);
+
+    /**
+     * Starts an HTTP transfer on the host's shared libcurl multi handle
+     * (keep-alive connections across all targets). `easy` is a CURL * the
+     * plugin created and configured; it stays the plugin's. When the transfer
+     * ends, done(arg, easy, curl_code) runs on the delivery thread; the
+     * plugin may then reuse or clean up `easy`. Returns EVBUS_OK or
+     * EVBUS_ENOMEM / EVBUS_EINVAL (then done is not called).
+     */
+    evbus_err (*http_start)(evbus_host *host, void *easy,
+                            void (*done)(void *arg, void *easy, int curl_code), void *arg);
+
+    /** Adds `delta` to the counter `name` of this target (Prometheus metric
+     * evbus_sink_NAME_total{target="..."}). `name`: [a-z0-9_]+. */
+    void (*counter_add)(evbus_host *host, const char *name, uint64_t delta);
+} evbus_host_api;
+
+/**
+ * The descriptor a plugin exports. Constant; evbusd reads it once.
+ */
+typedef struct evbus_plugin {
+    uint32_t magic;     /**< EVBUS_PLUGIN_MAGIC */
+    uint16_t abi_major; /**< EVBUS_PLUGIN_ABI_MAJOR */
+    uint16_t abi_minor; /**< EVBUS_PLUGIN_ABI_MINOR */
+    uint32_t size;      /**< sizeof(evbus_plugin) */
+    evbus_plugin_kind kind;
+    const char *name;    /**< short, [a-z0-9_-]+; used in log prefixes */
+    const char *version; /**< the plugin's own version */
+    const char *description;
+    /** Configuration keys, ended by an entry whose name is NULL; may be NULL
+     * when the plugin takes none. */
+    const evbus_config_key *config_keys;
+    /** Largest batch the destination takes (e.g. 10 for SQS SendMessageBatch
+     * and EventBridge PutEvents); a target may ask for less. */
+    uint32_t max_batch_events;
+    /** Largest batch in bytes of envelopes (e.g. 256 KiB for SQS); 0: none. */
+    uint32_t max_batch_bytes;
+
+    /**
+     * Creates one instance for one target. `api` and `host` stay valid until
+     * shutdown returns. Sets *state to the instance's state (may be NULL).
+     * Returns EVBUS_OK; anything else makes evbusd refuse to start, after
+     * logging why (log it through api->log first) — then shutdown is still
+     * called with whatever *state holds.
+     */
+    evbus_err (*init)(const evbus_host_api *api, evbus_host *host, void **state);
+
+    /**
+     * Delivers a batch: report a result for every event, now or later. The
+     * host submits at most the target's in-flight limit of batches at once.
+     * Returning an error is the same as reporting RETRY for every event not
+     * yet reported.
+     */
+    evbus_err (*submit)(void *state, const evbus_batch *batch);
+
+    /**
+     * Ends an instance: the host has stopped submitting. Batches still
+     * unreported are reported RETRY by the host (they are delivered again
+     * after a restart). Must be safe after a failed init, and with NULL.
+     */
+    void (*shutdown)(void *state);
+
+    /** Reserved for growth; zero. */
+    void *reserved[8];
+} evbus_plugin;
+
+/** The type of the one exported function. */
+typedef const evbus_plugin *(*evbus_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVBUS_PLUGIN_H */

@@ -1,0 +1,100 @@
+/* A sink for tests, compiled several times with VARIANT_* defines into good
+ * and deliberately broken plugins. The good one reports every event
+ * DELIVERED and appends "target seq id\n" to the file named by its `path`. */
+#include <evbus/plugin.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct state {
+    const evbus_host_api *api;
+    evbus_host *host;
+    FILE *out;
+} state;
+
+static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
+#ifdef VARIANT_INIT_FAILS
+    api->log(host, EVBUS_LOG_LEVEL_ERROR, "refusing to start, as asked");
+    *out = NULL;
+    return EVBUS_ECONFIG;
+#else
+    state *s = calloc(1, sizeof *s);
+    if (!s)
+        return EVBUS_ENOMEM;
+    s->api = api;
+    s->host = host;
+    *out = s;
+    const char *path;
+    if (api->config_string(host, "path", &path) != EVBUS_OK || !(s->out = fopen(path, "a"))) {
+        api->log(host, EVBUS_LOG_LEVEL_ERROR, "cannot open the output file");
+        return EVBUS_EIO;
+    }
+    return EVBUS_OK;
+#endif
+}
+
+static evbus_err submit(void *st, const evbus_batch *b) {
+    state *s = st;
+    for (size_t i = 0; i < b->n_events; i++)
+        fprintf(s->out, "%s %llu %s\n", b->target, (unsigned long long)b->events[i].sequence,
+                b->events[i].id);
+    fflush(s->out);
+    for (size_t i = 0; i < b->n_events; i++)
+        s->api->report(s->host, b, i, EVBUS_RESULT_DELIVERED, 0, "");
+    return EVBUS_OK;
+}
+
+static void shutdown(void *st) {
+    state *s = st;
+    if (!s)
+        return;
+    if (s->out)
+        fclose(s->out);
+    free(s);
+}
+
+static const evbus_config_key keys[] = {
+    {"path", EVBUS_CONFIG_STRING, NULL, 1, "file to append delivered events to"},
+    {NULL, 0, NULL, 0, NULL},
+};
+
+static const evbus_plugin descriptor = {
+#ifdef VARIANT_BAD_MAGIC
+    .magic = 0x12345678,
+#else
+    .magic = EVBUS_PLUGIN_MAGIC,
+#endif
+#ifdef VARIANT_FUTURE_MAJOR
+    .abi_major = EVBUS_PLUGIN_ABI_MAJOR + 1,
+#elif defined(VARIANT_OLD_MAJOR)
+    .abi_major = 0,
+#else
+    .abi_major = EVBUS_PLUGIN_ABI_MAJOR,
+#endif
+    .abi_minor = EVBUS_PLUGIN_ABI_MINOR,
+#ifdef VARIANT_SHORT
+    .size = 24,
+#else
+    .size = sizeof(evbus_plugin),
+#endif
+    .kind = EVBUS_PLUGIN_SINK,
+    .name = "test-sink",
+    .version = "1",
+    .description = "appends delivered events to a file",
+    .config_keys = keys,
+    .max_batch_events = 10,
+    .init = init,
+    .submit = submit,
+    .shutdown = shutdown,
+};
+
+#ifndef VARIANT_NO_SYMBOL
+EVBUS_PLUGIN_EXPORT const evbus_plugin *evbus_plugin_entry(void);
+EVBUS_PLUGIN_EXPORT const evbus_plugin *evbus_plugin_entry(void) {
+    return &descriptor;
+}
+#else
+const evbus_plugin *other_name(void);
+EVBUS_PLUGIN_EXPORT const evbus_plugin *other_name(void) {
+    return &descriptor;
+}
+#endif
