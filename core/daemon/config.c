@@ -83,14 +83,61 @@ static const evbus__cfg_field storage_fields[] = {
     {.key = NULL},
 };
 
+#define T(field) offsetof(evbus__target_cfg, field)
+
 static const evbus__cfg_field target_fields[] = {
     {.key = "name",
      .type = EVBUS__CFG_STRING,
-     .offset = offsetof(evbus__target_cfg, name),
+     .offset = T(name),
      .required = true,
      .help = "the target's name, used by rules"},
+    {.key = "plugin",
+     .type = EVBUS__CFG_STRING,
+     .offset = T(plugin),
+     .help = "sink plugin (.so) that delivers to it; relative to the configuration file"},
+    {.key = "config", .type = EVBUS__CFG_MAP, .offset = T(config), .help = "the plugin's settings"},
+    {.key = "batch_max_events",
+     .type = EVBUS__CFG_UINT,
+     .offset = T(batch_max_events),
+     .min = 1,
+     .max = 100000,
+     .help = "most events per batch (at most the plugin's own limit)"},
+    {.key = "max_in_flight",
+     .type = EVBUS__CFG_UINT,
+     .offset = T(max_in_flight),
+     .min = 1,
+     .max = 4096,
+     .help = "batches submitted to the plugin and not yet answered"},
+    {.key = "retry_max_attempts",
+     .type = EVBUS__CFG_UINT,
+     .offset = T(retry_max_attempts),
+     .min = 1,
+     .max = 1000,
+     .help = "delivery attempts before an event is dead-lettered"},
+    {.key = "retry_base_delay",
+     .type = EVBUS__CFG_DURATION,
+     .offset = T(retry_base_ms),
+     .min = 1,
+     .max = 3600000,
+     .help = "first retry delay; doubles per attempt, with full jitter"},
+    {.key = "retry_max_delay",
+     .type = EVBUS__CFG_DURATION,
+     .offset = T(retry_max_ms),
+     .min = 1,
+     .max = 86400000,
+     .help = "longest retry delay"},
     {.key = NULL},
 };
+
+static void target_init(void *elem) {
+    evbus__target_cfg *t = elem;
+    /* A batch counts in flight until its results are durable, so this also
+     * bounds redeliveries after a crash: max_in_flight x batch size. */
+    t->max_in_flight = 16;
+    t->retry_max_attempts = 8;
+    t->retry_base_ms = 200;
+    t->retry_max_ms = 60000;
+}
 
 static const evbus__cfg_field rule_fields[] = {
     {.key = "name",
@@ -150,6 +197,7 @@ static const evbus__cfg_field top_fields[] = {
      .offset = F(targets),
      .section = target_fields,
      .elem_size = sizeof(evbus__target_cfg),
+     .elem_init = target_init,
      .help = "where events are delivered"},
     {.key = "rules",
      .type = EVBUS__CFG_LIST,
@@ -232,10 +280,10 @@ void evbus__config_defaults(evbus__config *cfg) {
     cfg->commit_max_bytes = 4ull << 20;
 }
 
-/* data_dir relative to the configuration file, so that the same file works
+/* Paths in the file are relative to the file, so that the same file works
  * from any working directory. */
-static int absolutize_data_dir(evbus__config *cfg) {
-    if (cfg->data_dir[0] == '/')
+static int absolutize(const evbus__config *cfg, char **path) {
+    if ((*path)[0] == '/')
         return 0;
     char *copy = strdup(cfg->path);
     char base[PATH_MAX];
@@ -244,13 +292,13 @@ static int absolutize_data_dir(evbus__config *cfg) {
         return -1;
     }
     free(copy);
-    size_t n = strlen(base) + 1 + strlen(cfg->data_dir) + 1;
+    size_t n = strlen(base) + 1 + strlen(*path) + 1;
     char *abs = malloc(n);
     if (!abs)
         return -1;
-    snprintf(abs, n, "%s/%s", base, cfg->data_dir);
-    free(cfg->data_dir);
-    cfg->data_dir = abs;
+    snprintf(abs, n, "%s/%s", base, *path);
+    free(*path);
+    *path = abs;
     return 0;
 }
 
@@ -281,7 +329,20 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
     }
     if ((rc = check_routing(cfg, err, errlen)) != EVBUS_OK)
         return rc;
-    if (absolutize_data_dir(cfg)) {
+    for (size_t i = 0; i < cfg->targets.n; i++) {
+        evbus__target_cfg *t = &((evbus__target_cfg *)cfg->targets.v)[i];
+        if (t->plugin && absolutize(cfg, &t->plugin)) {
+            snprintf(err, errlen, "%s: targets[%zu].plugin: cannot resolve the path", path, i);
+            return EVBUS_ECONFIG;
+        }
+        if (t->retry_base_ms > t->retry_max_ms) {
+            snprintf(err, errlen,
+                     "%s:%u: targets[%zu] (%s): retry_base_delay is longer than retry_max_delay",
+                     path, cfg->targets.lines[i], i, t->name);
+            return EVBUS_ECONFIG;
+        }
+    }
+    if (absolutize(cfg, &cfg->data_dir)) {
         snprintf(err, errlen, "%s: storage.data_dir: cannot resolve the configuration's directory",
                  path);
         return EVBUS_ECONFIG;

@@ -8,11 +8,16 @@
 
 #include "config_schema.h"
 
-/* A delivery target. Plugins and their settings come with delivery; today a
- * target is a name that rules route to, and that pending entries are kept
- * for. */
+/* A delivery target: a name rules route to, and the sink plugin that
+ * delivers its pending entries (none: entries wait). */
 typedef struct evbus__target_cfg {
     char *name;
+    char *plugin;              /* path of the .so, absolute once loaded; NULL: none */
+    evbus__cfg_map config;     /* the plugin's settings, checked against its keys */
+    uint64_t batch_max_events; /* 0: the plugin's own limit */
+    uint64_t max_in_flight;    /* batches submitted and not yet answered */
+    uint64_t retry_max_attempts;
+    int64_t retry_base_ms, retry_max_ms;
 } evbus__target_cfg;
 
 /* A routing rule: an EventBridge event pattern and the targets it feeds. */

@@ -104,6 +104,16 @@ static bool in_bounds(const evbus__cfg_field *f, uint64_t v) {
 static void read_section(loader *l, const yaml_node_t *map, const evbus__cfg_field *fields,
                          void *obj, const char *prefix);
 
+static void free_map(evbus__cfg_map *map) {
+    for (size_t i = 0; i < map->n; i++) {
+        free(map->v[i].key);
+        free(map->v[i].value);
+    }
+    free(map->v);
+    map->v = NULL;
+    map->n = 0;
+}
+
 typedef struct jbuf {
     char *s;
     size_t len, cap;
@@ -384,6 +394,35 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
         }
         return;
     }
+    case EVBUS__CFG_MAP: {
+        evbus__cfg_map *map = (evbus__cfg_map *)slot;
+        if (val->type != YAML_MAPPING_NODE) {
+            report(l, val, keypath, "expected a mapping of keys (%s)", f->help);
+            return;
+        }
+        size_t count = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
+        free_map(map);
+        map->v = calloc(count ? count : 1, sizeof *map->v);
+        map->line = (unsigned)val->start_mark.line + 1;
+        for (size_t i = 0; map->v && i < count; i++) {
+            const yaml_node_pair_t *p = &val->data.mapping.pairs.start[i];
+            const yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+            const yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
+            const char *ks = k ? scalar(k) : NULL, *vs = v ? scalar(v) : NULL;
+            char kpath[300];
+            snprintf(kpath, sizeof kpath, "%s.%s", keypath, ks ? ks : "?");
+            if (!ks || !vs) {
+                report(l, vs ? k : v, kpath, "expected a key with a plain value");
+                continue;
+            }
+            evbus__cfg_kv *kv = &map->v[map->n++];
+            kv->key = strdup(ks);
+            kv->value = strdup(vs);
+            kv->line = (unsigned)v->start_mark.line + 1;
+            kv->column = (unsigned)v->start_mark.column + 1;
+        }
+        return;
+    }
     case EVBUS__CFG_JSON: {
         jbuf b = {0};
         if (val->type == YAML_SCALAR_NODE && val->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -514,6 +553,8 @@ void evbus__cfg_free(const evbus__cfg_field *fields, void *obj) {
             evbus__cfg_free(f->section, obj);
         } else if (f->type == EVBUS__CFG_LIST) {
             evbus__cfg_free_list(f, (evbus__cfg_list *)slot);
+        } else if (f->type == EVBUS__CFG_MAP) {
+            free_map((evbus__cfg_map *)slot);
         }
     }
 }

@@ -24,6 +24,8 @@ typedef enum evbus__cfg_type {
     EVBUS__CFG_LIST,        /* evbus__cfg_list: a sequence of mappings, each an element
                                of `elem_size` bytes described by `section` */
     EVBUS__CFG_JSON,        /* char *: any YAML value (or a string of JSON text) as JSON */
+    EVBUS__CFG_MAP,         /* evbus__cfg_map: a mapping of scalars kept as text, with
+                               their positions, for a schema known only later (plugins) */
 } evbus__cfg_type;
 
 typedef struct evbus__cfg_strings {
@@ -36,6 +38,17 @@ typedef struct evbus__cfg_list {
     size_t n;
     unsigned *lines; /* line of each element in the file, for later errors */
 } evbus__cfg_list;
+
+typedef struct evbus__cfg_kv {
+    char *key, *value;
+    unsigned line, column;
+} evbus__cfg_kv;
+
+typedef struct evbus__cfg_map {
+    evbus__cfg_kv *v;
+    size_t n;
+    unsigned line; /* where the mapping starts (0 when absent) */
+} evbus__cfg_map;
 
 /* Longest JSON text an EVBUS__CFG_JSON value may become. */
 #define EVBUS_CFG_JSON_MAX (64 * 1024)

@@ -11,6 +11,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "dispatch_msg.h"
 #include "evbus.pb-c.h"
 #include "frame.h"
 
@@ -73,6 +74,12 @@ struct evbus__ingest {
     void *zctx;
     void *sock;         /* ROUTER, receiver thread */
     void *pipe, *wpipe; /* PAIR ends: receiver's and writer's */
+    void *results;      /* writer's: delivery results from the dispatcher (PULL) */
+    void *wake;         /* writer's: tells the dispatcher of new pending entries */
+    evbus__result_msg **msgs;
+    size_t n_msgs, msgs_cap;
+    evbus__store_result *res;
+    size_t res_cap;
     pthread_t writer;
     bool writer_running;
     batch batches[NBATCHES];
@@ -145,26 +152,113 @@ static void batch_reset(batch *b) {
 
 /* The writer thread: commits each batch it is handed and hands it back. It
  * is the store's only writer. A NULL pointer tells it to stop. */
+/* Takes every delivery result message waiting, without blocking. */
+static void take_results(evbus__ingest *ing) {
+    evbus__result_msg *m;
+    while (zmq_recv(ing->results, &m, sizeof m, ZMQ_DONTWAIT) == (int)sizeof m) {
+        if (ing->n_msgs == ing->msgs_cap) {
+            size_t cap = ing->msgs_cap ? ing->msgs_cap * 2 : 16;
+            evbus__result_msg **nm = realloc(ing->msgs, cap * sizeof *nm);
+            if (!nm) {
+                /* The entries stay pending: delivered again later. */
+                evbus__result_msg_free(m);
+                continue;
+            }
+            ing->msgs = nm;
+            ing->msgs_cap = cap;
+        }
+        ing->msgs[ing->n_msgs++] = m;
+    }
+}
+
+/* Flattens the waiting result messages into one array for the store. */
+static int gather_results(evbus__ingest *ing, evbus__store_results *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < ing->n_msgs; i++)
+        n += ing->msgs[i]->n;
+    if (n > ing->res_cap) {
+        evbus__store_result *v = realloc(ing->res, n * sizeof *v);
+        if (!v)
+            return -1;
+        ing->res = v;
+        ing->res_cap = n;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < ing->n_msgs; i++) {
+        memcpy(ing->res + k, ing->msgs[i]->v, ing->msgs[i]->n * sizeof *ing->res);
+        k += ing->msgs[i]->n;
+    }
+    out->v = ing->res;
+    out->n = k;
+    out->n_targets = (uint32_t)ing->cfg->targets.n;
+    return 0;
+}
+
+/* Hands committed result messages back to the dispatcher, which counts
+ * their batches out of flight and frees them; when stopping (the dispatcher
+ * is gone) frees them here. */
+static void return_results(evbus__ingest *ing, bool stopping) {
+    for (size_t i = 0; i < ing->n_msgs; i++) {
+        evbus__result_msg *m = ing->msgs[i];
+        if (stopping || zmq_send(ing->wake, &m, sizeof m, 0) != (int)sizeof m)
+            evbus__result_msg_free(m);
+    }
+    ing->n_msgs = 0;
+}
+
+/* The writer thread: the store's only writer. Each commit takes the batch
+ * the receiver handed over (if any) and every delivery result waiting, so
+ * that results ride along with new events instead of costing an fsync of
+ * their own under load. A NULL batch tells it to stop. */
 static void *writer_main(void *arg) {
     evbus__ingest *ing = arg;
     for (;;) {
-        batch *b;
-        if (zmq_recv(ing->wpipe, &b, sizeof b, 0) != (int)sizeof b) {
+        zmq_pollitem_t items[2] = {{ing->wpipe, 0, ZMQ_POLLIN, 0},
+                                   {ing->results, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            EVBUS_LOG_E("ingest", "writer pipe failed: %s", zmq_strerror(errno));
+            EVBUS_LOG_E("ingest", "writer poll failed: %s", zmq_strerror(errno));
             break;
         }
-        if (!b)
+        batch *b = NULL;
+        if ((items[0].revents & ZMQ_POLLIN) &&
+            zmq_recv(ing->wpipe, &b, sizeof b, ZMQ_DONTWAIT) == (int)sizeof b && !b)
             break;
-        b->result = EVBUS_OK;
-        if (b->nitems > 0)
-            b->result =
-                evbus__store_append(ing->store, b->items, b->nitems, b->now_ms,
-                                    b->now_ms - ing->cfg->dedup_window_ms, ing->cfg->max_backlog);
-        while (zmq_send(ing->wpipe, &b, sizeof b, 0) < 0 && errno == EINTR) {
+        take_results(ing);
+        evbus__store_results res = {0};
+        if (gather_results(ing, &res))
+            res.n = 0;
+        evbus_err rc = EVBUS_OK;
+        bool new_pending = false;
+        if ((b && b->nitems > 0) || res.n > 0) {
+            int64_t now = b ? b->now_ms : evbus__now_wall_ms();
+            rc = evbus__store_append(ing->store, b ? b->items : NULL, b ? b->nitems : 0, &res, now,
+                                     now - ing->cfg->dedup_window_ms, ing->cfg->max_backlog);
+            for (size_t i = 0; b && rc == EVBUS_OK && i < b->nitems && !new_pending; i++)
+                new_pending = b->items[i].outcome == EVBUS__STORED && b->items[i].n_targets;
+        }
+        if (rc != EVBUS_OK && res.n)
+            EVBUS_LOG_E("ingest", "%zu delivery results not recorded (%s): delivered again later",
+                        res.n, evbus_strerror(rc));
+        return_results(ing, false);
+        if (new_pending)
+            zmq_send(ing->wake, "", 0, ZMQ_DONTWAIT); /* a lost wake is caught by the scan */
+        if (b) {
+            b->result = rc;
+            while (zmq_send(ing->wpipe, &b, sizeof b, 0) < 0 && errno == EINTR) {
+            }
         }
     }
+    /* The dispatcher has stopped: record its last results, then free them. */
+    take_results(ing);
+    evbus__store_results res = {0};
+    if (ing->n_msgs && gather_results(ing, &res) == 0) {
+        int64_t now = evbus__now_wall_ms();
+        evbus__store_append(ing->store, NULL, 0, &res, now, now - ing->cfg->dedup_window_ms,
+                            ing->cfg->max_backlog);
+    }
+    return_results(ing, true);
     return NULL;
 }
 
@@ -190,8 +284,19 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
     ing->sock = zmq_socket(zctx, ZMQ_ROUTER);
     ing->pipe = zmq_socket(zctx, ZMQ_PAIR);
     ing->wpipe = zmq_socket(zctx, ZMQ_PAIR);
-    if (!ing->sock || !ing->pipe || !ing->wpipe || zmq_bind(ing->pipe, WRITER_EP) != 0 ||
-        zmq_connect(ing->wpipe, WRITER_EP) != 0) {
+    ing->results = zmq_socket(zctx, ZMQ_PULL);
+    ing->wake = zmq_socket(zctx, ZMQ_PUSH);
+    /* No high-water mark: result messages coming back must not be dropped
+     * (their number is bounded by the targets' in-flight limits). */
+    int zero = 0;
+    if (ing->wake) {
+        zmq_setsockopt(ing->wake, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(ing->wake, ZMQ_SNDHWM, &zero, sizeof zero);
+    }
+    if (!ing->sock || !ing->pipe || !ing->wpipe || !ing->results || !ing->wake ||
+        zmq_bind(ing->pipe, WRITER_EP) != 0 || zmq_connect(ing->wpipe, WRITER_EP) != 0 ||
+        zmq_bind(ing->results, EVBUS__RESULTS_ENDPOINT) != 0 ||
+        zmq_connect(ing->wake, EVBUS__WAKE_ENDPOINT) != 0) {
         snprintf(err, errlen, "cannot create ingest sockets: %s", zmq_strerror(errno));
         goto fail;
     }
@@ -248,6 +353,16 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
         zmq_close(ing->pipe);
     if (ing->wpipe)
         zmq_close(ing->wpipe);
+    if (ing->results) {
+        /* Results queued after the writer stopped stay pending: freed. */
+        take_results(ing);
+        return_results(ing, true);
+        zmq_close(ing->results);
+    }
+    if (ing->wake)
+        zmq_close(ing->wake);
+    free(ing->msgs);
+    free(ing->res);
     for (int i = 0; i < NBATCHES; i++) {
         batch_reset(&ing->batches[i]);
         batch_free(&ing->batches[i]);
@@ -593,7 +708,6 @@ evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop) {
             rc = r;
         in_writer--;
     }
-    stop_writer(ing);
     if (cur) {
         /* Requests read but not committed (the store failed): no acks. */
         batch_reset(cur);

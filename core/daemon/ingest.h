@@ -14,6 +14,11 @@
 
 typedef struct evbus__ingest evbus__ingest;
 
+/* Where the writer takes delivery results (PULL, bound by the ingest) and
+ * wakes the dispatcher after new pending entries (PUSH, connects). */
+#define EVBUS__RESULTS_ENDPOINT "inproc://evbus-results"
+#define EVBUS__WAKE_ENDPOINT    "inproc://evbus-dispatch-wake"
+
 typedef struct evbus__ingest_counters {
     uint64_t requests, accepted, duplicates, rejected, retry_later, bad_frames, acks_dropped,
         commits, unmatched;
@@ -29,7 +34,8 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
 
 /* Runs until *stop becomes non-zero. Then it stops accepting connections,
  * finishes and acks the commit in progress, answers requests that were
- * already queued with RETRY_LATER, and returns EVBUS_OK. Returns EVBUS_ESTORE
+ * already queued with RETRY_LATER, and returns EVBUS_OK. The writer keeps
+ * running (recording delivery results) until evbus__ingest_destroy(). Returns EVBUS_ESTORE
  * if the store fails (nothing unacked is then acked). */
 evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop);
 

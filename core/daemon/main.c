@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "config.h"
+#include "dispatch.h"
 #include "ingest.h"
 #include "routing.h"
 #include "store.h"
@@ -83,6 +84,7 @@ int main(int argc, char **argv) {
     void *zctx = NULL;
     evbus__store *store = NULL;
     evbus__ingest *ing = NULL;
+    evbus__dispatch *dispatch = NULL;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -109,6 +111,15 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
+    if (evbus__dispatch_new(&cfg, store, zctx, EVBUS__RESULTS_ENDPOINT, EVBUS__WAKE_ENDPOINT,
+                            &dispatch, err, sizeof err) != EVBUS_OK) {
+        EVBUS_LOG_E("evbusd", "%s", err);
+        goto out;
+    }
+    if (evbus__dispatch_start(dispatch) != EVBUS_OK) {
+        EVBUS_LOG_E("evbusd", "cannot start the delivery thread");
+        goto out;
+    }
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
     for (size_t i = 0; i < cfg.listen.n; i++)
@@ -121,6 +132,8 @@ int main(int argc, char **argv) {
                 cfg.targets.n);
 
     evbus_err rc = evbus__ingest_run(ing, &stop_requested);
+    /* Delivery stops before the writer, which records its last results. */
+    evbus__dispatch_stop(dispatch);
     evbus__ingest_counters k;
     evbus__ingest_counters_get(ing, &k);
     EVBUS_LOG_I("evbusd",
@@ -133,7 +146,9 @@ int main(int argc, char **argv) {
     status = rc == EVBUS_OK ? 0 : 1;
 
 out:
+    evbus__dispatch_stop(dispatch);
     evbus__ingest_destroy(&ing);
+    evbus__dispatch_destroy(&dispatch);
     if (zctx)
         zmq_ctx_term(zctx);
     evbus__store_close(&store);

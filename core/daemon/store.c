@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,81 @@ static int load_ids(evbus__store *s, MDB_txn *txn) {
 }
 
 static const char NEXT_SEQ_KEY[] = "next_seq";
+
+/* The key of pending, retry and dlq entries: target(4) seq(8), big-endian. */
+static void target_key(unsigned char k[12], uint32_t target, uint64_t seq) {
+    k[0] = (unsigned char)(target >> 24);
+    k[1] = (unsigned char)(target >> 16);
+    k[2] = (unsigned char)(target >> 8);
+    k[3] = (unsigned char)target;
+    evbus__put_be64(k + 4, seq);
+}
+
+static uint32_t get_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static int del_if_present(MDB_txn *txn, MDB_dbi dbi, MDB_val *k) {
+    int mrc = mdb_del(txn, dbi, k, NULL);
+    return mrc == MDB_NOTFOUND ? 0 : mrc;
+}
+
+/* Removes the event record once no target has it pending or dead-lettered
+ * (the dedup log keeps its id for the dedup window regardless). */
+static int release_event(evbus__store *s, MDB_txn *txn, uint64_t seq, uint32_t n_targets) {
+    for (uint32_t t = 0; t < n_targets; t++) {
+        unsigned char k[12];
+        target_key(k, t, seq);
+        MDB_val kv = {sizeof k, k}, v;
+        int mrc = mdb_get(txn, s->dbi[DB_PENDING], &kv, &v);
+        if (mrc != MDB_NOTFOUND)
+            return mrc == 0 ? 0 : mrc;
+        mrc = mdb_get(txn, s->dbi[DB_DLQ], &kv, &v);
+        if (mrc != MDB_NOTFOUND)
+            return mrc == 0 ? 0 : mrc;
+    }
+    unsigned char ek[8];
+    evbus__put_be64(ek, seq);
+    MDB_val ekv = {8, ek};
+    return del_if_present(txn, s->dbi[DB_EVENTS], &ekv);
+}
+
+static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result *r,
+                        uint32_t n_targets) {
+    unsigned char k[12];
+    target_key(k, r->target, r->seq);
+    MDB_val kv = {sizeof k, k};
+    int mrc;
+    if (r->outcome == EVBUS__RETRY) {
+        unsigned char v[12];
+        put_be32(v, r->attempts);
+        evbus__put_be64(v + 4, (uint64_t)r->due_ms);
+        MDB_val vv = {sizeof v, v};
+        return mdb_put(txn, s->dbi[DB_RETRY], &kv, &vv, 0);
+    }
+    if ((mrc = del_if_present(txn, s->dbi[DB_PENDING], &kv)) ||
+        (mrc = del_if_present(txn, s->dbi[DB_RETRY], &kv)))
+        return mrc;
+    if (r->outcome == EVBUS__DEAD) {
+        const char *reason = r->reason ? r->reason : "";
+        size_t rlen = strnlen(reason, 1024);
+        MDB_val vv = {12 + rlen, NULL};
+        if ((mrc = mdb_put(txn, s->dbi[DB_DLQ], &kv, &vv, MDB_RESERVE)))
+            return mrc;
+        put_be32(vv.mv_data, r->attempts);
+        evbus__put_be64((unsigned char *)vv.mv_data + 4, (uint64_t)r->due_ms);
+        memcpy((char *)vv.mv_data + 12, reason, rlen);
+        return 0;
+    }
+    return release_event(s, txn, r->seq, n_targets);
+}
 
 static int take_lock(const char *dir, char *err, size_t errlen) {
     char path[4096];
@@ -252,12 +328,17 @@ static int find_id(evbus__store *s, MDB_txn *txn, const char *id, size_t len, ui
 
 /* One attempt at appending items[0..n). Returns an LMDB code; on success every
  * item's outcome is set. */
-static int append_txn(evbus__store *s, evbus__store_item *items, size_t n, int64_t now_ms,
-                      int64_t expire_before_ms, uint64_t max_backlog) {
+static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
+                      const evbus__store_results *res, int64_t now_ms, int64_t expire_before_ms,
+                      uint64_t max_backlog) {
     MDB_txn *txn;
     int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (mrc)
         return mrc;
+    /* Results first: they mostly free space the new events may need. */
+    for (size_t i = 0; res && i < res->n; i++)
+        if ((mrc = apply_result(s, txn, &res->v[i], res->n_targets)))
+            goto abort;
     s->n_added = s->n_expired = 0;
     uint64_t seq = s->next_seq;
     MDB_stat st;
@@ -309,11 +390,7 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n, int64
         memcpy((char *)lv.mv_data + 8, it->id, it->id_len);
         for (size_t t = 0; t < it->n_targets; t++) {
             unsigned char pk[12], pv[8];
-            pk[0] = (unsigned char)(it->targets[t] >> 24);
-            pk[1] = (unsigned char)(it->targets[t] >> 16);
-            pk[2] = (unsigned char)(it->targets[t] >> 8);
-            pk[3] = (unsigned char)it->targets[t];
-            evbus__put_be64(pk + 4, seq);
+            target_key(pk, it->targets[t], seq);
             evbus__put_be64(pv, (uint64_t)now_ms);
             MDB_val pkv = {sizeof pk, pk}, pvv = {sizeof pv, pv};
             if ((mrc = mdb_put(txn, s->dbi[DB_PENDING], &pkv, &pvv, 0)))
@@ -356,13 +433,19 @@ abort:
     return mrc;
 }
 
-evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n, int64_t now_ms,
+evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n,
+                              const evbus__store_results *res, int64_t now_ms,
                               int64_t expire_before_ms, uint64_t max_backlog) {
     size_t fit = n;
-    while (fit > 0) {
-        int mrc = append_txn(s, items, fit, now_ms, expire_before_ms, max_backlog);
+    bool has_results = res && res->n > 0;
+    while (fit > 0 || has_results) {
+        int mrc = append_txn(s, items, fit, res, now_ms, expire_before_ms, max_backlog);
         if (mrc == 0)
             break;
+        if (mrc == MDB_MAP_FULL && fit == 0) {
+            EVBUS_LOG_E("store", "storage full: cannot even record %zu delivery results", res->n);
+            return EVBUS_EFULL;
+        }
         if (mrc != MDB_MAP_FULL) {
             EVBUS_LOG_E("store", "append of %zu events failed: %s", fit, mdb_strerror(mrc));
             return EVBUS_ESTORE;
@@ -424,7 +507,7 @@ evbus_err evbus__store_foreach_event(evbus__store *s,
     return EVBUS_OK;
 }
 
-evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target,
+evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_t after,
                                        int (*fn)(void *arg, uint64_t seq), void *arg) {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -434,8 +517,8 @@ evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target,
         mdb_txn_abort(txn);
         return EVBUS_ESTORE;
     }
-    unsigned char start[12] = {(unsigned char)(target >> 24), (unsigned char)(target >> 16),
-                               (unsigned char)(target >> 8), (unsigned char)target};
+    unsigned char start[12];
+    target_key(start, target, after == UINT64_MAX ? after : after + 1);
     MDB_val k = {sizeof start, start}, v;
     int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (mrc == 0 && k.mv_size == 12 && memcmp(k.mv_data, start, 4) == 0) {
@@ -444,6 +527,99 @@ evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target,
         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return EVBUS_OK;
+}
+
+/* Walks one sub-database keyed by target(4) seq(8). */
+static evbus_err walk_targets(evbus__store *s, int db, uint32_t target,
+                              int (*fn)(void *arg, const MDB_val *k, const MDB_val *v), void *arg) {
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return EVBUS_ESTORE;
+    if (mdb_cursor_open(txn, s->dbi[db], &cur)) {
+        mdb_txn_abort(txn);
+        return EVBUS_ESTORE;
+    }
+    unsigned char start[12];
+    target_key(start, target == UINT32_MAX ? 0 : target, 0);
+    MDB_val k = {sizeof start, start}, v;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size == 12 &&
+           (target == UINT32_MAX || memcmp(k.mv_data, start, 4) == 0)) {
+        if (fn(arg, &k, &v))
+            break;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return EVBUS_OK;
+}
+
+typedef struct retry_walk {
+    int (*fn)(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t due_ms);
+    void *arg;
+} retry_walk;
+
+static int on_retry(void *arg, const MDB_val *k, const MDB_val *v) {
+    retry_walk *w = arg;
+    if (v->mv_size < 12)
+        return 0;
+    const unsigned char *kp = k->mv_data, *vp = v->mv_data;
+    return w->fn(w->arg, get_be32(kp), evbus__get_be64(kp + 4), get_be32(vp),
+                 (int64_t)evbus__get_be64(vp + 4));
+}
+
+evbus_err evbus__store_foreach_retry(evbus__store *s,
+                                     int (*fn)(void *arg, uint32_t target, uint64_t seq,
+                                               uint32_t attempts, int64_t due_ms),
+                                     void *arg) {
+    retry_walk w = {fn, arg};
+    return walk_targets(s, DB_RETRY, UINT32_MAX, on_retry, &w);
+}
+
+typedef struct dead_walk {
+    int (*fn)(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t dead_ms,
+              const char *reason);
+    void *arg;
+} dead_walk;
+
+static int on_dead(void *arg, const MDB_val *k, const MDB_val *v) {
+    dead_walk *w = arg;
+    if (v->mv_size < 12)
+        return 0;
+    const unsigned char *kp = k->mv_data, *vp = v->mv_data;
+    char reason[1025];
+    size_t rlen = v->mv_size - 12 < 1024 ? v->mv_size - 12 : 1024;
+    memcpy(reason, vp + 12, rlen);
+    reason[rlen] = '\0';
+    return w->fn(w->arg, get_be32(kp), evbus__get_be64(kp + 4), get_be32(vp),
+                 (int64_t)evbus__get_be64(vp + 4), reason);
+}
+
+evbus_err evbus__store_foreach_dead(evbus__store *s, uint32_t target,
+                                    int (*fn)(void *arg, uint32_t target, uint64_t seq,
+                                              uint32_t attempts, int64_t dead_ms,
+                                              const char *reason),
+                                    void *arg) {
+    dead_walk w = {fn, arg};
+    return walk_targets(s, DB_DLQ, target, on_dead, &w);
+}
+
+evbus_err evbus__store_read_events(evbus__store *s, const uint64_t *seqs, size_t n,
+                                   void (*fn)(void *arg, size_t i, const void *record, size_t len),
+                                   void *arg) {
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return EVBUS_ESTORE;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char k[8];
+        evbus__put_be64(k, seqs[i]);
+        MDB_val kv = {8, k}, v;
+        if (mdb_get(txn, s->dbi[DB_EVENTS], &kv, &v) == 0)
+            fn(arg, i, v.mv_data, v.mv_size);
+    }
     mdb_txn_abort(txn);
     return EVBUS_OK;
 }

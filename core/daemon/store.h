@@ -5,8 +5,8 @@
  *   events     seq(8)                  -> serialized evbus.v1.Event
  *   dedup_log  seq(8)                  -> accepted_ms(8) event id
  *   pending    target(4) seq(8)        -> accepted_ms(8): one per matched target
- *   retry      due_ms(8) target(4) seq(8) -> (reserved: delivery retries)
- *   dlq        target(4) seq(8)        -> (reserved: dead letters)
+ *   retry      target(4) seq(8)        -> attempts(4) due_ms(8): a scheduled retry
+ *   dlq        target(4) seq(8)        -> attempts(4) dead_ms(8) reason
  *   state      name                    -> region state, routing controls
  *   meta       name                    -> counters such as "next_seq"
  *
@@ -47,6 +47,30 @@ typedef struct evbus__store_item {
     uint64_t seq;
 } evbus__store_item;
 
+/* What the writer records about one delivery attempt of (target, seq). */
+typedef enum evbus__delivery {
+    EVBUS__DELIVERED = 1, /* the pending entry and any retry are removed */
+    EVBUS__RETRY = 2,     /* a retry is scheduled for due_ms */
+    EVBUS__DEAD = 3,      /* moved to the dead-letter store with its reason */
+} evbus__delivery;
+
+typedef struct evbus__store_result {
+    uint32_t target;
+    uint64_t seq;
+    evbus__delivery outcome;
+    uint32_t attempts; /* attempts made so far */
+    int64_t due_ms;    /* RETRY: when (wall clock) */
+    const char *reason;
+} evbus__store_result;
+
+/* Delivery results applied in the same transaction as an append. */
+typedef struct evbus__store_results {
+    const evbus__store_result *v;
+    size_t n;
+    uint32_t n_targets; /* targets configured: an event record is removed when
+                           none of them has it pending or dead-lettered */
+} evbus__store_results;
+
 typedef struct evbus__store_stats {
     uint64_t events;   /* event records stored */
     uint64_t pending;  /* pending deliveries (event, target) */
@@ -65,7 +89,8 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
 /* Closes the store and releases the lock; NULLs *s; accepts NULL. */
 void evbus__store_close(evbus__store **s);
 
-/* Appends a batch in one write transaction (group commit) and returns only
+/* Appends a batch in one write transaction (group commit), applies delivery
+ * results `res` (may be NULL) in the same transaction, and returns only
  * after the commit is on disk. Items are handled in order; a later item with
  * the id of an earlier one in the same batch is a DUPLICATE of it. Ids whose
  * dedup window ended before `expire_before_ms` are forgotten along the way.
@@ -73,16 +98,38 @@ void evbus__store_close(evbus__store **s);
  * rest come back FULL; nothing already acked is touched. Returns EVBUS_OK
  * (check each outcome) or EVBUS_ESTORE when LMDB failed otherwise (no item
  * is then stored). */
-evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n, int64_t now_ms,
+evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n,
+                              const evbus__store_results *res, int64_t now_ms,
                               int64_t expire_before_ms, uint64_t max_backlog);
 
 /* Counters, read in a short read transaction. */
 evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out);
 
-/* Calls fn(arg, seq) for each pending delivery of `target`, in sequence
- * order, within one read transaction. fn returns non-zero to stop. */
-evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target,
+/* Calls fn(arg, seq) for each pending delivery of `target` with a sequence
+ * above `after`, in sequence order, within one read transaction. fn returns
+ * non-zero to stop. */
+evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_t after,
                                        int (*fn)(void *arg, uint64_t seq), void *arg);
+
+/* Calls fn for each scheduled retry: target, seq, attempts so far, due_ms. */
+evbus_err evbus__store_foreach_retry(evbus__store *s,
+                                     int (*fn)(void *arg, uint32_t target, uint64_t seq,
+                                               uint32_t attempts, int64_t due_ms),
+                                     void *arg);
+
+/* Calls fn for each dead letter of `target` (all targets when target is
+ * UINT32_MAX): seq, attempts, when it died, and the last error. */
+evbus_err evbus__store_foreach_dead(evbus__store *s, uint32_t target,
+                                    int (*fn)(void *arg, uint32_t target, uint64_t seq,
+                                              uint32_t attempts, int64_t dead_ms,
+                                              const char *reason),
+                                    void *arg);
+
+/* Reads the records of n events in one read transaction: fn(arg, i, record,
+ * len) for each found (record memory valid only during the call). */
+evbus_err evbus__store_read_events(evbus__store *s, const uint64_t *seqs, size_t n,
+                                   void (*fn)(void *arg, size_t i, const void *record, size_t len),
+                                   void *arg);
 
 /* Calls fn for each stored event in sequence order, within one read
  * transaction; record memory is valid only during the call. fn returns

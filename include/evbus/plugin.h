@@ -284,9 +284,10 @@ typedef struct evbus_plugin {
     evbus_err (*submit)(void *state, const evbus_batch *batch);
 
     /**
-     * Ends an instance: the host has stopped submitting. Batches still
-     * unreported are reported RETRY by the host (they are delivered again
-     * after a restart). Must be safe after a failed init, and with NULL.
+     * Ends an instance: the host has stopped submitting, and has taken back
+     * its HTTP transfers and its batches (events not yet reported stay
+     * pending and are delivered again after a restart; do not report them).
+     * Must be safe after a failed init, and with NULL.
      */
     void (*shutdown)(void *state);
 

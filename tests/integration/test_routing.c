@@ -92,9 +92,9 @@ Test(routing, pending_entries_follow_the_rules) {
     evbus__store *store;
     cr_assert_eq(evbus__store_open(data, 256 << 20, &store, err, sizeof err), EVBUS_OK, "%s", err);
     seqs orders = {0}, big = {0}, audit = {0};
-    evbus__store_foreach_pending(store, 0, collect, &orders);
-    evbus__store_foreach_pending(store, 1, collect, &big);
-    evbus__store_foreach_pending(store, 2, collect, &audit);
+    evbus__store_foreach_pending(store, 0, 0, collect, &orders);
+    evbus__store_foreach_pending(store, 1, 0, collect, &big);
+    evbus__store_foreach_pending(store, 2, 0, collect, &audit);
     evbus__store_close(&store);
     uint64_t small_seq = acks[0].sequence, big_seq = acks[1].sequence, other_seq = acks[2].sequence;
     cr_assert_eq(orders.n, 2, "both orders go to 'orders' once each");

@@ -206,7 +206,7 @@ ParameterizedTestParameters(config, bad_routing) {
                                                  "used twice"},
         {"rules: {name: r}\n", "rules: expected a list"},
         {"rules:\n  - just a string\n", "rules[0]: expected a mapping"},
-        {"targets:\n  - name: t\n    plugin: sqs\n", "targets[0].plugin: unknown key"},
+        {"targets:\n  - name: t\n    plugn: sqs\n", "targets[0].plugn: unknown key (known here: name, plugin"},
         {"routing:\n  catch_all_target: nowhere\n", "routing.catch_all_target: target 'nowhere'"},
         {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: &a [*a]\n    targets: [t]\n",
          "rules[0].pattern: cannot be written as JSON"},

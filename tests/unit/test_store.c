@@ -38,7 +38,7 @@ static evbus__store_item item(const char *id, const char *rec) {
 Test(store, append_assigns_sequences_and_deduplicates) {
     evbus__store_item items[4] = {item("a", "ra"), item("b", "rb"), item("a", "again"),
                                   item("c", "rc")};
-    cr_assert_eq(evbus__store_append(store, items, 4, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, items, 4, NULL, 1000, 0, 0), EVBUS_OK);
     cr_assert_eq(items[0].outcome, EVBUS__STORED);
     cr_assert_eq(items[0].seq, 1);
     cr_assert_eq(items[1].seq, 2);
@@ -47,7 +47,7 @@ Test(store, append_assigns_sequences_and_deduplicates) {
     cr_assert_eq(items[3].seq, 3);
 
     evbus__store_item again = item("b", "x");
-    cr_assert_eq(evbus__store_append(store, &again, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &again, 1, NULL, 1000, 0, 0), EVBUS_OK);
     cr_assert_eq(again.outcome, EVBUS__DUPLICATE);
     cr_assert_eq(again.seq, 2);
 }
@@ -62,7 +62,7 @@ static int collect(void *arg, uint64_t seq, const void *rec, size_t len) {
 
 Test(store, survives_reopen_and_continues_sequence) {
     evbus__store_item items[2] = {item("a", "ra"), item("b", "rb")};
-    cr_assert_eq(evbus__store_append(store, items, 2, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, items, 2, NULL, 1000, 0, 0), EVBUS_OK);
     evbus__store_close(&store);
     cr_assert_null(store, "close NULLs the pointer");
     cr_assert_eq(evbus__store_open(dir, 64 << 20, &store, err, sizeof err), EVBUS_OK, "%s", err);
@@ -70,10 +70,10 @@ Test(store, survives_reopen_and_continues_sequence) {
     cr_assert_eq(evbus__store_foreach_event(store, collect, seen), EVBUS_OK);
     cr_assert_str_eq(seen, "1=ra;2=rb;");
     evbus__store_item c = item("c", "rc");
-    cr_assert_eq(evbus__store_append(store, &c, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &c, 1, NULL, 1000, 0, 0), EVBUS_OK);
     cr_assert_eq(c.seq, 3);
     evbus__store_item a = item("a", "dup");
-    cr_assert_eq(evbus__store_append(store, &a, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
     cr_assert_eq(a.outcome, EVBUS__DUPLICATE, "dedup survives a reopen");
 }
 
@@ -99,7 +99,7 @@ Test(store, full_map_commits_what_fits_and_keeps_earlier_events) {
         snprintf(ids[i], sizeof ids[i], "id-%d", i);
         items[i] = item(ids[i], rec);
     }
-    cr_assert_eq(evbus__store_append(store, items, 400, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, items, 400, NULL, 1000, 0, 0), EVBUS_OK);
     int stored = 0, full = 0;
     for (int i = 0; i < 400; i++) {
         if (items[i].outcome == EVBUS__STORED)
@@ -117,7 +117,7 @@ Test(store, full_map_commits_what_fits_and_keeps_earlier_events) {
         char id[16];
         snprintf(id, sizeof id, "more-%d", i);
         evbus__store_item more = item(id, rec);
-        cr_assert_eq(evbus__store_append(store, &more, 1, 1000, 0, 0), EVBUS_OK);
+        cr_assert_eq(evbus__store_append(store, &more, 1, NULL, 1000, 0, 0), EVBUS_OK);
         if (more.outcome == EVBUS__FULL)
             break;
         cr_assert_eq(more.outcome, EVBUS__STORED);
@@ -126,7 +126,7 @@ Test(store, full_map_commits_what_fits_and_keeps_earlier_events) {
     cr_assert_lt(extra, 400, "the map never filled up");
     stored += extra;
     evbus__store_item last = item("last", rec);
-    cr_assert_eq(evbus__store_append(store, &last, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &last, 1, NULL, 1000, 0, 0), EVBUS_OK);
     cr_assert_eq(last.outcome, EVBUS__FULL);
     evbus__store_stats st;
     cr_assert_eq(evbus__store_stats_get(store, &st), EVBUS_OK);
@@ -135,28 +135,28 @@ Test(store, full_map_commits_what_fits_and_keeps_earlier_events) {
 
 Test(store, backlog_limit_turns_new_events_away) {
     evbus__store_item items[3] = {item("a", "1"), item("b", "2"), item("c", "3")};
-    cr_assert_eq(evbus__store_append(store, items, 3, 1000, 0, 2), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, items, 3, NULL, 1000, 0, 2), EVBUS_OK);
     cr_assert_eq(items[0].outcome, EVBUS__STORED);
     cr_assert_eq(items[1].outcome, EVBUS__STORED);
     cr_assert_eq(items[2].outcome, EVBUS__BACKLOG);
     evbus__store_item dup = item("a", "1");
-    cr_assert_eq(evbus__store_append(store, &dup, 1, 1000, 0, 2), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &dup, 1, NULL, 1000, 0, 2), EVBUS_OK);
     cr_assert_eq(dup.outcome, EVBUS__DUPLICATE, "duplicates are still answered at the limit");
 }
 
 Test(store, ids_are_forgotten_after_the_dedup_window) {
     evbus__store_item a = item("old", "1");
-    cr_assert_eq(evbus__store_append(store, &a, 1, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
     evbus__store_item b = item("new", "2");
-    cr_assert_eq(evbus__store_append(store, &b, 1, 5000, 2000, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &b, 1, NULL, 5000, 2000, 0), EVBUS_OK);
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
     cr_assert_eq(st.ids, 1, "'old' (accepted at 1000) expired before 2000");
     evbus__store_item again = item("old", "3");
-    cr_assert_eq(evbus__store_append(store, &again, 1, 6000, 2000, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &again, 1, NULL, 6000, 2000, 0), EVBUS_OK);
     cr_assert_eq(again.outcome, EVBUS__STORED, "an expired id is new again");
     cr_assert_eq(again.seq, 3);
     evbus__store_item newer = item("new", "4");
-    cr_assert_eq(evbus__store_append(store, &newer, 1, 6000, 2000, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &newer, 1, NULL, 6000, 2000, 0), EVBUS_OK);
     cr_assert_eq(newer.outcome, EVBUS__DUPLICATE);
 }

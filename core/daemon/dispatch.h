@@ -1,0 +1,42 @@
+/* The dispatcher: the delivery thread. It reads pending entries, builds
+ * batches within each target's limits, hands them to the target's sink
+ * plugin, and sends every event's result to the writer, which applies it
+ * durably (delivered: removed; retry: scheduled with backoff; failed or out
+ * of attempts: dead-lettered). Every plugin callback runs on this thread. */
+#ifndef EVBUS_DISPATCH_H
+#define EVBUS_DISPATCH_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+
+typedef struct evbus__dispatch evbus__dispatch;
+
+/* Per-target counters, for status and metrics. */
+typedef struct evbus__target_counters {
+    uint64_t delivered, retried, dead, in_flight_events, batches;
+} evbus__target_counters;
+
+/* Loads every target's plugin, checks its configuration against the keys the
+ * plugin declares (errors name the file, line and key) and creates one
+ * instance per target. Results go to the writer's `results_endpoint`
+ * (inproc, PUSH/PULL); the writer wakes the dispatcher on `wake_endpoint`
+ * after each commit that added pending entries. Does not start the thread.
+ * The caller owns *out (evbus__dispatch_destroy()). */
+evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, void *zctx,
+                              const char *results_endpoint, const char *wake_endpoint,
+                              evbus__dispatch **out, char *err, size_t errlen);
+
+/* Starts the delivery thread. */
+evbus_err evbus__dispatch_start(evbus__dispatch *d);
+
+/* Stops the thread: no more batches are submitted; batches the plugins have
+ * not answered stay pending and are delivered again after a restart. Shuts
+ * the instances down. Safe to call twice. */
+void evbus__dispatch_stop(evbus__dispatch *d);
+
+/* Stops if needed, unloads plugins, frees; NULLs *d; accepts NULL. */
+void evbus__dispatch_destroy(evbus__dispatch **d);
+
+#endif

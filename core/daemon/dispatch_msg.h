@@ -1,0 +1,38 @@
+/* Delivery results on their way from the dispatcher to the writer: one
+ * message per finished batch, passed as a pointer over an inproc pipe. The
+ * dispatcher allocates it; the writer commits the results and sends the
+ * pointer back, and the dispatcher counts the batch out of flight only then
+ * and frees it. So a target's in-flight limit also bounds what a crash can
+ * make it deliver twice: results not yet durable. (When evbusd stops, the
+ * writer commits what is left and frees the messages itself.) */
+#ifndef EVBUS_DISPATCH_MSG_H
+#define EVBUS_DISPATCH_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct evbus__result_msg {
+    uint32_t target; /* the batch's target */
+    size_t n, cap;
+    evbus__store_result *v; /* reasons point into `text` once sealed */
+    size_t *reason_at;      /* offsets in `text` until then */
+    char *text;
+    size_t text_len, text_cap;
+} evbus__result_msg;
+
+/* A message with room for `cap` results; NULL when out of memory. */
+evbus__result_msg *evbus__result_msg_new(size_t cap);
+
+/* Appends a result, copying its reason (at most 1 KiB). Ignored when full or
+ * out of memory (the entry then stays pending: delivered again later). */
+void evbus__result_msg_add(evbus__result_msg *m, const evbus__store_result *r, const char *reason);
+
+/* Points every result's reason into the text; call once, before sending. */
+void evbus__result_msg_seal(evbus__result_msg *m);
+
+/* Frees; accepts NULL. */
+void evbus__result_msg_free(evbus__result_msg *m);
+
+#endif
