@@ -237,3 +237,69 @@ Test(delivery, plugin_with_wrong_abi_stops_startup) {
     cr_assert(strstr(log, "evbus.yaml:10: targets[0] (out):"), "%s", log);
     cr_assert(strstr(log, "plugin ABI 2.0; this evbusd speaks 1.x"), "%s", log);
 }
+
+typedef struct dead {
+    char reasons[8][256];
+    uint64_t seqs[8];
+    uint32_t attempts[8];
+    size_t n;
+} dead;
+
+static int on_dead(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t when,
+                   const char *reason) {
+    (void)target;
+    (void)when;
+    dead *d = arg;
+    if (d->n < 8) {
+        d->seqs[d->n] = seq;
+        d->attempts[d->n] = attempts;
+        snprintf(d->reasons[d->n++], 256, "%s", reason);
+    }
+    return 0;
+}
+
+Test(delivery, retries_with_backoff_then_dead_letters_with_the_last_error) {
+    config_with_sink("good", "    retry_max_attempts: 3\n"
+                             "    retry_base_delay: 10ms\n"
+                             "    retry_max_delay: 50ms\n");
+    cr_assert(harness_start(&h));
+    open_client();
+    evbus_event evs[4] = {
+        {.id = "ok", .source = "a", .detail_type = "T", .detail = "{}"},
+        {.id = "bad", .source = "a", .detail_type = "T", .detail = "{\"fail\":\"permanent\"}"},
+        {.id = "flaky", .source = "a", .detail_type = "T", .detail = "{\"fail\":\"once\"}"},
+        {.id = "down", .source = "a", .detail_type = "T", .detail = "{\"fail\":\"retry\"}"},
+    };
+    evbus_ack acks[4];
+    cr_assert_eq(evbus_publish(client, evs, 4, acks), EVBUS_OK);
+    wait_for_distinct(2, 20); /* "ok", and "flaky" on its second attempt */
+    /* "down" is dead-lettered after 3 attempts of at most 10 + 20 ms. */
+    evbus__store *s = NULL;
+    dead d = {0};
+    time_t end = time(NULL) + 20;
+    while (time(NULL) < end) {
+        cr_assert_eq(harness_stop(&h), 0);
+        s = open_store();
+        memset(&d, 0, sizeof d);
+        evbus__store_foreach_dead(s, UINT32_MAX, on_dead, &d);
+        if (d.n >= 2)
+            break;
+        evbus__store_close(&s);
+        cr_assert(harness_start(&h));
+        usleep(100000);
+    }
+    cr_assert_not_null(s);
+    size_t pending = 0;
+    evbus__store_foreach_pending(s, 0, 0, count, &pending);
+    evbus__store_close(&s);
+    cr_assert_eq(d.n, 2, "two dead letters");
+    cr_assert_eq(d.seqs[0], acks[1].sequence);
+    cr_assert_eq(d.attempts[0], 1, "a permanent failure is not retried");
+    cr_assert_str_eq(d.reasons[0], "ValidationError: the test asked for it");
+    cr_assert_eq(d.seqs[1], acks[3].sequence);
+    cr_assert_eq(d.attempts[1], 3);
+    cr_assert_str_eq(d.reasons[1], "gave up after 3 attempts: Throttled: the test asked for it");
+    cr_assert_eq(pending, 0, "nothing is left pending");
+    size_t distinct;
+    cr_assert_eq(sink_lines(&distinct, NULL), 2, "ok and flaky, each once");
+}

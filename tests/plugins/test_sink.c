@@ -1,9 +1,12 @@
 /* A sink for tests, compiled several times with VARIANT_* defines into good
- * and deliberately broken plugins. The good one reports every event
- * DELIVERED and appends "target seq id\n" to the file named by its `path`. */
+ * and deliberately broken plugins. The good one appends "target seq id\n" to
+ * the file named by its `path` and reports DELIVERED, unless the event's
+ * detail asks otherwise: "fail":"permanent" is reported FAILED,
+ * "fail":"retry" always RETRY, "fail":"once" RETRY on its first attempt. */
 #include <evbus/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct state {
     const evbus_host_api *api;
@@ -32,14 +35,32 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
 #endif
 }
 
+static evbus_result outcome(const evbus_sink_event *e) {
+    if (strstr(e->detail, "\"fail\":\"permanent\""))
+        return EVBUS_RESULT_FAILED;
+    if (strstr(e->detail, "\"fail\":\"retry\""))
+        return EVBUS_RESULT_RETRY;
+    if (strstr(e->detail, "\"fail\":\"once\"") && e->attempt == 1)
+        return EVBUS_RESULT_RETRY;
+    return EVBUS_RESULT_DELIVERED;
+}
+
 static evbus_err submit(void *st, const evbus_batch *b) {
     state *s = st;
     for (size_t i = 0; i < b->n_events; i++)
-        fprintf(s->out, "%s %llu %s\n", b->target, (unsigned long long)b->events[i].sequence,
-                b->events[i].id);
+        if (outcome(&b->events[i]) == EVBUS_RESULT_DELIVERED)
+            fprintf(s->out, "%s %llu %s\n", b->target, (unsigned long long)b->events[i].sequence,
+                    b->events[i].id);
     fflush(s->out);
-    for (size_t i = 0; i < b->n_events; i++)
-        s->api->report(s->host, b, i, EVBUS_RESULT_DELIVERED, 0, "");
+    /* The batch may be released by its last report: take n first. */
+    size_t n = b->n_events;
+    for (size_t i = 0; i < n; i++) {
+        evbus_result r = outcome(&b->events[i]);
+        s->api->report(s->host, b, i, r, 0,
+                       r == EVBUS_RESULT_FAILED  ? "ValidationError: the test asked for it"
+                       : r == EVBUS_RESULT_RETRY ? "Throttled: the test asked for it"
+                                                 : "");
+    }
     return EVBUS_OK;
 }
 
