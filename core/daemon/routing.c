@@ -26,23 +26,6 @@ struct evbus__route_scratch {
     int matched;
 };
 
-/* Finds which rule made the whole compile fail, so that the message can
- * carry that rule's line. Compiling rules alone is only done on this error
- * path. */
-static void explain_failure(const evbus__config *cfg, const evbus__match_rule *rules,
-                            const size_t *cfg_index, size_t n, char *err, size_t errlen) {
-    for (size_t i = 0; i < n; i++) {
-        evbus__matcher *one = NULL;
-        char why[1024];
-        if (evbus__matcher_compile(&rules[i], 1, &one, why, sizeof why) != EVBUS_OK) {
-            snprintf(err, errlen, "%s:%u: rules[%zu]: %s", cfg->path,
-                     cfg->rules.lines[cfg_index[i]], cfg_index[i], why);
-            return;
-        }
-        evbus__matcher_destroy(&one);
-    }
-}
-
 evbus_err evbus__router_new(const evbus__config *cfg, evbus__router **out, char *err,
                             size_t errlen) {
     evbus_err rc = EVBUS_ENOMEM;
@@ -77,10 +60,16 @@ evbus_err evbus__router_new(const evbus__config *cfg, evbus__router **out, char 
     }
     r->rule_first[k] = used;
     char why[1024];
-    rc = evbus__matcher_compile(rules, k, &r->matcher, why, sizeof why);
+    size_t failed = k;
+    evbus__match_opts opts = {.failed_rule = &failed};
+    rc = evbus__matcher_compile_opts(rules, k, &opts, &r->matcher, why, sizeof why);
     if (rc == EVBUS_ECONFIG) {
-        snprintf(err, errlen, "%s: %s", cfg->path, why);
-        explain_failure(cfg, rules, cfg_index, k, err, errlen);
+        /* Point at the refused rule's line in the file. */
+        if (failed < k)
+            snprintf(err, errlen, "%s:%u: rules[%zu]: %s", cfg->path,
+                     cfg->rules.lines[cfg_index[failed]], cfg_index[failed], why);
+        else
+            snprintf(err, errlen, "%s: %s", cfg->path, why);
         goto fail;
     }
     if (rc != EVBUS_OK) {

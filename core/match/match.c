@@ -119,14 +119,6 @@ static bool slow_match(const evbus__matcher *m, const mpred *p, const evbus__val
     const char *op = m->strs + p->a_off;
     switch (p->kind) {
     case K_EXISTS: return true;
-    case K_NUMERIC:
-        if (v->type != V_NUM || !num->in_range)
-            return false;
-        if (p->has_lo && (p->lo_incl ? num->micros < p->lo : num->micros <= p->lo))
-            return false;
-        if (p->has_hi && (p->hi_incl ? num->micros > p->hi : num->micros >= p->hi))
-            return false;
-        return true;
     case K_CIDR: return v->type == V_STR && evbus__cidr_contains(&p->cidr, v->s, v->len);
     case K_WILDCARD: return v->type == V_STR && evbus__wildcard_match(op, p->a_cnt, v->s, v->len);
     case K_AB_PREFIX:
@@ -156,6 +148,27 @@ static bool slow_match(const evbus__matcher *m, const mpred *p, const evbus__val
         }
         return true;
     default: return false;
+    }
+}
+
+/* Fire the numeric ranges of a field that hold v (see numeric_index.c). */
+static void numeric(run *r, uint32_t node, int64_t v) {
+    const evbus__numidx *x = &r->m->num;
+    while (node != NONE32) {
+        const mntree *t = &x->nodes[node];
+        if (v < t->center) {
+            for (uint32_t i = 0; i < t->cnt && x->lo[t->off + i].a <= v; i++)
+                fire(r, x->lo[t->off + i].pred);
+            node = t->left;
+        } else if (v > t->center) {
+            for (uint32_t i = 0; i < t->cnt && x->hi[t->off + i].b >= v; i++)
+                fire(r, x->hi[t->off + i].pred);
+            node = t->right;
+        } else {
+            for (uint32_t i = 0; i < t->cnt; i++)
+                fire(r, x->lo[t->off + i].pred);
+            return;
+        }
     }
 }
 
@@ -210,8 +223,10 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
             }
         }
     } else if (v->type == V_NUM) {
-        bool need = (f->flags & (1u << K_NUM)) != 0 || f->slow_cnt;
-        if (need && evbus__num_parse(v->s, v->len, &num) && (f->flags & (1u << K_NUM))) {
+        bool need = (f->flags & ((1u << K_NUM) | (1u << K_NUMERIC))) != 0 || f->slow_cnt;
+        if (need && evbus__num_parse(v->s, v->len, &num) && num.in_range && f->num_root != NONE32)
+            numeric(r, f->num_root, num.micros);
+        if (need && (f->flags & (1u << K_NUM))) {
             char key[9];
             size_t kl;
             if (num.in_range) {

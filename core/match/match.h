@@ -43,10 +43,11 @@
  *  - Matching reads the event once. Keys no pattern names are skipped
  *    (validated, not decoded). Exact values, equals-ignore-case, prefixes
  *    and suffixes cost one hash probe per value (per distinct operand length
- *    for prefixes and suffixes), however many rules use them. numeric, cidr,
- *    wildcard, anything-but and exists are tried one by one per distinct
- *    operand on the field: thousands of different numeric ranges on one
- *    field cost thousands of comparisons per value.
+ *    for prefixes and suffixes), however many rules use them. Numeric
+ *    ranges cost O(log n + ranges that hold the value) per number (an
+ *    interval tree per field). cidr, wildcard, anything-but and exists are
+ *    tried one by one per distinct operand on the field: thousands of
+ *    different wildcards on one field cost thousands of tries per value.
  *  - Identical conditions in different rules are stored and tested once;
  *    each rule is checked only when its most selective condition held.
  *
@@ -92,6 +93,9 @@ typedef struct evbus__match_rule {
 typedef struct evbus__match_opts {
     /** Longest pattern in characters; 0 means EVBUS_MATCH_PATTERN_MAX. */
     size_t pattern_max;
+    /** If not NULL, receives the index of the refused rule when compiling
+     *  fails with EVBUS_ECONFIG (so that a caller can point at its source). */
+    size_t *failed_rule;
 } evbus__match_opts;
 
 /**

@@ -11,8 +11,9 @@
  *  - predicates: one per distinct (field, operator, operand) across all rules.
  *    Exact values, equals-ignore-case, prefixes and suffixes are found by
  *    hashing the event value (a prefix by hashing each distinct prefix length
- *    the field has); the others (numeric, cidr, wildcard, anything-but,
- *    exists) are tried one by one on the field.
+ *    the field has); numeric ranges through an interval tree per field
+ *    (numeric_index.c); the others (cidr, wildcard, anything-but, exists)
+ *    are tried one by one on the field.
  *  - conditions: one per distinct (field, set of predicates) — one field of
  *    one pattern. A predicate that fires satisfies its conditions.
  *  - conjunctions: a rule after expanding $or; an AND of conditions plus
@@ -99,8 +100,18 @@ static inline uint64_t evbus__hash(uint64_t seed, const void *p, size_t len) {
         len -= 8;
     }
     if (len) {
-        uint64_t w = 0;
-        memcpy(&w, b, len);
+        /* The tail without a variable-length memcpy (a libc call): two
+         * overlapping 4-byte loads, or three single bytes. Lookups compare
+         * keys in full after a hash hit, so this only shapes the spread. */
+        uint64_t w;
+        if (len >= 4) {
+            uint32_t lo, hi;
+            memcpy(&lo, b, 4);
+            memcpy(&hi, b + len - 4, 4);
+            w = ((uint64_t)hi << 32) | lo;
+        } else {
+            w = ((uint64_t)b[0] << 16) | ((uint64_t)b[len >> 1] << 8) | b[len - 1];
+        }
         h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
         h ^= h >> 29;
     }
@@ -189,7 +200,33 @@ typedef struct mfield {
     uint32_t len_off[4];         /* prefix, prefix-eic, suffix, suffix-eic: */
     uint32_t len_cnt[4];         /*   distinct operand lengths in `lens` */
     uint32_t slow_off, slow_cnt; /* scanned predicates in `slow` */
+    uint32_t num_root;           /* numeric ranges: tree in `num`, or NONE32 */
 } mfield;
+
+/* ---- numeric ranges (numeric_index.c) ---- */
+
+typedef struct mnum { /* a range as a closed interval of micros */
+    int64_t a, b;
+    uint32_t pred;
+} mnum;
+
+typedef struct mntree {
+    int64_t center;
+    uint32_t left, right; /* subtrees, or NONE32 */
+    uint32_t off, cnt;    /* ranges holding center: lo[off..] by a ascending,
+                             hi[off..] by b descending */
+} mntree;
+
+typedef struct evbus__numidx {
+    mntree *nodes;
+    size_t n_nodes, cap_nodes;
+    mnum *lo, *hi;
+    uint32_t n;
+} evbus__numidx;
+
+/** Add one field's ranges; *root receives its tree (NONE32 if n is 0). */
+bool evbus__numidx_add(evbus__numidx *x, const mnum *items, size_t n, uint32_t *root);
+void evbus__numidx_free(evbus__numidx *x);
 
 typedef struct mpred {
     uint32_t kind;
@@ -255,7 +292,8 @@ struct evbus__matcher {
     uint32_t vmask;
     hent *ctab; /* child table */
     uint32_t cmask;
-    uint32_t *always; /* conjunctions with no anchor: checked every event */
+    evbus__numidx num; /* numeric ranges of every field */
+    uint32_t *always;  /* conjunctions with no anchor: checked every event */
     uint32_t n_always;
     uint32_t *rule_conj_off; /* per rule: its conjunctions, for explain */
     uint32_t *rule_conj_cnt;

@@ -432,6 +432,7 @@ void evbus__matcher_destroy(evbus__matcher **pm) {
     free(m->vtab);
     free(m->ctab);
     free(m->always);
+    evbus__numidx_free(&m->num);
     free(m->rule_conj_off);
     free(m->rule_conj_cnt);
     free(m);
@@ -494,6 +495,32 @@ static double pred_chance(const mpred *p, const uint32_t *distinct) {
     }
 }
 
+/* tr[0..nt): (field, numeric predicate) sorted by field. */
+static bool build_numeric(pctx *c, evbus__matcher *m, const triple *tr, size_t nt) {
+    mnum *items = malloc((nt ? nt : 1) * sizeof *items);
+    bool ok = false;
+    if (!items)
+        return false;
+    for (size_t i = 0; i < nt;) {
+        size_t k = 0, start = i;
+        for (; i < nt && tr[i].a == tr[start].a; i++) {
+            const mpred *p = &c->preds.p[tr[i].b];
+            mnum x = {p->has_lo ? (p->lo_incl ? p->lo : p->lo + 1) : INT64_MIN,
+                      p->has_hi ? (p->hi_incl ? p->hi : p->hi - 1) : INT64_MAX, tr[i].b};
+            if (x.a <= x.b) /* (1, 1.000001) holds no whole micro */
+                items[k++] = x;
+        }
+        mfield *f = &m->fields[tr[start].a];
+        f->flags |= 1u << K_NUMERIC;
+        if (!evbus__numidx_add(&m->num, items, k, &f->num_root))
+            goto fail;
+    }
+    ok = true;
+fail:
+    free(items);
+    return ok;
+}
+
 static evbus_err build(pctx *c, evbus__matcher *m) {
     evbus_err rc = EVBUS_ENOMEM;
     triple *tr = NULL;
@@ -517,6 +544,8 @@ static evbus_err build(pctx *c, evbus__matcher *m) {
     m->fields = calloc(m->n_fields ? m->n_fields : 1, sizeof *m->fields);
     if (!m->fields)
         goto fail;
+    for (uint32_t f = 0; f < m->n_fields; f++)
+        m->fields[f].num_root = NONE32;
     {
         uint32_t f = 0;
         for (size_t i = 0; i < c->nodes.n; i++) {
@@ -559,7 +588,7 @@ static evbus_err build(pctx *c, evbus__matcher *m) {
     /* Scanned predicates per field. */
     nt = 0;
     for (size_t i = 0; i < c->preds.n; i++)
-        if (!is_hashed(c->preds.p[i].kind))
+        if (!is_hashed(c->preds.p[i].kind) && c->preds.p[i].kind != K_NUMERIC)
             tr[nt++] = (triple){c->nodes.p[c->pred_node.p[i]].field, (uint32_t)i, 0};
     qsort(tr, nt, sizeof *tr, cmp_triple);
     m->slow = malloc((nt ? nt : 1) * sizeof *m->slow);
@@ -576,6 +605,15 @@ static evbus_err build(pctx *c, evbus__matcher *m) {
         f->flags |= 1u << c->preds.p[tr[i].b].kind;
     }
     m->n_slow = (uint32_t)nt;
+
+    /* Numeric ranges per field, as interval trees (numeric_index.c). */
+    nt = 0;
+    for (size_t i = 0; i < c->preds.n; i++)
+        if (c->preds.p[i].kind == K_NUMERIC)
+            tr[nt++] = (triple){c->nodes.p[c->pred_node.p[i]].field, (uint32_t)i, 0};
+    qsort(tr, nt, sizeof *tr, cmp_triple);
+    if (!build_numeric(c, m, tr, nt))
+        goto fail;
 
     /* Predicate -> conditions. */
     nt = 0;
@@ -700,7 +738,8 @@ static evbus_err build(pctx *c, evbus__matcher *m) {
     m->memory = sizeof *m + m->n_nodes * sizeof(mnode) + m->n_fields * sizeof(mfield) +
                 m->n_preds * sizeof(mpred) + m->n_conds * sizeof(mcond) +
                 m->n_conjs * sizeof(mconj) + m->n_ids * 4 + m->n_lens * 2 + m->n_slow * 4 +
-                m->n_items * sizeof(mitem) + m->n_strs +
+                m->n_items * sizeof(mitem) + m->n_strs + m->num.n_nodes * sizeof(mntree) +
+                (size_t)m->num.n * 2 * sizeof(mnum) +
                 ((size_t)m->vmask + 1 + m->cmask + 1) * sizeof(hent) + m->n_always * 4 +
                 (size_t)m->n_rules * 8;
     rc = EVBUS_OK;
@@ -743,11 +782,15 @@ evbus_err evbus__matcher_compile_opts(const evbus__match_rule *rules, size_t n,
                 snprintf(err, errlen, "rule \"%s\": no pattern",
                          rules[i].name ? rules[i].name : "");
             rc = EVBUS_ECONFIG;
+            if (opts && opts->failed_rule)
+                *opts->failed_rule = i;
             goto fail;
         }
         rc = evbus__pattern_parse(&scratch, rules[i].name, rules[i].pattern_json, pmax, &d, err,
                                   errlen);
         if (rc != EVBUS_OK) {
+            if (rc == EVBUS_ECONFIG && opts && opts->failed_rule)
+                *opts->failed_rule = i;
             evbus__arena_destroy(&scratch);
             goto fail;
         }

@@ -22,7 +22,7 @@ mkdir -p "$work/gen" "$src/tests/fuzz/crashers"
 protoc-c --c_out="$work/gen" -I"$src/proto" "$src/proto/evbus.proto"
 
 common="error.c util.c log.c json_check.c arena.c"
-match="cidr.c fold.c hash.c json_scan.c match.c numeric.c pattern_compile.c pattern_parse.c wildcard.c"
+match="cidr.c fold.c json_scan.c match.c numeric.c numeric_index.c pattern_compile.c pattern_parse.c wildcard.c"
 daemon="config_schema.c config.c validate.c frame.c"
 files=""
 for f in $common; do files="$files $src/core/common/$f"; done

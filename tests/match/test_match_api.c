@@ -24,6 +24,10 @@ static void collect(void *arg, uint32_t rule) {
         h->rules[h->n++] = rule;
 }
 
+static void mark(void *arg, uint32_t rule) {
+    ((char *)arg)[rule] = 1;
+}
+
 static bool has(const hits *h, uint32_t r) {
     for (size_t i = 0; i < h->n; i++)
         if (h->rules[i] == r)
@@ -213,6 +217,10 @@ Test(match_api, errors_name_the_rule) {
     const char *want = "rule \"orders\": pattern.detail.amount[0].numeric: numeric needs an "
                        "operator and a number";
     cr_assert(!strncmp(err, want, strlen(want)), "%s", err);
+    size_t bad = 99;
+    evbus__match_opts opts = {0, &bad};
+    cr_assert_eq(evbus__matcher_compile_opts(r, 2, &opts, &m, err, sizeof err), EVBUS_ECONFIG);
+    cr_assert_eq(bad, 1, "the index of the refused rule");
     /* A short buffer still ends in a NUL. */
     char small[8];
     cr_assert_eq(evbus__matcher_compile(r, 2, &m, small, sizeof small), EVBUS_ECONFIG);
@@ -231,7 +239,7 @@ Test(match_api, pattern_length_option) {
     char err[256];
     cr_assert_eq(evbus__matcher_compile(&r, 1, &m, err, sizeof err), EVBUS_ECONFIG);
     cr_assert(strstr(err, "EventBridge's limit is 2048"), "%s", err);
-    evbus__match_opts opts = {4096};
+    evbus__match_opts opts = {4096, NULL};
     cr_assert_eq(evbus__matcher_compile_opts(&r, 1, &opts, &m, err, sizeof err), EVBUS_OK);
     evbus__matcher_destroy(&m);
     /* Characters, not bytes: 2000 two-byte characters fit. */
@@ -315,6 +323,88 @@ Test(match_api, depth_limit_is_the_same_walked_or_skipped) {
                 cr_expect_eq(h.n, (size_t)walked, "%d levels, walked %d", levels, walked);
         }
     }
+    evbus__match_scratch_destroy(&s);
+    evbus__matcher_destroy(&m);
+}
+
+/* Many numeric ranges on one field (the interval tree) against a direct
+ * evaluation, at and around every bound. */
+static void fmt_micros(char *out, long long v) {
+    long long a = v < 0 ? -v : v;
+    sprintf(out, "%s%lld.%06lld", v < 0 ? "-" : "", a / 1000000, a % 1000000);
+}
+
+typedef struct range {
+    int has_lo, lo_incl, has_hi, hi_incl;
+    long long lo, hi;
+} range;
+
+static bool in_range(const range *r, long long v) {
+    if (r->has_lo && (r->lo_incl ? v < r->lo : v <= r->lo))
+        return false;
+    if (r->has_hi && (r->hi_incl ? v > r->hi : v >= r->hi))
+        return false;
+    return true;
+}
+
+Test(match_api, many_numeric_ranges_agree_with_direct_evaluation, .timeout = 60) {
+    enum { N = 400 };
+    static range rg[N];
+    static char pats[N][160];
+    evbus__match_rule rules[N];
+    unsigned seed = 12345;
+#define RND() (seed = seed * 1103515245u + 12345u, (seed >> 8))
+    for (int i = 0; i < N; i++) {
+        range *r = &rg[i];
+        long long x = (long long)(RND() % 2000000) - 1000000; /* +-1.0 in micros */
+        long long y = x + (long long)(RND() % 400000) + 1;
+        char a[40], b[40];
+        fmt_micros(a, x);
+        fmt_micros(b, y);
+        switch (RND() % 5) {
+        case 0: /* = */
+            *r = (range){1, 1, 1, 1, x, x};
+            sprintf(pats[i], "{\"n\":[{\"numeric\":[\"=\",%s]}]}", a);
+            break;
+        case 1: /* one lower bound */
+            *r = (range){1, (int)(RND() & 1), 0, 0, x, 0};
+            sprintf(pats[i], "{\"n\":[{\"numeric\":[\"%s\",%s]}]}", r->lo_incl ? ">=" : ">", a);
+            break;
+        case 2: /* one upper bound */
+            *r = (range){0, 0, 1, (int)(RND() & 1), 0, y};
+            sprintf(pats[i], "{\"n\":[{\"numeric\":[\"%s\",%s]}]}", r->hi_incl ? "<=" : "<", b);
+            break;
+        default: /* a range */
+            *r = (range){1, (int)(RND() & 1), 1, (int)(RND() & 1), x, y};
+            sprintf(pats[i], "{\"n\":[{\"numeric\":[\"%s\",%s,\"%s\",%s]}]}",
+                    r->lo_incl ? ">=" : ">", a, r->hi_incl ? "<=" : "<", b);
+            break;
+        }
+        rules[i] = (evbus__match_rule){"n", pats[i]};
+    }
+    evbus__matcher *m = NULL;
+    evbus__match_scratch *s = NULL;
+    char err[256];
+    cr_assert_eq(evbus__matcher_compile(rules, N, &m, err, sizeof err), EVBUS_OK, "%s", err);
+    cr_assert_eq(evbus__match_scratch_new(m, &s), EVBUS_OK);
+    static char got[N];
+    for (int i = 0; i < N * 3; i++) {
+        const range *r = &rg[i % N];
+        long long base = (i / N == 0)   ? r->lo
+                         : (i / N == 1) ? r->hi
+                                        : (long long)(RND() % 3000000) - 1500000;
+        for (long long d = -1; d <= 1; d++) {
+            long long v = base + d;
+            char num[40], ev[80];
+            fmt_micros(num, v);
+            sprintf(ev, "{\"n\":%s}", num);
+            memset(got, 0, sizeof got);
+            cr_assert_eq(evbus__matcher_match_json(m, s, ev, strlen(ev), mark, got), EVBUS_OK);
+            for (int k = 0; k < N; k++)
+                cr_assert_eq(got[k], in_range(&rg[k], v), "%s vs %s", ev, pats[k]);
+        }
+    }
+#undef RND
     evbus__match_scratch_destroy(&s);
     evbus__matcher_destroy(&m);
 }
