@@ -16,13 +16,24 @@ cmake --build build -j"$jobs"
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
-echo "== install, and build examples/producer.c out of tree against it (pkg-config)"
+echo "== install; build the example producer and sink plugin out of tree against it"
 prefix=$(mktemp -d /tmp/evbus-install.XXXXXX)
 cmake --install build --prefix "$prefix" >/dev/null
 PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/$(gcc -print-multiarch)/pkgconfig" \
   sh -c 'cc -std=c11 -Wall -Wextra -Werror examples/producer.c $(pkg-config --cflags --libs evbus) \
          -o "$1/producer"' sh "$prefix"
 test -x "$prefix/producer"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cmake -S examples/sink-jsonl -B "$prefix/sink-build" >/dev/null
+cmake --build "$prefix/sink-build" >/dev/null
+# evbusd loads it and checks its settings.
+cat > "$prefix/evbus.yaml" <<YAML
+targets:
+  - name: audit-file
+    plugin: $prefix/sink-build/evbus_sink_jsonl.so
+    config:
+      path: $prefix/audit.jsonl
+YAML
+"$prefix/bin/evbusd" --check-config --config "$prefix/evbus.yaml"
 rm -rf "$prefix"
 
 echo "== build (ASan+UBSan)"

@@ -840,6 +840,28 @@ fail:
     return rc;
 }
 
+evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errlen) {
+    evbus__dispatch d = {.cfg = cfg};
+    for (size_t i = 0; i < cfg->targets.n; i++) {
+        target_rt t = {.index = (uint32_t)i,
+                       .cfg = evbus__config_target(cfg, i),
+                       .line = cfg->targets.lines[i]};
+        if (!t.cfg->plugin)
+            continue;
+        char why[1024];
+        if (evbus__plugin_open(t.cfg->plugin, &t.lib, why, sizeof why) != EVBUS_OK) {
+            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", cfg->path, t.line, i, t.cfg->name,
+                     why);
+            return EVBUS_ECONFIG;
+        }
+        int bad = check_plugin_config(&d, &t, err, errlen);
+        evbus__plugin_close(&t.lib);
+        if (bad)
+            return EVBUS_ECONFIG;
+    }
+    return EVBUS_OK;
+}
+
 evbus_err evbus__dispatch_start(evbus__dispatch *d) {
     if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
         return EVBUS_ENOMEM;

@@ -28,6 +28,11 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
                               const char *results_endpoint, const char *wake_endpoint,
                               evbus__dispatch **out, char *err, size_t errlen);
 
+/* What --check-config does for delivery: loads every target's plugin and
+ * checks its settings against the keys it declares, without starting
+ * anything. EVBUS_ECONFIG with err naming file, line and key. */
+evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errlen);
+
 /* Starts the delivery thread. */
 evbus_err evbus__dispatch_start(evbus__dispatch *d);
 

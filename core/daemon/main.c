@@ -72,6 +72,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (check_only) {
+        if (evbus__dispatch_check(&cfg, err, sizeof err) != EVBUS_OK) {
+            fprintf(stderr, "evbusd: configuration is invalid:\n%s\n", err);
+            evbus__router_destroy(&router);
+            evbus__config_free(&cfg);
+            return 1;
+        }
         printf("%s: configuration is valid (%zu targets, %zu rules)\n", config_path, cfg.targets.n,
                cfg.rules.n);
         evbus__router_destroy(&router);
