@@ -4,5 +4,7 @@
 #define EVBUS_CLI_H
 
 int evbus__cmd_pub(int argc, char **argv);
+int evbus__cmd_status(int argc, char **argv);
+int evbus__cmd_dlq(int argc, char **argv);
 
 #endif

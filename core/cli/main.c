@@ -11,6 +11,9 @@ static void usage(FILE *out) {
                  "commands:\n"
                  "  pub            publish events (from flags, or JSON Lines on stdin or a file)\n"
                  "  test-pattern   check an EventBridge event pattern against an event\n"
+                 "  status         what evbusd is doing: ingest, store, and per target pending,\n"
+                 "                 in flight, delivered, retried, dead-lettered, oldest age\n"
+                 "  dlq list       dead letters: events a target could not take, and why\n"
                  "  version        print the version\n"
                  "\n"
                  "Run 'evbus COMMAND --help' for a command's options.\n");
@@ -24,6 +27,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "pub") == 0)
         return evbus__cmd_pub(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return evbus__cmd_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "dlq") == 0)
+        return evbus__cmd_dlq(argc - 1, argv + 1);
     if (strcmp(cmd, "test-pattern") == 0)
         return evbus__cmd_test_pattern(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

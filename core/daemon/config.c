@@ -174,6 +174,15 @@ static const evbus__cfg_field routing_fields[] = {
     {.key = NULL},
 };
 
+static const evbus__cfg_field control_fields[] = {
+    {.key = "listen",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(control_listen),
+     .help =
+         "ZeroMQ endpoint for evbus status and evbus dlq (default ipc://DATA_DIR/control.sock)"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field top_fields[] = {
     {.key = "region",
      .type = EVBUS__CFG_STRING,
@@ -210,6 +219,10 @@ static const evbus__cfg_field top_fields[] = {
      .type = EVBUS__CFG_SECTION,
      .section = routing_fields,
      .help = "routing settings"},
+    {.key = "control",
+     .type = EVBUS__CFG_SECTION,
+     .section = control_fields,
+     .help = "the operators' control socket"},
     {.key = NULL},
 };
 
@@ -346,6 +359,13 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
         snprintf(err, errlen, "%s: storage.data_dir: cannot resolve the configuration's directory",
                  path);
         return EVBUS_ECONFIG;
+    }
+    if (!cfg->control_listen) {
+        size_t n = strlen(cfg->data_dir) + 32;
+        cfg->control_listen = malloc(n);
+        if (!cfg->control_listen)
+            return EVBUS_ENOMEM;
+        snprintf(cfg->control_listen, n, "ipc://%s/control.sock", cfg->data_dir);
     }
     return EVBUS_OK;
 }

@@ -46,6 +46,7 @@ typedef struct evbus__config {
     evbus__cfg_list targets;    /* evbus__target_cfg */
     evbus__cfg_list rules;      /* evbus__rule_cfg */
     char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */
+    char *control_listen;       /* operators' socket; default ipc://DATA_DIR/control.sock */
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */

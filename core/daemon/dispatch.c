@@ -133,7 +133,34 @@ struct evbus__dispatch {
     atomic_int stop;
     bool scan_due;
     int64_t last_scan_ms;
+    /* Copies of the targets' counters for other threads. */
+    pthread_mutex_t snap_lock;
+    evbus__target_counters *snap;
 };
+
+static void publish_counters(evbus__dispatch *d) {
+    pthread_mutex_lock(&d->snap_lock);
+    for (size_t i = 0; i < d->n_targets; i++) {
+        d->snap[i] = d->targets[i].k;
+        d->snap[i].in_flight_batches = d->targets[i].in_flight;
+    }
+    pthread_mutex_unlock(&d->snap_lock);
+}
+
+evbus_err evbus__dispatch_counters(evbus__dispatch *d, uint32_t target,
+                                   evbus__target_counters *out) {
+    if (target >= d->n_targets)
+        return EVBUS_EINVAL;
+    pthread_mutex_lock(&d->snap_lock);
+    *out = d->snap[target];
+    pthread_mutex_unlock(&d->snap_lock);
+    return EVBUS_OK;
+}
+
+const char *evbus__dispatch_plugin_name(const evbus__dispatch *d, uint32_t target) {
+    return target < d->n_targets && d->targets[target].lib ? d->targets[target].lib->desc->name
+                                                           : NULL;
+}
 
 /* ---- configuration of plugins ---- */
 
@@ -738,6 +765,7 @@ static void *dispatch_main(void *arg) {
         for (size_t i = 0; i < d->n_targets; i++)
             if (d->targets[i].live)
                 dispatch_target(d, &d->targets[i], wall, fresh);
+        publish_counters(d);
     }
     return NULL;
 }
@@ -780,6 +808,10 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     };
     d->n_targets = cfg->targets.n;
     d->targets = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->targets);
+    d->snap = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->snap);
+    pthread_mutex_init(&d->snap_lock, NULL);
+    if (!d->snap)
+        goto fail;
     d->multi = curl_multi_init();
     if (!d->targets || !d->multi)
         goto fail;
@@ -916,6 +948,8 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
         zmq_close(d->wake);
     free(d->targets);
     free(d->timers);
+    free(d->snap);
+    pthread_mutex_destroy(&d->snap_lock);
     free(d);
     *dp = NULL;
 }

@@ -16,6 +16,7 @@ typedef struct evbus__dispatch evbus__dispatch;
 /* Per-target counters, for status and metrics. */
 typedef struct evbus__target_counters {
     uint64_t delivered, retried, dead, in_flight_events, batches;
+    uint64_t in_flight_batches; /* including those whose results are not durable yet */
 } evbus__target_counters;
 
 /* Loads every target's plugin, checks its configuration against the keys the
@@ -32,6 +33,14 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
  * checks its settings against the keys it declares, without starting
  * anything. EVBUS_ECONFIG with err naming file, line and key. */
 evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errlen);
+
+/* A target's counters as of the delivery thread's last loop. Safe from any
+ * thread. EVBUS_EINVAL for an unknown target. */
+evbus_err evbus__dispatch_counters(evbus__dispatch *d, uint32_t target,
+                                   evbus__target_counters *out);
+
+/* The name of the plugin delivering for `target`, or NULL. */
+const char *evbus__dispatch_plugin_name(const evbus__dispatch *d, uint32_t target);
 
 /* Starts the delivery thread. */
 evbus_err evbus__dispatch_start(evbus__dispatch *d);

@@ -86,6 +86,9 @@ struct evbus__ingest {
     batch *free_list[NBATCHES];
     int nfree;
     evbus__ingest_counters counters;
+    /* A copy of `counters` for other threads, refreshed after every batch. */
+    pthread_mutex_t snap_lock;
+    evbus__ingest_counters snap;
     Evbus__V1__EventAck *acks;
     Evbus__V1__EventAck **ack_ptrs;
     size_t acks_cap, ack_ptrs_cap;
@@ -271,6 +274,7 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
     ing->cfg = cfg;
     ing->store = store;
     ing->router = router;
+    pthread_mutex_init(&ing->snap_lock, NULL);
     if (router && evbus__route_scratch_new(router, &ing->route) != EVBUS_OK) {
         free(ing);
         return EVBUS_ENOMEM;
@@ -370,12 +374,21 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
     free(ing->acks);
     free(ing->ack_ptrs);
     evbus__route_scratch_destroy(&ing->route);
+    pthread_mutex_destroy(&ing->snap_lock);
     free(ing);
     *ingp = NULL;
 }
 
-void evbus__ingest_counters_get(const evbus__ingest *ing, evbus__ingest_counters *out) {
-    *out = ing->counters;
+void evbus__ingest_counters_get(evbus__ingest *ing, evbus__ingest_counters *out) {
+    pthread_mutex_lock(&ing->snap_lock);
+    *out = ing->snap;
+    pthread_mutex_unlock(&ing->snap_lock);
+}
+
+static void publish_counters(evbus__ingest *ing) {
+    pthread_mutex_lock(&ing->snap_lock);
+    ing->snap = ing->counters;
+    pthread_mutex_unlock(&ing->snap_lock);
 }
 
 /* Receives one multipart message into r. Returns 1 when a request was read,
@@ -640,6 +653,7 @@ static void ack_batch(evbus__ingest *ing, batch *b) {
         send_ack(ing, b, &b->reqs[i]);
     if (b->nitems)
         ing->counters.commits++;
+    publish_counters(ing);
 }
 
 /* Takes a committed batch back from the writer: acks it (unless the store

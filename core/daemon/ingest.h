@@ -39,8 +39,8 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
  * if the store fails (nothing unacked is then acked). */
 evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop);
 
-/* Counters since start. */
-void evbus__ingest_counters_get(const evbus__ingest *ing, evbus__ingest_counters *out);
+/* Counters since start, as of the last acked batch. Safe from any thread. */
+void evbus__ingest_counters_get(evbus__ingest *ing, evbus__ingest_counters *out);
 
 /* Closes the socket; NULLs *ing; accepts NULL. */
 void evbus__ingest_destroy(evbus__ingest **ing);

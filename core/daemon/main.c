@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "config.h"
+#include "control.h"
 #include "dispatch.h"
 #include "ingest.h"
 #include "routing.h"
@@ -91,6 +92,7 @@ int main(int argc, char **argv) {
     evbus__store *store = NULL;
     evbus__ingest *ing = NULL;
     evbus__dispatch *dispatch = NULL;
+    evbus__control *control = NULL;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -126,10 +128,16 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "cannot start the delivery thread");
         goto out;
     }
+    if (evbus__control_start(&cfg, store, ing, dispatch, zctx, &control, err, sizeof err) !=
+        EVBUS_OK) {
+        EVBUS_LOG_E("evbusd", "%s", err);
+        goto out;
+    }
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
     for (size_t i = 0; i < cfg.listen.n; i++)
         EVBUS_LOG_I("evbusd", "listening on %s", cfg.listen.v[i]);
+    EVBUS_LOG_I("evbusd", "control socket on %s", cfg.control_listen);
     EVBUS_LOG_I("evbusd",
                 "ready: region %s, data dir %s (%llu events stored, %llu pending deliveries, "
                 "next sequence %llu), %zu rules to %zu targets",
@@ -152,6 +160,7 @@ int main(int argc, char **argv) {
     status = rc == EVBUS_OK ? 0 : 1;
 
 out:
+    evbus__control_destroy(&control);
     evbus__dispatch_stop(dispatch);
     evbus__ingest_destroy(&ing);
     evbus__dispatch_destroy(&dispatch);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,43 @@ struct evbus__store {
     size_t added_cap, expired_cap, n_added, n_expired;
     uint64_t *hashes; /* the batch's id hashes, computed ahead for prefetching */
     size_t hashes_cap;
+    /* Pending entries per target: counted once at open, then kept by the
+     * writer; `delta` collects one transaction's changes until it commits.
+     * The mutex lets other threads read the counts. */
+    pthread_mutex_t counts_lock;
+    uint64_t *pending;
+    int64_t *delta;
+    size_t n_counted;
 };
+
+/* Makes room to count pending entries of targets below n. */
+static int count_room(evbus__store *s, size_t n) {
+    if (n <= s->n_counted)
+        return 0;
+    int rc = -1;
+    pthread_mutex_lock(&s->counts_lock); /* readers may be looking at `pending` */
+    uint64_t *p = realloc(s->pending, n * sizeof *p);
+    if (p) {
+        s->pending = p;
+        int64_t *d = realloc(s->delta, n * sizeof *d);
+        if (d) {
+            s->delta = d;
+            for (size_t i = s->n_counted; i < n; i++) {
+                s->pending[i] = 0;
+                s->delta[i] = 0;
+            }
+            s->n_counted = n;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->counts_lock);
+    return rc;
+}
+
+static void count_change(evbus__store *s, uint32_t target, int64_t by) {
+    if (count_room(s, (size_t)target + 1) == 0)
+        s->delta[target] += by;
+}
 
 /* How many events ahead the id index is prefetched: enough to cover a miss,
  * few enough that the lines are still cached when used. */
@@ -55,6 +92,28 @@ static int push_change(index_change **v, size_t *cap, size_t *n, uint64_t hash, 
     (*v)[*n].seq = seq;
     (*n)++;
     return 0;
+}
+
+static int count_pending(evbus__store *s, MDB_txn *txn) {
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[DB_PENDING], &cur);
+    if (mrc)
+        return mrc;
+    MDB_val k, v;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 12)
+            continue;
+        const unsigned char *kp = k.mv_data;
+        uint32_t t = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+        if (count_room(s, (size_t)t + 1)) {
+            mrc = ENOMEM;
+            break;
+        }
+        s->pending[t]++;
+    }
+    mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? 0 : mrc;
 }
 
 /* Rebuilds the in-memory id index from the dedup log. */
@@ -138,8 +197,12 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
         MDB_val vv = {sizeof v, v};
         return mdb_put(txn, s->dbi[DB_RETRY], &kv, &vv, 0);
     }
-    if ((mrc = del_if_present(txn, s->dbi[DB_PENDING], &kv)) ||
-        (mrc = del_if_present(txn, s->dbi[DB_RETRY], &kv)))
+    mrc = mdb_del(txn, s->dbi[DB_PENDING], &kv, NULL);
+    if (mrc == 0)
+        count_change(s, r->target, -1);
+    else if (mrc != MDB_NOTFOUND)
+        return mrc;
+    if ((mrc = del_if_present(txn, s->dbi[DB_RETRY], &kv)))
         return mrc;
     if (r->outcome == EVBUS__DEAD) {
         const char *reason = r->reason ? r->reason : "";
@@ -239,6 +302,11 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
                  mrc ? mdb_strerror(mrc) : "record has the wrong size");
         goto fail;
     }
+    pthread_mutex_init(&s->counts_lock, NULL);
+    if ((mrc = count_pending(s, txn))) {
+        snprintf(err, errlen, "%s: cannot count pending deliveries: %s", dir, mdb_strerror(mrc));
+        goto fail;
+    }
     s->ids = evbus__id_index_new();
     if (!s->ids || (mrc = load_ids(s, txn))) {
         snprintf(err, errlen, "%s: cannot load the dedup window: %s", dir,
@@ -275,6 +343,9 @@ void evbus__store_close(evbus__store **sp) {
     free(s->added);
     free(s->expired);
     free(s->hashes);
+    free(s->pending);
+    free(s->delta);
+    pthread_mutex_destroy(&s->counts_lock);
     free(s);
     *sp = NULL;
 }
@@ -335,11 +406,15 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (mrc)
         return mrc;
+    /* What this attempt changes, undone or applied at its end: reset before
+     * anything can fail. */
+    s->n_added = s->n_expired = 0;
+    for (size_t i = 0; i < s->n_counted; i++)
+        s->delta[i] = 0;
     /* Results first: they mostly free space the new events may need. */
     for (size_t i = 0; res && i < res->n; i++)
         if ((mrc = apply_result(s, txn, &res->v[i], res->n_targets)))
             goto abort;
-    s->n_added = s->n_expired = 0;
     uint64_t seq = s->next_seq;
     MDB_stat st;
     uint64_t stored = 0;
@@ -395,6 +470,7 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
             MDB_val pkv = {sizeof pk, pk}, pvv = {sizeof pv, pv};
             if ((mrc = mdb_put(txn, s->dbi[DB_PENDING], &pkv, &pvv, 0)))
                 goto abort;
+            count_change(s, it->targets[t], 1);
         }
         if (push_change(&s->added, &s->added_cap, &s->n_added, h, seq) ||
             evbus__id_index_put(s->ids, h, seq)) {
@@ -423,6 +499,10 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     s->next_seq = seq;
     for (size_t i = 0; i < s->n_expired; i++)
         evbus__id_index_del(s->ids, s->expired[i].hash, s->expired[i].seq);
+    pthread_mutex_lock(&s->counts_lock);
+    for (size_t i = 0; i < s->n_counted; i++)
+        s->pending[i] = (uint64_t)((int64_t)s->pending[i] + s->delta[i]);
+    pthread_mutex_unlock(&s->counts_lock);
     return 0;
 abort:
     if (txn)
@@ -620,6 +700,32 @@ evbus_err evbus__store_read_events(evbus__store *s, const uint64_t *seqs, size_t
         if (mdb_get(txn, s->dbi[DB_EVENTS], &kv, &v) == 0)
             fn(arg, i, v.mv_data, v.mv_size);
     }
+    mdb_txn_abort(txn);
+    return EVBUS_OK;
+}
+
+evbus_err evbus__store_target_backlog(evbus__store *s, uint32_t target, uint64_t *pending,
+                                      int64_t *oldest_ms) {
+    pthread_mutex_lock(&s->counts_lock);
+    *pending = target < s->n_counted ? s->pending[target] : 0;
+    pthread_mutex_unlock(&s->counts_lock);
+    *oldest_ms = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return EVBUS_ESTORE;
+    if (mdb_cursor_open(txn, s->dbi[DB_PENDING], &cur)) {
+        mdb_txn_abort(txn);
+        return EVBUS_ESTORE;
+    }
+    unsigned char start[12];
+    target_key(start, target, 0);
+    MDB_val k = {sizeof start, start}, v;
+    /* The lowest sequence is the oldest entry: sequences grow with time. */
+    if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == 12 &&
+        memcmp(k.mv_data, start, 4) == 0 && v.mv_size == 8)
+        *oldest_ms = (int64_t)evbus__get_be64(v.mv_data);
+    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return EVBUS_OK;
 }

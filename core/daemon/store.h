@@ -111,6 +111,11 @@ evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out);
 evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_t after,
                                        int (*fn)(void *arg, uint64_t seq), void *arg);
 
+/* How many deliveries `target` has pending, and when the oldest was accepted
+ * (wall-clock ms; 0 when none). Safe from any thread. */
+evbus_err evbus__store_target_backlog(evbus__store *s, uint32_t target, uint64_t *pending,
+                                      int64_t *oldest_ms);
+
 /* Calls fn for each scheduled retry: target, seq, attempts so far, due_ms. */
 evbus_err evbus__store_foreach_retry(evbus__store *s,
                                      int (*fn)(void *arg, uint32_t target, uint64_t seq,

@@ -362,3 +362,49 @@ Test(delivery, example_jsonl_sink_writes_eventbridge_envelopes) {
                      "\"caf\\u00e9 \\\"quoted\\\"\"}}\n");
     cr_assert_eq(harness_stop(&h), 0);
 }
+
+/* What an operator sees: evbus status and evbus dlq list over the control
+ * socket, while evbusd runs. */
+Test(delivery, status_and_dlq_commands_show_what_happened) {
+    config_with_sink("good", "    retry_max_attempts: 2\n"
+                             "    retry_base_delay: 5ms\n"
+                             "    retry_max_delay: 10ms\n");
+    cr_assert(harness_start(&h));
+    open_client();
+    publish_range(0, 50, "a");
+    publish_range(0, 3, "b");
+    evbus_event bad = {
+        .id = "doomed", .source = "a", .detail_type = "T", .detail = "{\"fail\":\"retry\"}"};
+    evbus_ack ack;
+    cr_assert_eq(evbus_publish(client, &bad, 1, &ack), EVBUS_OK);
+    wait_for_distinct(50, 20);
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "'%s' dlq list -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    time_t end = time(NULL) + 20;
+    while (time(NULL) < end) {
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        if (strstr(out, "id=doomed"))
+            break;
+        usleep(20000);
+    }
+    cr_assert(strstr(out, "out seq="), "%s", out);
+    cr_assert(strstr(out, "id=doomed attempts=2 dead_at="), "%s", out);
+    cr_assert(strstr(out, ": gave up after 2 attempts: Throttled: the test asked for it"), "%s",
+              out);
+
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "ingest: 54 accepted"), "%s", out);
+    /* out: 50 delivered, 1 retried once then dead; parked: 3 pending, no plugin. */
+    cr_assert(strstr(out, "out                      test-sink             0         0           50 "
+                          "        1         1"),
+              "%s", out);
+    cr_assert(
+        strstr(out, "parked                   (none)                3         0            0"),
+        "%s", out);
+
+    snprintf(cmd, sizeof cmd, "'%s' status --timeout 300 --control 'ipc://%s/nowhere.sock' 2>&1",
+             harness_bin("evbus"), h.dir);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 1);
+    cr_assert(strstr(out, "is evbusd running?"), "%s", out);
+}

@@ -1,0 +1,186 @@
+/* evbus status and evbus dlq: operators' commands over evbusd's control
+ * socket (core/daemon/control.h has the protocol). */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "cli.h"
+#include "config.h"
+
+/* The control endpoint: --control, $EVBUS_CONTROL, or the configuration's
+ * control.listen (whose default sits in its data directory). */
+static int find_endpoint(const char *control, const char *config, char *out, size_t outlen) {
+    if (!control)
+        control = getenv("EVBUS_CONTROL");
+    if (control && *control) {
+        snprintf(out, outlen, "%s", control);
+        return 0;
+    }
+    evbus__config cfg;
+    char err[2048];
+    evbus__config_defaults(&cfg);
+    if (evbus__config_load(&cfg, config, err, sizeof err) != EVBUS_OK) {
+        fprintf(stderr, "evbus: %s\n(give the configuration with -c FILE, or --control ENDPOINT)\n",
+                err);
+        evbus__config_free(&cfg);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", cfg.control_listen);
+    evbus__config_free(&cfg);
+    return 0;
+}
+
+/* Sends one request and returns the parsed answer, or NULL after printing
+ * why. */
+static json_t *ask(const char *endpoint, json_t *req, int timeout) {
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_REQ);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    json_t *answer = NULL;
+    char *text = json_dumps(req, JSON_COMPACT);
+    if (zmq_connect(s, endpoint) != 0) {
+        fprintf(stderr, "evbus: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+    } else if (zmq_send(s, text, strlen(text), 0) < 0) {
+        fprintf(stderr, "evbus: cannot send to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+    } else {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, s, 0) < 0) {
+            fprintf(stderr, "evbus: no answer from %s within %d ms: is evbusd running?\n", endpoint,
+                    timeout);
+        } else {
+            json_error_t jerr;
+            answer = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+            if (!answer)
+                fprintf(stderr, "evbus: unreadable answer: %s\n", jerr.text);
+        }
+        zmq_msg_close(&msg);
+    }
+    if (answer && !json_is_true(json_object_get(answer, "ok"))) {
+        fprintf(stderr, "evbus: %s\n", json_string_value(json_object_get(answer, "error")));
+        json_decref(answer);
+        answer = NULL;
+    }
+    free(text);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return answer;
+}
+
+static json_int_t num(json_t *o, const char *key) {
+    return json_integer_value(json_object_get(o, key));
+}
+
+static void print_status(json_t *st) {
+    json_t *in = json_object_get(st, "ingest"), *store = json_object_get(st, "store");
+    printf("evbusd %s, region %s\n", json_string_value(json_object_get(st, "version")),
+           json_string_value(json_object_get(st, "region")));
+    printf("ingest: %lld accepted, %lld duplicate, %lld rejected, %lld retry later, %lld bad "
+           "frames, %lld matched no rule\n",
+           (long long)num(in, "accepted"), (long long)num(in, "duplicates"),
+           (long long)num(in, "rejected"), (long long)num(in, "retry_later"),
+           (long long)num(in, "bad_frames"), (long long)num(in, "unmatched"));
+    printf("store: %lld events, %lld pending deliveries, %.1f of %.1f MiB used\n\n",
+           (long long)num(store, "events"), (long long)num(store, "pending"),
+           (double)num(store, "map_used") / 1048576.0, (double)num(store, "map_size") / 1048576.0);
+    printf("%-24s %-12s %10s %9s %12s %9s %9s %12s\n", "TARGET", "PLUGIN", "PENDING", "IN FLIGHT",
+           "DELIVERED", "RETRIED", "DEAD", "OLDEST AGE");
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(st, "targets"), i, t) {
+        const char *plugin = json_string_value(json_object_get(t, "plugin"));
+        printf("%-24s %-12s %10lld %9lld %12lld %9lld %9lld %10.1f s\n",
+               json_string_value(json_object_get(t, "name")), plugin ? plugin : "(none)",
+               (long long)num(t, "pending"), (long long)num(t, "in_flight"),
+               (long long)num(t, "delivered"), (long long)num(t, "retried"),
+               (long long)num(t, "dead_lettered"),
+               (double)num(t, "oldest_pending_age_ms") / 1000.0);
+    }
+}
+
+static void usage(FILE *out, const char *cmd) {
+    fprintf(out,
+            "usage: evbus %s [-c FILE | --control ENDPOINT] [--json]%s\n"
+            "\n"
+            "  -c, --config FILE      evbusd's configuration, to find its control socket\n"
+            "                         (default evbus.yaml)\n"
+            "      --control ENDPOINT the control socket itself (or $EVBUS_CONTROL)\n"
+            "      --json             print the answer as JSON\n"
+            "      --timeout MS       how long to wait for evbusd (default 5000)\n",
+            cmd, strcmp(cmd, "dlq list") == 0 ? " [-t TARGET] [-n LIMIT]" : "");
+}
+
+static int run(int argc, char **argv, const char *cmd, json_t *req) {
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"control", required_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},         {"target", required_argument, NULL, 't'},
+        {"limit", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    const char *config = "evbus.yaml", *control = NULL;
+    int as_json = 0, timeout = 5000, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:t:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'C': control = optarg; break;
+        case 'j': as_json = 1; break;
+        case 't': json_object_set_new(req, "target", json_string(optarg)); break;
+        case 'n': json_object_set_new(req, "limit", json_integer(atoll(optarg))); break;
+        case 'T': timeout = atoi(optarg) > 0 ? atoi(optarg) : 5000; break;
+        case 'h': usage(stdout, cmd); return 0;
+        default: usage(stderr, cmd); return 2;
+        }
+    }
+    char endpoint[512];
+    if (find_endpoint(control, config, endpoint, sizeof endpoint))
+        return 2;
+    json_t *answer = ask(endpoint, req, timeout);
+    if (!answer)
+        return 1;
+    if (as_json) {
+        json_object_del(answer, "ok");
+        json_dumpf(answer, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else if (strcmp(cmd, "status") == 0) {
+        print_status(answer);
+    } else {
+        size_t i;
+        json_t *e;
+        json_t *list = json_object_get(answer, "dead_letters");
+        json_array_foreach(list, i, e) {
+            printf("%s seq=%lld id=%s attempts=%lld dead_at=%s: %s\n",
+                   json_string_value(json_object_get(e, "target")), (long long)num(e, "sequence"),
+                   json_string_value(json_object_get(e, "id")), (long long)num(e, "attempts"),
+                   json_string_value(json_object_get(e, "dead_at")),
+                   json_string_value(json_object_get(e, "reason")));
+        }
+        if (json_array_size(list) == 0)
+            printf("no dead letters\n");
+    }
+    json_decref(answer);
+    return 0;
+}
+
+int evbus__cmd_status(int argc, char **argv) {
+    json_t *req = json_pack("{s:s}", "cmd", "status");
+    int rc = run(argc, argv, "status", req);
+    json_decref(req);
+    return rc;
+}
+
+int evbus__cmd_dlq(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "list") != 0) {
+        fprintf(stderr, "usage: evbus dlq list [-c FILE | --control ENDPOINT] [-t TARGET] [-n "
+                        "LIMIT] [--json]\n(replay and drop are not there yet)\n");
+        return 2;
+    }
+    json_t *req = json_pack("{s:s}", "cmd", "dlq");
+    int rc = run(argc - 1, argv + 1, "dlq list", req);
+    json_decref(req);
+    return rc;
+}

@@ -1,0 +1,210 @@
+#include "control.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "evbus.pb-c.h"
+
+struct evbus__control {
+    const evbus__config *cfg;
+    evbus__store *store;
+    evbus__ingest *ingest;
+    evbus__dispatch *dispatch;
+    void *sock;
+    pthread_t thread;
+    bool running;
+    atomic_int stop;
+};
+
+json_t *evbus__control_status(evbus__control *c) {
+    evbus__ingest_counters k;
+    evbus__ingest_counters_get(c->ingest, &k);
+    evbus__store_stats st;
+    evbus__store_stats_get(c->store, &st);
+    int64_t now = evbus__now_wall_ms();
+    json_t *targets = json_array();
+    for (size_t i = 0; i < c->cfg->targets.n; i++) {
+        const evbus__target_cfg *t = evbus__config_target(c->cfg, i);
+        evbus__target_counters tk = {0};
+        evbus__dispatch_counters(c->dispatch, (uint32_t)i, &tk);
+        uint64_t pending = 0;
+        int64_t oldest = 0;
+        evbus__store_target_backlog(c->store, (uint32_t)i, &pending, &oldest);
+        const char *plugin = evbus__dispatch_plugin_name(c->dispatch, (uint32_t)i);
+        json_array_append_new(
+            targets,
+            json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", t->name, "plugin",
+                      plugin, "pending", (json_int_t)pending, "in_flight",
+                      (json_int_t)tk.in_flight_events, "in_flight_batches",
+                      (json_int_t)tk.in_flight_batches, "delivered", (json_int_t)tk.delivered,
+                      "retried", (json_int_t)tk.retried, "dead_lettered", (json_int_t)tk.dead,
+                      "oldest_pending_age_ms", (json_int_t)(oldest ? now - oldest : 0)));
+    }
+    return json_pack(
+        "{s:b, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, "
+        "s:I}, s:o}",
+        "ok", 1, "region", c->cfg->region, "version", EVBUS_VERSION, "ingest", "requests",
+        (json_int_t)k.requests, "accepted", (json_int_t)k.accepted, "duplicates",
+        (json_int_t)k.duplicates, "rejected", (json_int_t)k.rejected, "retry_later",
+        (json_int_t)k.retry_later, "bad_frames", (json_int_t)k.bad_frames, "unmatched",
+        (json_int_t)k.unmatched, "commits", (json_int_t)k.commits, "store", "events",
+        (json_int_t)st.events, "pending", (json_int_t)st.pending, "ids", (json_int_t)st.ids,
+        "map_size", (json_int_t)st.map_size, "map_used", (json_int_t)st.map_used, "targets",
+        targets);
+}
+
+typedef struct dlq_walk {
+    evbus__control *c;
+    json_t *entries;
+    size_t limit;
+    uint64_t *seqs;
+    size_t n;
+} dlq_walk;
+
+static int on_dead(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t when,
+                   const char *reason) {
+    dlq_walk *w = arg;
+    if (json_array_size(w->entries) >= w->limit)
+        return 1;
+    const char *tname =
+        target < w->c->cfg->targets.n ? evbus__config_target(w->c->cfg, target)->name : "?";
+    char at[21];
+    evbus__format_time(when, at);
+    json_array_append_new(w->entries, json_pack("{s:s, s:I, s:i, s:s, s:s}", "target", tname,
+                                                "sequence", (json_int_t)seq, "attempts",
+                                                (int)attempts, "dead_at", at, "reason", reason));
+    w->seqs[w->n++] = seq;
+    return 0;
+}
+
+static void add_event_ids(void *arg, size_t i, const void *record, size_t len) {
+    json_t *entries = arg;
+    Evbus__V1__Event *ev = evbus__v1__event__unpack(NULL, len, record);
+    if (!ev)
+        return;
+    json_t *e = json_array_get(entries, i);
+    json_object_set_new(e, "id", json_string(ev->id));
+    json_object_set_new(e, "source", json_string(ev->source));
+    json_object_set_new(e, "detail_type", json_string(ev->detail_type));
+    evbus__v1__event__free_unpacked(ev, NULL);
+}
+
+static json_t *cmd_dlq(evbus__control *c, json_t *req) {
+    const char *target = json_string_value(json_object_get(req, "target"));
+    json_int_t limit = json_integer_value(json_object_get(req, "limit"));
+    uint32_t t = UINT32_MAX;
+    if (target) {
+        long idx = evbus__config_target_index(c->cfg, target);
+        if (idx < 0)
+            return json_pack("{s:b, s:s}", "ok", 0, "error", "no such target");
+        t = (uint32_t)idx;
+    }
+    dlq_walk w = {c, json_array(), limit > 0 && limit < 10000 ? (size_t)limit : 1000, NULL, 0};
+    w.seqs = calloc(w.limit, sizeof *w.seqs);
+    if (!w.seqs) {
+        json_decref(w.entries);
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
+    }
+    evbus__store_foreach_dead(c->store, t, on_dead, &w);
+    evbus__store_read_events(c->store, w.seqs, w.n, add_event_ids, w.entries);
+    free(w.seqs);
+    return json_pack("{s:b, s:o}", "ok", 1, "dead_letters", w.entries);
+}
+
+static json_t *handle(evbus__control *c, const char *text, size_t len) {
+    json_error_t jerr;
+    json_t *req = json_loadb(text, len, 0, &jerr);
+    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+    json_t *answer;
+    if (!cmd)
+        answer = json_pack("{s:b, s:s}", "ok", 0, "error",
+                           "expected a JSON object with a \"cmd\" (status, dlq)");
+    else if (strcmp(cmd, "status") == 0)
+        answer = evbus__control_status(c);
+    else if (strcmp(cmd, "dlq") == 0)
+        answer = cmd_dlq(c, req);
+    else
+        answer = json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command (status, dlq)");
+    json_decref(req);
+    return answer;
+}
+
+static void *control_main(void *arg) {
+    evbus__control *c = arg;
+    while (!atomic_load(&c->stop)) {
+        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 200) <= 0)
+            continue;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            continue;
+        }
+        /* Requests are small; a large one is refused before parsing. */
+        json_t *answer = zmq_msg_size(&msg) > 64 * 1024
+                             ? json_pack("{s:b, s:s}", "ok", 0, "error", "request too large")
+                             : handle(c, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+        char *out = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+        json_decref(answer);
+        const char *reply = out ? out : "{\"ok\":false,\"error\":\"out of memory\"}";
+        zmq_send(c->sock, reply, strlen(reply), 0);
+        free(out);
+    }
+    return NULL;
+}
+
+evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, evbus__ingest *ingest,
+                               evbus__dispatch *dispatch, void *zctx, evbus__control **out,
+                               char *err, size_t errlen) {
+    evbus__control *c = calloc(1, sizeof *c);
+    if (!c)
+        return EVBUS_ENOMEM;
+    c->cfg = cfg;
+    c->store = store;
+    c->ingest = ingest;
+    c->dispatch = dispatch;
+    c->sock = zmq_socket(zctx, ZMQ_REP);
+    int linger = 0;
+    if (c->sock)
+        zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (!c->sock || zmq_bind(c->sock, cfg->control_listen) != 0) {
+        snprintf(err, errlen,
+                 "%s: control.listen: cannot bind %s: %s (an ipc:// path must be shorter than "
+                 "about 100 characters)",
+                 cfg->path, cfg->control_listen, zmq_strerror(errno));
+        evbus__control_destroy(&c);
+        return EVBUS_EZMQ;
+    }
+    if (pthread_create(&c->thread, NULL, control_main, c) != 0) {
+        snprintf(err, errlen, "cannot start the control thread");
+        evbus__control_destroy(&c);
+        return EVBUS_ENOMEM;
+    }
+    c->running = true;
+    *out = c;
+    return EVBUS_OK;
+}
+
+void evbus__control_destroy(evbus__control **cp) {
+    if (!cp || !*cp)
+        return;
+    evbus__control *c = *cp;
+    if (c->running) {
+        atomic_store(&c->stop, 1);
+        pthread_join(c->thread, NULL);
+    }
+    if (c->sock)
+        zmq_close(c->sock);
+    free(c);
+    *cp = NULL;
+}

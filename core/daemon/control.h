@@ -1,0 +1,32 @@
+/* The control socket: operators' commands (evbus status, evbus dlq ...) on a
+ * ZeroMQ REP socket, one JSON request and one JSON answer at a time, served
+ * by a thread of its own that only reads shared state through thread-safe
+ * getters and short LMDB read transactions.
+ *
+ * Requests: {"cmd":"status"} and {"cmd":"dlq","target":"NAME","limit":N}.
+ * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. */
+#ifndef EVBUS_CONTROL_H
+#define EVBUS_CONTROL_H
+
+#include "config.h"
+#include "dispatch.h"
+#include "ingest.h"
+#include "store.h"
+
+typedef struct evbus__control evbus__control;
+
+/* Binds cfg->control_listen and starts the thread. The caller keeps every
+ * argument alive until evbus__control_destroy(). */
+evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, evbus__ingest *ingest,
+                               evbus__dispatch *dispatch, void *zctx, evbus__control **out,
+                               char *err, size_t errlen);
+
+/* Stops the thread and closes the socket; NULLs *c; accepts NULL. */
+void evbus__control_destroy(evbus__control **c);
+
+/* The status document (the answer to "status"), for the metrics endpoint
+ * too. Caller owns the result (json_decref). */
+struct json_t;
+struct json_t *evbus__control_status(evbus__control *c);
+
+#endif
