@@ -10,7 +10,7 @@ once=0
 
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target evbusd evbus-cli >/dev/null
+cmake --build build -j"$(nproc)" --target evbusd evbus-cli evbus_sink_jsonl >/dev/null
 bin=build/core
 config=examples/evbus.yaml
 endpoint=tcp://127.0.0.1:5555
@@ -40,6 +40,17 @@ echo
 echo "== checking a rule pattern against an event (evbus test-pattern)"
 "$bin/evbus" test-pattern '{"source":["com.example.payments"],"detail":{"amount":[{"numeric":[">=",40]}]}}' \
   '{"source":"com.example.payments","detail-type":"PaymentCaptured","detail":{"amount":12}}' || true
+
+echo
+echo "== evbus status (the audit-log target delivers through the example JSON Lines sink)"
+for _ in $(seq 1 50); do
+  [ -s /tmp/evbus-demo-audit.jsonl ] && break
+  sleep 0.1
+done
+"$bin/evbus" status --config "$config"
+echo
+echo "== /tmp/evbus-demo-audit.jsonl (last lines)"
+tail -n 2 /tmp/evbus-demo-audit.jsonl
 
 if [ "$once" = 1 ]; then
   kill -TERM "$pid"
