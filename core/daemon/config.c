@@ -183,6 +183,14 @@ static const evbus__cfg_field control_fields[] = {
     {.key = NULL},
 };
 
+static const evbus__cfg_field metrics_fields[] = {
+    {.key = "listen",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(metrics_listen),
+     .help = "HOST:PORT serving Prometheus text at /metrics and status at / (off if unset)"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field top_fields[] = {
     {.key = "region",
      .type = EVBUS__CFG_STRING,
@@ -223,6 +231,10 @@ static const evbus__cfg_field top_fields[] = {
      .type = EVBUS__CFG_SECTION,
      .section = control_fields,
      .help = "the operators' control socket"},
+    {.key = "metrics",
+     .type = EVBUS__CFG_SECTION,
+     .section = metrics_fields,
+     .help = "the Prometheus endpoint"},
     {.key = NULL},
 };
 

@@ -47,6 +47,7 @@ typedef struct evbus__config {
     evbus__cfg_list rules;      /* evbus__rule_cfg */
     char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */
     char *control_listen;       /* operators' socket; default ipc://DATA_DIR/control.sock */
+    char *metrics_listen;       /* HOST:PORT for /metrics; NULL: off */
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */

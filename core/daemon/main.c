@@ -13,6 +13,7 @@
 #include "control.h"
 #include "dispatch.h"
 #include "ingest.h"
+#include "metrics.h"
 #include "routing.h"
 #include "store.h"
 
@@ -93,6 +94,7 @@ int main(int argc, char **argv) {
     evbus__ingest *ing = NULL;
     evbus__dispatch *dispatch = NULL;
     evbus__control *control = NULL;
+    evbus__metrics *metrics = NULL;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -133,6 +135,12 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
+    if (evbus__metrics_start(&cfg, control, &metrics, err, sizeof err) != EVBUS_OK) {
+        EVBUS_LOG_E("evbusd", "%s", err);
+        goto out;
+    }
+    if (metrics)
+        EVBUS_LOG_I("evbusd", "metrics on http://%s/metrics", cfg.metrics_listen);
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
     for (size_t i = 0; i < cfg.listen.n; i++)
@@ -160,6 +168,7 @@ int main(int argc, char **argv) {
     status = rc == EVBUS_OK ? 0 : 1;
 
 out:
+    evbus__metrics_destroy(&metrics);
     evbus__control_destroy(&control);
     evbus__dispatch_stop(dispatch);
     evbus__ingest_destroy(&ing);

@@ -2,10 +2,14 @@
  * evbusd as a .so): every acked event routed to a target reaches its sink,
  * delivered entries leave the store, kill -9 during delivery loses nothing,
  * and bad plugin settings stop start-up with a clear message. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -407,4 +411,64 @@ Test(delivery, status_and_dlq_commands_show_what_happened) {
              harness_bin("evbus"), h.dir);
     cr_assert_eq(harness_run(cmd, out, sizeof out), 1);
     cr_assert(strstr(out, "is evbusd running?"), "%s", out);
+}
+
+static size_t collect_body(char *data, size_t size, size_t n, void *arg) {
+    char *buf = arg;
+    size_t have = strlen(buf), take = size * n;
+    if (have + take >= 16384)
+        take = 16384 - have - 1;
+    memcpy(buf + have, data, take);
+    buf[have + take] = '\0';
+    return size * n;
+}
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Prometheus scrapes the same counters over HTTP. */
+Test(delivery, metrics_endpoint_serves_prometheus_text) {
+    int port = free_port();
+    char extra[128];
+    snprintf(extra, sizeof extra, "    max_in_flight: 4\n");
+    config_with_sink("good", extra);
+    FILE *f = fopen(h.config, "a");
+    fprintf(f, "metrics:\n  listen: 127.0.0.1:%d\n", port);
+    fclose(f);
+    cr_assert(harness_start(&h), "log: %s", h.log);
+    open_client();
+    publish_range(0, 20, "a");
+    wait_for_distinct(20, 20);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    static char body[16384];
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    /* Delivery counters are published once per delivery loop: poll. */
+    time_t end = time(NULL) + 10;
+    long code = 0;
+    while (time(NULL) < end) {
+        body[0] = '\0';
+        cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (strstr(body, "evbus_target_delivered_total{target=\"out\"} 20\n"))
+            break;
+        usleep(20000);
+    }
+    curl_easy_cleanup(c);
+    cr_assert_eq(code, 200);
+    cr_assert(strstr(body, "# TYPE evbus_ingest_events_total counter\n"), "%s", body);
+    cr_assert(strstr(body, "evbus_ingest_events_total{status=\"accepted\"} 20\n"), "%s", body);
+    cr_assert(strstr(body, "evbus_target_delivered_total{target=\"out\"} 20\n"), "%s", body);
+    cr_assert(strstr(body, "evbus_target_pending{target=\"out\"} 0\n"), "%s", body);
+    cr_assert_eq(harness_stop(&h), 0);
 }

@@ -1,0 +1,200 @@
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct evbus__metrics {
+    struct MHD_Daemon *mhd;
+    evbus__control *control;
+};
+
+typedef struct text {
+    char *s;
+    size_t len, cap;
+} text;
+
+__attribute__((format(printf, 2, 3))) static void add(text *t, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (t->s && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap ? t->cap * 2 : 4096;
+        while (cap < t->len + (size_t)n + 1)
+            cap *= 2;
+        char *s = realloc(t->s, cap);
+        if (!s)
+            return;
+        t->s = s;
+        t->cap = cap;
+    }
+}
+
+static long long num(json_t *o, const char *key) {
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* Target names come from the configuration: escape them for label values. */
+static void label(text *t, const char *v) {
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            add(t, "\\%c", *v);
+        else if (*v == '\n')
+            add(t, "\\n");
+        else
+            add(t, "%c", *v);
+    }
+}
+
+char *evbus__metrics_render(json_t *st) {
+    text t = {0};
+    json_t *in = json_object_get(st, "ingest"), *store = json_object_get(st, "store");
+    add(&t, "# HELP evbus_ingest_events_total Events answered at ingest, by ack status.\n"
+            "# TYPE evbus_ingest_events_total counter\n");
+    static const char *const results[][2] = {{"accepted", "accepted"},
+                                             {"duplicate", "duplicates"},
+                                             {"rejected", "rejected"},
+                                             {"retry_later", "retry_later"}};
+    for (size_t i = 0; i < 4; i++)
+        add(&t, "evbus_ingest_events_total{status=\"%s\"} %lld\n", results[i][0],
+            num(in, results[i][1]));
+    add(&t,
+        "# HELP evbus_ingest_bad_frames_total Requests refused whole (not a Publish, too "
+        "large, ...).\n# TYPE evbus_ingest_bad_frames_total counter\n"
+        "evbus_ingest_bad_frames_total %lld\n"
+        "# HELP evbus_ingest_unmatched_total Accepted events no rule matched.\n"
+        "# TYPE evbus_ingest_unmatched_total counter\nevbus_ingest_unmatched_total %lld\n"
+        "# HELP evbus_ingest_commits_total Group commits.\n"
+        "# TYPE evbus_ingest_commits_total counter\nevbus_ingest_commits_total %lld\n"
+        "# HELP evbus_store_events Event records stored.\n# TYPE evbus_store_events gauge\n"
+        "evbus_store_events %lld\n"
+        "# HELP evbus_store_map_used_bytes Bytes of the store in use.\n"
+        "# TYPE evbus_store_map_used_bytes gauge\nevbus_store_map_used_bytes %lld\n"
+        "# HELP evbus_store_map_size_bytes Largest size of the store (storage.map_size).\n"
+        "# TYPE evbus_store_map_size_bytes gauge\nevbus_store_map_size_bytes %lld\n",
+        num(in, "bad_frames"), num(in, "unmatched"), num(in, "commits"), num(store, "events"),
+        num(store, "map_used"), num(store, "map_size"));
+    static const char *const per_target[][4] = {
+        {"pending", "gauge", "pending", "Deliveries waiting, in flight or scheduled for retry."},
+        {"in_flight", "gauge", "in_flight", "Events handed to the plugin and not yet answered."},
+        {"delivered_total", "counter", "delivered", "Events the plugin delivered."},
+        {"retried_total", "counter", "retried", "Delivery attempts that will be retried."},
+        {"dead_lettered_total", "counter", "dead_lettered", "Events moved to dead letters."},
+        {"oldest_pending_age_seconds", "gauge", "oldest_pending_age_ms",
+         "Age of the oldest pending delivery."}};
+    json_t *targets = json_object_get(st, "targets");
+    for (size_t m = 0; m < sizeof per_target / sizeof per_target[0]; m++) {
+        add(&t, "# HELP evbus_target_%s %s\n# TYPE evbus_target_%s %s\n", per_target[m][0],
+            per_target[m][3], per_target[m][0], per_target[m][1]);
+        size_t i;
+        json_t *tg;
+        json_array_foreach(targets, i, tg) {
+            add(&t, "evbus_target_%s{target=\"", per_target[m][0]);
+            label(&t, json_string_value(json_object_get(tg, "name")));
+            long long v = num(tg, per_target[m][2]);
+            if (strcmp(per_target[m][2], "oldest_pending_age_ms") == 0)
+                add(&t, "\"} %.3f\n", (double)v / 1000.0);
+            else
+                add(&t, "\"} %lld\n", v);
+        }
+    }
+    return t.s;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_len, void **con_cls) {
+    (void)version;
+    (void)upload;
+    (void)upload_len;
+    (void)con_cls;
+    evbus__metrics *m = cls;
+    if (strcmp(method, "GET") != 0)
+        return MHD_NO;
+    json_t *st = evbus__control_status(m->control);
+    char *body = NULL;
+    const char *type = "text/plain; version=0.0.4; charset=utf-8";
+    unsigned status = MHD_HTTP_OK;
+    if (strcmp(url, "/metrics") == 0) {
+        body = st ? evbus__metrics_render(st) : NULL;
+    } else if (strcmp(url, "/") == 0) {
+        type = "application/json";
+        body = st ? json_dumps(st, JSON_INDENT(2)) : NULL;
+    } else {
+        status = MHD_HTTP_NOT_FOUND;
+        body = strdup("not found: try /metrics (Prometheus) or / (status as JSON)\n");
+    }
+    json_decref(st);
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", type);
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+evbus_err evbus__metrics_start(const evbus__config *cfg, evbus__control *control,
+                               evbus__metrics **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (!cfg->metrics_listen)
+        return EVBUS_OK;
+    char host[64];
+    unsigned port;
+    const char *colon = strrchr(cfg->metrics_listen, ':');
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    if (!colon || (size_t)(colon - cfg->metrics_listen) >= sizeof host ||
+        sscanf(colon + 1, "%u", &port) != 1 || port == 0 || port > 65535) {
+        snprintf(err, errlen,
+                 "%s: metrics.listen: expected HOST:PORT such as 127.0.0.1:9464, "
+                 "got '%s'",
+                 cfg->path, cfg->metrics_listen);
+        return EVBUS_ECONFIG;
+    }
+    memcpy(host, cfg->metrics_listen, (size_t)(colon - cfg->metrics_listen));
+    host[colon - cfg->metrics_listen] = '\0';
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "%s: metrics.listen: '%s' is not an IPv4 address", cfg->path, host);
+        return EVBUS_ECONFIG;
+    }
+    addr.sin_port = htons((uint16_t)port);
+    evbus__metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return EVBUS_ENOMEM;
+    m->control = control;
+    m->mhd =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer,
+                         m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_END);
+    if (!m->mhd) {
+        snprintf(err, errlen, "%s: metrics.listen: cannot listen on %s (in use?)", cfg->path,
+                 cfg->metrics_listen);
+        free(m);
+        return EVBUS_EIO;
+    }
+    *out = m;
+    return EVBUS_OK;
+}
+
+void evbus__metrics_destroy(evbus__metrics **mp) {
+    if (!mp || !*mp)
+        return;
+    MHD_stop_daemon((*mp)->mhd);
+    free(*mp);
+    *mp = NULL;
+}
