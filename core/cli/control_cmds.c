@@ -101,6 +101,13 @@ static void print_status(json_t *st) {
                (long long)num(t, "dead_lettered"),
                (double)num(t, "oldest_pending_age_ms") / 1000.0);
     }
+    json_array_foreach(json_object_get(st, "targets"), i, t) {
+        if (json_is_true(json_object_get(t, "refusing_events")))
+            printf("\n%s: %lld pending >= max_pending %lld: producers get RETRY_LATER for events "
+                   "routed to it\n",
+                   json_string_value(json_object_get(t, "name")), (long long)num(t, "pending"),
+                   (long long)num(t, "max_pending"));
+    }
 }
 
 static void usage(FILE *out, const char *cmd) {

@@ -126,6 +126,13 @@ static const evbus__cfg_field target_fields[] = {
      .min = 1,
      .max = 86400000,
      .help = "longest retry delay"},
+    {.key = "max_pending",
+     .type = EVBUS__CFG_UINT,
+     .offset = T(max_pending),
+     .min = 0,
+     .max = UINT64_MAX,
+     .help = "pending deliveries beyond which producers get RETRY_LATER for events routed "
+             "here; 0 for no limit"},
     {.key = NULL},
 };
 

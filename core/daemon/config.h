@@ -18,6 +18,7 @@ typedef struct evbus__target_cfg {
     uint64_t max_in_flight;    /* batches submitted and not yet answered */
     uint64_t retry_max_attempts;
     int64_t retry_base_ms, retry_max_ms;
+    uint64_t max_pending; /* beyond it, events routed here get RETRY_LATER; 0: no limit */
 } evbus__target_cfg;
 
 /* A routing rule: an EventBridge event pattern and the targets it feeds. */

@@ -41,12 +41,14 @@ json_t *evbus__control_status(evbus__control *c) {
         const char *plugin = evbus__dispatch_plugin_name(c->dispatch, (uint32_t)i);
         json_array_append_new(
             targets,
-            json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", t->name, "plugin",
-                      plugin, "pending", (json_int_t)pending, "in_flight",
+            json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "name", t->name,
+                      "plugin", plugin, "pending", (json_int_t)pending, "in_flight",
                       (json_int_t)tk.in_flight_events, "in_flight_batches",
                       (json_int_t)tk.in_flight_batches, "delivered", (json_int_t)tk.delivered,
                       "retried", (json_int_t)tk.retried, "dead_lettered", (json_int_t)tk.dead,
-                      "oldest_pending_age_ms", (json_int_t)(oldest ? now - oldest : 0)));
+                      "oldest_pending_age_ms", (json_int_t)(oldest ? now - oldest : 0),
+                      "max_pending", (json_int_t)t->max_pending, "refusing_events",
+                      t->max_pending && pending >= t->max_pending));
     }
     return json_pack(
         "{s:b, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, "

@@ -71,6 +71,8 @@ struct evbus__ingest {
     evbus__store *store;
     const evbus__router *router;
     evbus__route_scratch *route; /* receiver thread's */
+    uint64_t *pending;           /* per target, as of the batch's start */
+    bool any_max_pending;
     void *zctx;
     void *sock;         /* ROUTER, receiver thread */
     void *pipe, *wpipe; /* PAIR ends: receiver's and writer's */
@@ -275,10 +277,14 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
     ing->store = store;
     ing->router = router;
     pthread_mutex_init(&ing->snap_lock, NULL);
-    if (router && evbus__route_scratch_new(router, &ing->route) != EVBUS_OK) {
+    ing->pending = calloc(cfg->targets.n ? cfg->targets.n : 1, sizeof *ing->pending);
+    if (!ing->pending || (router && evbus__route_scratch_new(router, &ing->route) != EVBUS_OK)) {
+        free(ing->pending);
         free(ing);
         return EVBUS_ENOMEM;
     }
+    for (size_t i = 0; i < cfg->targets.n; i++)
+        ing->any_max_pending |= evbus__config_target(cfg, i)->max_pending > 0;
     ing->zctx = zctx;
     evbus__uuid_gen_init(&ing->uuids);
     for (int i = 0; i < NBATCHES; i++) {
@@ -374,6 +380,7 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
     free(ing->acks);
     free(ing->ack_ptrs);
     evbus__route_scratch_destroy(&ing->route);
+    free(ing->pending);
     pthread_mutex_destroy(&ing->snap_lock);
     free(ing);
     *ingp = NULL;
@@ -469,6 +476,21 @@ static int route_event(evbus__ingest *ing, batch *b, slot *s, const Evbus__V1__E
     }
     if (!matched)
         ing->counters.unmatched++;
+    /* A target over its backlog limit turns the event away (it is not
+     * stored, so the producer's resend is the retry). */
+    for (size_t i = 0; ing->any_max_pending && i < s->n_targets; i++) {
+        uint32_t t = b->targets[b->ntargets + i];
+        const evbus__target_cfg *tc = evbus__config_target(ing->cfg, t);
+        if (tc->max_pending && ing->pending[t] >= tc->max_pending) {
+            snprintf(why, whylen,
+                     "target %s has %llu pending deliveries (its max_pending is %llu): send "
+                     "again later",
+                     tc->name, (unsigned long long)ing->pending[t],
+                     (unsigned long long)tc->max_pending);
+            s->n_targets = 0;
+            return 2;
+        }
+    }
     b->ntargets += s->n_targets;
     return 0;
 }
@@ -500,8 +522,9 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, const char
         s->id = filled.id;
         if (rc == 0 && !closing)
             rc = route_event(ing, b, s, &filled, why, sizeof why);
-        if (rc == 1) {
-            s->status = EVBUS__V1__ACK_STATUS__REJECTED;
+        if (rc == 1 || rc == 2) {
+            s->status =
+                rc == 1 ? EVBUS__V1__ACK_STATUS__REJECTED : EVBUS__V1__ACK_STATUS__RETRY_LATER;
             s->reason = strdup(why);
             s->reason_owned = s->reason != NULL;
             if (!s->reason)
@@ -530,6 +553,8 @@ static void fill_batch(evbus__ingest *ing, batch *b, bool closing) {
     int64_t now = evbus__now_wall_ms();
     if (b->nreq == 0)
         b->now_ms = now;
+    if (ing->any_max_pending)
+        evbus__store_pending_counts(ing->store, ing->pending, ing->cfg->targets.n);
     char now_text[21];
     evbus__format_time(now, now_text);
     while (!batch_full(ing, b)) {

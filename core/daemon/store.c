@@ -729,3 +729,10 @@ evbus_err evbus__store_target_backlog(evbus__store *s, uint32_t target, uint64_t
     mdb_txn_abort(txn);
     return EVBUS_OK;
 }
+
+void evbus__store_pending_counts(evbus__store *s, uint64_t *out, size_t n) {
+    pthread_mutex_lock(&s->counts_lock);
+    for (size_t i = 0; i < n; i++)
+        out[i] = i < s->n_counted ? s->pending[i] : 0;
+    pthread_mutex_unlock(&s->counts_lock);
+}

@@ -116,6 +116,10 @@ evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_
 evbus_err evbus__store_target_backlog(evbus__store *s, uint32_t target, uint64_t *pending,
                                       int64_t *oldest_ms);
 
+/* Copies the pending counts of targets 0..n-1 into out (0 for a target with
+ * none yet). Safe from any thread; cheap enough to call once per batch. */
+void evbus__store_pending_counts(evbus__store *s, uint64_t *out, size_t n);
+
 /* Calls fn for each scheduled retry: target, seq, attempts so far, due_ms. */
 evbus_err evbus__store_foreach_retry(evbus__store *s,
                                      int (*fn)(void *arg, uint32_t target, uint64_t seq,

@@ -472,3 +472,36 @@ Test(delivery, metrics_endpoint_serves_prometheus_text) {
     cr_assert(strstr(body, "evbus_target_pending{target=\"out\"} 0\n"), "%s", body);
     cr_assert_eq(harness_stop(&h), 0);
 }
+
+/* A stuck target (here: one without a plugin) fills up to its max_pending;
+ * then producers get RETRY_LATER for events routed to it, others still flow,
+ * and evbus status says why. */
+Test(delivery, stuck_target_turns_its_events_away_past_max_pending) {
+    config_with_sink("good", NULL);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "sed -i 's/^  - name: parked$/  - name: parked\\n    max_pending: 5/' '%s'", h.config);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert(harness_start(&h), "log: %s", h.log);
+    open_client();
+    evbus_ack ack;
+    char id[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "b-%d", i);
+        evbus_event e = {.id = id, .source = "b", .detail_type = "T", .detail = "{}"};
+        cr_assert_eq(evbus_publish(client, &e, 1, &ack), EVBUS_OK);
+        cr_assert_eq(ack.status, EVBUS_ACK_ACCEPTED, "%s: %s", id, ack.reason);
+    }
+    evbus_event more = {.id = "b-5", .source = "b", .detail_type = "T", .detail = "{}"};
+    cr_assert_eq(evbus_publish(client, &more, 1, &ack), EVBUS_OK);
+    cr_assert_eq(ack.status, EVBUS_ACK_RETRY_LATER);
+    cr_assert_str_eq(ack.reason, "target parked has 5 pending deliveries (its max_pending is 5): "
+                                 "send again later");
+    publish_range(0, 10, "a"); /* the other target is not held up */
+    wait_for_distinct(10, 20);
+    char out[4096];
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "parked: 5 pending >= max_pending 5: producers get RETRY_LATER"), "%s",
+              out);
+}
