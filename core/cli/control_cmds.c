@@ -119,7 +119,10 @@ static void usage(FILE *out, const char *cmd) {
             "      --control ENDPOINT the control socket itself (or $EVBUS_CONTROL)\n"
             "      --json             print the answer as JSON\n"
             "      --timeout MS       how long to wait for evbusd (default 5000)\n",
-            cmd, strcmp(cmd, "dlq list") == 0 ? " [-t TARGET] [-n LIMIT]" : "");
+            cmd,
+            strcmp(cmd, "dlq list") == 0  ? " [-t TARGET] [-n LIMIT]"
+            : strncmp(cmd, "dlq", 3) == 0 ? " -t TARGET"
+                                          : "");
 }
 
 static int run(int argc, char **argv, const char *cmd, json_t *req) {
@@ -155,6 +158,10 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         printf("\n");
     } else if (strcmp(cmd, "status") == 0) {
         print_status(answer);
+    } else if (strcmp(cmd, "dlq replay") == 0) {
+        printf("%lld dead letters queued for delivery again\n", (long long)num(answer, "replayed"));
+    } else if (strcmp(cmd, "dlq drop") == 0) {
+        printf("%lld dead letters dropped\n", (long long)num(answer, "dropped"));
     } else {
         size_t i;
         json_t *e;
@@ -181,13 +188,20 @@ int evbus__cmd_status(int argc, char **argv) {
 }
 
 int evbus__cmd_dlq(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "list") != 0) {
-        fprintf(stderr, "usage: evbus dlq list [-c FILE | --control ENDPOINT] [-t TARGET] [-n "
-                        "LIMIT] [--json]\n(replay and drop are not there yet)\n");
-        return 2;
+    static const char *const subs[][3] = {{"list", "dlq", "dlq list"},
+                                          {"replay", "dlq-replay", "dlq replay"},
+                                          {"drop", "dlq-drop", "dlq drop"}};
+    for (size_t i = 0; argc >= 2 && i < sizeof subs / sizeof subs[0]; i++) {
+        if (strcmp(argv[1], subs[i][0]) != 0)
+            continue;
+        json_t *req = json_pack("{s:s}", "cmd", subs[i][1]);
+        int rc = run(argc - 1, argv + 1, subs[i][2], req);
+        json_decref(req);
+        return rc;
     }
-    json_t *req = json_pack("{s:s}", "cmd", "dlq");
-    int rc = run(argc - 1, argv + 1, "dlq list", req);
-    json_decref(req);
-    return rc;
+    fprintf(stderr, "usage: evbus dlq list   [-t TARGET] [-n LIMIT]   dead letters and why\n"
+                    "       evbus dlq replay -t TARGET               deliver them again\n"
+                    "       evbus dlq drop   -t TARGET               delete them\n"
+                    "  (each also takes -c FILE | --control ENDPOINT, --json, --timeout MS)\n");
+    return 2;
 }

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "dispatch_msg.h"
 #include "evbus.pb-c.h"
 
 struct evbus__control {
@@ -19,6 +20,7 @@ struct evbus__control {
     evbus__ingest *ingest;
     evbus__dispatch *dispatch;
     void *sock;
+    void *results; /* PUSH to the writer, for dead-letter replays and drops */
     pthread_t thread;
     bool running;
     atomic_int stop;
@@ -121,6 +123,51 @@ static json_t *cmd_dlq(evbus__control *c, json_t *req) {
     return json_pack("{s:b, s:o}", "ok", 1, "dead_letters", w.entries);
 }
 
+typedef struct requeue_walk {
+    evbus__result_msg *m;
+    evbus__delivery outcome;
+    int64_t now;
+} requeue_walk;
+
+static int on_dead_requeue(void *arg, uint32_t target, uint64_t seq, uint32_t attempts,
+                           int64_t when, const char *reason) {
+    (void)attempts;
+    (void)when;
+    (void)reason;
+    requeue_walk *w = arg;
+    if (w->m->n == w->m->cap)
+        return 1;
+    evbus__store_result r = {.target = target, .seq = seq, .outcome = w->outcome, .due_ms = w->now};
+    evbus__result_msg_add(w->m, &r, "");
+    return 0;
+}
+
+/* Replays (dead letters made pending again, delivered from the first
+ * attempt) or drops a target's dead letters. The writer applies the change
+ * in its next commit, like delivery results; the answer says how many. */
+static json_t *cmd_dlq_change(evbus__control *c, json_t *req, evbus__delivery outcome) {
+    const char *target = json_string_value(json_object_get(req, "target"));
+    long idx = target ? evbus__config_target_index(c->cfg, target) : -1;
+    if (idx < 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error",
+                         target ? "no such target" : "name the target (-t TARGET)");
+    requeue_walk w = {evbus__result_msg_new(100000), outcome, evbus__now_wall_ms()};
+    if (!w.m)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
+    w.m->target = EVBUS__MSG_NO_BATCH;
+    evbus__store_foreach_dead(c->store, (uint32_t)idx, on_dead_requeue, &w);
+    size_t n = w.m->n;
+    evbus__result_msg_seal(w.m);
+    if (n && zmq_send(c->results, &w.m, sizeof w.m, 0) != (int)sizeof w.m) {
+        evbus__result_msg_free(w.m);
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "cannot reach the writer");
+    }
+    if (!n)
+        evbus__result_msg_free(w.m);
+    return json_pack("{s:b, s:I}", "ok", 1, outcome == EVBUS__REQUEUE ? "replayed" : "dropped",
+                     (json_int_t)n);
+}
+
 static json_t *handle(evbus__control *c, const char *text, size_t len) {
     json_error_t jerr;
     json_t *req = json_loadb(text, len, 0, &jerr);
@@ -128,11 +175,16 @@ static json_t *handle(evbus__control *c, const char *text, size_t len) {
     json_t *answer;
     if (!cmd)
         answer = json_pack("{s:b, s:s}", "ok", 0, "error",
-                           "expected a JSON object with a \"cmd\" (status, dlq)");
+                           "expected a JSON object with a \"cmd\" (status, dlq, dlq-replay, "
+                           "dlq-drop)");
     else if (strcmp(cmd, "status") == 0)
         answer = evbus__control_status(c);
     else if (strcmp(cmd, "dlq") == 0)
         answer = cmd_dlq(c, req);
+    else if (strcmp(cmd, "dlq-replay") == 0)
+        answer = cmd_dlq_change(c, req, EVBUS__REQUEUE);
+    else if (strcmp(cmd, "dlq-drop") == 0)
+        answer = cmd_dlq_change(c, req, EVBUS__DROP);
     else
         answer = json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command (status, dlq)");
     json_decref(req);
@@ -179,6 +231,12 @@ evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, ev
     int linger = 0;
     if (c->sock)
         zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    c->results = zmq_socket(zctx, ZMQ_PUSH);
+    if (!c->results || zmq_connect(c->results, EVBUS__RESULTS_ENDPOINT) != 0) {
+        snprintf(err, errlen, "cannot connect the control socket to the writer");
+        evbus__control_destroy(&c);
+        return EVBUS_EZMQ;
+    }
     if (!c->sock || zmq_bind(c->sock, cfg->control_listen) != 0) {
         snprintf(err, errlen,
                  "%s: control.listen: cannot bind %s: %s (an ipc:// path must be shorter than "
@@ -207,6 +265,8 @@ void evbus__control_destroy(evbus__control **cp) {
     }
     if (c->sock)
         zmq_close(c->sock);
+    if (c->results)
+        zmq_close(c->results);
     free(c);
     *cp = NULL;
 }

@@ -3,7 +3,8 @@
  * by a thread of its own that only reads shared state through thread-safe
  * getters and short LMDB read transactions.
  *
- * Requests: {"cmd":"status"} and {"cmd":"dlq","target":"NAME","limit":N}.
+ * Requests: {"cmd":"status"}, {"cmd":"dlq","target":"NAME","limit":N},
+ * {"cmd":"dlq-replay","target":"NAME"} and {"cmd":"dlq-drop","target":"NAME"}.
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. */
 #ifndef EVBUS_CONTROL_H
 #define EVBUS_CONTROL_H

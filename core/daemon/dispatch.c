@@ -732,6 +732,14 @@ static void take_wakes(evbus__dispatch *d) {
         if (n == (int)sizeof m) {
             if (m->target < d->n_targets)
                 d->targets[m->target].in_flight--;
+            /* Replayed dead letters are pending again, below the targets'
+             * scan cursors: deliver them as retries due now. */
+            for (size_t i = 0; i < m->n; i++) {
+                const evbus__store_result *r = &m->v[i];
+                if (r->outcome == EVBUS__REQUEUE && r->target < d->n_targets &&
+                    d->targets[r->target].live && !is_scheduled(&d->targets[r->target], r->seq))
+                    schedule_retry(&d->targets[r->target], r->seq, 0, r->due_ms);
+            }
             evbus__result_msg_free(m);
         }
         d->scan_due = true;

@@ -13,8 +13,12 @@
 
 #include "store.h"
 
+/* `target` of messages that are not a batch's results (operators' replay
+ * and drop requests): the dispatcher counts nothing out of flight for them. */
+#define EVBUS__MSG_NO_BATCH UINT32_MAX
+
 typedef struct evbus__result_msg {
-    uint32_t target; /* the batch's target */
+    uint32_t target; /* the batch's target, or EVBUS__MSG_NO_BATCH */
     size_t n, cap;
     evbus__store_result *v; /* reasons point into `text` once sealed */
     size_t *reason_at;      /* offsets in `text` until then */

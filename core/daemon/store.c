@@ -190,6 +190,22 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
     target_key(k, r->target, r->seq);
     MDB_val kv = {sizeof k, k};
     int mrc;
+    if (r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__DROP) {
+        mrc = mdb_del(txn, s->dbi[DB_DLQ], &kv, NULL);
+        if (mrc == MDB_NOTFOUND)
+            return 0; /* replayed or dropped already */
+        if (mrc)
+            return mrc;
+        if (r->outcome == EVBUS__DROP)
+            return release_event(s, txn, r->seq, n_targets);
+        unsigned char pv[8];
+        evbus__put_be64(pv, (uint64_t)r->due_ms);
+        MDB_val pvv = {sizeof pv, pv};
+        if ((mrc = mdb_put(txn, s->dbi[DB_PENDING], &kv, &pvv, 0)))
+            return mrc;
+        count_change(s, r->target, 1);
+        return 0;
+    }
     if (r->outcome == EVBUS__RETRY) {
         unsigned char v[12];
         put_be32(v, r->attempts);

@@ -52,6 +52,8 @@ typedef enum evbus__delivery {
     EVBUS__DELIVERED = 1, /* the pending entry and any retry are removed */
     EVBUS__RETRY = 2,     /* a retry is scheduled for due_ms */
     EVBUS__DEAD = 3,      /* moved to the dead-letter store with its reason */
+    EVBUS__REQUEUE = 4,   /* a dead letter made pending again (replay) */
+    EVBUS__DROP = 5,      /* a dead letter deleted (and its event, if no longer needed) */
 } evbus__delivery;
 
 typedef struct evbus__store_result {

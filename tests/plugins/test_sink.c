@@ -2,16 +2,20 @@
  * and deliberately broken plugins. The good one appends "target seq id\n" to
  * the file named by its `path` and reports DELIVERED, unless the event's
  * detail asks otherwise: "fail":"permanent" is reported FAILED,
- * "fail":"retry" always RETRY, "fail":"once" RETRY on its first attempt. */
+ * "fail":"retry" always RETRY, "fail":"once" RETRY on its first attempt; and
+ * while a file named like `path` plus ".down" exists, every event is RETRY
+ * (a destination that is down). */
 #include <evbus/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct state {
     const evbus_host_api *api;
     evbus_host *host;
     FILE *out;
+    char down[512];
 } state;
 
 static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
@@ -27,6 +31,8 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
     s->host = host;
     *out = s;
     const char *path;
+    if (api->config_string(host, "path", &path) == EVBUS_OK)
+        snprintf(s->down, sizeof s->down, "%s.down", path);
     if (api->config_string(host, "path", &path) != EVBUS_OK || !(s->out = fopen(path, "a"))) {
         api->log(host, EVBUS_LOG_LEVEL_ERROR, "cannot open the output file");
         return EVBUS_EIO;
@@ -47,6 +53,12 @@ static evbus_result outcome(const evbus_sink_event *e) {
 
 static evbus_err submit(void *st, const evbus_batch *b) {
     state *s = st;
+    if (access(s->down, F_OK) == 0) {
+        size_t n = b->n_events;
+        for (size_t i = 0; i < n; i++)
+            s->api->report(s->host, b, i, EVBUS_RESULT_RETRY, 0, "Unavailable: destination down");
+        return EVBUS_OK;
+    }
     for (size_t i = 0; i < b->n_events; i++)
         if (outcome(&b->events[i]) == EVBUS_RESULT_DELIVERED)
             fprintf(s->out, "%s %llu %s\n", b->target, (unsigned long long)b->events[i].sequence,
