@@ -25,16 +25,6 @@ static void random_bytes(void *out, size_t n) {
     }
 }
 
-/* The splitmix64 finaliser: a bijection on 64-bit words. */
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 void evbus__uuid_gen_init(evbus__uuid_gen *g) {
     random_bytes(g, sizeof *g);
 }
@@ -45,8 +35,8 @@ void evbus__uuid_next(evbus__uuid_gen *g, char out[37]) {
     /* hi is a bijection of the counter for a fixed key: ids of one generator
      * differ in hi until the counter wraps. The variant bits overwrite 2 of
      * its 64 bits, leaving 2^62 distinct ids. */
-    uint64_t lo = mix64(g->k0 ^ mix64(c + 0x9e3779b97f4a7c15ULL));
-    uint64_t hi = mix64(g->k1 + c);
+    uint64_t lo = evbus__mix64(g->k0 ^ evbus__mix64(c + 0x9e3779b97f4a7c15ULL));
+    uint64_t hi = evbus__mix64(g->k1 + c);
     unsigned char b[16];
     for (int i = 0; i < 8; i++) {
         b[i] = (unsigned char)(lo >> (8 * i));

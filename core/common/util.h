@@ -26,6 +26,17 @@ void evbus__uuid_next(evbus__uuid_gen *g, char out[37]);
  * as Amazon EventBridge writes event times, into out[21]. */
 void evbus__format_time(int64_t wall_ms, char out[21]);
 
+/* A bijective 64-bit mix (the splitmix64 finaliser): for hashing and for
+ * turning a counter into well-spread bits. */
+static inline uint64_t evbus__mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
 /* Big-endian 64-bit keys sort numerically in LMDB's default byte order. */
 static inline void evbus__put_be64(unsigned char *p, uint64_t v) {
     for (int i = 7; i >= 0; i--) {

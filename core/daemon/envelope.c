@@ -5,16 +5,8 @@
 #include <string.h>
 
 static int put(evbus__bytes *b, const char *s, size_t n) {
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *d = realloc(b->data, cap);
-        if (!d)
-            return -1;
-        b->data = d;
-        b->cap = cap;
-    }
+    if (evbus__bytes_reserve(b, n))
+        return -1;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     return 0;

@@ -35,7 +35,7 @@ Evbus__V1__Publish *evbus__frame_decode(const evbus__config *cfg, ProtobufCAlloc
     return NULL;
 }
 
-static int reserve(evbus__bytes *b, size_t more) {
+int evbus__bytes_reserve(evbus__bytes *b, size_t more) {
     if (b->len + more <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 64 * 1024;
@@ -64,7 +64,7 @@ int evbus__event_prepare(const evbus__config *cfg, const Evbus__V1__Event *ev, e
     if (!filled->origin_region[0])
         filled->origin_region = cfg->region;
     size_t n = evbus__v1__event__get_packed_size(filled);
-    if (reserve(out, n))
+    if (evbus__bytes_reserve(out, n))
         return -1;
     evbus__v1__event__pack(filled, out->data + out->len);
     *off = out->len;

@@ -28,6 +28,10 @@ typedef struct evbus__bytes {
     size_t len, cap;
 } evbus__bytes;
 
+/* Makes room for `more` bytes after len. Returns 0, or -1 when out of
+ * memory (the buffer is then unchanged). */
+int evbus__bytes_reserve(evbus__bytes *b, size_t more);
+
 /* Validates one event, fills in what a producer may leave out (id from `ids`
  * into gen_id, time `now_text`, origin region from the configuration) and
  * appends the record the store keeps to `out`.

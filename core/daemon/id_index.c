@@ -1,5 +1,7 @@
 #include "id_index.h"
 
+#include "common/util.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,28 +17,19 @@ struct evbus__id_index {
     size_t count;
 };
 
-static uint64_t mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 uint64_t evbus__id_hash(const void *id, size_t len) {
     const unsigned char *p = id;
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL);
     while (len >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        h = mix(h ^ w) + 0x9e3779b97f4a7c15ULL;
+        h = evbus__mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
         p += 8;
         len -= 8;
     }
     uint64_t w = 0;
     memcpy(&w, p, len);
-    h = mix(h ^ w ^ ((uint64_t)len << 56));
+    h = evbus__mix64(h ^ w ^ ((uint64_t)len << 56));
     return h ? h : 1;
 }
 

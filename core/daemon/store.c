@@ -603,32 +603,9 @@ evbus_err evbus__store_foreach_event(evbus__store *s,
     return EVBUS_OK;
 }
 
-evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_t after,
-                                       int (*fn)(void *arg, uint64_t seq), void *arg) {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
-        return EVBUS_ESTORE;
-    if (mdb_cursor_open(txn, s->dbi[DB_PENDING], &cur)) {
-        mdb_txn_abort(txn);
-        return EVBUS_ESTORE;
-    }
-    unsigned char start[12];
-    target_key(start, target, after == UINT64_MAX ? after : after + 1);
-    MDB_val k = {sizeof start, start}, v;
-    int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && k.mv_size == 12 && memcmp(k.mv_data, start, 4) == 0) {
-        if (fn(arg, evbus__get_be64((unsigned char *)k.mv_data + 4)))
-            break;
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return EVBUS_OK;
-}
-
-/* Walks one sub-database keyed by target(4) seq(8). */
-static evbus_err walk_targets(evbus__store *s, int db, uint32_t target,
+/* Walks one sub-database keyed by target(4) seq(8): the entries of `target`
+ * from sequence `from` on, or of every target when target is UINT32_MAX. */
+static evbus_err walk_targets(evbus__store *s, int db, uint32_t target, uint64_t from,
                               int (*fn)(void *arg, const MDB_val *k, const MDB_val *v), void *arg) {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -639,7 +616,7 @@ static evbus_err walk_targets(evbus__store *s, int db, uint32_t target,
         return EVBUS_ESTORE;
     }
     unsigned char start[12];
-    target_key(start, target == UINT32_MAX ? 0 : target, 0);
+    target_key(start, target == UINT32_MAX ? 0 : target, from);
     MDB_val k = {sizeof start, start}, v;
     int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (mrc == 0 && k.mv_size == 12 &&
@@ -651,6 +628,25 @@ static evbus_err walk_targets(evbus__store *s, int db, uint32_t target,
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return EVBUS_OK;
+}
+
+typedef struct pending_walk {
+    int (*fn)(void *arg, uint64_t seq);
+    void *arg;
+} pending_walk;
+
+static int on_pending(void *arg, const MDB_val *k, const MDB_val *v) {
+    (void)v;
+    pending_walk *w = arg;
+    return w->fn(w->arg, evbus__get_be64((const unsigned char *)k->mv_data + 4));
+}
+
+evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_t after,
+                                       int (*fn)(void *arg, uint64_t seq), void *arg) {
+    if (after == UINT64_MAX)
+        return EVBUS_OK;
+    pending_walk w = {fn, arg};
+    return walk_targets(s, DB_PENDING, target, after + 1, on_pending, &w);
 }
 
 typedef struct retry_walk {
@@ -672,7 +668,7 @@ evbus_err evbus__store_foreach_retry(evbus__store *s,
                                                uint32_t attempts, int64_t due_ms),
                                      void *arg) {
     retry_walk w = {fn, arg};
-    return walk_targets(s, DB_RETRY, UINT32_MAX, on_retry, &w);
+    return walk_targets(s, DB_RETRY, UINT32_MAX, 0, on_retry, &w);
 }
 
 typedef struct dead_walk {
@@ -700,7 +696,7 @@ evbus_err evbus__store_foreach_dead(evbus__store *s, uint32_t target,
                                               const char *reason),
                                     void *arg) {
     dead_walk w = {fn, arg};
-    return walk_targets(s, DB_DLQ, target, on_dead, &w);
+    return walk_targets(s, DB_DLQ, target, 0, on_dead, &w);
 }
 
 evbus_err evbus__store_read_events(evbus__store *s, const uint64_t *seqs, size_t n,

@@ -102,6 +102,20 @@ ParameterizedTestParameters(config, bad_files_name_line_and_key) {
         {"ingest:\n  max_request_bytes: 1MiB\n  max_event_size: 2MiB\n",
          "max_event_size (2097152) is larger than ingest.max_request_bytes"},
         {"storage:\n  map_size: 5\n", "storage.map_size: 5 is out of range"},
+
+        {"rules:\n  - name: r\n    targets: [t]\n",
+         "evbus.yaml:2:5: rules[0]: missing required key 'pattern'"},
+        {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: {a: [1]}\n    targets: [u]\n",
+         "evbus.yaml:4: rules[0] (r): target 'u' is not defined"},
+        {"targets:\n  - name: t\n  - name: t\n", "evbus.yaml:3: targets[1]: target name 't' is "
+                                                 "used twice"},
+        {"rules: {name: r}\n", "rules: expected a list"},
+        {"rules:\n  - just a string\n", "rules[0]: expected a mapping"},
+        {"targets:\n  - name: t\n    plugn: sqs\n",
+         "targets[0].plugn: unknown key (known here: name, plugin"},
+        {"routing:\n  catch_all_target: nowhere\n", "routing.catch_all_target: target 'nowhere'"},
+        {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: &a [*a]\n    targets: [t]\n",
+         "rules[0].pattern: cannot be written as JSON"},
     };
     return cr_make_param_array(bad_case, cases, sizeof cases / sizeof cases[0]);
 }
@@ -193,35 +207,5 @@ Test(config, rules_and_targets_with_patterns_as_yaml_or_json) {
     cr_assert_str_eq(cfg.catch_all_target, "audit");
     cr_assert_eq(evbus__config_target_index(&cfg, "orders-queue"), 0);
     cr_assert_eq(evbus__config_target_index(&cfg, "nope"), -1);
-    evbus__config_free(&cfg);
-}
-
-ParameterizedTestParameters(config, bad_routing) {
-    static bad_case cases[] = {
-        {"rules:\n  - name: r\n    targets: [t]\n",
-         "evbus.yaml:2:5: rules[0]: missing required key 'pattern'"},
-        {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: {a: [1]}\n    targets: [u]\n",
-         "evbus.yaml:4: rules[0] (r): target 'u' is not defined"},
-        {"targets:\n  - name: t\n  - name: t\n", "evbus.yaml:3: targets[1]: target name 't' is "
-                                                 "used twice"},
-        {"rules: {name: r}\n", "rules: expected a list"},
-        {"rules:\n  - just a string\n", "rules[0]: expected a mapping"},
-        {"targets:\n  - name: t\n    plugn: sqs\n",
-         "targets[0].plugn: unknown key (known here: name, plugin"},
-        {"routing:\n  catch_all_target: nowhere\n", "routing.catch_all_target: target 'nowhere'"},
-        {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: &a [*a]\n    targets: [t]\n",
-         "rules[0].pattern: cannot be written as JSON"},
-    };
-    return cr_make_param_array(bad_case, cases, sizeof cases / sizeof cases[0]);
-}
-
-ParameterizedTest(bad_case *c, config, bad_routing) {
-    evbus__config cfg;
-    char err[2048];
-    evbus__config_defaults(&cfg);
-    evbus_err rc = evbus__config_load(&cfg, write_file(c->yaml), err, sizeof err);
-    cr_assert_eq(rc, EVBUS_ECONFIG, "accepted:\n%s", c->yaml);
-    cr_assert(strstr(err, c->expect), "error for\n%s\nwas: %s\nwanted: %s", c->yaml, err,
-              c->expect);
     evbus__config_free(&cfg);
 }
