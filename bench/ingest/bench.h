@@ -1,102 +1,15 @@
-/* evbus-bench-ingest: what the parts of the benchmark share. One load runs a
- * number of producer threads against one server (evbusd or redis-server) for
- * a warm-up and then a measured interval; see load.c for the clock and the
- * producer files for the two protocols. */
+/* evbus-bench-ingest: what the parts of the benchmark share. The load itself
+ * (producers, clock, latencies) is common to the benchmarks (common/load.h);
+ * what is here is the Redis side of the comparison. */
 #ifndef BENCH_INGEST_H
 #define BENCH_INGEST_H
 
-#include <signal.h>
-#include <stdatomic.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "load.h"
 
-/* Ids are UUID-shaped (36 characters) so that both servers index keys of the
- * size a real producer sends. */
-#define BENCH_ID_LEN      36
-#define BENCH_SOURCE      "com.example.bench"
-#define BENCH_DETAIL_TYPE "BenchEvent"
-/* The smallest event this benchmark can build: id, source, detail type and
- * the shortest padded detail object. */
-#define BENCH_MIN_EVENT_SIZE                                                                       \
-    (BENCH_ID_LEN + sizeof BENCH_SOURCE - 1 + sizeof BENCH_DETAIL_TYPE - 1 + 16)
-
-/* Where a load is; producers read it, only load.c writes it. */
-enum { PHASE_SETUP, PHASE_WARMUP, PHASE_MEASURE, PHASE_STOP };
-
-/* Set by SIGINT/SIGTERM: every loop stops at its next check and cleans up. */
-extern volatile sig_atomic_t bench_interrupted;
-
-typedef struct bench_load {
-    size_t event_size; /* bytes of id + source + detail type + detail */
-    size_t batch;      /* events per request */
-    unsigned producers;
-    unsigned window; /* requests in flight per producer */
-    double warmup_s, duration_s;
-    const char *endpoint; /* evbus: a ZeroMQ endpoint; redis: ignored */
-    int port;             /* redis: the loopback port */
-    uint32_t nonce;       /* makes ids of one run unlike those of another */
-} bench_load;
-
-/* Per-batch ack latencies in microseconds, in arrival order. */
-typedef struct bench_lat {
-    uint32_t *v;
-    size_t n, cap;
-} bench_lat;
-
-typedef struct bench_producer {
-    const bench_load *load;
-    _Atomic int *phase;
-    unsigned index;
-    uint64_t rng;        /* id generator state */
-    uint64_t acked;      /* durable events acked during PHASE_MEASURE */
-    uint64_t durable;    /* durable events acked in any phase */
-    uint64_t not_stored; /* events answered rejected / retry later / not at all */
-    bench_lat lat;       /* batches acked during PHASE_MEASURE */
-    _Atomic int ready;   /* connected; waiting for PHASE_WARMUP */
-    char error[256];     /* the first failure, "" if none */
-} bench_producer;
-
-typedef struct bench_result {
-    double events_per_s;
-    double p50_ms, p99_ms, p999_ms;
-    double rss_mib;      /* the server's VmHWM; 0 when unknown */
-    double cpu_us;       /* server CPU (user + system) per durable event */
-    uint64_t durable;    /* durable events over the whole load */
-    uint64_t acked;      /* during the measured interval */
-    uint64_t not_stored; /* over the whole load */
-    char error[256];     /* why the run failed, "" when it did not */
-} bench_result;
-
-typedef void *(*bench_producer_fn)(void *producer);
-
-/* Runs one load: starts load->producers threads running fn, waits until all
- * are connected, warms up, measures, stops them and sums their figures into
- * out (all but rss_mib). Returns 0, or -1 when the run failed (out->error). */
-int bench_load_run(const bench_load *load, bench_producer_fn fn, bench_result *out);
-
-/* Producer threads for the two servers (evbus_load.c, redis_load.c). */
-void *bench_evbus_producer(void *producer);
+/* The producer thread speaking RESP to redis-server (redis_load.c). */
 void *bench_redis_producer(void *producer);
 
 /* 0 when a redis-server answers PING on the loopback port. */
 int bench_redis_ping(int port);
-
-/* Writes the detail JSON object, exactly len bytes plus a NUL, into buf
- * (len + 1 bytes). len >= 16. */
-void bench_detail_fill(char *buf, size_t len);
-/* Detail length that makes an event of event_size bytes. */
-size_t bench_detail_len(size_t event_size);
-/* Writes the next UUID-shaped id (BENCH_ID_LEN characters, no NUL). */
-void bench_id_next(bench_producer *p, char *out);
-
-/* Monotonic clock in nanoseconds. */
-uint64_t bench_now_ns(void);
-/* Appends one latency; on allocation failure the sample is dropped, which
- * only thins the distribution. */
-void bench_lat_add(bench_lat *l, uint64_t ns);
-/* Sorts l and returns the q-quantile (0 < q <= 1, nearest rank) in ms. */
-double bench_lat_quantile_ms(bench_lat *l, double q);
-/* The median of n values; sorts v. 0 for n == 0. */
-double bench_median(double *v, size_t n);
 
 #endif

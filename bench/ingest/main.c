@@ -5,38 +5,32 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "bench.h"
 #include "evbus/evbus.h"
+#include "host.h"
 #include "proc.h"
 
-#define MAX_LIST    16
-#define MAX_WRAP    32
-#define MAX_RUNS    99
-#define MAX_EVENT   (256 * 1024)
-#define TMPFS_MAGIC 0x01021994
+#define MAX_WRAP  32
+#define MAX_RUNS  99
+#define MAX_EVENT (256 * 1024)
 
 volatile sig_atomic_t bench_interrupted;
-
-typedef struct list {
-    size_t v[MAX_LIST];
-    size_t n;
-} list;
+const char *bench_name = "bench-ingest";
 
 typedef struct options {
     unsigned runs;
     double duration_s, warmup_s;
-    list sizes, batches, producers;
+    bench_list sizes, batches, producers;
     unsigned window;
     const char *evbusd;
     char evbusd_found[PATH_MAX];
@@ -103,72 +97,6 @@ static void usage(FILE *out) {
             "  -h, --help         this text\n");
 }
 
-static int parse_size(const char *s, size_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    if (strcmp(end, "") == 0 || strcmp(end, "B") == 0)
-        ;
-    else if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0 || strcmp(end, "KiB") == 0)
-        v *= 1024;
-    else
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
-static int parse_list(const char *arg, list *l, size_t min, size_t max, int sizes) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", arg);
-    l->n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        size_t v;
-        if (l->n == MAX_LIST)
-            return -1;
-        if (sizes ? parse_size(tok, &v) : parse_size(tok, &v) || strpbrk(tok, "KkB"))
-            return -1;
-        if (v < min || v > max)
-            return -1;
-        l->v[l->n++] = v;
-    }
-    return l->n ? 0 : -1;
-}
-
-static int parse_seconds(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v > 0) || v > 3600)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* The daemon of the build tree this benchmark belongs to:
- * <build>/bench/ingest/evbus-bench-ingest -> <build>/core/evbusd. */
-static int find_evbusd(options *o) {
-    const char *bin_dir = getenv("EVBUS_BIN_DIR");
-    if (bin_dir && *bin_dir) {
-        snprintf(o->evbusd_found, sizeof o->evbusd_found, "%s/evbusd", bin_dir);
-        if (access(o->evbusd_found, X_OK) == 0)
-            return 0;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    snprintf(o->evbusd_found, sizeof o->evbusd_found, "%.*s/../../core/evbusd",
-             (int)(sizeof o->evbusd_found - 32), self);
-    return access(o->evbusd_found, X_OK);
-}
-
 /* 1 when `name` (a path, or a program searched in PATH) can be run. */
 static int runnable(const char *name) {
     if (strchr(name, '/'))
@@ -233,39 +161,39 @@ static int parse_options(int argc, char **argv, options *o) {
         size_t v;
         switch (c) {
         case O_RUNS:
-            if (parse_size(optarg, &v) || v < 1 || v > MAX_RUNS)
+            if (bench_parse_size(optarg, &v) || v < 1 || v > MAX_RUNS)
                 goto bad;
             o->runs = (unsigned)v;
             have_runs = 1;
             break;
         case O_DUR:
-            if (parse_seconds(optarg, &o->duration_s))
+            if (bench_parse_seconds(optarg, &o->duration_s))
                 goto bad;
             have_dur = 1;
             break;
         case O_WARM:
-            if (parse_seconds(optarg, &o->warmup_s))
+            if (bench_parse_seconds(optarg, &o->warmup_s))
                 goto bad;
             have_warm = 1;
             break;
         case O_QUICK: quick = 1; break;
         case O_SIZES:
-            if (parse_list(optarg, &o->sizes, BENCH_MIN_EVENT_SIZE, MAX_EVENT, 1))
+            if (bench_parse_list(optarg, &o->sizes, BENCH_MIN_EVENT_SIZE, MAX_EVENT, 1))
                 goto bad;
             have_sizes = 1;
             break;
         case O_BATCHES:
-            if (parse_list(optarg, &o->batches, 1, 10000, 0))
+            if (bench_parse_list(optarg, &o->batches, 1, 10000, 0))
                 goto bad;
             have_batches = 1;
             break;
         case O_PROD:
-            if (parse_list(optarg, &o->producers, 1, 64, 0))
+            if (bench_parse_list(optarg, &o->producers, 1, 64, 0))
                 goto bad;
             have_prod = 1;
             break;
         case O_WINDOW:
-            if (parse_size(optarg, &v) || v < 1 || v > 65536)
+            if (bench_parse_size(optarg, &v) || v < 1 || v > 65536)
                 goto bad;
             o->window = (unsigned)v;
             break;
@@ -298,13 +226,13 @@ static int parse_options(int argc, char **argv, options *o) {
         o->warmup_s = have_warm ? o->warmup_s : 0.2;
     }
     if (!have_sizes)
-        o->sizes = quick ? (list){{256}, 1} : (list){{256, 1024}, 2};
+        o->sizes = quick ? (bench_list){{256}, 1} : (bench_list){{256, 1024}, 2};
     if (!have_batches)
-        o->batches = quick ? (list){{10}, 1} : (list){{1, 10, 100}, 3};
+        o->batches = quick ? (bench_list){{10}, 1} : (bench_list){{1, 10, 100}, 3};
     if (!have_prod)
-        o->producers = (list){{1, 4}, 2};
+        o->producers = (bench_list){{1, 4}, 2};
     if (!o->evbusd) {
-        if (find_evbusd(o)) {
+        if (bench_find_evbusd(o->evbusd_found, sizeof o->evbusd_found)) {
             fprintf(stderr, "evbus-bench-ingest: cannot find evbusd next to this program; "
                             "build the evbusd target or give --evbusd PATH\n");
             return -1;
@@ -384,39 +312,10 @@ static int start_evbusd(const options *o, server *s, char *endpoint, size_t eple
     if (bench_spawn(argv, s->log, &s->pid, err, errlen))
         return -1;
 
-    /* Ready means one event made it into the store and back. */
-    evbus_client_opts co;
-    evbus_client_opts_init(&co);
-    co.timeout_ms = 500;
-    co.resend_ms = 250;
-    evbus_client_t *c = NULL;
-    evbus_err rc = evbus_client_new(endpoint, &co, &c);
-    if (rc) {
-        say(err, errlen, "cannot open a client on %s: %s", endpoint, evbus_strerror(rc));
-        return -1;
-    }
-    evbus_event e = {.source = BENCH_SOURCE, .detail_type = BENCH_DETAIL_TYPE, .detail = "{}"};
-    evbus_ack ack;
-    int ret = -1;
-    /* Generous: under valgrind start-up takes seconds. */
-    int limit_ms = o->n_wrap ? 60000 : 15000;
-    uint64_t deadline = bench_now_ns() + (uint64_t)limit_ms * 1000000u;
-    while (!bench_interrupted) {
-        if (!server_alive(s)) {
-            say(err, errlen, "evbusd exited during start-up");
-            break;
-        }
-        if (evbus_publish(c, &e, 1, &ack) == EVBUS_OK && ack.status == EVBUS_ACK_ACCEPTED) {
-            ret = 0;
-            break;
-        }
-        if (bench_now_ns() > deadline) {
-            say(err, errlen, "evbusd did not accept an event within %d ms", limit_ms);
-            break;
-        }
-    }
-    evbus_client_destroy(&c);
-    return ret;
+    /* Ready means one event made it into the store and back. Generous:
+     * under valgrind start-up takes seconds. */
+    return bench_evbusd_wait_ready(endpoint, BENCH_SOURCE, &s->pid, &s->status,
+                                   o->n_wrap ? 60000 : 15000, err, errlen);
 }
 
 static int start_redis(const options *o, server *s, int *port, char *err, size_t errlen) {
@@ -534,47 +433,11 @@ out:
     return rc;
 }
 
-static const char *fmt_count(double v, char *buf, size_t len) {
-    unsigned long long n = (unsigned long long)llround(v);
-    char digits[32];
-    int nd = snprintf(digits, sizeof digits, "%llu", n);
-    size_t at = 0;
-    for (int i = 0; i < nd && at + 2 < len; i++) {
-        if (i && (nd - i) % 3 == 0)
-            buf[at++] = ',';
-        buf[at++] = digits[i];
-    }
-    buf[at] = '\0';
-    return buf;
-}
-
 static void print_machine(const options *o) {
-    char model[256] = "unknown CPU", line[512], load[128] = "?";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    while (f && fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            snprintf(model, sizeof model, "%s", colon + 2);
-            model[strcspn(model, "\n")] = '\0';
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    f = fopen("/proc/loadavg", "r");
-    if (f && fgets(load, sizeof load, f))
-        load[strcspn(load, " ")] = '\0';
-    if (f)
-        fclose(f);
-    struct statfs sf;
-    const char *fs = "?";
-    if (statfs(o->tmpdir, &sf) == 0)
-        fs = sf.f_type == 0xEF53        ? "ext4"
-             : sf.f_type == TMPFS_MAGIC ? "tmpfs"
-             : sf.f_type == 0x58465342  ? "xfs"
-             : sf.f_type == 0x9123683E  ? "btrfs"
-             : sf.f_type == 0x794c7630  ? "overlayfs"
-                                        : "other";
+    char model[256], load[128];
+    bench_cpu_model(model, sizeof model);
+    bench_loadavg(load, sizeof load);
+    const char *fs = bench_fs_name(o->tmpdir);
     printf("machine: %ld CPUs (%s), load average %s at start; producers, client I/O threads\n"
            "         and the server share these CPUs\n",
            sysconf(_SC_NPROCESSORS_ONLN), model, load);
@@ -630,7 +493,7 @@ static void print_row(const options *o, const cell *c) {
 
     double eps = median_of(c->ev, o->runs, offsetof(bench_result, events_per_s), &n);
     if (n) {
-        printf(" %12s %6.2f %6.1f %6.1f %7.1f %6.2f |", fmt_count(eps, a, sizeof a),
+        printf(" %12s %6.2f %6.1f %6.1f %7.1f %6.2f |", bench_fmt_count(eps, a, sizeof a),
                median_of(c->ev, o->runs, offsetof(bench_result, p50_ms), &n),
                median_of(c->ev, o->runs, offsetof(bench_result, p99_ms), &n),
                median_of(c->ev, o->runs, offsetof(bench_result, p999_ms), &n),
@@ -646,7 +509,7 @@ static void print_row(const options *o, const cell *c) {
     }
     double reps = median_of(c->rd, o->runs, offsetof(bench_result, events_per_s), &n);
     if (n)
-        printf(" %12s %6.1f %6.2f |", fmt_count(reps, b, sizeof b),
+        printf(" %12s %6.1f %6.2f |", bench_fmt_count(reps, b, sizeof b),
                median_of(c->rd, o->runs, offsetof(bench_result, p99_ms), &n),
                median_of(c->rd, o->runs, offsetof(bench_result, cpu_us), &n));
     else
@@ -722,12 +585,8 @@ int main(int argc, char **argv) {
         }
     }
     free(c);
-    char load[128] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f && fgets(load, sizeof load, f))
-        load[strcspn(load, " ")] = '\0';
-    if (f)
-        fclose(f);
+    char load[128];
+    bench_loadavg(load, sizeof load);
     printf("\nload average %s at the end.", load);
     if (not_stored)
         printf(" %llu event(s) were answered rejected / retry later / not at all (see stderr).",

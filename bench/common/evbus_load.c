@@ -5,8 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench.h"
 #include "evbus/evbus.h"
+#include "load.h"
+#include "proc.h"
 
 /* One request in flight: when it was handed to the client; n == 0 marks a
  * free slot. */
@@ -22,15 +23,17 @@ static void on_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {
     uint64_t t = bench_now_ns();
     size_t durable = 0;
     if (err == EVBUS_OK) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             durable +=
                 acks[i].status == EVBUS_ACK_ACCEPTED || acks[i].status == EVBUS_ACK_DUPLICATE;
+            p->accepted += acks[i].status == EVBUS_ACK_ACCEPTED;
+        }
         if (durable < n && p->not_stored == 0) {
             for (size_t i = 0; i < n; i++)
                 if (acks[i].status != EVBUS_ACK_ACCEPTED && acks[i].status != EVBUS_ACK_DUPLICATE) {
                     /* Not a failure of the run (backpressure is a valid
                      * answer), but worth showing under the table. */
-                    fprintf(stderr, "bench-ingest: evbus answered %s: %s\n",
+                    fprintf(stderr, "%s: evbus answered %s: %s\n", bench_name,
                             evbus_ack_status_name(acks[i].status), acks[i].reason);
                     break;
                 }
@@ -60,7 +63,10 @@ void *bench_evbus_producer(void *arg) {
         snprintf(p->error, sizeof p->error, "out of memory");
         goto out;
     }
-    bench_detail_fill(detail, dlen);
+    if (ld->stamp)
+        bench_detail_fill_stamped(detail, dlen);
+    else
+        bench_detail_fill(detail, dlen);
     for (size_t i = 0; i < ld->batch; i++) {
         evs[i].id = ids + i * (BENCH_ID_LEN + 1);
         evs[i].source = BENCH_SOURCE;
@@ -101,6 +107,18 @@ void *bench_evbus_producer(void *arg) {
             }
             continue;
         }
+        if (ld->max_undelivered &&
+            atomic_load_explicit(ld->published, memory_order_relaxed) -
+                    atomic_load_explicit(ld->delivered, memory_order_relaxed) >
+                ld->max_undelivered) {
+            /* Acks keep being timed while the sink catches up. */
+            rc = evbus_client_poll(c, 1);
+            if (rc) {
+                snprintf(p->error, sizeof p->error, "poll failed: %s", evbus_strerror(rc));
+                break;
+            }
+            continue;
+        }
         flight *f = NULL;
         for (unsigned i = 0; i < ld->window && !f; i++)
             if (slots[i].n == 0)
@@ -113,6 +131,14 @@ void *bench_evbus_producer(void *arg) {
             bench_id_next(p, (char *)evs[i].id);
         f->n = ld->batch;
         f->t0 = bench_now_ns();
+        /* One stamp per request: its events are sent together, and the
+         * client copies the detail before publish returns. */
+        if (ld->stamp)
+            bench_detail_stamp(detail, bench_real_ns(),
+                               atomic_load_explicit(p->phase, memory_order_relaxed) ==
+                                   PHASE_MEASURE);
+        if (ld->published)
+            atomic_fetch_add_explicit(ld->published, ld->batch, memory_order_relaxed);
         rc = evbus_publish_async(c, evs, ld->batch, on_ack, f);
         if (rc) {
             snprintf(p->error, sizeof p->error, "publish failed: %s", evbus_strerror(rc));
@@ -137,4 +163,40 @@ out:
     free(ids);
     free(detail);
     return NULL;
+}
+
+int bench_evbusd_wait_ready(const char *endpoint, const char *source, pid_t *pid, int *status,
+                            int limit_ms, char *err, size_t errlen) {
+    evbus_client_opts co;
+    evbus_client_opts_init(&co);
+    co.timeout_ms = 500;
+    co.resend_ms = 250;
+    evbus_client_t *c = NULL;
+    evbus_err rc = evbus_client_new(endpoint, &co, &c);
+    if (rc) {
+        snprintf(err, errlen, "cannot open a client on %s: %s", endpoint, evbus_strerror(rc));
+        return -1;
+    }
+    evbus_event e = {.source = source, .detail_type = BENCH_DETAIL_TYPE, .detail = "{}"};
+    evbus_ack ack;
+    int ret = -1;
+    uint64_t deadline = bench_now_ns() + (uint64_t)limit_ms * 1000000u;
+    while (!bench_interrupted) {
+        if (*pid && !bench_alive(*pid, status))
+            *pid = 0;
+        if (!*pid) {
+            snprintf(err, errlen, "evbusd exited during start-up");
+            break;
+        }
+        if (evbus_publish(c, &e, 1, &ack) == EVBUS_OK && ack.status == EVBUS_ACK_ACCEPTED) {
+            ret = 0;
+            break;
+        }
+        if (bench_now_ns() > deadline) {
+            snprintf(err, errlen, "evbusd did not accept an event within %d ms", limit_ms);
+            break;
+        }
+    }
+    evbus_client_destroy(&c);
+    return ret;
 }
