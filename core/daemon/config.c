@@ -139,8 +139,11 @@ static const evbus__cfg_field target_fields[] = {
 static void target_init(void *elem) {
     evbus__target_cfg *t = elem;
     /* A batch counts in flight until its results are durable, so this also
-     * bounds redeliveries after a crash: max_in_flight x batch size. */
-    t->max_in_flight = 16;
+     * bounds redeliveries after a crash: max_in_flight x batch size. Each
+     * commit cycle (an fsync) carries at most that many results per target,
+     * so a sink limited to batches of 10 (SQS, EventBridge) needs a deep
+     * window: bench/dispatch measured 25-66k events/s at 16 and 208k at 128. */
+    t->max_in_flight = 128;
     t->retry_max_attempts = 8;
     t->retry_base_ms = 200;
     t->retry_max_ms = 60000;
