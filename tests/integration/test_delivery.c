@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,4 +570,91 @@ Test(delivery, dead_letters_are_replayed_once_the_destination_is_back) {
     evbus__store_stats_get(s, &st);
     evbus__store_close(&s);
     cr_assert_eq(st.events, 0, "the dropped event's record is gone too");
+}
+
+/* ---- the host's HTTP service, against a real HTTP server ---- */
+
+typedef struct http_server {
+    struct MHD_Daemon *mhd;
+    int port;
+    int fail_first; /* answer 503 to this many requests first */
+    int requests;
+    char bodies[65536];
+    size_t len;
+} http_server;
+
+static enum MHD_Result on_http(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_len, void **con_cls) {
+    (void)url;
+    (void)method;
+    (void)version;
+    http_server *srv = cls;
+    if (!*con_cls) { /* first call: headers only */
+        *con_cls = srv;
+        return MHD_YES;
+    }
+    if (*upload_len) {
+        size_t take = *upload_len;
+        if (srv->len + take >= sizeof srv->bodies)
+            take = sizeof srv->bodies - srv->len - 1;
+        if (srv->fail_first <= srv->requests) {
+            memcpy(srv->bodies + srv->len, upload, take);
+            srv->len += take;
+            srv->bodies[srv->len] = '\0';
+        }
+        *upload_len = 0;
+        return MHD_YES;
+    }
+    unsigned status = srv->requests++ < srv->fail_first ? 503 : 200;
+    struct MHD_Response *r = MHD_create_response_from_buffer(2, "ok", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+Test(delivery, http_service_posts_through_the_shared_multi_handle_and_retries_5xx) {
+    static http_server srv;
+    srv.port = free_port();
+    srv.fail_first = 1;
+    srv.mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)srv.port, NULL, NULL,
+                               on_http, &srv, MHD_OPTION_END);
+    cr_assert_not_null(srv.mhd);
+    harness_init(&h, NULL);
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "targets:\n"
+             "  - name: web\n"
+             "    plugin: %s/test_sink_http.so\n"
+             "    config:\n"
+             "      url: http://127.0.0.1:%d/events\n"
+             "    retry_base_delay: 10ms\n"
+             "rules:\n"
+             "  - name: all\n"
+             "    pattern: {source: [a]}\n"
+             "    targets: [web]\n",
+             EVBUS_TEST_PLUGIN_DIR, srv.port);
+    FILE *f = fopen(h.config, "a");
+    fputs(yaml, f);
+    fclose(f);
+    cr_assert(harness_start(&h), "log: %s", h.log);
+    open_client();
+    publish_range(0, 25, "a");
+    time_t end = time(NULL) + 20;
+    int got = 0;
+    while (time(NULL) < end) {
+        got = 0;
+        for (int i = 0; i < 25; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "\"id\":\"a-%d\"", i);
+            got += strstr(srv.bodies, id) != NULL;
+        }
+        if (got == 25)
+            break;
+        usleep(20000);
+    }
+    cr_assert_eq(got, 25, "only %d of 25 events were POSTed (%d requests)", got, srv.requests);
+    cr_assert_geq(srv.requests, 4, "the first batch was refused with 503 and sent again");
+    cr_assert_eq(harness_stop(&h), 0);
+    MHD_stop_daemon(srv.mhd);
 }
