@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "config.h"
 
 /* The control endpoint: --control, $EVBUS_CONTROL, or the configuration's
@@ -110,6 +112,27 @@ static void print_status(json_t *st) {
     }
 }
 
+/* --since: an RFC 3339 time, or a duration back from now ("90m", "2h"). */
+static int parse_since(const char *s, int64_t *out_ms) {
+    int64_t ago;
+    if (evbus__cfg_parse_duration(s, &ago) == 0) {
+        *out_ms = evbus__now_wall_ms() - ago;
+        return 0;
+    }
+    struct tm tm = {0};
+    int frac_ms = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6 ||
+        (strlen(s) != 20 && strlen(s) != 24) || s[strlen(s) - 1] != 'Z')
+        return -1;
+    if (strlen(s) == 24 && sscanf(s + 20, "%3d", &frac_ms) != 1)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out_ms = (int64_t)timegm(&tm) * 1000 + frac_ms;
+    return 0;
+}
+
 static void usage(FILE *out, const char *cmd) {
     fprintf(out,
             "usage: evbus %s [-c FILE | --control ENDPOINT] [--json]%s\n"
@@ -122,15 +145,20 @@ static void usage(FILE *out, const char *cmd) {
             cmd,
             strcmp(cmd, "dlq list") == 0  ? " [-t TARGET] [-n LIMIT]"
             : strncmp(cmd, "dlq", 3) == 0 ? " -t TARGET"
+            : strcmp(cmd, "replay") == 0  ? " -t TARGET --since TIME (RFC 3339, or 90m back)"
                                           : "");
 }
 
 static int run(int argc, char **argv, const char *cmd, json_t *req) {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"control", required_argument, NULL, 'C'},
-        {"json", no_argument, NULL, 'j'},         {"target", required_argument, NULL, 't'},
-        {"limit", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"control", required_argument, NULL, 'C'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"target", required_argument, NULL, 't'},
+                                         {"limit", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"since", required_argument, NULL, 'S'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *config = "evbus.yaml", *control = NULL;
     int as_json = 0, timeout = 5000, c;
     optind = 1;
@@ -142,6 +170,18 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         case 't': json_object_set_new(req, "target", json_string(optarg)); break;
         case 'n': json_object_set_new(req, "limit", json_integer(atoll(optarg))); break;
         case 'T': timeout = atoi(optarg) > 0 ? atoi(optarg) : 5000; break;
+        case 'S': {
+            int64_t since;
+            if (parse_since(optarg, &since)) {
+                fprintf(stderr,
+                        "evbus: --since wants a time such as 2026-11-23T17:00:00Z or a "
+                        "duration back from now such as 90m, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            json_object_set_new(req, "since_ms", json_integer(since));
+            break;
+        }
         case 'h': usage(stdout, cmd); return 0;
         default: usage(stderr, cmd); return 2;
         }
@@ -162,6 +202,12 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         printf("%lld dead letters queued for delivery again\n", (long long)num(answer, "replayed"));
     } else if (strcmp(cmd, "dlq drop") == 0) {
         printf("%lld dead letters dropped\n", (long long)num(answer, "dropped"));
+    } else if (strcmp(cmd, "replay") == 0) {
+        printf("%lld stored events queued for delivery again%s\n",
+               (long long)num(answer, "replayed"),
+               json_is_true(json_object_get(answer, "more"))
+                   ? " (the first 100000: run again with a later --since for the rest)"
+                   : "");
     } else {
         size_t i;
         json_t *e;
@@ -204,4 +250,11 @@ int evbus__cmd_dlq(int argc, char **argv) {
                     "       evbus dlq drop   -t TARGET               delete them\n"
                     "  (each also takes -c FILE | --control ENDPOINT, --json, --timeout MS)\n");
     return 2;
+}
+
+int evbus__cmd_replay(int argc, char **argv) {
+    json_t *req = json_pack("{s:s, s:I}", "cmd", "replay", "since_ms", (json_int_t)0);
+    int rc = run(argc, argv, "replay", req);
+    json_decref(req);
+    return rc;
 }

@@ -14,6 +14,8 @@ static void usage(FILE *out) {
                  "  status         what evbusd is doing: ingest, store, and per target pending,\n"
                  "                 in flight, delivered, retried, dead-lettered, oldest age\n"
                  "  dlq list       dead letters: events a target could not take, and why\n"
+                 "  dlq replay     deliver a target's dead letters again; dlq drop: delete them\n"
+                 "  replay         deliver stored events since a time to a target again\n"
                  "  version        print the version\n"
                  "\n"
                  "Run 'evbus COMMAND --help' for a command's options.\n");
@@ -31,6 +33,8 @@ int main(int argc, char **argv) {
         return evbus__cmd_status(argc - 1, argv + 1);
     if (strcmp(cmd, "dlq") == 0)
         return evbus__cmd_dlq(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay") == 0)
+        return evbus__cmd_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "test-pattern") == 0)
         return evbus__cmd_test_pattern(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

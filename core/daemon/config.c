@@ -74,6 +74,13 @@ static const evbus__cfg_field storage_fields[] = {
      .min = 1,
      .max = 1000000,
      .help = "most events written in one group commit"},
+    {.key = "retention",
+     .type = EVBUS__CFG_DURATION,
+     .offset = F(retention_ms),
+     .min = 0,
+     .max = 3660ull * 86400000,
+     .help = "how long delivered events stay stored for evbus replay (0: removed once every "
+             "target has them)"},
     {.key = "commit_max_bytes",
      .type = EVBUS__CFG_SIZE,
      .offset = F(commit_max_bytes),

@@ -44,6 +44,7 @@ typedef struct evbus__config {
     int64_t dedup_window_ms;
     uint64_t commit_max_events; /* most events in one group commit */
     uint64_t commit_max_bytes;  /* most bytes of events in one group commit */
+    int64_t retention_ms;       /* keep delivered events this long, for replay */
     evbus__cfg_list targets;    /* evbus__target_cfg */
     evbus__cfg_list rules;      /* evbus__rule_cfg */
     char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */

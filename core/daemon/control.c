@@ -127,6 +127,7 @@ typedef struct requeue_walk {
     evbus__result_msg *m;
     evbus__delivery outcome;
     int64_t now;
+    uint32_t target; /* replay: the target to deliver to */
 } requeue_walk;
 
 static int on_dead_requeue(void *arg, uint32_t target, uint64_t seq, uint32_t attempts,
@@ -151,7 +152,7 @@ static json_t *cmd_dlq_change(evbus__control *c, json_t *req, evbus__delivery ou
     if (idx < 0)
         return json_pack("{s:b, s:s}", "ok", 0, "error",
                          target ? "no such target" : "name the target (-t TARGET)");
-    requeue_walk w = {evbus__result_msg_new(100000), outcome, evbus__now_wall_ms()};
+    requeue_walk w = {evbus__result_msg_new(100000), outcome, evbus__now_wall_ms(), 0};
     if (!w.m)
         return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
     w.m->target = EVBUS__MSG_NO_BATCH;
@@ -168,6 +169,43 @@ static json_t *cmd_dlq_change(evbus__control *c, json_t *req, evbus__delivery ou
                      (json_int_t)n);
 }
 
+static int on_since(void *arg, uint64_t seq) {
+    requeue_walk *w = arg;
+    if (w->m->n == w->m->cap)
+        return 1;
+    evbus__store_result r = {
+        .target = w->target, .seq = seq, .outcome = EVBUS__REPLAY, .due_ms = w->now};
+    evbus__result_msg_add(w->m, &r, "");
+    return 0;
+}
+
+/* Delivers stored events accepted since a time to a target again (they must
+ * still be stored: see storage.retention). */
+static json_t *cmd_replay(evbus__control *c, json_t *req) {
+    const char *target = json_string_value(json_object_get(req, "target"));
+    long idx = target ? evbus__config_target_index(c->cfg, target) : -1;
+    if (idx < 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error",
+                         target ? "no such target" : "name the target (--target TARGET)");
+    requeue_walk w = {evbus__result_msg_new(100000), EVBUS__REPLAY, evbus__now_wall_ms(),
+                      (uint32_t)idx};
+    if (!w.m)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
+    w.m->target = EVBUS__MSG_NO_BATCH;
+    evbus__store_foreach_since(
+        c->store, (int64_t)json_integer_value(json_object_get(req, "since_ms")), on_since, &w);
+    size_t n = w.m->n;
+    bool more = n == w.m->cap;
+    evbus__result_msg_seal(w.m);
+    if (n && zmq_send(c->results, &w.m, sizeof w.m, 0) != (int)sizeof w.m) {
+        evbus__result_msg_free(w.m);
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "cannot reach the writer");
+    }
+    if (!n)
+        evbus__result_msg_free(w.m);
+    return json_pack("{s:b, s:I, s:b}", "ok", 1, "replayed", (json_int_t)n, "more", more);
+}
+
 static json_t *handle(evbus__control *c, const char *text, size_t len) {
     json_error_t jerr;
     json_t *req = json_loadb(text, len, 0, &jerr);
@@ -176,7 +214,7 @@ static json_t *handle(evbus__control *c, const char *text, size_t len) {
     if (!cmd)
         answer = json_pack("{s:b, s:s}", "ok", 0, "error",
                            "expected a JSON object with a \"cmd\" (status, dlq, dlq-replay, "
-                           "dlq-drop)");
+                           "dlq-drop, replay)");
     else if (strcmp(cmd, "status") == 0)
         answer = evbus__control_status(c);
     else if (strcmp(cmd, "dlq") == 0)
@@ -185,6 +223,8 @@ static json_t *handle(evbus__control *c, const char *text, size_t len) {
         answer = cmd_dlq_change(c, req, EVBUS__REQUEUE);
     else if (strcmp(cmd, "dlq-drop") == 0)
         answer = cmd_dlq_change(c, req, EVBUS__DROP);
+    else if (strcmp(cmd, "replay") == 0)
+        answer = cmd_replay(c, req);
     else
         answer = json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command (status, dlq)");
     json_decref(req);

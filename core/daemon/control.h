@@ -4,7 +4,8 @@
  * getters and short LMDB read transactions.
  *
  * Requests: {"cmd":"status"}, {"cmd":"dlq","target":"NAME","limit":N},
- * {"cmd":"dlq-replay","target":"NAME"} and {"cmd":"dlq-drop","target":"NAME"}.
+ * {"cmd":"dlq-replay","target":"NAME"}, {"cmd":"dlq-drop","target":"NAME"} and
+ * {"cmd":"replay","target":"NAME","since_ms":T}.
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. */
 #ifndef EVBUS_CONTROL_H
 #define EVBUS_CONTROL_H

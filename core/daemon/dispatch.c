@@ -736,8 +736,9 @@ static void take_wakes(evbus__dispatch *d) {
              * scan cursors: deliver them as retries due now. */
             for (size_t i = 0; i < m->n; i++) {
                 const evbus__store_result *r = &m->v[i];
-                if (r->outcome == EVBUS__REQUEUE && r->target < d->n_targets &&
-                    d->targets[r->target].live && !is_scheduled(&d->targets[r->target], r->seq))
+                if ((r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__REPLAY) &&
+                    r->target < d->n_targets && d->targets[r->target].live &&
+                    !is_scheduled(&d->targets[r->target], r->seq))
                     schedule_retry(&d->targets[r->target], r->seq, 0, r->due_ms);
             }
             evbus__result_msg_free(m);

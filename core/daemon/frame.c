@@ -50,8 +50,9 @@ int evbus__bytes_reserve(evbus__bytes *b, size_t more) {
 }
 
 int evbus__event_prepare(const evbus__config *cfg, const Evbus__V1__Event *ev, evbus__uuid_gen *ids,
-                         const char *now_text, char gen_id[37], Evbus__V1__Event *filled,
-                         evbus__bytes *out, size_t *off, size_t *len, char *why, size_t whylen) {
+                         int64_t now_ms, const char *now_text, char gen_id[37],
+                         Evbus__V1__Event *filled, evbus__bytes *out, size_t *off, size_t *len,
+                         char *why, size_t whylen) {
     *filled = *ev;
     if (evbus__event_validate(ev, cfg->max_event_size, why, whylen))
         return 1;
@@ -63,6 +64,7 @@ int evbus__event_prepare(const evbus__config *cfg, const Evbus__V1__Event *ev, e
         filled->time = (char *)now_text;
     if (!filled->origin_region[0])
         filled->origin_region = cfg->region;
+    filled->accepted_ms = (uint64_t)now_ms;
     size_t n = evbus__v1__event__get_packed_size(filled);
     if (evbus__bytes_reserve(out, n))
         return -1;

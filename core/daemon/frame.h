@@ -33,7 +33,8 @@ typedef struct evbus__bytes {
 int evbus__bytes_reserve(evbus__bytes *b, size_t more);
 
 /* Validates one event, fills in what a producer may leave out (id from `ids`
- * into gen_id, time `now_text`, origin region from the configuration) and
+ * into gen_id, time `now_text`, origin region from the configuration; the
+ * acceptance time `now_ms` always) and
  * appends the record the store keeps to `out`.
  * `filled` receives a shallow copy of the event with the defaults in place
  * (its strings point into `ev`, gen_id, now_text and cfg): what is stored,
@@ -41,7 +42,8 @@ int evbus__bytes_reserve(evbus__bytes *b, size_t more);
  * when the event is invalid (why says why; filled->id is the event's own id);
  * -1 when out of memory. The event itself is not modified. */
 int evbus__event_prepare(const evbus__config *cfg, const Evbus__V1__Event *ev, evbus__uuid_gen *ids,
-                         const char *now_text, char gen_id[37], Evbus__V1__Event *filled,
-                         evbus__bytes *out, size_t *off, size_t *len, char *why, size_t whylen);
+                         int64_t now_ms, const char *now_text, char gen_id[37],
+                         Evbus__V1__Event *filled, evbus__bytes *out, size_t *off, size_t *len,
+                         char *why, size_t whylen);
 
 #endif

@@ -495,8 +495,8 @@ static int route_event(evbus__ingest *ing, batch *b, slot *s, const Evbus__V1__E
     return 0;
 }
 
-static void prepare_request(evbus__ingest *ing, batch *b, request *r, const char *now_text,
-                            bool closing) {
+static void prepare_request(evbus__ingest *ing, batch *b, request *r, int64_t now_ms,
+                            const char *now_text, bool closing) {
     r->first_slot = b->nslots;
     r->n_slots = r->pub->n_events;
     if (grow((void **)&b->slots, &b->slots_cap, b->nslots + r->n_slots, sizeof *b->slots) ||
@@ -516,9 +516,9 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, const char
         s->n_targets = 0;
         char why[256];
         Evbus__V1__Event filled;
-        int rc =
-            evbus__event_prepare(ing->cfg, r->pub->events[i], &ing->uuids, now_text, s->gen_id,
-                                 &filled, &b->records, &s->rec_off, &s->rec_len, why, sizeof why);
+        int rc = evbus__event_prepare(ing->cfg, r->pub->events[i], &ing->uuids, now_ms, now_text,
+                                      s->gen_id, &filled, &b->records, &s->rec_off, &s->rec_len,
+                                      why, sizeof why);
         s->id = filled.id;
         if (rc == 0 && !closing)
             rc = route_event(ing, b, s, &filled, why, sizeof why);
@@ -565,7 +565,7 @@ static void fill_batch(evbus__ingest *ing, batch *b, bool closing) {
             break;
         b->nreq++;
         if (r->pub)
-            prepare_request(ing, b, r, now_text, closing);
+            prepare_request(ing, b, r, now, now_text, closing);
     }
 }
 

@@ -108,6 +108,7 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
+    evbus__store_set_retention(store, cfg.retention_ms, (uint32_t)cfg.targets.n);
     zctx = zmq_ctx_new();
     if (!zctx) {
         EVBUS_LOG_E("evbusd", "cannot create ZeroMQ context: %s", zmq_strerror(errno));

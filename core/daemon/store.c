@@ -44,7 +44,55 @@ struct evbus__store {
     uint64_t *pending;
     int64_t *delta;
     size_t n_counted;
+    int64_t retention_ms;
+    uint32_t n_targets;
+    uint64_t sweep_seq; /* where the retention sweep goes on from */
 };
+
+void evbus__store_set_retention(evbus__store *s, int64_t retention_ms, uint32_t n_targets) {
+    s->retention_ms = retention_ms;
+    s->n_targets = n_targets;
+}
+
+/* The acceptance time stored in a record (evbus.v1.Event field 15), read
+ * without decoding the rest; 0 when absent or unreadable. */
+static uint64_t record_accepted_ms(const unsigned char *p, size_t len) {
+    const unsigned char *end = p + len;
+    uint64_t found = 0;
+    while (p < end) {
+        uint64_t tag = 0, v = 0;
+        for (int shift = 0; p < end && shift < 64; shift += 7) {
+            tag |= (uint64_t)(*p & 0x7f) << shift;
+            if (!(*p++ & 0x80))
+                break;
+        }
+        switch (tag & 7) {
+        case 0:
+            for (int shift = 0; p < end && shift < 64; shift += 7) {
+                v |= (uint64_t)(*p & 0x7f) << shift;
+                if (!(*p++ & 0x80))
+                    break;
+            }
+            if ((tag >> 3) == 15)
+                found = v;
+            break;
+        case 1: p += 8; break;
+        case 2:
+            for (int shift = 0; p < end && shift < 64; shift += 7) {
+                v |= (uint64_t)(*p & 0x7f) << shift;
+                if (!(*p++ & 0x80))
+                    break;
+            }
+            if (v > (uint64_t)(end - p))
+                return 0;
+            p += v;
+            break;
+        case 5: p += 4; break;
+        default: return 0;
+        }
+    }
+    return p == end ? found : 0;
+}
 
 /* Makes room to count pending entries of targets below n. */
 static int count_room(evbus__store *s, size_t n) {
@@ -178,10 +226,51 @@ static int release_event(evbus__store *s, MDB_txn *txn, uint64_t seq, uint32_t n
         if (mrc != MDB_NOTFOUND)
             return mrc == 0 ? 0 : mrc;
     }
+    if (s->retention_ms > 0)
+        return 0; /* the retention sweep removes it when its time is up */
     unsigned char ek[8];
     evbus__put_be64(ek, seq);
     MDB_val ekv = {8, ek};
     return del_if_present(txn, s->dbi[DB_EVENTS], &ekv);
+}
+
+/* Removes up to `budget` event records older than the retention that no
+ * target has pending or dead-lettered, walking on from where the last sweep
+ * stopped (records still needed are passed over, not waited for). */
+static int sweep_retained(evbus__store *s, MDB_txn *txn, int64_t before_ms, size_t budget) {
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[DB_EVENTS], &cur);
+    if (mrc)
+        return mrc;
+    unsigned char start[8];
+    evbus__put_be64(start, s->sweep_seq);
+    MDB_val k = {8, start}, v;
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (mrc == MDB_NOTFOUND) { /* past the end: start over next time */
+        s->sweep_seq = 0;
+        mdb_cursor_close(cur);
+        return 0;
+    }
+    while (mrc == 0 && budget-- > 0 && k.mv_size == 8) {
+        uint64_t seq = evbus__get_be64(k.mv_data);
+        uint64_t at = record_accepted_ms(v.mv_data, v.mv_size);
+        if (at && (int64_t)at >= before_ms)
+            break; /* sequences grow with time: the rest are younger */
+        s->sweep_seq = seq + 1;
+        bool needed = false;
+        for (uint32_t t = 0; t < s->n_targets && !needed; t++) {
+            unsigned char tk[12];
+            target_key(tk, t, seq);
+            MDB_val tkv = {sizeof tk, tk}, tv;
+            needed = mdb_get(txn, s->dbi[DB_PENDING], &tkv, &tv) == 0 ||
+                     mdb_get(txn, s->dbi[DB_DLQ], &tkv, &tv) == 0;
+        }
+        if (!needed && (mrc = mdb_cursor_del(cur, 0)))
+            break;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? 0 : mrc;
 }
 
 static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result *r,
@@ -190,6 +279,19 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
     target_key(k, r->target, r->seq);
     MDB_val kv = {sizeof k, k};
     int mrc;
+    if (r->outcome == EVBUS__REPLAY) {
+        unsigned char ek[8], pv[8];
+        evbus__put_be64(ek, r->seq);
+        MDB_val ekv = {8, ek}, ev;
+        if ((mrc = mdb_get(txn, s->dbi[DB_EVENTS], &ekv, &ev)))
+            return mrc == MDB_NOTFOUND ? 0 : mrc; /* swept meanwhile */
+        evbus__put_be64(pv, (uint64_t)r->due_ms);
+        MDB_val pvv = {sizeof pv, pv};
+        mrc = mdb_put(txn, s->dbi[DB_PENDING], &kv, &pvv, MDB_NOOVERWRITE);
+        if (mrc == 0)
+            count_change(s, r->target, 1);
+        return mrc == MDB_KEYEXIST ? 0 : mrc;
+    }
     if (r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__DROP) {
         mrc = mdb_del(txn, s->dbi[DB_DLQ], &kv, NULL);
         if (mrc == MDB_NOTFOUND)
@@ -508,6 +610,9 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
      * were added keeps the window bounded without a commit of its own. */
     if ((mrc = expire_ids(s, txn, expire_before_ms, 2 * n + 16)))
         goto abort;
+    if (s->retention_ms > 0 &&
+        (mrc = sweep_retained(s, txn, now_ms - s->retention_ms, 2 * n + (res ? res->n : 0) + 16)))
+        goto abort;
     mrc = mdb_txn_commit(txn);
     txn = NULL;
     if (mrc)
@@ -747,4 +852,27 @@ void evbus__store_pending_counts(evbus__store *s, uint64_t *out, size_t n) {
     for (size_t i = 0; i < n; i++)
         out[i] = i < s->n_counted ? s->pending[i] : 0;
     pthread_mutex_unlock(&s->counts_lock);
+}
+
+evbus_err evbus__store_foreach_since(evbus__store *s, int64_t since_ms,
+                                     int (*fn)(void *arg, uint64_t seq), void *arg) {
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return EVBUS_ESTORE;
+    if (mdb_cursor_open(txn, s->dbi[DB_EVENTS], &cur)) {
+        mdb_txn_abort(txn);
+        return EVBUS_ESTORE;
+    }
+    MDB_val k, v;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 || (int64_t)record_accepted_ms(v.mv_data, v.mv_size) < since_ms)
+            continue;
+        if (fn(arg, evbus__get_be64(k.mv_data)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return EVBUS_OK;
 }

@@ -54,6 +54,7 @@ typedef enum evbus__delivery {
     EVBUS__DEAD = 3,      /* moved to the dead-letter store with its reason */
     EVBUS__REQUEUE = 4,   /* a dead letter made pending again (replay) */
     EVBUS__DROP = 5,      /* a dead letter deleted (and its event, if no longer needed) */
+    EVBUS__REPLAY = 6,    /* a stored event made pending again for a target */
 } evbus__delivery;
 
 typedef struct evbus__store_result {
@@ -87,6 +88,16 @@ typedef struct evbus__store_stats {
  * what and where. The caller owns *out (evbus__store_close()). */
 evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **out, char *err,
                             size_t errlen);
+
+/* How long event records are kept after every target has them (0: removed
+ * at once), and how many targets there are. Set once after opening, before
+ * the first append. */
+void evbus__store_set_retention(evbus__store *s, int64_t retention_ms, uint32_t n_targets);
+
+/* Calls fn(arg, seq) for each stored event accepted at or after since_ms, in
+ * sequence order; fn returns non-zero to stop. */
+evbus_err evbus__store_foreach_since(evbus__store *s, int64_t since_ms,
+                                     int (*fn)(void *arg, uint64_t seq), void *arg);
 
 /* Closes the store and releases the lock; NULLs *s; accepts NULL. */
 void evbus__store_close(evbus__store **s);

@@ -44,8 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             char gen_id[37], why[256];
             Evbus__V1__Event filled;
             size_t off, len;
-            int rc = evbus__event_prepare(&cfg, pub->events[i], &ids, "2026-11-23T17:44:20Z",
-                                          gen_id, &filled, &records, &off, &len, why, sizeof why);
+            int rc = evbus__event_prepare(&cfg, pub->events[i], &ids, 1795456460000,
+                                          "2026-11-23T17:44:20Z", gen_id, &filled, &records, &off,
+                                          &len, why, sizeof why);
             if (rc == 1 && !why[0])
                 abort();
             if (rc != 0)

@@ -658,3 +658,54 @@ Test(delivery, http_service_posts_through_the_shared_multi_handle_and_retries_5x
     cr_assert_eq(harness_stop(&h), 0);
     MHD_stop_daemon(srv.mhd);
 }
+
+/* With storage.retention, delivered events stay stored, and evbus replay
+ * delivers those accepted since a time to a target again. */
+Test(delivery, replay_redelivers_retained_events_since_a_time) {
+    config_with_sink("good", NULL);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, "sed -i 's/^storage:$/storage:\\n  retention: 1h/' '%s'", h.config);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert(harness_start(&h), "log: %s", h.log);
+    open_client();
+    publish_range(0, 10, "a");
+    wait_for_distinct(10, 20);
+    usleep(1100000); /* two acceptance times, over a second apart */
+    char since[32];
+    time_t now = time(NULL);
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    usleep(1100000);
+    publish_range(10, 15, "a");
+    wait_for_distinct(15, 20);
+
+    snprintf(cmd, sizeof cmd, "'%s' replay --target out --since %s -c '%s' 2>&1",
+             harness_bin("evbus"), since, h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "5 stored events queued for delivery again\n");
+    size_t distinct, lines = 0;
+    time_t end = time(NULL) + 20;
+    while (time(NULL) < end && (lines = sink_lines(&distinct, NULL)) < 20)
+        usleep(20000);
+    cr_assert_eq(lines, 20, "the 5 events since %s were delivered again", since);
+    cr_assert_eq(distinct, 15);
+
+    snprintf(cmd, sizeof cmd, "'%s' replay --target out --since 2h -c '%s' 2>&1",
+             harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "15 stored events queued for delivery again\n");
+    snprintf(cmd, sizeof cmd, "'%s' replay --target out --since yesterday -c '%s' 2>&1",
+             harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "--since wants a time"), "%s", out);
+    end = time(NULL) + 20;
+    while (time(NULL) < end && (lines = sink_lines(&distinct, NULL)) < 35)
+        usleep(20000);
+    cr_assert_eq(lines, 35);
+    cr_assert_eq(harness_stop(&h), 0);
+    evbus__store *s = open_store();
+    evbus__store_stats st;
+    evbus__store_stats_get(s, &st);
+    evbus__store_close(&s);
+    cr_assert_eq(st.events, 15, "delivered events are retained");
+    cr_assert_eq(st.pending, 0);
+}

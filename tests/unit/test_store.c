@@ -160,3 +160,39 @@ Test(store, ids_are_forgotten_after_the_dedup_window) {
     cr_assert_eq(evbus__store_append(store, &newer, 1, NULL, 6000, 2000, 0), EVBUS_OK);
     cr_assert_eq(newer.outcome, EVBUS__DUPLICATE);
 }
+
+static int first_seq(void *arg, uint64_t seq, const void *rec, size_t len) {
+    (void)rec;
+    (void)len;
+    *(uint64_t *)arg = seq;
+    return 1;
+}
+
+Test(store, retention_keeps_delivered_events_until_their_time_is_up) {
+    evbus__store_set_retention(store, 1000, 1);
+    static const uint32_t to_target0 = 0;
+    /* A record with accepted_ms (field 15) = 1000, as ingest writes it. */
+    static const unsigned char rec[] = {0x0a, 0x01, 'x', 0x78, 0xe8, 0x07};
+    evbus__store_item a = {.id = "r1",
+                           .id_len = 2,
+                           .record = rec,
+                           .record_len = sizeof rec,
+                           .targets = &to_target0,
+                           .n_targets = 1};
+    cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
+    evbus__store_result done = {.target = 0, .seq = a.seq, .outcome = EVBUS__DELIVERED};
+    evbus__store_results res = {&done, 1, 1};
+    cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 1500, 0, 0), EVBUS_OK);
+    evbus__store_stats st;
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.pending, 0);
+    cr_assert_eq(st.events, 1, "kept: delivered, but within the retention");
+    static const unsigned char rec2[] = {0x0a, 0x01, 'y', 0x78, 0x88, 0x27}; /* at 5000 */
+    evbus__store_item b = {.id = "r2", .id_len = 2, .record = rec2, .record_len = sizeof rec2};
+    cr_assert_eq(evbus__store_append(store, &b, 1, NULL, 5000, 0, 0), EVBUS_OK);
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.events, 1, "r1 (accepted at 1000) swept once 1000 ms had passed");
+    uint64_t seq = 0;
+    evbus__store_foreach_event(store, first_seq, &seq);
+    cr_assert_eq(seq, b.seq, "r2 (accepted at 5000) is kept");
+}
