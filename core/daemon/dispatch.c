@@ -20,7 +20,6 @@
 #include "id_index.h"
 #include "plugin_load.h"
 
-#define MAX_COUNTERS 16
 /* How often pending entries are scanned even without a wake-up: a safety net
  * for a lost wake message, cheap when nothing is pending. */
 #define SCAN_INTERVAL_MS 200
@@ -30,11 +29,6 @@ typedef struct retry_entry {
     uint64_t seq;
     uint32_t attempts;
 } retry_entry;
-
-typedef struct named_counter {
-    char name[48];
-    uint64_t value;
-} named_counter;
 
 typedef struct target_rt target_rt;
 
@@ -58,8 +52,7 @@ struct target_rt {
     retry_entry *retries; /* sorted by due_ms */
     size_t n_retries, retries_cap;
     evbus__id_index *scheduled; /* seqs in `retries`, so scans skip them */
-    evbus__target_counters k;
-    named_counter counters[MAX_COUNTERS];
+    evbus__target_counters k;   /* k.plugin holds the plugin's own counters */
 };
 
 /* A batch handed to a plugin, until every event has a result. */
@@ -391,9 +384,24 @@ static evbus_err host_http_start(evbus_host *h, void *easy,
     return EVBUS_OK;
 }
 
+/* Names become part of a Prometheus metric name: [a-z0-9_] only. */
+static bool counter_name_ok(const char *name) {
+    if (!*name || strlen(name) >= sizeof((evbus__plugin_counter *)0)->name)
+        return false;
+    for (; *name; name++)
+        if (!((*name >= 'a' && *name <= 'z') || (*name >= '0' && *name <= '9') || *name == '_'))
+            return false;
+    return true;
+}
+
 static void host_counter_add(evbus_host *h, const char *name, uint64_t delta) {
-    named_counter *c = h->t->counters;
-    for (int i = 0; i < MAX_COUNTERS; i++) {
+    if (!name || !counter_name_ok(name)) {
+        host_log(h, EVBUS_LOG_LEVEL_WARN, "counter name '%s' is not [a-z0-9_]+: ignored",
+                 name ? name : "(null)");
+        return;
+    }
+    evbus__plugin_counter *c = h->t->k.plugin;
+    for (int i = 0; i < EVBUS__PLUGIN_COUNTERS; i++) {
         if (!c[i].name[0])
             snprintf(c[i].name, sizeof c[i].name, "%s", name);
         if (strcmp(c[i].name, name) == 0) {

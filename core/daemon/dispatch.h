@@ -14,9 +14,18 @@
 typedef struct evbus__dispatch evbus__dispatch;
 
 /* Per-target counters, for status and metrics. */
+#define EVBUS__PLUGIN_COUNTERS 16
+
+/* A counter a plugin keeps through api->counter_add. */
+typedef struct evbus__plugin_counter {
+    char name[48]; /* "" for an unused slot */
+    uint64_t value;
+} evbus__plugin_counter;
+
 typedef struct evbus__target_counters {
     uint64_t delivered, retried, dead, in_flight_events, batches;
     uint64_t in_flight_batches; /* including those whose results are not durable yet */
+    evbus__plugin_counter plugin[EVBUS__PLUGIN_COUNTERS];
 } evbus__target_counters;
 
 /* Loads every target's plugin, checks its configuration against the keys the

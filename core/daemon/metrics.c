@@ -109,6 +109,18 @@ char *evbus__metrics_render(json_t *st) {
                 add(&t, "\"} %lld\n", v);
         }
     }
+    /* The plugins' own counters: evbus_sink_NAME_total{target=...}. */
+    size_t i;
+    json_t *tg;
+    json_array_foreach(targets, i, tg) {
+        const char *name;
+        json_t *v;
+        json_object_foreach(json_object_get(tg, "plugin_counters"), name, v) {
+            add(&t, "evbus_sink_%s_total{target=\"", name);
+            label(&t, json_string_value(json_object_get(tg, "name")));
+            add(&t, "\"} %lld\n", (long long)json_integer_value(v));
+        }
+    }
     return t.s;
 }
 

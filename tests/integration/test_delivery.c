@@ -480,6 +480,7 @@ Test(delivery, metrics_endpoint_serves_prometheus_text) {
     cr_assert(strstr(body, "evbus_ingest_events_total{status=\"accepted\"} 20\n"), "%s", body);
     cr_assert(strstr(body, "evbus_target_delivered_total{target=\"out\"} 20\n"), "%s", body);
     cr_assert(strstr(body, "evbus_target_pending{target=\"out\"} 0\n"), "%s", body);
+    cr_assert(strstr(body, "evbus_sink_events_written_total{target=\"out\"} 20\n"), "%s", body);
     cr_assert_eq(harness_stop(&h), 0);
 }
 

@@ -64,6 +64,10 @@ static evbus_err submit(void *st, const evbus_batch *b) {
             fprintf(s->out, "%s %llu %s\n", b->target, (unsigned long long)b->events[i].sequence,
                     b->events[i].id);
     fflush(s->out);
+    size_t written = 0;
+    for (size_t i = 0; i < b->n_events; i++)
+        written += outcome(&b->events[i]) == EVBUS_RESULT_DELIVERED;
+    s->api->counter_add(s->host, "events_written", written);
     /* The batch may be released by its last report: take n first. */
     size_t n = b->n_events;
     for (size_t i = 0; i < n; i++) {
