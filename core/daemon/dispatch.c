@@ -597,6 +597,23 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
         if (found[i])
             f->events[i].envelope_json =
                 (const char *)f->envelopes.data + (uintptr_t)f->events[i].envelope_json;
+    /* The byte limit is only known once the events are read: cut the batch
+     * there (never below one event) and hand the rest back as due now. */
+    if (t->batch_max_bytes) {
+        size_t total = 0, keep = n;
+        for (size_t i = 0; i < n; i++) {
+            total += f->events[i].envelope_len;
+            if (total > t->batch_max_bytes && i > 0) {
+                keep = i;
+                break;
+            }
+        }
+        int64_t now = evbus__now_wall_ms();
+        for (size_t i = keep; i < n; i++)
+            schedule_retry(t, seqs[i], attempts[i] - 1, now);
+        n = keep;
+        f->n = keep;
+    }
     f->b.target = t->cfg->name;
     f->b.region = d->cfg->region;
     f->b.events = f->events;
@@ -873,6 +890,9 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
         if (t->cfg->batch_max_events && t->cfg->batch_max_events < t->batch_max_events)
             t->batch_max_events = t->cfg->batch_max_events;
         t->batch_max_bytes = p->max_batch_bytes;
+        if (t->cfg->batch_max_bytes &&
+            (!t->batch_max_bytes || t->cfg->batch_max_bytes < t->batch_max_bytes))
+            t->batch_max_bytes = t->cfg->batch_max_bytes;
         if (p->init(&d->api, &t->host, &t->state) != EVBUS_OK) {
             snprintf(err, errlen,
                      "%s:%u: targets[%zu] (%s): plugin %s failed to start (its log says why)",

@@ -710,3 +710,27 @@ Test(delivery, replay_redelivers_retained_events_since_a_time) {
     cr_assert_eq(st.events, 15, "delivered events are retained");
     cr_assert_eq(st.pending, 0);
 }
+
+/* batch_max_bytes cuts batches by the size of their envelopes. */
+Test(delivery, batches_stay_within_the_byte_limit) {
+    config_with_sink("good", "    batch_max_bytes: 300\n");
+    cr_assert(harness_start(&h), "log: %s", h.log);
+    open_client();
+    publish_range(0, 20, "a"); /* envelopes of about 140 bytes: 2 fit in 300 */
+    wait_for_distinct(20, 20);
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "'%s' status --json -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    time_t end = time(NULL) + 10;
+    while (time(NULL) < end) {
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        if (strstr(out, "\"events_written\": 20"))
+            break;
+        usleep(20000);
+    }
+    const char *b = strstr(out, "\"batches\": ");
+    cr_assert_not_null(b, "%s", out);
+    int batches = atoi(b + strlen("\"batches\": "));
+    cr_assert_geq(batches, 10, "20 events of ~140 bytes in batches of at most 300 bytes: %s", out);
+    size_t distinct;
+    cr_assert_eq(sink_lines(&distinct, NULL), 20, "none lost or doubled by the cuts");
+}

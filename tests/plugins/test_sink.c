@@ -68,6 +68,7 @@ static evbus_err submit(void *st, const evbus_batch *b) {
     for (size_t i = 0; i < b->n_events; i++)
         written += outcome(&b->events[i]) == EVBUS_RESULT_DELIVERED;
     s->api->counter_add(s->host, "events_written", written);
+    s->api->counter_add(s->host, "batches", 1);
     /* The batch may be released by its last report: take n first. */
     size_t n = b->n_events;
     for (size_t i = 0; i < n; i++) {
