@@ -143,22 +143,20 @@ static void usage(FILE *out, const char *cmd) {
             "      --json             print the answer as JSON\n"
             "      --timeout MS       how long to wait for evbusd (default 5000)\n",
             cmd,
-            strcmp(cmd, "dlq list") == 0  ? " [-t TARGET] [-n LIMIT]"
-            : strncmp(cmd, "dlq", 3) == 0 ? " -t TARGET"
-            : strcmp(cmd, "replay") == 0  ? " -t TARGET --since TIME (RFC 3339, or 90m back)"
-                                          : "");
+            strcmp(cmd, "dlq list") == 0   ? " [-t TARGET] [-n LIMIT]"
+            : strcmp(cmd, "dlq show") == 0 ? " -t TARGET --seq N"
+            : strncmp(cmd, "dlq", 3) == 0  ? " -t TARGET"
+            : strcmp(cmd, "replay") == 0   ? " -t TARGET --since TIME (RFC 3339, or 90m back)"
+                                           : "");
 }
 
 static int run(int argc, char **argv, const char *cmd, json_t *req) {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"control", required_argument, NULL, 'C'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"target", required_argument, NULL, 't'},
-                                         {"limit", required_argument, NULL, 'n'},
-                                         {"timeout", required_argument, NULL, 'T'},
-                                         {"since", required_argument, NULL, 'S'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"control", required_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},         {"target", required_argument, NULL, 't'},
+        {"limit", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 'T'},
+        {"since", required_argument, NULL, 'S'},  {"seq", required_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *config = "evbus.yaml", *control = NULL;
     int as_json = 0, timeout = 5000, c;
     optind = 1;
@@ -170,6 +168,7 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         case 't': json_object_set_new(req, "target", json_string(optarg)); break;
         case 'n': json_object_set_new(req, "limit", json_integer(atoll(optarg))); break;
         case 'T': timeout = atoi(optarg) > 0 ? atoi(optarg) : 5000; break;
+        case 'q': json_object_set_new(req, "sequence", json_integer(atoll(optarg))); break;
         case 'S': {
             int64_t since;
             if (parse_since(optarg, &since)) {
@@ -198,6 +197,9 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         printf("\n");
     } else if (strcmp(cmd, "status") == 0) {
         print_status(answer);
+    } else if (strcmp(cmd, "dlq show") == 0) {
+        json_dumpf(json_object_get(answer, "dead_letter"), stdout, JSON_INDENT(2));
+        printf("\n");
     } else if (strcmp(cmd, "dlq replay") == 0) {
         printf("%lld dead letters queued for delivery again\n", (long long)num(answer, "replayed"));
     } else if (strcmp(cmd, "dlq drop") == 0) {
@@ -235,6 +237,7 @@ int evbus__cmd_status(int argc, char **argv) {
 
 int evbus__cmd_dlq(int argc, char **argv) {
     static const char *const subs[][3] = {{"list", "dlq", "dlq list"},
+                                          {"show", "dlq-show", "dlq show"},
                                           {"replay", "dlq-replay", "dlq replay"},
                                           {"drop", "dlq-drop", "dlq drop"}};
     for (size_t i = 0; argc >= 2 && i < sizeof subs / sizeof subs[0]; i++) {
@@ -246,6 +249,7 @@ int evbus__cmd_dlq(int argc, char **argv) {
         return rc;
     }
     fprintf(stderr, "usage: evbus dlq list   [-t TARGET] [-n LIMIT]   dead letters and why\n"
+                    "       evbus dlq show   -t TARGET --seq N       one, with its event\n"
                     "       evbus dlq replay -t TARGET               deliver them again\n"
                     "       evbus dlq drop   -t TARGET               delete them\n"
                     "  (each also takes -c FILE | --control ENDPOINT, --json, --timeout MS)\n");

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "dispatch_msg.h"
+#include "envelope.h"
 #include "evbus.pb-c.h"
 
 struct evbus__control {
@@ -210,6 +211,55 @@ static json_t *cmd_replay(evbus__control *c, json_t *req) {
     return json_pack("{s:b, s:I, s:b}", "ok", 1, "replayed", (json_int_t)n, "more", more);
 }
 
+typedef struct show_walk {
+    uint64_t seq;
+    json_t *found;
+} show_walk;
+
+static int on_dead_show(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t when,
+                        const char *reason) {
+    (void)target;
+    show_walk *w = arg;
+    if (seq != w->seq)
+        return 0;
+    char at[21];
+    evbus__format_time(when, at);
+    w->found = json_pack("{s:I, s:i, s:s, s:s}", "sequence", (json_int_t)seq, "attempts",
+                         (int)attempts, "dead_at", at, "reason", reason);
+    return 1;
+}
+
+static void add_envelope(void *arg, size_t i, const void *record, size_t len) {
+    (void)i;
+    json_t *entry = arg;
+    Evbus__V1__Event *ev = evbus__v1__event__unpack(NULL, len, record);
+    if (!ev)
+        return;
+    evbus__bytes env = {0};
+    json_error_t jerr;
+    if (evbus__envelope_json(ev, &env) == 0)
+        json_object_set_new(entry, "event", json_loadb((const char *)env.data, env.len, 0, &jerr));
+    free(env.data);
+    evbus__v1__event__free_unpacked(ev, NULL);
+}
+
+/* One dead letter in full: why it died and the event itself. */
+static json_t *cmd_dlq_show(evbus__control *c, json_t *req) {
+    const char *target = json_string_value(json_object_get(req, "target"));
+    long idx = target ? evbus__config_target_index(c->cfg, target) : -1;
+    json_int_t seq = json_integer_value(json_object_get(req, "sequence"));
+    if (idx < 0 || seq <= 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error",
+                         "name the target and the sequence (-t TARGET --seq N)");
+    show_walk w = {(uint64_t)seq, NULL};
+    evbus__store_foreach_dead(c->store, (uint32_t)idx, on_dead_show, &w);
+    if (!w.found)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "no such dead letter");
+    uint64_t s = (uint64_t)seq;
+    evbus__store_read_events(c->store, &s, 1, add_envelope, w.found);
+    return json_pack("{s:b, s:o}", "ok", 1, "dead_letter", w.found);
+}
+
 static json_t *handle(evbus__control *c, const char *text, size_t len) {
     json_error_t jerr;
     json_t *req = json_loadb(text, len, 0, &jerr);
@@ -227,6 +277,8 @@ static json_t *handle(evbus__control *c, const char *text, size_t len) {
         answer = cmd_dlq_change(c, req, EVBUS__REQUEUE);
     else if (strcmp(cmd, "dlq-drop") == 0)
         answer = cmd_dlq_change(c, req, EVBUS__DROP);
+    else if (strcmp(cmd, "dlq-show") == 0)
+        answer = cmd_dlq_show(c, req);
     else if (strcmp(cmd, "replay") == 0)
         answer = cmd_replay(c, req);
     else

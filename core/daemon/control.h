@@ -4,6 +4,7 @@
  * getters and short LMDB read transactions.
  *
  * Requests: {"cmd":"status"}, {"cmd":"dlq","target":"NAME","limit":N},
+ * {"cmd":"dlq-show","target":"NAME","sequence":N},
  * {"cmd":"dlq-replay","target":"NAME"}, {"cmd":"dlq-drop","target":"NAME"} and
  * {"cmd":"replay","target":"NAME","since_ms":T}.
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. */

@@ -396,6 +396,12 @@ Test(delivery, status_and_dlq_commands_show_what_happened) {
     cr_assert(strstr(out, "id=doomed attempts=2 dead_at="), "%s", out);
     cr_assert(strstr(out, ": gave up after 2 attempts: Throttled: the test asked for it"), "%s",
               out);
+    snprintf(cmd, sizeof cmd, "'%s' dlq show -t out --seq %llu -c '%s' 2>&1", harness_bin("evbus"),
+             (unsigned long long)ack.sequence, h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"attempts\": 2,"), "%s", out);
+    cr_assert(strstr(out, "\"id\": \"doomed\""), "%s", out);
+    cr_assert(strstr(out, "\"fail\": \"retry\""), "the event's detail: %s", out);
 
     snprintf(cmd, sizeof cmd, "'%s' status -c '%s' 2>&1", harness_bin("evbus"), h.config);
     /* out: 50 delivered, 1 retried once then dead; parked: 3 pending, no plugin.
