@@ -46,7 +46,8 @@ struct target_rt {
     void *state;
     bool live; /* init succeeded */
     struct evbus_host host;
-    uint64_t cursor; /* highest sequence taken from pending so far */
+    uint64_t cursor;      /* highest sequence taken from pending so far */
+    int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
     unsigned in_flight, max_in_flight;
     size_t batch_max_events, batch_max_bytes;
     retry_entry *retries; /* sorted by due_ms */
@@ -683,6 +684,8 @@ static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, 
             seqs[n] = r.seq;
             attempts[n++] = r.attempts + 1;
         }
+        size_t retried = n;
+        uint64_t cursor_before = t->cursor;
         if (n < max && scan_fresh) {
             scan s = {t, seqs + n, 0, max - n};
             evbus__store_foreach_pending(d->store, t->index, t->cursor, on_pending, &s);
@@ -694,6 +697,18 @@ static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, 
         }
         if (n == 0)
             return;
+        /* batch_linger: a partial batch of new events waits a little for
+         * company, up to the linger time since it was first seen. */
+        int64_t linger = t->cfg->batch_linger_ms, now = evbus__now_mono_ms();
+        if (n < max && retried == 0 && linger > 0) {
+            if (!t->linger_since)
+                t->linger_since = now;
+            if (now - t->linger_since < linger) {
+                t->cursor = cursor_before; /* scan them again next time */
+                return;
+            }
+        }
+        t->linger_since = 0;
         submit_batch(d, t, seqs, attempts, n);
     }
 }
@@ -744,6 +759,8 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
         if (t->live && t->n_retries && t->in_flight < t->max_in_flight &&
             t->retries[0].due_ms - wall < wait)
             wait = t->retries[0].due_ms - wall;
+        if (t->live && t->linger_since && t->linger_since + t->cfg->batch_linger_ms - now < wait)
+            wait = t->linger_since + t->cfg->batch_linger_ms - now;
     }
     return wait < 0 ? 0 : wait;
 }
@@ -791,6 +808,10 @@ static void *dispatch_main(void *arg) {
         int64_t now = evbus__now_mono_ms();
         if (now - d->last_scan_ms >= SCAN_INTERVAL_MS)
             d->scan_due = true;
+        for (size_t i = 0; i < d->n_targets; i++)
+            if (d->targets[i].linger_since &&
+                now - d->targets[i].linger_since >= d->targets[i].cfg->batch_linger_ms)
+                d->scan_due = true; /* a lingering batch is due */
         bool fresh = d->scan_due;
         d->scan_due = false;
         if (fresh)

@@ -117,13 +117,17 @@ int main(int argc, char **argv) {
     /* With neither rules nor a catch-all there is nothing to route to, and
      * matching would only cost time. */
     bool routing = cfg.rules.n > 0 || cfg.catch_all_target;
-    if (evbus__ingest_new(&cfg, store, routing ? router : NULL, zctx, &ing, err, sizeof err) !=
-        EVBUS_OK) {
+    /* The dispatcher binds its wake-up socket before the writer connects to
+     * it: a ZeroMQ pipe made by a connect that came first was seen to leave
+     * the first wake-ups unsignalled, and delivery waited for the periodic
+     * scan. */
+    if (evbus__dispatch_new(&cfg, store, zctx, EVBUS__RESULTS_ENDPOINT, EVBUS__WAKE_ENDPOINT,
+                            &dispatch, err, sizeof err) != EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
-    if (evbus__dispatch_new(&cfg, store, zctx, EVBUS__RESULTS_ENDPOINT, EVBUS__WAKE_ENDPOINT,
-                            &dispatch, err, sizeof err) != EVBUS_OK) {
+    if (evbus__ingest_new(&cfg, store, routing ? router : NULL, zctx, &ing, err, sizeof err) !=
+        EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }

@@ -740,3 +740,26 @@ Test(delivery, batches_stay_within_the_byte_limit) {
     size_t distinct;
     cr_assert_eq(sink_lines(&distinct, NULL), 20, "none lost or doubled by the cuts");
 }
+
+/* batch_linger: events published one by one within the linger time leave in
+ * one batch. */
+Test(delivery, lingering_batches_gather_events_published_apart) {
+    config_with_sink("good", "    batch_linger: 600ms\n");
+    cr_assert(harness_start(&h), "log: %s", h.log);
+    open_client();
+    for (int i = 0; i < 4; i++) {
+        publish_range(i, i + 1, "a");
+        usleep(60000); /* apart enough that without linger each leaves alone */
+    }
+    wait_for_distinct(4, 20);
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "'%s' status --json -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    time_t end = time(NULL) + 10;
+    while (time(NULL) < end) {
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        if (strstr(out, "\"events_written\": 4"))
+            break;
+        usleep(20000);
+    }
+    cr_assert(strstr(out, "\"batches\": 1\n"), "one batch for the four events: %s", out);
+}
