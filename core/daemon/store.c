@@ -662,6 +662,18 @@ evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t 
     return EVBUS_OK;
 }
 
+/* A short read transaction and a cursor on one sub-database: end both with
+ * mdb_cursor_close() and mdb_txn_abort(). Returns 0, or -1 (nothing open). */
+static int read_cursor(evbus__store *s, int db, MDB_txn **txn, MDB_cursor **cur) {
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn))
+        return -1;
+    if (mdb_cursor_open(*txn, s->dbi[db], cur)) {
+        mdb_txn_abort(*txn);
+        return -1;
+    }
+    return 0;
+}
+
 evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out) {
     MDB_txn *txn;
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
@@ -690,12 +702,8 @@ evbus_err evbus__store_foreach_event(evbus__store *s,
                                      void *arg) {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+    if (read_cursor(s, DB_EVENTS, &txn, &cur))
         return EVBUS_ESTORE;
-    if (mdb_cursor_open(txn, s->dbi[DB_EVENTS], &cur)) {
-        mdb_txn_abort(txn);
-        return EVBUS_ESTORE;
-    }
     MDB_val k, v;
     int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (mrc == 0) {
@@ -714,12 +722,8 @@ static evbus_err walk_targets(evbus__store *s, int db, uint32_t target, uint64_t
                               int (*fn)(void *arg, const MDB_val *k, const MDB_val *v), void *arg) {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+    if (read_cursor(s, db, &txn, &cur))
         return EVBUS_ESTORE;
-    if (mdb_cursor_open(txn, s->dbi[db], &cur)) {
-        mdb_txn_abort(txn);
-        return EVBUS_ESTORE;
-    }
     unsigned char start[12];
     target_key(start, target == UINT32_MAX ? 0 : target, from);
     MDB_val k = {sizeof start, start}, v;
@@ -829,12 +833,8 @@ evbus_err evbus__store_target_backlog(evbus__store *s, uint32_t target, uint64_t
     *oldest_ms = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+    if (read_cursor(s, DB_PENDING, &txn, &cur))
         return EVBUS_ESTORE;
-    if (mdb_cursor_open(txn, s->dbi[DB_PENDING], &cur)) {
-        mdb_txn_abort(txn);
-        return EVBUS_ESTORE;
-    }
     unsigned char start[12];
     target_key(start, target, 0);
     MDB_val k = {sizeof start, start}, v;
@@ -858,12 +858,8 @@ evbus_err evbus__store_foreach_since(evbus__store *s, int64_t since_ms,
                                      int (*fn)(void *arg, uint64_t seq), void *arg) {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+    if (read_cursor(s, DB_EVENTS, &txn, &cur))
         return EVBUS_ESTORE;
-    if (mdb_cursor_open(txn, s->dbi[DB_EVENTS], &cur)) {
-        mdb_txn_abort(txn);
-        return EVBUS_ESTORE;
-    }
     MDB_val k, v;
     int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
