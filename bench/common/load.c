@@ -1,6 +1,7 @@
 /* The clock of one load and the small helpers every producer shares. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +220,21 @@ out:
     free(ps);
     free(th);
     return rc;
+}
+
+volatile sig_atomic_t bench_interrupted;
+
+static void on_signal(int sig) {
+    (void)sig;
+    bench_interrupted = 1;
+}
+
+void bench_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

@@ -1,8 +1,8 @@
 /* What the benchmarks share for driving load: one load runs a number of
  * producer threads against one server for a warm-up and then a measured
  * interval; see load.c for the clock and evbus_load.c for the libevbus
- * producer. Each benchmark's main.c defines bench_interrupted and
- * bench_name. */
+ * producer. bench_catch_signals() sets bench_interrupted; each benchmark's
+ * main.c defines bench_name. */
 #ifndef BENCH_LOAD_H
 #define BENCH_LOAD_H
 
@@ -31,6 +31,10 @@ enum { PHASE_SETUP, PHASE_WARMUP, PHASE_MEASURE, PHASE_STOP };
 
 /* Set by SIGINT/SIGTERM: every loop stops at its next check and cleans up. */
 extern volatile sig_atomic_t bench_interrupted;
+
+/* Sets bench_interrupted on SIGINT and SIGTERM (so a run stops cleanly and
+ * its servers are stopped and reaped) and ignores SIGPIPE. */
+void bench_catch_signals(void);
 /* Prefix of the messages the shared code prints ("bench-ingest"). */
 extern const char *bench_name;
 

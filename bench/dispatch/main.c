@@ -32,7 +32,6 @@
 #define STALL_MS     15000
 #define READY_SOURCE "com.example.bench.ready"
 
-volatile sig_atomic_t bench_interrupted;
 const char *bench_name = "bench-dispatch";
 
 /* The sinks a cell can deliver to. */
@@ -77,11 +76,6 @@ __attribute__((format(printf, 3, 4))) static void say(char *buf, size_t len, con
     va_start(ap, fmt);
     vsnprintf(buf, len, fmt, ap);
     va_end(ap);
-}
-
-static void on_signal(int sig) {
-    (void)sig;
-    bench_interrupted = 1;
 }
 
 static void usage(FILE *out) {
@@ -649,13 +643,7 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     if (parse_options(argc, argv, &o))
         return 2;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_catch_signals();
 
     cell *c = calloc(1, sizeof *c);
     if (!c) {

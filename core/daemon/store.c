@@ -54,35 +54,34 @@ void evbus__store_set_retention(evbus__store *s, int64_t retention_ms, uint32_t 
     s->n_targets = n_targets;
 }
 
+/* Reads a protobuf varint at *p (not past end). */
+static uint64_t read_varint(const unsigned char **p, const unsigned char *end) {
+    uint64_t v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    return v;
+}
+
 /* The acceptance time stored in a record (evbus.v1.Event field 15), read
  * without decoding the rest; 0 when absent or unreadable. */
 static uint64_t record_accepted_ms(const unsigned char *p, size_t len) {
     const unsigned char *end = p + len;
     uint64_t found = 0;
     while (p < end) {
-        uint64_t tag = 0, v = 0;
-        for (int shift = 0; p < end && shift < 64; shift += 7) {
-            tag |= (uint64_t)(*p & 0x7f) << shift;
-            if (!(*p++ & 0x80))
-                break;
-        }
+        uint64_t tag = read_varint(&p, end), v;
         switch (tag & 7) {
         case 0:
-            for (int shift = 0; p < end && shift < 64; shift += 7) {
-                v |= (uint64_t)(*p & 0x7f) << shift;
-                if (!(*p++ & 0x80))
-                    break;
-            }
+            v = read_varint(&p, end);
             if ((tag >> 3) == 15)
                 found = v;
             break;
         case 1: p += 8; break;
         case 2:
-            for (int shift = 0; p < end && shift < 64; shift += 7) {
-                v |= (uint64_t)(*p & 0x7f) << shift;
-                if (!(*p++ & 0x80))
-                    break;
-            }
+            v = read_varint(&p, end);
             if (v > (uint64_t)(end - p))
                 return 0;
             p += v;
@@ -142,47 +141,45 @@ static int push_change(index_change **v, size_t *cap, size_t *n, uint64_t hash, 
     return 0;
 }
 
-static int count_pending(evbus__store *s, MDB_txn *txn) {
+static uint32_t get_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Calls fn on every entry of one sub-database inside `txn`, for the
+ * start-up scans. fn returns 0 to go on, or an error code that ends the walk
+ * and is returned. */
+static int walk_all(evbus__store *s, MDB_txn *txn, int db,
+                    int (*fn)(evbus__store *s, const MDB_val *k, const MDB_val *v)) {
     MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, s->dbi[DB_PENDING], &cur);
+    int mrc = mdb_cursor_open(txn, s->dbi[db], &cur);
     if (mrc)
         return mrc;
     MDB_val k, v;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 12)
-            continue;
-        const unsigned char *kp = k.mv_data;
-        uint32_t t = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
-        if (count_room(s, (size_t)t + 1)) {
-            mrc = ENOMEM;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if ((mrc = fn(s, &k, &v)))
             break;
-        }
-        s->pending[t]++;
-    }
     mdb_cursor_close(cur);
     return mrc == MDB_NOTFOUND ? 0 : mrc;
 }
 
-/* Rebuilds the in-memory id index from the dedup log. */
-static int load_ids(evbus__store *s, MDB_txn *txn) {
-    MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, s->dbi[DB_DEDUP_LOG], &cur);
-    if (mrc)
-        return mrc;
-    MDB_val k, v;
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8 || v.mv_size < 8)
-            continue;
-        uint64_t h = evbus__id_hash((char *)v.mv_data + 8, v.mv_size - 8);
-        if (evbus__id_index_put(s->ids, h, evbus__get_be64(k.mv_data))) {
-            mrc = ENOMEM;
-            break;
-        }
-    }
-    mdb_cursor_close(cur);
-    return mrc == MDB_NOTFOUND ? 0 : mrc;
+static int count_one_pending(evbus__store *s, const MDB_val *k, const MDB_val *v) {
+    (void)v;
+    if (k->mv_size != 12)
+        return 0;
+    uint32_t t = get_be32(k->mv_data);
+    if (count_room(s, (size_t)t + 1))
+        return ENOMEM;
+    s->pending[t]++;
+    return 0;
+}
+
+/* Rebuilds the in-memory id index from one dedup log entry. */
+static int load_one_id(evbus__store *s, const MDB_val *k, const MDB_val *v) {
+    if (k->mv_size != 8 || v->mv_size < 8)
+        return 0;
+    uint64_t h = evbus__id_hash((char *)v->mv_data + 8, v->mv_size - 8);
+    return evbus__id_index_put(s->ids, h, evbus__get_be64(k->mv_data)) ? ENOMEM : 0;
 }
 
 static const char NEXT_SEQ_KEY[] = "next_seq";
@@ -194,10 +191,6 @@ static void target_key(unsigned char k[12], uint32_t target, uint64_t seq) {
     k[2] = (unsigned char)(target >> 8);
     k[3] = (unsigned char)target;
     evbus__put_be64(k + 4, seq);
-}
-
-static uint32_t get_be32(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static void put_be32(unsigned char *p, uint32_t v) {
@@ -421,12 +414,12 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
         goto fail;
     }
     pthread_mutex_init(&s->counts_lock, NULL);
-    if ((mrc = count_pending(s, txn))) {
+    if ((mrc = walk_all(s, txn, DB_PENDING, count_one_pending))) {
         snprintf(err, errlen, "%s: cannot count pending deliveries: %s", dir, mdb_strerror(mrc));
         goto fail;
     }
     s->ids = evbus__id_index_new();
-    if (!s->ids || (mrc = load_ids(s, txn))) {
+    if (!s->ids || (mrc = walk_all(s, txn, DB_DEDUP_LOG, load_one_id))) {
         snprintf(err, errlen, "%s: cannot load the dedup window: %s", dir,
                  s->ids ? mdb_strerror(mrc) : "out of memory");
         goto fail;

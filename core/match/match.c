@@ -499,18 +499,24 @@ static evbus_err failed(evbus__match_scratch *s, const evbus__jscan *j) {
     return EVBUS_EPROTO;
 }
 
+/* Sets up one match call. The trail array is written before it is read, so
+ * the run is not cleared as a whole. */
+static void start_run(run *r, const evbus__matcher *m, evbus__match_scratch *s) {
+    begin(s);
+    r->m = m;
+    r->s = s;
+    r->n_arr = 0;
+    r->next_array = 0;
+    r->snap_off = NONE32;
+    r->j.why = NULL;
+}
+
 evbus_err evbus__matcher_match_json(const evbus__matcher *m, evbus__match_scratch *s,
                                     const char *json, size_t len, evbus__match_cb cb, void *arg) {
     if (!m || !s || s->m != m || (!json && len) || !cb)
         return EVBUS_EINVAL;
-    begin(s);
-    run r; /* the trail array is written before it is read: no memset */
-    r.m = m;
-    r.s = s;
-    r.n_arr = 0;
-    r.next_array = 0;
-    r.snap_off = NONE32;
-    r.j.why = NULL;
+    run r;
+    start_run(&r, m, s);
     if (!run_json(&r, 0, json ? json : "", len, true))
         return failed(s, &r.j);
     finish(m, s, cb, arg);
@@ -531,14 +537,8 @@ evbus_err evbus__matcher_match(const evbus__matcher *m, evbus__match_scratch *s,
                                const evbus__match_event *ev, evbus__match_cb cb, void *arg) {
     if (!m || !s || s->m != m || !ev || !cb)
         return EVBUS_EINVAL;
-    begin(s);
-    run r; /* the trail array is written before it is read: no memset */
-    r.m = m;
-    r.s = s;
-    r.n_arr = 0;
-    r.next_array = 0;
-    r.snap_off = NONE32;
-    r.j.why = NULL;
+    run r;
+    start_run(&r, m, s);
     if (ev->detail) {
         uint32_t dn = child(m, 0, "detail", 6);
         if (dn != NONE32) {
