@@ -19,6 +19,9 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 echo "== install; build the example producer and sink plugin out of tree against it"
 prefix=$(mktemp -d /tmp/evbus-install.XXXXXX)
 cmake --install build --prefix "$prefix" >/dev/null
+# The installed binaries start from the prefix by themselves (relative RPATH).
+env -u LD_LIBRARY_PATH "$prefix/bin/evbus" --help >/dev/null
+env -u LD_LIBRARY_PATH "$prefix/bin/evbusd" --version >/dev/null
 PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/$(gcc -print-multiarch)/pkgconfig" \
   sh -c 'cc -std=c11 -Wall -Wextra -Werror examples/producer.c $(pkg-config --cflags --libs evbus) \
          -o "$1/producer"' sh "$prefix"
