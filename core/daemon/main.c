@@ -103,6 +103,9 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* `systemctl reload evbusd` sends SIGHUP, whose default action would end
+     * the router. Nothing is reloadable yet, so it is ignored. */
+    signal(SIGHUP, SIG_IGN);
 
     if (evbus__store_open(cfg.data_dir, cfg.map_size, &store, err, sizeof err) != EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
