@@ -11,6 +11,9 @@ pkgs=(
   libcriterion-dev libjansson-dev libyaml-dev libcyaml-dev libmicrohttpd-dev
   python3-zmq python3-protobuf protobuf-compiler
   redis-server
+  # The Debian package: CPack's DEB generator (dpkg-shlibdeps, file), its
+  # postinst (adduser), and systemd-analyze for checking the unit.
+  dpkg-dev file adduser systemd
 )
 
 missing=()

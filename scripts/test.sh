@@ -39,6 +39,9 @@ YAML
 "$prefix/bin/evbusd" --check-config --config "$prefix/evbus.yaml"
 rm -rf "$prefix"
 
+echo "== Debian package: build, install, check-config, publish as the evbus user, purge"
+bash scripts/test-package.sh build
+
 echo "== build (ASan+UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEVBUS_SANITIZE=ON -DEVBUS_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
