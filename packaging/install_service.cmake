@@ -26,5 +26,12 @@ configure_file(${EVBUS_PACKAGING_SRC}/evbusd.service.in ${out}/evbusd.service @O
 configure_file(${EVBUS_PACKAGING_SRC}/evbus.yaml.in ${out}/evbus.yaml @ONLY)
 file(INSTALL ${out}/evbusd.service DESTINATION ${unitdir}
      PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-file(INSTALL ${out}/evbus.yaml DESTINATION ${EVBUS_CONFDIR}
-     PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+# An installed configuration is the administrator's: a later install (say,
+# cmake --install to /usr over an earlier one) leaves it alone.
+set(conf "$ENV{DESTDIR}${EVBUS_CONFDIR}/evbus.yaml")
+if(EXISTS "${conf}")
+  message(STATUS "Keeping: ${conf} (the shipped one is ${out}/evbus.yaml)")
+else()
+  file(INSTALL ${out}/evbus.yaml DESTINATION ${EVBUS_CONFDIR}
+       PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+endif()
