@@ -127,6 +127,10 @@ static int parse_since(const char *s, int64_t *out_ms) {
         return -1;
     if (strlen(s) == 24 && sscanf(s + 20, "%3d", &frac_ms) != 1)
         return -1;
+    /* timegm() would quietly turn 2026-02-31 into 2026-03-03. */
+    if (tm.tm_mday < 1 || tm.tm_mday > evbus__days_in_month(tm.tm_year, tm.tm_mon) ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     *out_ms = (int64_t)timegm(&tm) * 1000 + frac_ms;
