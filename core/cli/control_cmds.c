@@ -57,7 +57,8 @@ static json_t *ask(const char *endpoint, json_t *req, int timeout) {
                     timeout);
         } else {
             json_error_t jerr;
-            answer = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+            /* Events' details may hold escaped NULs (dlq show). */
+            answer = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), JSON_ALLOW_NUL, &jerr);
             if (!answer)
                 fprintf(stderr, "evbus: unreadable answer: %s\n", jerr.text);
         }
