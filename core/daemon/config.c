@@ -217,6 +217,25 @@ static const evbus__cfg_field metrics_fields[] = {
      .type = EVBUS__CFG_STRING,
      .offset = F(metrics_listen),
      .help = "HOST:PORT serving Prometheus text at /metrics and status at / (off if unset)"},
+    {.key = "connection_timeout",
+     .type = EVBUS__CFG_DURATION,
+     .offset = F(metrics_timeout_ms),
+     .min = 1000,
+     .max = 3600000,
+     .help = "an idle or half-sent HTTP connection is closed after this long (whole seconds)"},
+    {.key = "max_connections",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(metrics_max_connections),
+     .min = 1,
+     .max = 100000,
+     .help = "HTTP connections open at once; more are closed at once"},
+    {.key = "max_connections_per_ip",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(metrics_max_connections_per_ip),
+     .min = 1,
+     .max = 100000,
+     .help = "HTTP connections open at once from one address, so that one client cannot "
+             "crowd out the scrapers"},
     {.key = NULL},
 };
 
@@ -332,6 +351,11 @@ void evbus__config_defaults(evbus__config *cfg) {
      * every ack in them wait longer (p99 of 1.3 s with 16 MiB commits of
      * 1 KiB events in bench/ingest). */
     cfg->commit_max_bytes = 4ull << 20;
+    /* A scrape takes milliseconds; slow or silent clients must not hold the
+     * listener's slots (1,100 of them made scrapes fail when kept forever). */
+    cfg->metrics_timeout_ms = 10000;
+    cfg->metrics_max_connections = 256;
+    cfg->metrics_max_connections_per_ip = 16;
 }
 
 /* Paths in the file are relative to the file, so that the same file works

@@ -44,14 +44,17 @@ typedef struct evbus__config {
     uint64_t map_size;
     uint64_t max_backlog; /* stored events before RETRY_LATER; 0 = no limit */
     int64_t dedup_window_ms;
-    uint64_t commit_max_events; /* most events in one group commit */
-    uint64_t commit_max_bytes;  /* most bytes of events in one group commit */
-    int64_t retention_ms;       /* keep delivered events this long, for replay */
-    evbus__cfg_list targets;    /* evbus__target_cfg */
-    evbus__cfg_list rules;      /* evbus__rule_cfg */
-    char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */
-    char *control_listen;       /* operators' socket; default ipc://DATA_DIR/control.sock */
-    char *metrics_listen;       /* HOST:PORT for /metrics; NULL: off */
+    uint64_t commit_max_events;       /* most events in one group commit */
+    uint64_t commit_max_bytes;        /* most bytes of events in one group commit */
+    int64_t retention_ms;             /* keep delivered events this long, for replay */
+    evbus__cfg_list targets;          /* evbus__target_cfg */
+    evbus__cfg_list rules;            /* evbus__rule_cfg */
+    char *catch_all_target;           /* events no rule matches go here; NULL: nowhere */
+    char *control_listen;             /* operators' socket; default ipc://DATA_DIR/control.sock */
+    char *metrics_listen;             /* HOST:PORT for /metrics; NULL: off */
+    int64_t metrics_timeout_ms;       /* an idle or half-sent HTTP connection is closed after it */
+    uint64_t metrics_max_connections; /* open at once, from everyone */
+    uint64_t metrics_max_connections_per_ip; /* open at once, from one address */
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */
