@@ -182,25 +182,13 @@ evbus_err evbus__metrics_start(const evbus__config *cfg, evbus__control *control
     *out = NULL;
     if (!cfg->metrics_listen)
         return EVBUS_OK;
-    char host[64];
-    unsigned port;
-    const char *colon = strrchr(cfg->metrics_listen, ':');
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    if (!colon || (size_t)(colon - cfg->metrics_listen) >= sizeof host ||
-        sscanf(colon + 1, "%u", &port) != 1 || port == 0 || port > 65535) {
-        snprintf(err, errlen,
-                 "%s: metrics.listen: expected HOST:PORT such as 127.0.0.1:9464, "
-                 "got '%s'",
-                 cfg->path, cfg->metrics_listen);
+    struct sockaddr_in addr;
+    const char *why;
+    if (evbus__config_host_port(cfg->metrics_listen, &addr, &why)) {
+        snprintf(err, errlen, "%s: metrics.listen: %s, got '%s'", cfg->path, why,
+                 cfg->metrics_listen);
         return EVBUS_ECONFIG;
     }
-    memcpy(host, cfg->metrics_listen, (size_t)(colon - cfg->metrics_listen));
-    host[colon - cfg->metrics_listen] = '\0';
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
-        snprintf(err, errlen, "%s: metrics.listen: '%s' is not an IPv4 address", cfg->path, host);
-        return EVBUS_ECONFIG;
-    }
-    addr.sin_port = htons((uint16_t)port);
     evbus__metrics *m = calloc(1, sizeof *m);
     if (!m)
         return EVBUS_ENOMEM;
