@@ -64,5 +64,10 @@ echo
 echo "evbusd is running on $endpoint (pid $pid, log $log). Publish more with:"
 echo "  $bin/evbus pub -e $endpoint -s my.app -t MyEvent -d '{\"k\":1}'"
 echo "Ctrl-C stops it."
-tail -n 0 -f "$log" &
+# A background job of a script ignores SIGINT, so Ctrl-C would leave this
+# tail running: the exit trap stops it with evbusd (and --pid ends it should
+# evbusd exit on its own).
+tail -n 0 --pid="$pid" -f "$log" &
+tail_pid=$!
+trap 'kill "$tail_pid" "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 wait "$pid"

@@ -57,7 +57,8 @@ static json_t *ask(const char *endpoint, json_t *req, int timeout) {
                     timeout);
         } else {
             json_error_t jerr;
-            answer = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+            /* Events' details may hold escaped NULs (dlq show). */
+            answer = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), JSON_ALLOW_NUL, &jerr);
             if (!answer)
                 fprintf(stderr, "evbus: unreadable answer: %s\n", jerr.text);
         }
@@ -126,6 +127,10 @@ static int parse_since(const char *s, int64_t *out_ms) {
         (strlen(s) != 20 && strlen(s) != 24) || s[strlen(s) - 1] != 'Z')
         return -1;
     if (strlen(s) == 24 && sscanf(s + 20, "%3d", &frac_ms) != 1)
+        return -1;
+    /* timegm() would quietly turn 2026-02-31 into 2026-03-03. */
+    if (tm.tm_mday < 1 || tm.tm_mday > evbus__days_in_month(tm.tm_year, tm.tm_mon) ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;

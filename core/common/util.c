@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -52,6 +53,14 @@ void evbus__uuid_next(evbus__uuid_gen *g, char out[37]) {
         out[o++] = hex[b[i] & 0x0f];
     }
     out[o] = '\0';
+}
+
+int evbus__days_in_month(int year, int month) {
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (month < 1 || month > 12)
+        return 0;
+    bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    return month == 2 && leap ? 29 : days[month - 1];
 }
 
 static void put_digits(char *out, unsigned v, int n) {

@@ -26,6 +26,11 @@ void evbus__uuid_next(evbus__uuid_gen *g, char out[37]);
  * as Amazon EventBridge writes event times, into out[21]. */
 void evbus__format_time(int64_t wall_ms, char out[21]);
 
+/* Days in `month` (1-12) of the proleptic Gregorian `year`: 29 in February
+ * of a leap year (divisible by 4, and by 400 if by 100). 0 for a month out of
+ * range. For checking dates written by people (2026-02-31 is no day). */
+int evbus__days_in_month(int year, int month);
+
 /* A bijective 64-bit mix (the splitmix64 finaliser): for hashing and for
  * turning a counter into well-spread bits. */
 static inline uint64_t evbus__mix64(uint64_t x) {

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "match/match.h"
 
 #define F(field) offsetof(evbus__config, field)
 
@@ -21,6 +24,7 @@ static const evbus__cfg_field ingest_fields[] = {
     {.key = "max_request_bytes",
      .type = EVBUS__CFG_SIZE,
      .offset = F(max_request_bytes),
+     .pos_offset = F(max_request_bytes_pos),
      .min = 1024,
      .max = 1ull << 30,
      .help = "largest Publish frame accepted"},
@@ -33,6 +37,7 @@ static const evbus__cfg_field ingest_fields[] = {
     {.key = "max_event_size",
      .type = EVBUS__CFG_SIZE,
      .offset = F(max_event_size),
+     .pos_offset = F(max_event_size_pos),
      .min = 256,
      .max = 16ull << 20,
      .help = "largest event (source, detail type, detail, time and resources together)"},
@@ -49,6 +54,7 @@ static const evbus__cfg_field storage_fields[] = {
     {.key = "data_dir",
      .type = EVBUS__CFG_STRING,
      .offset = F(data_dir),
+     .pos_offset = F(data_dir_pos),
      .help = "directory of the LMDB store; relative to the configuration file"},
     {.key = "map_size",
      .type = EVBUS__CFG_SIZE,
@@ -96,11 +102,13 @@ static const evbus__cfg_field target_fields[] = {
     {.key = "name",
      .type = EVBUS__CFG_STRING,
      .offset = T(name),
+     .pos_offset = T(name_pos),
      .required = true,
      .help = "the target's name, used by rules"},
     {.key = "plugin",
      .type = EVBUS__CFG_STRING,
      .offset = T(plugin),
+     .pos_offset = T(plugin_pos),
      .help = "sink plugin (.so) that delivers to it; relative to the configuration file"},
     {.key = "config", .type = EVBUS__CFG_MAP, .offset = T(config), .help = "the plugin's settings"},
     {.key = "batch_max_events",
@@ -136,6 +144,7 @@ static const evbus__cfg_field target_fields[] = {
     {.key = "retry_base_delay",
      .type = EVBUS__CFG_DURATION,
      .offset = T(retry_base_ms),
+     .pos_offset = T(retry_base_pos),
      .min = 1,
      .max = 3600000,
      .help = "first retry delay; doubles per attempt, with full jitter"},
@@ -172,11 +181,13 @@ static const evbus__cfg_field rule_fields[] = {
     {.key = "name",
      .type = EVBUS__CFG_STRING,
      .offset = offsetof(evbus__rule_cfg, name),
+     .pos_offset = offsetof(evbus__rule_cfg, name_pos),
      .required = true,
      .help = "the rule's name, used in messages and metrics"},
     {.key = "pattern",
      .type = EVBUS__CFG_JSON,
      .offset = offsetof(evbus__rule_cfg, pattern),
+     .pos_offset = offsetof(evbus__rule_cfg, pattern_pos),
      .required = true,
      .help = "an EventBridge event pattern, as YAML or as a string of JSON"},
     {.key = "targets",
@@ -199,6 +210,7 @@ static const evbus__cfg_field routing_fields[] = {
     {.key = "catch_all_target",
      .type = EVBUS__CFG_STRING,
      .offset = F(catch_all_target),
+     .pos_offset = F(catch_all_pos),
      .help = "target that receives events no rule matches"},
     {.key = NULL},
 };
@@ -207,6 +219,7 @@ static const evbus__cfg_field control_fields[] = {
     {.key = "listen",
      .type = EVBUS__CFG_STRING,
      .offset = F(control_listen),
+     .pos_offset = F(control_listen_pos),
      .help =
          "ZeroMQ endpoint for evbus status and evbus dlq (default ipc://DATA_DIR/control.sock)"},
     {.key = NULL},
@@ -216,7 +229,27 @@ static const evbus__cfg_field metrics_fields[] = {
     {.key = "listen",
      .type = EVBUS__CFG_STRING,
      .offset = F(metrics_listen),
+     .pos_offset = F(metrics_listen_pos),
      .help = "HOST:PORT serving Prometheus text at /metrics and status at / (off if unset)"},
+    {.key = "connection_timeout",
+     .type = EVBUS__CFG_DURATION,
+     .offset = F(metrics_timeout_ms),
+     .min = 1000,
+     .max = 3600000,
+     .help = "an idle or half-sent HTTP connection is closed after this long (whole seconds)"},
+    {.key = "max_connections",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(metrics_max_connections),
+     .min = 1,
+     .max = 100000,
+     .help = "HTTP connections open at once; more are closed at once"},
+    {.key = "max_connections_per_ip",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(metrics_max_connections_per_ip),
+     .min = 1,
+     .max = 100000,
+     .help = "HTTP connections open at once from one address, so that one client cannot "
+             "crowd out the scrapers"},
     {.key = NULL},
 };
 
@@ -268,48 +301,152 @@ static const evbus__cfg_field top_fields[] = {
 };
 
 long evbus__config_target_index(const evbus__config *c, const char *name) {
-    for (size_t i = 0; i < c->targets.n; i++)
-        if (strcmp(evbus__config_target(c, i)->name, name) == 0)
+    for (size_t i = 0; i < c->targets.n; i++) {
+        const char *t = evbus__config_target(c, i)->name;
+        if (t && strcmp(t, name) == 0)
             return (long)i;
+    }
     return -1;
 }
 
-/* Names must be unique and rules may only name targets that exist. Errors
- * point at the element's line. */
-static evbus_err check_routing(const evbus__config *cfg, char *err, size_t errlen) {
+int evbus__config_host_port(const char *s, struct sockaddr_in *out, const char **why) {
+    const char *colon = strrchr(s, ':');
+    char host[64], *end;
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof host) {
+        *why = "expected HOST:PORT such as 127.0.0.1:9464";
+        return -1;
+    }
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end || errno || port == 0 || port > 65535) {
+        *why = "the port must be a number from 1 to 65535";
+        return -1;
+    }
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+        *why = "the host must be an IPv4 address such as 127.0.0.1";
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+/* Only ZeroMQ's tcp:// and ipc:// transports make sense for a daemon. */
+static void check_endpoint(evbus__cfg_errors *e, const char *ep, evbus__cfg_pos at,
+                           const char *key) {
+    if (strncmp(ep, "tcp://", 6) != 0 && strncmp(ep, "ipc://", 6) != 0)
+        evbus__cfg_error(e, at, key, "'%s' is not a tcp:// or ipc:// endpoint", ep);
+}
+
+static void check_endpoints(const evbus__config *cfg, evbus__cfg_errors *e) {
+    if (cfg->listen.n == 0)
+        evbus__cfg_error(e, cfg->listen.at, "ingest.listen", "at least one endpoint is needed");
+    for (size_t i = 0; i < cfg->listen.n; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "ingest.listen[%zu]", i);
+        check_endpoint(e, cfg->listen.v[i], cfg->listen.pos ? cfg->listen.pos[i] : cfg->listen.at,
+                       key);
+    }
+    if (cfg->control_listen)
+        check_endpoint(e, cfg->control_listen, cfg->control_listen_pos, "control.listen");
+    struct sockaddr_in addr;
+    const char *why;
+    if (cfg->metrics_listen && evbus__config_host_port(cfg->metrics_listen, &addr, &why))
+        evbus__cfg_error(e, cfg->metrics_listen_pos, "metrics.listen", "%s, got '%s'", why,
+                         cfg->metrics_listen);
+}
+
+/* Names must be unique and rules may only name targets that exist. Each
+ * error points at the name in question. */
+static void check_routing(const evbus__config *cfg, evbus__cfg_errors *e) {
+    char key[300];
     for (size_t i = 0; i < cfg->targets.n; i++) {
-        const char *name = evbus__config_target(cfg, i)->name;
-        if (evbus__config_target_index(cfg, name) != (long)i) {
-            snprintf(err, errlen, "%s:%u: targets[%zu]: target name '%s' is used twice", cfg->path,
-                     cfg->targets.lines[i], i, name);
-            return EVBUS_ECONFIG;
+        const evbus__target_cfg *t = evbus__config_target(cfg, i);
+        long first = t->name ? evbus__config_target_index(cfg, t->name) : (long)i;
+        if (first != (long)i) {
+            snprintf(key, sizeof key, "targets[%zu].name", i);
+            evbus__cfg_error(e, t->name_pos, key,
+                             "target name '%s' is used twice (first by targets[%ld], line %u)",
+                             t->name, first,
+                             evbus__config_target(cfg, (size_t)first)->name_pos.line);
         }
     }
     for (size_t i = 0; i < cfg->rules.n; i++) {
         const evbus__rule_cfg *r = evbus__config_rule(cfg, i);
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(evbus__config_rule(cfg, j)->name, r->name) == 0) {
-                snprintf(err, errlen, "%s:%u: rules[%zu]: rule name '%s' is used twice", cfg->path,
-                         cfg->rules.lines[i], i, r->name);
-                return EVBUS_ECONFIG;
+        for (size_t j = 0; r->name && j < i; j++) {
+            const evbus__rule_cfg *earlier = evbus__config_rule(cfg, j);
+            if (earlier->name && strcmp(earlier->name, r->name) == 0) {
+                snprintf(key, sizeof key, "rules[%zu].name", i);
+                evbus__cfg_error(e, r->name_pos, key,
+                                 "rule name '%s' is used twice (first by rules[%zu], line %u)",
+                                 r->name, j, earlier->name_pos.line);
+                break;
             }
         }
         for (size_t t = 0; t < r->targets.n; t++) {
             if (evbus__config_target_index(cfg, r->targets.v[t]) < 0) {
-                snprintf(err, errlen,
-                         "%s:%u: rules[%zu] (%s): target '%s' is not defined under targets:",
-                         cfg->path, cfg->rules.lines[i], i, r->name, r->targets.v[t]);
-                return EVBUS_ECONFIG;
+                snprintf(key, sizeof key, "rules[%zu].targets[%zu]", i, t);
+                evbus__cfg_error(e, r->targets.pos ? r->targets.pos[t] : r->targets.at, key,
+                                 "target '%s' is not defined under targets: (rule '%s')",
+                                 r->targets.v[t], r->name ? r->name : "?");
             }
         }
     }
-    if (cfg->catch_all_target && evbus__config_target_index(cfg, cfg->catch_all_target) < 0) {
-        snprintf(err, errlen,
-                 "%s: routing.catch_all_target: target '%s' is not defined under targets:",
-                 cfg->path, cfg->catch_all_target);
-        return EVBUS_ECONFIG;
+    if (cfg->catch_all_target && evbus__config_target_index(cfg, cfg->catch_all_target) < 0)
+        evbus__cfg_error(e, cfg->catch_all_pos, "routing.catch_all_target",
+                         "target '%s' is not defined under targets:", cfg->catch_all_target);
+}
+
+/* Every enabled rule's pattern, as the router will compile them. The
+ * matcher stops at the first pattern it refuses, so a refused rule is
+ * reported and left out, and the rest compiled again, until all that remain
+ * compile: one compile when every pattern is good. */
+static void check_patterns(const evbus__config *cfg, evbus__cfg_errors *e) {
+    size_t n = 0;
+    evbus__match_rule *rules = calloc(cfg->rules.n ? cfg->rules.n : 1, sizeof *rules);
+    size_t *index = calloc(cfg->rules.n ? cfg->rules.n : 1, sizeof *index);
+    if (!rules || !index) {
+        evbus__cfg_error(e, (evbus__cfg_pos){0, 0}, "rules", "out of memory");
+        goto out;
     }
-    return EVBUS_OK;
+    for (size_t i = 0; i < cfg->rules.n; i++) {
+        const evbus__rule_cfg *r = evbus__config_rule(cfg, i);
+        if (r->enabled && r->name && r->pattern) {
+            rules[n] = (evbus__match_rule){.name = r->name, .pattern_json = r->pattern};
+            index[n++] = i;
+        }
+    }
+    while (n > 0) {
+        char why[1024];
+        size_t failed = n;
+        evbus__match_opts opts = {.failed_rule = &failed};
+        evbus__matcher *m = NULL;
+        evbus_err rc = evbus__matcher_compile_opts(rules, n, &opts, &m, why, sizeof why);
+        evbus__matcher_destroy(&m);
+        if (rc == EVBUS_OK)
+            break;
+        if (rc != EVBUS_ECONFIG || failed >= n) {
+            evbus__cfg_error(e, (evbus__cfg_pos){0, 0}, "rules", "cannot compile the rules: %s",
+                             rc == EVBUS_ECONFIG ? why : evbus_strerror(rc));
+            break;
+        }
+        /* The matcher names the rule ("rule \"r\": pattern.a: ..."): the
+         * key names it here. */
+        const evbus__rule_cfg *r = evbus__config_rule(cfg, index[failed]);
+        char prefix[300], key[300];
+        snprintf(prefix, sizeof prefix, "rule \"%s\": ", r->name);
+        const char *what = strncmp(why, prefix, strlen(prefix)) == 0 ? why + strlen(prefix) : why;
+        snprintf(key, sizeof key, "rules[%zu] (%s)", index[failed], r->name);
+        evbus__cfg_error(e, r->pattern_pos, key, "%s", what);
+        memmove(&rules[failed], &rules[failed + 1], (n - failed - 1) * sizeof *rules);
+        memmove(&index[failed], &index[failed + 1], (n - failed - 1) * sizeof *index);
+        n--;
+    }
+out:
+    free(rules);
+    free(index);
 }
 
 void evbus__config_defaults(evbus__config *cfg) {
@@ -332,6 +469,11 @@ void evbus__config_defaults(evbus__config *cfg) {
      * every ack in them wait longer (p99 of 1.3 s with 16 MiB commits of
      * 1 KiB events in bench/ingest). */
     cfg->commit_max_bytes = 4ull << 20;
+    /* A scrape takes milliseconds; slow or silent clients must not hold the
+     * listener's slots (1,100 of them made scrapes fail when kept forever). */
+    cfg->metrics_timeout_ms = 10000;
+    cfg->metrics_max_connections = 256;
+    cfg->metrics_max_connections_per_ip = 16;
 }
 
 /* Paths in the file are relative to the file, so that the same file works
@@ -360,47 +502,39 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
     free(cfg->path);
     cfg->path = strdup(path);
     evbus_err rc = evbus__cfg_load(path, top_fields, cfg, err, errlen);
-    if (rc != EVBUS_OK)
+    if (rc != EVBUS_OK && rc != EVBUS_ECONFIG)
         return rc;
-    if (cfg->listen.n == 0) {
-        snprintf(err, errlen, "%s: ingest.listen: at least one endpoint is needed", path);
-        return EVBUS_ECONFIG;
-    }
-    for (size_t i = 0; i < cfg->listen.n; i++) {
-        const char *ep = cfg->listen.v[i];
-        if (strncmp(ep, "tcp://", 6) != 0 && strncmp(ep, "ipc://", 6) != 0) {
-            snprintf(err, errlen, "%s: ingest.listen: '%s' is not a tcp:// or ipc:// endpoint",
-                     path, ep);
-            return EVBUS_ECONFIG;
-        }
-    }
-    if (cfg->max_event_size > cfg->max_request_bytes) {
-        snprintf(err, errlen,
-                 "%s: ingest.max_event_size (%llu) is larger than ingest.max_request_bytes (%llu)",
-                 path, (unsigned long long)cfg->max_event_size,
-                 (unsigned long long)cfg->max_request_bytes);
-        return EVBUS_ECONFIG;
-    }
-    if ((rc = check_routing(cfg, err, errlen)) != EVBUS_OK)
-        return rc;
+    /* The checks below go on after schema errors, so that one run reports
+     * every problem; values in error have kept their defaults. */
+    evbus__cfg_errors e;
+    evbus__cfg_errors_init(&e, path, err, errlen);
+    check_endpoints(cfg, &e);
+    if (cfg->max_event_size > cfg->max_request_bytes)
+        evbus__cfg_error(
+            &e, cfg->max_event_size_pos.line ? cfg->max_event_size_pos : cfg->max_request_bytes_pos,
+            "ingest.max_event_size", "%llu is larger than ingest.max_request_bytes (%llu)",
+            (unsigned long long)cfg->max_event_size, (unsigned long long)cfg->max_request_bytes);
+    check_routing(cfg, &e);
+    check_patterns(cfg, &e);
     for (size_t i = 0; i < cfg->targets.n; i++) {
         evbus__target_cfg *t = &((evbus__target_cfg *)cfg->targets.v)[i];
+        char key[300];
         if (t->plugin && absolutize(cfg, &t->plugin)) {
-            snprintf(err, errlen, "%s: targets[%zu].plugin: cannot resolve the path", path, i);
-            return EVBUS_ECONFIG;
+            snprintf(key, sizeof key, "targets[%zu].plugin", i);
+            evbus__cfg_error(&e, t->plugin_pos, key, "cannot resolve the path");
         }
         if (t->retry_base_ms > t->retry_max_ms) {
-            snprintf(err, errlen,
-                     "%s:%u: targets[%zu] (%s): retry_base_delay is longer than retry_max_delay",
-                     path, cfg->targets.lines[i], i, t->name);
-            return EVBUS_ECONFIG;
+            snprintf(key, sizeof key, "targets[%zu].retry_base_delay", i);
+            evbus__cfg_error(&e, t->retry_base_pos.line ? t->retry_base_pos : cfg->targets.pos[i],
+                             key, "is longer than retry_max_delay (target '%s')",
+                             t->name ? t->name : "?");
         }
     }
-    if (absolutize(cfg, &cfg->data_dir)) {
-        snprintf(err, errlen, "%s: storage.data_dir: cannot resolve the configuration's directory",
-                 path);
+    if (absolutize(cfg, &cfg->data_dir))
+        evbus__cfg_error(&e, cfg->data_dir_pos, "storage.data_dir",
+                         "cannot resolve the configuration's directory");
+    if (rc != EVBUS_OK || e.count)
         return EVBUS_ECONFIG;
-    }
     if (!cfg->control_listen) {
         size_t n = strlen(cfg->data_dir) + 32;
         cfg->control_listen = malloc(n);

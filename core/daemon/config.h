@@ -21,6 +21,8 @@ typedef struct evbus__target_cfg {
     uint64_t retry_max_attempts;
     int64_t retry_base_ms, retry_max_ms;
     uint64_t max_pending; /* beyond it, events routed here get RETRY_LATER; 0: no limit */
+    /* Where these values are in the file, for errors found after loading. */
+    evbus__cfg_pos name_pos, plugin_pos, retry_base_pos;
 } evbus__target_cfg;
 
 /* A routing rule: an EventBridge event pattern and the targets it feeds. */
@@ -29,6 +31,7 @@ typedef struct evbus__rule_cfg {
     char *pattern; /* JSON text */
     evbus__cfg_strings targets;
     bool enabled;
+    evbus__cfg_pos name_pos, pattern_pos; /* where they are in the file */
 } evbus__rule_cfg;
 
 typedef struct evbus__config {
@@ -44,14 +47,20 @@ typedef struct evbus__config {
     uint64_t map_size;
     uint64_t max_backlog; /* stored events before RETRY_LATER; 0 = no limit */
     int64_t dedup_window_ms;
-    uint64_t commit_max_events; /* most events in one group commit */
-    uint64_t commit_max_bytes;  /* most bytes of events in one group commit */
-    int64_t retention_ms;       /* keep delivered events this long, for replay */
-    evbus__cfg_list targets;    /* evbus__target_cfg */
-    evbus__cfg_list rules;      /* evbus__rule_cfg */
-    char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */
-    char *control_listen;       /* operators' socket; default ipc://DATA_DIR/control.sock */
-    char *metrics_listen;       /* HOST:PORT for /metrics; NULL: off */
+    uint64_t commit_max_events;       /* most events in one group commit */
+    uint64_t commit_max_bytes;        /* most bytes of events in one group commit */
+    int64_t retention_ms;             /* keep delivered events this long, for replay */
+    evbus__cfg_list targets;          /* evbus__target_cfg */
+    evbus__cfg_list rules;            /* evbus__rule_cfg */
+    char *catch_all_target;           /* events no rule matches go here; NULL: nowhere */
+    char *control_listen;             /* operators' socket; default ipc://DATA_DIR/control.sock */
+    char *metrics_listen;             /* HOST:PORT for /metrics; NULL: off */
+    int64_t metrics_timeout_ms;       /* an idle or half-sent HTTP connection is closed after it */
+    uint64_t metrics_max_connections; /* open at once, from everyone */
+    uint64_t metrics_max_connections_per_ip; /* open at once, from one address */
+    /* Where these values are in the file, for errors found after loading. */
+    evbus__cfg_pos max_request_bytes_pos, max_event_size_pos, data_dir_pos, catch_all_pos,
+        control_listen_pos, metrics_listen_pos;
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */
@@ -65,12 +74,21 @@ static inline const evbus__rule_cfg *evbus__config_rule(const evbus__config *c, 
 /* Index of the target named `name`, or -1. */
 long evbus__config_target_index(const evbus__config *c, const char *name);
 
+/* Parses metrics.listen's form, an IPv4 HOST:PORT such as 127.0.0.1:9464,
+ * into *out (in network order). Returns 0, or -1 with *why saying what is
+ * wrong (a static string). */
+struct sockaddr_in;
+int evbus__config_host_port(const char *s, struct sockaddr_in *out, const char **why);
+
 /* Sets every field to its default. */
 void evbus__config_defaults(evbus__config *cfg);
 
-/* Loads `path` over the defaults and checks it; a relative data_dir is taken
+/* Loads `path` over the defaults and checks it: the schema, then what spans
+ * several keys (endpoints, names used twice, rules' targets, the catch-all
+ * target, every enabled rule's pattern), all of it even when some part is
+ * wrong, so that one run reports every problem. A relative data_dir is taken
  * relative to the directory of `path`. On failure err holds one line per
- * problem, each naming file, line and key. */
+ * problem, each "file:line:col: key: what is wrong". */
 evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, size_t errlen);
 
 /* Frees what the config owns; leaves it at zero. Accepts a zeroed config. */

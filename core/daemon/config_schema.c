@@ -9,29 +9,61 @@
 #include <yaml.h>
 
 typedef struct loader {
-    const char *path;
     yaml_document_t *doc;
-    char *err;
-    size_t errlen, used;
-    int nerrors;
+    evbus__cfg_errors errors;
 } loader;
+
+void evbus__cfg_errors_init(evbus__cfg_errors *e, const char *path, char *buf, size_t size) {
+    e->path = path;
+    e->buf = buf;
+    e->size = size;
+    e->used = size ? strnlen(buf, size - 1) : 0;
+    e->count = 0;
+}
+
+static void append(evbus__cfg_errors *e, const char *fmt, va_list ap) {
+    if (e->used + 1 >= e->size)
+        return;
+    int n = vsnprintf(e->buf + e->used, e->size - e->used, fmt, ap);
+    if (n > 0)
+        e->used = e->used + (size_t)n < e->size ? e->used + (size_t)n : e->size - 1;
+}
+
+__attribute__((format(printf, 2, 3))) static void appendf(evbus__cfg_errors *e, const char *fmt,
+                                                          ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    append(e, fmt, ap);
+    va_end(ap);
+}
+
+void evbus__cfg_error(evbus__cfg_errors *e, evbus__cfg_pos at, const char *key, const char *fmt,
+                      ...) {
+    e->count++;
+    appendf(e, "%s%s", e->used ? "\n" : "", e->path);
+    if (at.line)
+        appendf(e, ":%u:%u", at.line, at.column);
+    appendf(e, ": %s: ", key);
+    va_list ap;
+    va_start(ap, fmt);
+    append(e, fmt, ap);
+    va_end(ap);
+}
+
+static evbus__cfg_pos pos_of(const yaml_node_t *node) {
+    return node ? (evbus__cfg_pos){(unsigned)node->start_mark.line + 1,
+                                   (unsigned)node->start_mark.column + 1}
+                : (evbus__cfg_pos){0, 0};
+}
 
 __attribute__((format(printf, 4, 5))) static void
 report(loader *l, const yaml_node_t *node, const char *keypath, const char *fmt, ...) {
-    l->nerrors++;
-    if (l->used + 1 >= l->errlen)
-        return;
-    int n = snprintf(
-        l->err + l->used, l->errlen - l->used, "%s%s:%zu:%zu: %s: ", l->used ? "\n" : "", l->path,
-        node ? node->start_mark.line + 1 : 0, node ? node->start_mark.column + 1 : 0, keypath);
-    if (n > 0)
-        l->used = l->used + (size_t)n < l->errlen ? l->used + (size_t)n : l->errlen - 1;
+    char what[1024];
     va_list ap;
     va_start(ap, fmt);
-    n = vsnprintf(l->err + l->used, l->errlen - l->used, fmt, ap);
+    vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        l->used = l->used + (size_t)n < l->errlen ? l->used + (size_t)n : l->errlen - 1;
+    evbus__cfg_error(&l->errors, pos_of(node), keypath, "%s", what);
 }
 
 static const char *scalar(const yaml_node_t *n) {
@@ -112,6 +144,16 @@ static void free_map(evbus__cfg_map *map) {
     free(map->v);
     map->v = NULL;
     map->n = 0;
+}
+
+static void free_strings(evbus__cfg_strings *list) {
+    for (size_t i = 0; i < list->n; i++)
+        free(list->v[i]);
+    free(list->v);
+    free(list->pos);
+    list->v = NULL;
+    list->pos = NULL;
+    list->n = 0;
 }
 
 typedef struct jbuf {
@@ -269,12 +311,16 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
             report(l, val, keypath, "expected a string or a list of strings (%s)", f->help);
             return;
         }
-        for (size_t i = 0; i < list->n; i++)
-            free(list->v[i]);
-        free(list->v);
+        free_strings(list);
         list->v = calloc(count ? count : 1, sizeof(char *));
-        list->n = 0;
+        list->pos = calloc(count ? count : 1, sizeof *list->pos);
+        list->at = pos_of(val);
+        if (!list->v || !list->pos) {
+            report(l, val, keypath, "out of memory");
+            return;
+        }
         if (!start) {
+            list->pos[list->n] = pos_of(val);
             list->v[list->n++] = strdup(s);
             return;
         }
@@ -285,6 +331,7 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
                 report(l, item, keypath, "list items must be non-empty strings (%s)", f->help);
                 continue;
             }
+            list->pos[list->n] = pos_of(item);
             list->v[list->n++] = strdup(is);
         }
         return;
@@ -373,7 +420,8 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
         evbus__cfg_free_list(f, list);
         list->v = calloc(count ? count : 1, f->elem_size);
         list->lines = calloc(count ? count : 1, sizeof *list->lines);
-        if (!list->v || !list->lines) {
+        list->pos = calloc(count ? count : 1, sizeof *list->pos);
+        if (!list->v || !list->lines || !list->pos) {
             report(l, val, keypath, "out of memory");
             return;
         }
@@ -389,6 +437,7 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
             void *elem = (char *)list->v + list->n * f->elem_size;
             if (f->elem_init)
                 f->elem_init(elem);
+            list->pos[list->n] = pos_of(item);
             list->lines[list->n++] = (unsigned)item->start_mark.line + 1;
             read_section(l, item, f->section, elem, ipath);
         }
@@ -493,25 +542,164 @@ static void read_section(loader *l, const yaml_node_t *map, const evbus__cfg_fie
             report(l, k, keypath, "unknown key (known here: %s)", known);
             continue;
         }
+        if (f->pos_offset)
+            *(evbus__cfg_pos *)((char *)obj + f->pos_offset) = pos_of(v);
         read_field(l, v, f, obj, keypath);
     }
 }
 
-evbus_err evbus__cfg_load(const char *path, const evbus__cfg_field *fields, void *out, char *err,
-                          size_t errlen) {
-    loader l = {.path = path, .err = err, .errlen = errlen};
-    if (errlen)
-        err[0] = '\0';
+/* Reads the whole file (configurations are small), so that it can be parsed
+ * twice: the depth check, then the document. */
+static evbus_err read_file(const char *path, unsigned char **out, size_t *len, char *err,
+                           size_t errlen) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return EVBUS_EIO;
     }
+    size_t cap = 4096, n = 0;
+    unsigned char *buf = malloc(cap);
+    evbus_err rc = EVBUS_OK;
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, fp);
+        if (n < cap)
+            break;
+        if (cap >= EVBUS_CFG_FILE_MAX) {
+            snprintf(err, errlen, "%s: larger than %u MiB: not a configuration file", path,
+                     EVBUS_CFG_FILE_MAX >> 20);
+            rc = EVBUS_ECONFIG;
+            break;
+        }
+        unsigned char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    if (rc == EVBUS_OK && buf && ferror(fp)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        rc = EVBUS_EIO;
+    }
+    fclose(fp);
+    if (!buf)
+        return EVBUS_ENOMEM;
+    if (rc != EVBUS_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = n;
+    return EVBUS_OK;
+}
+
+/* One open mapping or sequence, for the path of a too-deep value. */
+typedef struct nest {
+    bool map, want_key; /* map: the next node is a key */
+    size_t index;       /* sequence: the item being read */
+    char key[48];       /* map: the key whose value is being read */
+} nest;
+
+/* A node has ended inside `top`: a mapping alternates keys and values, a
+ * sequence moves to its next item. */
+static void node_done(nest *top) {
+    if (!top)
+        return;
+    if (top->map)
+        top->want_key = !top->want_key;
+    else
+        top->index++;
+}
+
+static void nest_path(const nest *stack, int depth, char *out, size_t len) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < depth && used + 1 < len; i++) {
+        int n = stack[i].map
+                    ? snprintf(out + used, len - used, "%s%s", used ? "." : "", stack[i].key)
+                    : snprintf(out + used, len - used, "[%zu]", stack[i].index);
+        if (n > 0)
+            used = used + (size_t)n < len ? used + (size_t)n : len - 1;
+    }
+    if (!out[0])
+        snprintf(out, len, "(top level)");
+}
+
+/* The first pass: events only, stopping at the first mapping or sequence
+ * deeper than EVBUS_CFG_DEPTH_MAX, so that libyaml never builds (or scans
+ * the simple keys of) a deep document. Syntax errors are left to the second
+ * pass, which reports them. Returns false after reporting a too-deep value. */
+static bool depth_ok(loader *l, const unsigned char *text, size_t len) {
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    nest stack[EVBUS_CFG_DEPTH_MAX];
+    int depth = 0;
+    bool ok = true, done = false;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, text, len);
+    while (!done && yaml_parser_parse(&parser, &ev)) {
+        nest *top = depth ? &stack[depth - 1] : NULL;
+        switch (ev.type) {
+        case YAML_SCALAR_EVENT:
+            if (top && top->map && top->want_key)
+                snprintf(top->key, sizeof top->key, "%s", (const char *)ev.data.scalar.value);
+            node_done(top);
+            break;
+        case YAML_ALIAS_EVENT: node_done(top); break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (top && top->map && top->want_key)
+                snprintf(top->key, sizeof top->key, "?");
+            if (depth == EVBUS_CFG_DEPTH_MAX) {
+                char path[256];
+                nest_path(stack, depth, path, sizeof path);
+                evbus__cfg_error(&l->errors,
+                                 (evbus__cfg_pos){(unsigned)ev.start_mark.line + 1,
+                                                  (unsigned)ev.start_mark.column + 1},
+                                 path, "nested deeper than %d levels", EVBUS_CFG_DEPTH_MAX);
+                ok = false;
+                done = true;
+                break;
+            }
+            stack[depth++] = (nest){.map = ev.type == YAML_MAPPING_START_EVENT, .want_key = true};
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            if (depth > 0)
+                depth--;
+            node_done(depth ? &stack[depth - 1] : NULL);
+            break;
+        case YAML_STREAM_END_EVENT: done = true; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
+evbus_err evbus__cfg_load(const char *path, const evbus__cfg_field *fields, void *out, char *err,
+                          size_t errlen) {
+    loader l = {0};
+    if (errlen)
+        err[0] = '\0';
+    evbus__cfg_errors_init(&l.errors, path, err, errlen);
+    unsigned char *text;
+    size_t len;
+    evbus_err rc = read_file(path, &text, &len, err, errlen);
+    if (rc != EVBUS_OK)
+        return rc;
+    rc = EVBUS_ECONFIG;
+    if (!depth_ok(&l, text, len)) {
+        free(text);
+        return rc;
+    }
     yaml_parser_t parser;
     yaml_document_t doc;
-    evbus_err rc = EVBUS_ECONFIG;
     yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, fp);
+    yaml_parser_set_input_string(&parser, text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         snprintf(err, errlen, "%s:%zu:%zu: invalid YAML: %s%s%s", path,
                  parser.problem_mark.line + 1, parser.problem_mark.column + 1,
@@ -527,12 +715,12 @@ evbus_err evbus__cfg_load(const char *path, const evbus__cfg_field *fields, void
         report(&l, root, "(top level)", "expected a mapping of keys");
     } else {
         read_section(&l, root, fields, out, "");
-        rc = l.nerrors ? EVBUS_ECONFIG : EVBUS_OK;
+        rc = l.errors.count ? EVBUS_ECONFIG : EVBUS_OK;
     }
     yaml_document_delete(&doc);
 out_parser:
     yaml_parser_delete(&parser);
-    fclose(fp);
+    free(text);
     return rc;
 }
 
@@ -543,12 +731,7 @@ void evbus__cfg_free(const evbus__cfg_field *fields, void *obj) {
             free(*(char **)slot);
             *(char **)slot = NULL;
         } else if (f->type == EVBUS__CFG_STRING_LIST) {
-            evbus__cfg_strings *list = (evbus__cfg_strings *)slot;
-            for (size_t i = 0; i < list->n; i++)
-                free(list->v[i]);
-            free(list->v);
-            list->v = NULL;
-            list->n = 0;
+            free_strings((evbus__cfg_strings *)slot);
         } else if (f->type == EVBUS__CFG_SECTION) {
             evbus__cfg_free(f->section, obj);
         } else if (f->type == EVBUS__CFG_LIST) {
@@ -564,7 +747,9 @@ void evbus__cfg_free_list(const evbus__cfg_field *f, evbus__cfg_list *list) {
         evbus__cfg_free(f->section, (char *)list->v + i * f->elem_size);
     free(list->v);
     free(list->lines);
+    free(list->pos);
     list->v = NULL;
     list->lines = NULL;
+    list->pos = NULL;
     list->n = 0;
 }

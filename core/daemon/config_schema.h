@@ -28,15 +28,25 @@ typedef enum evbus__cfg_type {
                                their positions, for a schema known only later (plugins) */
 } evbus__cfg_type;
 
+/* Where a value starts in the file, 1-based; {0, 0} when it was not read
+ * from the file (a default). Kept so that checks made after loading can
+ * point at the value. */
+typedef struct evbus__cfg_pos {
+    unsigned line, column;
+} evbus__cfg_pos;
+
 typedef struct evbus__cfg_strings {
     char **v;
     size_t n;
+    evbus__cfg_pos *pos; /* of each string; NULL when not read from the file */
+    evbus__cfg_pos at;   /* of the value (the list, or the single string) */
 } evbus__cfg_strings;
 
 typedef struct evbus__cfg_list {
     void *v; /* n elements of the field's elem_size */
     size_t n;
-    unsigned *lines; /* line of each element in the file, for later errors */
+    unsigned *lines;     /* line of each element in the file, for later errors */
+    evbus__cfg_pos *pos; /* line and column of each element */
 } evbus__cfg_list;
 
 typedef struct evbus__cfg_kv {
@@ -53,6 +63,14 @@ typedef struct evbus__cfg_map {
 /* Longest JSON text an EVBUS__CFG_JSON value may become. */
 #define EVBUS_CFG_JSON_MAX (64 * 1024)
 
+/* Deepest nesting of mappings and sequences in a file. libyaml's time grows
+ * with the square of the depth (80,000 levels took 12.5 s), so deeper files
+ * are refused by a first pass before any document is built. */
+#define EVBUS_CFG_DEPTH_MAX 64
+
+/* Largest configuration file read. */
+#define EVBUS_CFG_FILE_MAX (16u << 20)
+
 typedef struct evbus__cfg_field {
     const char *key;
     evbus__cfg_type type;
@@ -64,12 +82,35 @@ typedef struct evbus__cfg_field {
     size_t elem_size;                       /* LIST: bytes per element */
     void (*elem_init)(void *elem);          /* LIST: sets an element's defaults */
     bool required;                          /* missing is an error */
+    size_t pos_offset; /* if not 0: an evbus__cfg_pos in the struct that receives where the
+                          value is (so a position field is never the struct's first) */
 } evbus__cfg_field;
+
+/* Problems found in a file, one line each ("file:line:col: key: what"),
+ * written into a caller's buffer; what does not fit is counted, not kept. */
+typedef struct evbus__cfg_errors {
+    const char *path;
+    char *buf;
+    size_t size, used;
+    unsigned count;
+} evbus__cfg_errors;
+
+/* Starts collecting after what `buf` already holds (a NUL-terminated text,
+ * possibly empty), e.g. the errors evbus__cfg_load() wrote there. */
+void evbus__cfg_errors_init(evbus__cfg_errors *e, const char *path, char *buf, size_t size);
+
+/* Adds one problem at `at` (a position of {0, 0} is written without line and
+ * column), naming `key`, the dotted path of the value. */
+__attribute__((format(printf, 4, 5))) void evbus__cfg_error(evbus__cfg_errors *e, evbus__cfg_pos at,
+                                                            const char *key, const char *fmt, ...);
 
 /* Reads the YAML file at `path` into `out` (whose defaults the caller has
  * already set) following `fields`. Returns EVBUS_OK, or EVBUS_ECONFIG /
  * EVBUS_EIO with every problem found written into err (one per line, each
- * "file:line:col: key.path: what is wrong"). Strings it stores are heap
+ * "file:line:col: key.path: what is wrong"). A file nested deeper than
+ * EVBUS_CFG_DEPTH_MAX or larger than EVBUS_CFG_FILE_MAX is refused whole.
+ * Fields that are in error keep their defaults (a list element may lack a
+ * required key: NULL), so that the caller can go on checking the rest. Strings it stores are heap
  * allocated; release them with evbus__cfg_free(). */
 evbus_err evbus__cfg_load(const char *path, const evbus__cfg_field *fields, void *out, char *err,
                           size_t errlen);

@@ -15,6 +15,12 @@
 #include "envelope.h"
 #include "evbus.pb-c.h"
 
+/* Largest control request: they are small JSON objects. */
+#define REQUEST_MAX (64 * 1024)
+
+/* Every command, for messages that must name them all. */
+#define COMMANDS "status, dlq, dlq-show, dlq-replay, dlq-drop, replay"
+
 struct evbus__control {
     const evbus__config *cfg;
     evbus__store *store;
@@ -237,8 +243,11 @@ static void add_envelope(void *arg, size_t i, const void *record, size_t len) {
         return;
     evbus__bytes env = {0};
     json_error_t jerr;
+    /* A detail may hold an escaped NUL (legal JSON): without JSON_ALLOW_NUL
+     * the event would silently be left out. */
     if (evbus__envelope_json(ev, &env) == 0)
-        json_object_set_new(entry, "event", json_loadb((const char *)env.data, env.len, 0, &jerr));
+        json_object_set_new(entry, "event",
+                            json_loadb((const char *)env.data, env.len, JSON_ALLOW_NUL, &jerr));
     free(env.data);
     evbus__v1__event__free_unpacked(ev, NULL);
 }
@@ -267,8 +276,7 @@ static json_t *handle(evbus__control *c, const char *text, size_t len) {
     json_t *answer;
     if (!cmd)
         answer = json_pack("{s:b, s:s}", "ok", 0, "error",
-                           "expected a JSON object with a \"cmd\" (status, dlq, dlq-replay, "
-                           "dlq-drop, replay)");
+                           "expected a JSON object with a \"cmd\" (" COMMANDS ")");
     else if (strcmp(cmd, "status") == 0)
         answer = evbus__control_status(c);
     else if (strcmp(cmd, "dlq") == 0)
@@ -282,7 +290,7 @@ static json_t *handle(evbus__control *c, const char *text, size_t len) {
     else if (strcmp(cmd, "replay") == 0)
         answer = cmd_replay(c, req);
     else
-        answer = json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command (status, dlq)");
+        answer = json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command (" COMMANDS ")");
     json_decref(req);
     return answer;
 }
@@ -300,7 +308,7 @@ static void *control_main(void *arg) {
             continue;
         }
         /* Requests are small; a large one is refused before parsing. */
-        json_t *answer = zmq_msg_size(&msg) > 64 * 1024
+        json_t *answer = zmq_msg_size(&msg) > REQUEST_MAX
                              ? json_pack("{s:b, s:s}", "ok", 0, "error", "request too large")
                              : handle(c, zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
@@ -325,8 +333,13 @@ evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, ev
     c->dispatch = dispatch;
     c->sock = zmq_socket(zctx, ZMQ_REP);
     int linger = 0;
-    if (c->sock)
+    /* ZeroMQ itself cuts off a peer sending far more than a request can be,
+     * before reading it whole (REQUEST_MAX and a little more get an answer). */
+    int64_t maxmsg = 2 * REQUEST_MAX;
+    if (c->sock) {
         zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    }
     c->results = zmq_socket(zctx, ZMQ_PUSH);
     if (!c->results || zmq_connect(c->results, EVBUS__RESULTS_ENDPOINT) != 0) {
         snprintf(err, errlen, "cannot connect the control socket to the writer");

@@ -124,6 +124,20 @@ char *evbus__metrics_render(json_t *st) {
     return t.s;
 }
 
+/* Everything here only reads: other methods get 405 and what is allowed. */
+static enum MHD_Result not_allowed(struct MHD_Connection *conn) {
+    static const char body[] = "method not allowed: use GET or HEAD\n";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_len, void **con_cls) {
@@ -132,8 +146,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     (void)upload_len;
     (void)con_cls;
     evbus__metrics *m = cls;
-    if (strcmp(method, "GET") != 0)
-        return MHD_NO;
+    /* HEAD is answered like GET; MHD leaves the body out. */
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return not_allowed(conn);
     json_t *st = evbus__control_status(m->control);
     char *body = NULL;
     const char *type = "text/plain; version=0.0.4; charset=utf-8";
@@ -167,32 +182,28 @@ evbus_err evbus__metrics_start(const evbus__config *cfg, evbus__control *control
     *out = NULL;
     if (!cfg->metrics_listen)
         return EVBUS_OK;
-    char host[64];
-    unsigned port;
-    const char *colon = strrchr(cfg->metrics_listen, ':');
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    if (!colon || (size_t)(colon - cfg->metrics_listen) >= sizeof host ||
-        sscanf(colon + 1, "%u", &port) != 1 || port == 0 || port > 65535) {
-        snprintf(err, errlen,
-                 "%s: metrics.listen: expected HOST:PORT such as 127.0.0.1:9464, "
-                 "got '%s'",
-                 cfg->path, cfg->metrics_listen);
+    struct sockaddr_in addr;
+    const char *why;
+    if (evbus__config_host_port(cfg->metrics_listen, &addr, &why)) {
+        snprintf(err, errlen, "%s: metrics.listen: %s, got '%s'", cfg->path, why,
+                 cfg->metrics_listen);
         return EVBUS_ECONFIG;
     }
-    memcpy(host, cfg->metrics_listen, (size_t)(colon - cfg->metrics_listen));
-    host[colon - cfg->metrics_listen] = '\0';
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
-        snprintf(err, errlen, "%s: metrics.listen: '%s' is not an IPv4 address", cfg->path, host);
-        return EVBUS_ECONFIG;
-    }
-    addr.sin_port = htons((uint16_t)port);
     evbus__metrics *m = calloc(1, sizeof *m);
     if (!m)
         return EVBUS_ENOMEM;
     m->control = control;
+    /* epoll (AUTO on Linux), not select: connections past FD_SETSIZE must
+     * not break the listener. The timeout closes idle and half-sent
+     * connections; the limits bound how many anyone, and any one address,
+     * may hold meanwhile. */
+    unsigned timeout_s = (unsigned)((cfg->metrics_timeout_ms + 999) / 1000);
     m->mhd =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer,
-                         m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_END);
+        MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, m,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)cfg->metrics_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                         (unsigned)cfg->metrics_max_connections_per_ip, MHD_OPTION_END);
     if (!m->mhd) {
         snprintf(err, errlen, "%s: metrics.listen: cannot listen on %s (in use?)", cfg->path,
                  cfg->metrics_listen);

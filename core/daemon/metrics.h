@@ -10,7 +10,12 @@
 typedef struct evbus__metrics evbus__metrics;
 
 /* Starts serving on cfg->metrics_listen ("HOST:PORT"); *out stays NULL when
- * it is not set. EVBUS_ECONFIG / EVBUS_EIO with err naming the address. */
+ * it is not set. Idle and half-sent connections are closed after
+ * cfg->metrics_timeout_ms (rounded up to whole seconds); at most
+ * cfg->metrics_max_connections are open at once, and
+ * cfg->metrics_max_connections_per_ip from one address. Only GET and HEAD
+ * are answered (others: 405). EVBUS_ECONFIG / EVBUS_EIO with err naming the
+ * address. */
 evbus_err evbus__metrics_start(const evbus__config *cfg, evbus__control *control,
                                evbus__metrics **out, char *err, size_t errlen);
 

@@ -64,11 +64,13 @@ evbus_err evbus__router_new(const evbus__config *cfg, evbus__router **out, char 
     evbus__match_opts opts = {.failed_rule = &failed};
     rc = evbus__matcher_compile_opts(rules, k, &opts, &r->matcher, why, sizeof why);
     if (rc == EVBUS_ECONFIG) {
-        /* Point at the refused rule's line in the file. */
-        if (failed < k)
-            snprintf(err, errlen, "%s:%u: rules[%zu]: %s", cfg->path,
-                     cfg->rules.lines[cfg_index[failed]], cfg_index[failed], why);
-        else
+        /* Point at the refused rule's pattern in the file (evbus__config_load
+         * has already checked every pattern, so this is seldom reached). */
+        if (failed < k) {
+            const evbus__rule_cfg *bad = evbus__config_rule(cfg, cfg_index[failed]);
+            snprintf(err, errlen, "%s:%u:%u: rules[%zu]: %s", cfg->path, bad->pattern_pos.line,
+                     bad->pattern_pos.column, cfg_index[failed], why);
+        } else
             snprintf(err, errlen, "%s: %s", cfg->path, why);
         goto fail;
     }

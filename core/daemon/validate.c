@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/json_check.h"
+#include "common/util.h"
 #include "evbus/evbus.h"
 
 static int digits(const char *s, int n) {
@@ -27,7 +28,7 @@ int evbus__time_valid(const char *s) {
         !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
         return 0;
     int month = num(s + 5, 2), day = num(s + 8, 2);
-    if (month < 1 || month > 12 || day < 1 || day > 31 || num(s + 11, 2) > 23 ||
+    if (day < 1 || day > evbus__days_in_month(num(s, 4), month) || num(s + 11, 2) > 23 ||
         num(s + 14, 2) > 59 || num(s + 17, 2) > 60)
         return 0;
     const char *p = s + 19;

@@ -378,8 +378,11 @@ Test(delivery, status_and_dlq_commands_show_what_happened) {
     open_client();
     publish_range(0, 50, "a");
     publish_range(0, 3, "b");
-    evbus_event bad = {
-        .id = "doomed", .source = "a", .detail_type = "T", .detail = "{\"fail\":\"retry\"}"};
+    /* Its detail holds an escaped NUL, legal JSON that dlq show must print. */
+    evbus_event bad = {.id = "doomed",
+                       .source = "a",
+                       .detail_type = "T",
+                       .detail = "{\"fail\":\"retry\",\"note\":\"nul\\u0000here\"}"};
     evbus_ack ack;
     cr_assert_eq(evbus_publish(client, &bad, 1, &ack), EVBUS_OK);
     wait_for_distinct(50, 20);
@@ -402,6 +405,7 @@ Test(delivery, status_and_dlq_commands_show_what_happened) {
     cr_assert(strstr(out, "\"attempts\": 2,"), "%s", out);
     cr_assert(strstr(out, "\"id\": \"doomed\""), "%s", out);
     cr_assert(strstr(out, "\"fail\": \"retry\""), "the event's detail: %s", out);
+    cr_assert(strstr(out, "\"note\": \"nul\\u0000here\""), "the event's detail: %s", out);
 
     snprintf(cmd, sizeof cmd, "'%s' status -c '%s' 2>&1", harness_bin("evbus"), h.config);
     /* out: 50 delivered, 1 retried once then dead; parked: 3 pending, no plugin.

@@ -120,7 +120,8 @@ Test(routing, invalid_pattern_stops_startup_naming_rule_and_line) {
              h.config);
     int rc = harness_run(cmd, out, sizeof out);
     cr_assert_eq(rc, 1, "output: %s", out);
-    cr_assert(strstr(out, "evbus.yaml:15: rules[1]"), "must name the line: %s", out);
+    cr_assert(strstr(out, "evbus.yaml:16:14: rules[1] (broken): pattern.detail.amount[0].numeric"),
+              "must name the line and column: %s", out);
     cr_assert(strstr(out, "broken"), "must name the rule: %s", out);
     cr_assert(strstr(out, "numeric"), "must name the path: %s", out);
     cr_assert_not(harness_start(&h), "evbusd must refuse to start");

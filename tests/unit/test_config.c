@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -96,24 +97,37 @@ ParameterizedTestParameters(config, bad_files_name_line_and_key) {
         {"log_level: loud\n", "log_level: expected one of error, warn, info, debug"},
         {"region: a\nregion: b\n", "evbus.yaml:2:1: region: key given twice"},
         {"ingest: [1, 2]\n", "ingest: expected a mapping"},
-        {"ingest:\n  listen: [\"http://x\"]\n", "is not a tcp:// or ipc:// endpoint"},
+        {"ingest:\n  listen: [\"http://x\"]\n",
+         "evbus.yaml:2:12: ingest.listen[0]: 'http://x' is not a tcp:// or ipc:// endpoint"},
         {"ingest:\n  listen: [a\n", "invalid YAML"},
         {"- just\n- a list\n", "(top level): expected a mapping"},
         {"ingest:\n  max_request_bytes: 1MiB\n  max_event_size: 2MiB\n",
-         "max_event_size (2097152) is larger than ingest.max_request_bytes"},
+         "evbus.yaml:3:19: ingest.max_event_size: 2097152 is larger than "
+         "ingest.max_request_bytes (1048576)"},
         {"storage:\n  map_size: 5\n", "storage.map_size: 5 is out of range"},
 
         {"rules:\n  - name: r\n    targets: [t]\n",
          "evbus.yaml:2:5: rules[0]: missing required key 'pattern'"},
         {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: {a: [1]}\n    targets: [u]\n",
-         "evbus.yaml:4: rules[0] (r): target 'u' is not defined"},
-        {"targets:\n  - name: t\n  - name: t\n", "evbus.yaml:3: targets[1]: target name 't' is "
-                                                 "used twice"},
+         "evbus.yaml:6:15: rules[0].targets[0]: target 'u' is not defined"},
+        {"targets:\n  - name: t\n  - name: t\n",
+         "evbus.yaml:3:11: targets[1].name: target name 't' is used twice"},
         {"rules: {name: r}\n", "rules: expected a list"},
         {"rules:\n  - just a string\n", "rules[0]: expected a mapping"},
         {"targets:\n  - name: t\n    plugn: sqs\n",
          "targets[0].plugn: unknown key (known here: name, plugin"},
-        {"routing:\n  catch_all_target: nowhere\n", "routing.catch_all_target: target 'nowhere'"},
+        {"routing:\n  catch_all_target: nowhere\n",
+         "evbus.yaml:2:21: routing.catch_all_target: target 'nowhere'"},
+        {"metrics:\n  listen: localhost:80\n",
+         "evbus.yaml:2:11: metrics.listen: the host must be an IPv4 address"},
+        {"metrics:\n  listen: 127.0.0.1:http\n",
+         "evbus.yaml:2:11: metrics.listen: the port must be a number"},
+        {"control:\n  listen: inproc://x\n",
+         "evbus.yaml:2:11: control.listen: 'inproc://x' is not a tcp:// or ipc://"},
+        {"ingest:\n  listen: []\n",
+         "evbus.yaml:2:11: ingest.listen: at least one endpoint is needed"},
+        {"targets:\n  - name: t\n    retry_base_delay: 2m\n    retry_max_delay: 1m\n",
+         "evbus.yaml:3:23: targets[0].retry_base_delay: is longer than retry_max_delay"},
         {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: &a [*a]\n    targets: [t]\n",
          "rules[0].pattern: cannot be written as JSON"},
     };
@@ -141,6 +155,134 @@ Test(config, reports_every_problem_not_just_the_first) {
     cr_assert(strstr(err, ":1:1: colour: unknown key"), "%s", err);
     cr_assert(strstr(err, ":3:13: storage.map_size"), "%s", err);
     evbus__config_free(&cfg);
+}
+
+/* Files with several problems of different kinds: every one is reported,
+ * once, with file:line:col and its key, in one run. */
+typedef struct many_case {
+    char yaml[640];
+    char expect[10][128]; /* each must appear; as many lines as there are */
+} many_case;
+
+ParameterizedTestParameters(config, every_problem_is_reported_at_once) {
+    static many_case cases[] = {
+        /* Several refused patterns: the matcher stops at the first. */
+        {"targets:\n"
+         "  - name: t\n"
+         "rules:\n"
+         "  - name: a\n"
+         "    pattern: {source: a}\n"
+         "    targets: [t]\n"
+         "  - name: b\n"
+         "    pattern: {detail: {n: [{numeric: ['>', 'x']}]}}\n"
+         "    targets: [t]\n"
+         "  - name: c\n"
+         "    pattern: {source: [fine]}\n"
+         "    targets: [t]\n"
+         "  - name: d\n"
+         "    pattern: '{\"source\": [\"x\"], \"detail\": []}'\n"
+         "    targets: [t]\n",
+         {"evbus.yaml:5:14: rules[0] (a): pattern.source: ",
+          "evbus.yaml:8:14: rules[1] (b): pattern.detail.n[0].numeric",
+          "evbus.yaml:14:14: rules[3] (d): pattern.detail: "}},
+        /* An undefined target and a refused pattern in the same rule. */
+        {"targets:\n"
+         "  - name: t\n"
+         "rules:\n"
+         "  - name: a\n"
+         "    pattern: {source: a}\n"
+         "    targets: [t, nowhere]\n",
+         {"evbus.yaml:6:18: rules[0].targets[1]: target 'nowhere' is not defined",
+          "evbus.yaml:5:14: rules[0] (a): pattern.source: "}},
+        /* A repeated target name and an unknown catch-all target. */
+        {"targets:\n"
+         "  - name: t\n"
+         "  - name: t\n"
+         "routing:\n"
+         "  catch_all_target: nope\n",
+         {"evbus.yaml:3:11: targets[1].name: target name 't' is used twice",
+          "evbus.yaml:5:21: routing.catch_all_target: target 'nope' is not defined"}},
+        /* Schema errors do not hide the checks across keys. */
+        {"ingest:\n"
+         "  listen: [tcp://127.0.0.1:1, \"udp://x\"]\n"
+         "  max_event_siz: 1KiB\n"
+         "storage:\n"
+         "  map_size: tiny\n"
+         "rules:\n"
+         "  - name: r\n"
+         "    pattern: {source: [a]}\n"
+         "    targets: [ghost]\n"
+         "  - name: r\n"
+         "    pattern: '{\"source\": \"x\"}'\n"
+         "    targets: ghost2\n"
+         "  - pattern: {source: [b]}\n"
+         "metrics:\n"
+         "  listen: 1.2.3.4\n",
+         {"evbus.yaml:2:31: ingest.listen[1]: 'udp://x' is not a tcp:// or ipc:// endpoint",
+          "evbus.yaml:3:3: ingest.max_event_siz: unknown key",
+          "evbus.yaml:5:13: storage.map_size: expected a size",
+          "evbus.yaml:9:15: rules[0].targets[0]: target 'ghost' is not defined",
+          "evbus.yaml:10:11: rules[1].name: rule name 'r' is used twice",
+          "evbus.yaml:11:14: rules[1] (r): pattern.source: ",
+          "evbus.yaml:12:14: rules[1].targets[0]: target 'ghost2' is not defined",
+          "evbus.yaml:13:5: rules[2]: missing required key 'name'",
+          "evbus.yaml:13:5: rules[2]: missing required key 'targets'",
+          "evbus.yaml:15:11: metrics.listen: expected HOST:PORT"}},
+    };
+    return cr_make_param_array(many_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(many_case *c, config, every_problem_is_reported_at_once) {
+    evbus__config cfg;
+    char err[8192];
+    evbus__config_defaults(&cfg);
+    cr_assert_eq(evbus__config_load(&cfg, write_file(c->yaml), err, sizeof err), EVBUS_ECONFIG,
+                 "accepted:\n%s", c->yaml);
+    size_t want = 0;
+    for (; want < 10 && c->expect[want][0]; want++)
+        cr_expect(strstr(err, c->expect[want]), "error for\n%s\nwas:\n%s\nwanted: %s", c->yaml, err,
+                  c->expect[want]);
+    size_t lines = 1;
+    for (const char *p = err; *p; p++)
+        lines += *p == '\n';
+    cr_expect_eq(lines, want, "%zu problems reported, %zu wanted:\n%s", lines, want, err);
+    evbus__config_free(&cfg);
+}
+
+/* libyaml's time grows with the square of the nesting (80,000 levels took
+ * 12.5 s, a million over 10 minutes): deeper than 64 is refused at once. */
+Test(config, deep_nesting_is_refused_quickly) {
+    static const struct {
+        const char *open, *close, *where;
+    } shapes[] = {
+        {"[", "]", "evbus.yaml:3:75: rules[0].pattern[0][0]"},
+        {"{a: ", "}", "evbus.yaml:3:258: rules[0].pattern.a.a.a"},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t levels = 1000000, lo = strlen(shapes[s].open), lc = strlen(shapes[s].close);
+        char *yaml = malloc(64 + levels * (lo + lc));
+        cr_assert_not_null(yaml);
+        size_t n = (size_t)sprintf(yaml, "rules:\n  - name: r\n    pattern: ");
+        for (size_t i = 0; i < levels; i++, n += lo)
+            memcpy(yaml + n, shapes[s].open, lo);
+        for (size_t i = 0; i < levels; i++, n += lc)
+            memcpy(yaml + n, shapes[s].close, lc);
+        strcpy(yaml + n, "\n");
+        const char *path = write_file(yaml);
+        free(yaml);
+        evbus__config cfg;
+        char err[2048];
+        evbus__config_defaults(&cfg);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        cr_assert_eq(evbus__config_load(&cfg, path, err, sizeof err), EVBUS_ECONFIG);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        cr_assert(strstr(err, shapes[s].where), "%s", err);
+        cr_assert(strstr(err, ": nested deeper than 64 levels"), "%s", err);
+        cr_assert_lt(secs, 2.0, "a million levels took %.1f s", secs);
+        evbus__config_free(&cfg);
+    }
 }
 
 Test(config, missing_file_is_an_io_error) {

@@ -92,6 +92,16 @@ ParameterizedTestParameters(event, validate) {
         {"time", "2026-11-23T17:44:20.123+01:00", ""},
         {"time", "2026-13-23T17:44:20Z", "RFC 3339"},
         {"time", "2026-11-23 17:44:20", "RFC 3339"},
+        /* Days past the month's end: February by leap year (by 4, not by
+         * 100 unless by 400), and the 30-day months. */
+        {"time", "2026-02-31T00:00:00Z", "RFC 3339"},
+        {"time", "2026-02-29T00:00:00Z", "RFC 3339"},
+        {"time", "2028-02-29T00:00:00Z", ""},
+        {"time", "1900-02-29T00:00:00Z", "RFC 3339"},
+        {"time", "2000-02-29T00:00:00Z", ""},
+        {"time", "2026-04-31T00:00:00Z", "RFC 3339"},
+        {"time", "2026-12-31T23:59:59Z", ""},
+        {"time", "2026-01-00T00:00:00Z", "RFC 3339"},
         {"id", "\xff\xfe", "id is not valid UTF-8"},
         {"partition_key", "k", ""},
     };
