@@ -29,8 +29,9 @@ typedef struct request {
     zmq_msg_t identity;
     bool delimited; /* REQ-style empty frame between identity and payload */
     uint64_t request_id;
-    Evbus__V1__Publish *pub; /* NULL when the whole request is refused */
-    const char *error;       /* whole-request refusal, static or in err_buf */
+    Evbus__V1__Publish *pub;   /* NULL when the whole request is refused */
+    evbus__wire_check *checks; /* per event of pub, in the batch's arena */
+    const char *error;         /* whole-request refusal, static or in err_buf */
     char err_buf[160];
     size_t first_slot, n_slots;
 } request;
@@ -441,7 +442,7 @@ static int recv_request(evbus__ingest *ing, batch *b, request *r) {
         r->error = r->err_buf;
     } else {
         r->pub = evbus__frame_decode(ing->cfg, &b->pb_alloc, zmq_msg_data(payload),
-                                     zmq_msg_size(payload), &r->request_id, r->err_buf,
+                                     zmq_msg_size(payload), &r->request_id, &r->checks, r->err_buf,
                                      sizeof r->err_buf);
         if (!r->pub)
             r->error = r->err_buf;
@@ -516,9 +517,9 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, int64_t no
         s->n_targets = 0;
         char why[256];
         Evbus__V1__Event filled;
-        int rc = evbus__event_prepare(ing->cfg, r->pub->events[i], &ing->uuids, now_ms, now_text,
-                                      s->gen_id, &filled, &b->records, &s->rec_off, &s->rec_len,
-                                      why, sizeof why);
+        int rc = evbus__event_prepare(ing->cfg, r->pub->events[i], &r->checks[i], &ing->uuids,
+                                      now_ms, now_text, s->gen_id, &filled, &b->records,
+                                      &s->rec_off, &s->rec_len, why, sizeof why);
         s->id = filled.id;
         if (rc == 0 && !closing)
             rc = route_event(ing, b, s, &filled, why, sizeof why);
@@ -613,7 +614,8 @@ static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
             Evbus__V1__EventAck *a = &ing->acks[i];
             evbus__v1__event_ack__init(a);
             a->status = s->status;
-            a->event_id = (char *)s->id;
+            a->index = (uint32_t)i;
+            a->event_id = (char *)s->id; /* "" when it cannot be sent back as it came */
             a->reason = (char *)(s->reason ? s->reason : "");
             a->region = ing->cfg->region;
             if (s->item != NO_ITEM)
