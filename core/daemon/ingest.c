@@ -24,13 +24,16 @@
 #define NBATCHES  2
 #define NO_ITEM   ((size_t)-1)
 #define WRITER_EP "inproc://evbus-ingest-writer"
+/* Longest time spent answering queued requests with RETRY_LATER at shutdown. */
+#define DRAIN_MAX_MS 1000
 
 typedef struct request {
     zmq_msg_t identity;
     bool delimited; /* REQ-style empty frame between identity and payload */
     uint64_t request_id;
-    Evbus__V1__Publish *pub; /* NULL when the whole request is refused */
-    const char *error;       /* whole-request refusal, static or in err_buf */
+    Evbus__V1__Publish *pub;   /* NULL when the whole request is refused */
+    evbus__wire_check *checks; /* per event of pub, in the batch's arena */
+    const char *error;         /* whole-request refusal, static or in err_buf */
     char err_buf[160];
     size_t first_slot, n_slots;
 } request;
@@ -441,7 +444,7 @@ static int recv_request(evbus__ingest *ing, batch *b, request *r) {
         r->error = r->err_buf;
     } else {
         r->pub = evbus__frame_decode(ing->cfg, &b->pb_alloc, zmq_msg_data(payload),
-                                     zmq_msg_size(payload), &r->request_id, r->err_buf,
+                                     zmq_msg_size(payload), &r->request_id, &r->checks, r->err_buf,
                                      sizeof r->err_buf);
         if (!r->pub)
             r->error = r->err_buf;
@@ -516,9 +519,9 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, int64_t no
         s->n_targets = 0;
         char why[256];
         Evbus__V1__Event filled;
-        int rc = evbus__event_prepare(ing->cfg, r->pub->events[i], &ing->uuids, now_ms, now_text,
-                                      s->gen_id, &filled, &b->records, &s->rec_off, &s->rec_len,
-                                      why, sizeof why);
+        int rc = evbus__event_prepare(ing->cfg, r->pub->events[i], &r->checks[i], &ing->uuids,
+                                      now_ms, now_text, s->gen_id, &filled, &b->records,
+                                      &s->rec_off, &s->rec_len, why, sizeof why);
         s->id = filled.id;
         if (rc == 0 && !closing)
             rc = route_event(ing, b, s, &filled, why, sizeof why);
@@ -613,7 +616,8 @@ static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
             Evbus__V1__EventAck *a = &ing->acks[i];
             evbus__v1__event_ack__init(a);
             a->status = s->status;
-            a->event_id = (char *)s->id;
+            a->index = (uint32_t)i;
+            a->event_id = (char *)s->id; /* "" when it cannot be sent back as it came */
             a->reason = (char *)(s->reason ? s->reason : "");
             a->region = ing->cfg->region;
             if (s->item != NO_ITEM)
@@ -681,9 +685,28 @@ static void ack_batch(evbus__ingest *ing, batch *b) {
     publish_counters(ing);
 }
 
-/* Takes a committed batch back from the writer: acks it (unless the store
- * failed: then nothing of it is durable and no ack may say otherwise) and
- * recycles it. Returns the batch's result. */
+/* Answers every request of a batch that will not be committed (the store
+ * failed): events that were waiting for the store get RETRY_LATER with `why`,
+ * which claims nothing durable; the others keep the answer they already have
+ * (a rejected event stays rejected). */
+static void ack_uncommitted(evbus__ingest *ing, batch *b, const char *why) {
+    for (size_t i = 0; i < b->nslots; i++) {
+        slot *s = &b->slots[i];
+        if (s->item == NO_ITEM)
+            continue;
+        s->item = NO_ITEM;
+        s->status = EVBUS__V1__ACK_STATUS__RETRY_LATER;
+        s->reason = why;
+    }
+    b->nitems = 0;
+    ack_batch(ing, b);
+}
+
+static const char STORE_FAILED[] = "evbusd could not write to its store; send again later";
+
+/* Takes a committed batch back from the writer: acks it (if the store
+ * failed, nothing of it is durable and no ack may say otherwise: its events
+ * get RETRY_LATER) and recycles it. Returns the batch's result. */
 static evbus_err collect_batch(evbus__ingest *ing) {
     batch *b;
     while (zmq_recv(ing->pipe, &b, sizeof b, 0) != (int)sizeof b) {
@@ -693,6 +716,8 @@ static evbus_err collect_batch(evbus__ingest *ing) {
     evbus_err rc = b->result;
     if (rc == EVBUS_OK)
         ack_batch(ing, b);
+    else
+        ack_uncommitted(ing, b, STORE_FAILED);
     batch_reset(b);
     ing->free_list[ing->nfree++] = b;
     return rc;
@@ -734,33 +759,43 @@ evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop) {
             cur = NULL;
         }
     }
-    if (cur && cur->nreq > 0 && rc == EVBUS_OK && in_writer == 0) {
-        layout_items(cur);
-        zmq_send(ing->pipe, &cur, sizeof cur, 0);
-        in_writer++;
-        cur = NULL;
-    }
-    /* Finish the commit in progress and ack it. */
-    while (in_writer > 0) {
+    /* Every request read gets an answer: finish the commit in progress and
+     * ack it, then commit and ack the batch that was filling behind it (its
+     * requests were read, so they are not left to a producer's timeout); if
+     * the store has failed, that batch is answered RETRY_LATER instead. */
+    while (in_writer > 0 || cur) {
+        if (in_writer == 0) {
+            if (cur->nreq > 0 && rc == EVBUS_OK) {
+                layout_items(cur);
+                zmq_send(ing->pipe, &cur, sizeof cur, 0);
+                in_writer++;
+            } else {
+                ack_uncommitted(ing, cur, STORE_FAILED);
+                batch_reset(cur);
+                ing->free_list[ing->nfree++] = cur;
+            }
+            cur = NULL;
+            continue;
+        }
         evbus_err r = collect_batch(ing);
         if (rc == EVBUS_OK)
             rc = r;
         in_writer--;
     }
-    if (cur) {
-        /* Requests read but not committed (the store failed): no acks. */
-        batch_reset(cur);
-        ing->free_list[ing->nfree++] = cur;
-    }
     if (rc != EVBUS_OK)
         return rc;
-    /* Stop accepting new connections, then answer what is already queued so
-     * no producer waits for a timeout to learn it should send again. */
-    for (size_t i = 0; i < ing->cfg->listen.n; i++)
-        zmq_unbind(ing->sock, ing->cfg->listen.v[i]);
+    /* Answer what is already queued with RETRY_LATER so that no producer
+     * waits for a timeout to learn it should send again. The endpoints stay
+     * bound: zmq_unbind also closes the connections accepted through them
+     * (libzmq issue 3317), which would drop these answers and the acks above
+     * that are still queued for sending. The socket is closed, and its queue
+     * flushed within its linger, by evbus__ingest_destroy(). Producers
+     * resending at once could keep the queue from ever running dry, so the
+     * drain is bounded in time; what it leaves was never read. */
     batch *b = ing->free_list[--ing->nfree];
     size_t answered = 0;
-    for (;;) {
+    int64_t deadline = evbus__now_mono_ms() + DRAIN_MAX_MS;
+    while (evbus__now_mono_ms() < deadline) {
         fill_batch(ing, b, true);
         if (b->nreq == 0)
             break;

@@ -32,11 +32,14 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
                             const evbus__router *router, void *zctx, evbus__ingest **out, char *err,
                             size_t errlen);
 
-/* Runs until *stop becomes non-zero. Then it stops accepting connections,
- * finishes and acks the commit in progress, answers requests that were
- * already queued with RETRY_LATER, and returns EVBUS_OK. The writer keeps
- * running (recording delivery results) until evbus__ingest_destroy(). Returns EVBUS_ESTORE
- * if the store fails (nothing unacked is then acked). */
+/* Runs until *stop becomes non-zero. Then it finishes and acks the commit in
+ * progress, commits and acks the requests it had read behind it, answers
+ * requests that were already queued with RETRY_LATER (for up to a second),
+ * and returns EVBUS_OK: every request read gets an answer. The writer keeps
+ * running (recording delivery results) until evbus__ingest_destroy(), which
+ * also closes the socket (sending the answers still queued within its
+ * linger). Returns EVBUS_ESTORE if the store fails: the requests read are
+ * then answered RETRY_LATER, never acked as durable. */
 evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop);
 
 /* Counters since start, as of the last acked batch. Safe from any thread. */

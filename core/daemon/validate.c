@@ -1,5 +1,6 @@
 #include "validate.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,12 +57,14 @@ int evbus__time_valid(const char *s) {
 static int check_string(const char *name, const char *s, size_t min, size_t max, char *why,
                         size_t whylen, size_t *total) {
     size_t len = strlen(s);
+    /* Before the length, so that a too long id that is not UTF-8 is still
+     * refused for the reason that keeps it out of the ack. */
+    if (!evbus__utf8_valid(s, len))
+        REJECT("%s is not valid UTF-8", name);
     if (len < min)
         REJECT("%s is required (%zu to %zu bytes)", name, min, max);
     if (len > max)
         REJECT("%s is %zu bytes; the limit is %zu", name, len, max);
-    if (!evbus__utf8_valid(s, len))
-        REJECT("%s is not valid UTF-8", name);
     *total += len;
     return 0;
 }
@@ -77,9 +80,15 @@ int evbus__event_validate(const Evbus__V1__Event *ev, size_t max_event_size, cha
                      &total) ||
         check_string("origin_region", ev->origin_region, 0, EVBUS_REGION_MAX, why, whylen, &total))
         return -1;
-    if (ev->time[0] && !evbus__time_valid(ev->time))
-        REJECT("time '%.40s' is not an RFC 3339 timestamp such as 2026-11-23T17:44:20Z", ev->time);
-    total += strlen(ev->time);
+    if (check_string("time", ev->time, 0, SIZE_MAX, why, whylen, &total))
+        return -1;
+    /* Quoted only whole and short: a reason goes back in a proto3 string,
+     * which must stay valid UTF-8, so it is never cut inside a character. */
+    if (ev->time[0] && !evbus__time_valid(ev->time)) {
+        if (strlen(ev->time) <= 40)
+            REJECT("time '%s' is not an RFC 3339 timestamp such as 2026-11-23T17:44:20Z", ev->time);
+        REJECT("time is not an RFC 3339 timestamp such as 2026-11-23T17:44:20Z");
+    }
     if (ev->n_resources > EVBUS_RESOURCES_MAX)
         REJECT("%zu resources; the limit is %d", ev->n_resources, EVBUS_RESOURCES_MAX);
     for (size_t i = 0; i < ev->n_resources; i++)

@@ -23,7 +23,7 @@ protoc-c --c_out="$work/gen" -I"$src/proto" "$src/proto/evbus.proto"
 
 common="error.c util.c log.c json_check.c arena.c"
 match="cidr.c fold.c json_scan.c match.c numeric.c numeric_index.c pattern_compile.c pattern_parse.c wildcard.c"
-daemon="config_schema.c config.c validate.c frame.c"
+daemon="config_schema.c config.c validate.c frame.c wire.c"
 files=""
 for f in $common; do files="$files $src/core/common/$f"; done
 for f in $match; do [ -f "$src/core/match/$f" ] && files="$files $src/core/match/$f"; done

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/json_check.h"
+#include "evbus/evbus.h"
 #include "validate.h"
 
 typedef struct json_case {
@@ -103,6 +104,7 @@ ParameterizedTestParameters(event, validate) {
         {"time", "2026-12-31T23:59:59Z", ""},
         {"time", "2026-01-00T00:00:00Z", "RFC 3339"},
         {"id", "\xff\xfe", "id is not valid UTF-8"},
+        {"time", "2026-11-23T17:44:20\xffZ", "time is not valid UTF-8"},
         {"partition_key", "k", ""},
     };
     return cr_make_param_array(event_case, cases, sizeof cases / sizeof cases[0]);
@@ -159,4 +161,28 @@ Test(event, limits_follow_eventbridge) {
     ev.n_resources = EVBUS_RESOURCES_MAX + 1;
     cr_assert_eq(evbus__event_validate(&ev, 256 * 1024, why, sizeof why), -1);
     cr_assert_str_eq(why, "101 resources; the limit is 100");
+}
+
+/* A reason travels back in EventAck.reason, a proto3 string: it must stay
+ * valid UTF-8 even when it quotes what was sent. */
+Test(event, reasons_stay_utf8) {
+    Evbus__V1__Event ev = EVBUS__V1__EVENT__INIT;
+    ev.source = "app";
+    ev.detail_type = "T";
+    ev.detail = "{}";
+    /* 39 bytes, then a two-byte character across byte 40. */
+    ev.time = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\xc3\xa9";
+    char why[256];
+    cr_assert_eq(evbus__event_validate(&ev, 256 * 1024, why, sizeof why), -1);
+    cr_assert(strstr(why, "RFC 3339"), "%s", why);
+    cr_assert(evbus__utf8_valid(why, strlen(why)), "reason is not UTF-8: %s", why);
+
+    /* An id too long and not UTF-8: refused for not being UTF-8, the reason
+     * that keeps it out of the ack. */
+    static char id[EVBUS_EVENT_ID_MAX + 10];
+    memset(id, '\xff', sizeof id - 1);
+    ev.time = "";
+    ev.id = id;
+    cr_assert_eq(evbus__event_validate(&ev, 256 * 1024, why, sizeof why), -1);
+    cr_assert_str_eq(why, "id is not valid UTF-8");
 }
