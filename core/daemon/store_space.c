@@ -81,6 +81,9 @@ void evbus__space_prepare(evbus__space *sp, uint64_t hwm_pages, uint64_t need_pa
         return;
     }
     if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == EINTR) {
+        /* Short of a whole increment, take what is needed now (and stay
+         * "full": ingest then stops at what is allocated). */
+        grow_to(sp, min_u64(sp->map_pages, ahead));
         if (!sp->disk_full)
             EVBUS_LOG_D(
                 "store", "%s: cannot grow data.mdb to %llu MiB: %s", sp->dir,
