@@ -27,6 +27,10 @@
 /* Longest time spent answering queued requests with RETRY_LATER at shutdown. */
 #define DRAIN_MAX_MS 1000
 
+/* How often delivery results that did not fit in the store are tried again
+ * when no batch comes to carry them. */
+#define RESULTS_RETRY_MS 250
+
 typedef struct request {
     zmq_msg_t identity;
     bool delimited; /* REQ-style empty frame between identity and payload */
@@ -85,6 +89,7 @@ struct evbus__ingest {
     size_t n_msgs, msgs_cap;
     evbus__store_result *res;
     size_t res_cap;
+    size_t msgs_done; /* leading results of msgs[0] already durable */
     pthread_t writer;
     bool writer_running;
     batch batches[NBATCHES];
@@ -184,6 +189,7 @@ static int gather_results(evbus__ingest *ing, evbus__store_results *out) {
     size_t n = 0;
     for (size_t i = 0; i < ing->n_msgs; i++)
         n += ing->msgs[i]->n;
+    n -= ing->msgs_done;
     if (n > ing->res_cap) {
         evbus__store_result *v = realloc(ing->res, n * sizeof *v);
         if (!v)
@@ -193,12 +199,14 @@ static int gather_results(evbus__ingest *ing, evbus__store_results *out) {
     }
     size_t k = 0;
     for (size_t i = 0; i < ing->n_msgs; i++) {
-        memcpy(ing->res + k, ing->msgs[i]->v, ing->msgs[i]->n * sizeof *ing->res);
-        k += ing->msgs[i]->n;
+        size_t skip = i == 0 ? ing->msgs_done : 0;
+        memcpy(ing->res + k, ing->msgs[i]->v + skip, (ing->msgs[i]->n - skip) * sizeof *ing->res);
+        k += ing->msgs[i]->n - skip;
     }
     out->v = ing->res;
     out->n = k;
     out->n_targets = (uint32_t)ing->cfg->targets.n;
+    out->n_recorded = 0;
     return 0;
 }
 
@@ -212,6 +220,31 @@ static void return_results(evbus__ingest *ing, bool stopping) {
             evbus__result_msg_free(m);
     }
     ing->n_msgs = 0;
+    ing->msgs_done = 0;
+}
+
+/* After a commit that recorded only the first `recorded` results (the
+ * store was short of space): hands back the messages whose results are all
+ * durable and keeps the rest for the next commit. Kept messages keep their
+ * batches in flight, so the dispatcher does not deliver those events again
+ * while their results wait. */
+static void return_recorded(evbus__ingest *ing, size_t recorded) {
+    size_t kept = 0, at = 0;
+    recorded += ing->msgs_done;
+    ing->msgs_done = 0;
+    for (size_t i = 0; i < ing->n_msgs; i++) {
+        evbus__result_msg *m = ing->msgs[i];
+        if (kept == 0 && at + m->n <= recorded) {
+            if (zmq_send(ing->wake, &m, sizeof m, 0) != (int)sizeof m)
+                evbus__result_msg_free(m);
+        } else {
+            if (kept == 0)
+                ing->msgs_done = recorded > at ? recorded - at : 0;
+            ing->msgs[kept++] = m;
+        }
+        at += m->n;
+    }
+    ing->n_msgs = kept;
 }
 
 /* The writer thread: the store's only writer. Each commit takes the batch
@@ -223,7 +256,8 @@ static void *writer_main(void *arg) {
     for (;;) {
         zmq_pollitem_t items[2] = {{ing->wpipe, 0, ZMQ_POLLIN, 0},
                                    {ing->results, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, -1) < 0) {
+        /* Results waiting for space are tried again on their own, too. */
+        if (zmq_poll(items, 2, ing->n_msgs ? RESULTS_RETRY_MS : -1) < 0) {
             if (errno == EINTR)
                 continue;
             EVBUS_LOG_E("ingest", "writer poll failed: %s", zmq_strerror(errno));
@@ -249,7 +283,10 @@ static void *writer_main(void *arg) {
         if (rc != EVBUS_OK && res.n)
             EVBUS_LOG_E("ingest", "%zu delivery results not recorded (%s): delivered again later",
                         res.n, evbus_strerror(rc));
-        return_results(ing, false);
+        if (rc == EVBUS_OK && res.n_recorded < res.n)
+            return_recorded(ing, res.n_recorded); /* the store logged why */
+        else
+            return_results(ing, false);
         if (new_pending)
             zmq_send(ing->wake, "", 0, ZMQ_DONTWAIT); /* a lost wake is caught by the scan */
         if (b) {
@@ -596,6 +633,11 @@ static const char *outcome_reason(evbus__store_outcome o) {
                "space, or raise storage.map_size)";
     case EVBUS__BACKLOG:
         return "backlog limit reached (storage.max_backlog events are waiting); send again later";
+    case EVBUS__DISK_FULL:
+        return "disk full: the file system holding storage.data_dir has no space left; send again "
+               "later (evbusd resumes once space is freed there)";
+    case EVBUS__IO_ERROR:
+        return "storage I/O error: evbusd could not write to storage.data_dir; send again later";
     default: return "";
     }
 }

@@ -107,6 +107,10 @@ int main(int argc, char **argv) {
      * the router. Nothing is reloadable yet, so it is ignored. */
     signal(SIGHUP, SIG_IGN);
 
+    /* Over a file size limit, writes then fail with EFBIG, which the store treats
+     * as a full disk, instead of the signal killing evbusd. */
+    signal(SIGXFSZ, SIG_IGN);
+
     if (evbus__store_open(cfg.data_dir, cfg.map_size, &store, err, sizeof err) != EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;

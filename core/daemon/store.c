@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "id_index.h"
+#include "store_space.h"
 
 enum { DB_EVENTS, DB_DEDUP_LOG, DB_PENDING, DB_RETRY, DB_DLQ, DB_STATE, DB_META, DB_COUNT };
 
@@ -47,6 +48,10 @@ struct evbus__store {
     int64_t retention_ms;
     uint32_t n_targets;
     uint64_t sweep_seq; /* where the retention sweep goes on from */
+    MDB_dbi main_dbi;   /* the main DB, which holds the sub-databases' roots */
+    evbus__space space; /* limits that keep a full store working */
+    int64_t results_log_ms;
+    int64_t io_log_ms;
 };
 
 void evbus__store_set_retention(evbus__store *s, int64_t retention_ms, uint32_t n_targets) {
@@ -424,11 +429,23 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
                  s->ids ? mdb_strerror(mrc) : "out of memory");
         goto fail;
     }
+    if ((mrc = mdb_dbi_open(txn, NULL, 0, &s->main_dbi))) {
+        snprintf(err, errlen, "%s: cannot open the main database: %s", dir, mdb_strerror(mrc));
+        goto fail;
+    }
     if ((mrc = mdb_txn_commit(txn))) {
         txn = NULL;
         snprintf(err, errlen, "%s: cannot commit: %s", dir, mdb_strerror(mrc));
         goto fail;
     }
+    int fd = -1;
+    MDB_stat est;
+    MDB_envinfo info;
+    mdb_env_get_fd(s->env, &fd);
+    mdb_env_stat(s->env, &est);
+    mdb_env_info(s->env, &info);
+    evbus__space_init(&s->space, fd, dir, est.ms_psize, info.me_mapsize,
+                      (uint64_t)info.me_last_pgno + 1, evbus__now_mono_ms());
     *out = s;
     return EVBUS_OK;
 
@@ -508,11 +525,40 @@ static int find_id(evbus__store *s, MDB_txn *txn, const char *id, size_t len, ui
     return 0;
 }
 
+/* Pages the trees hold in `txn`, its own changes included: every
+ * sub-database, the main DB and the free-page DB (dbi 0, as mdb_stat(1)
+ * reads it), plus the two meta pages. Pages on the free list are not
+ * counted: LMDB reuses them before it grows the file. */
+static uint64_t pages_in_use(evbus__store *s, MDB_txn *txn) {
+    uint64_t n = 2;
+    MDB_stat st;
+    MDB_dbi all[DB_COUNT + 2] = {0, s->main_dbi};
+    for (int i = 0; i < DB_COUNT; i++)
+        all[i + 2] = s->dbi[i];
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (mdb_stat(txn, all[i], &st) == 0)
+            n += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    return n;
+}
+
+/* About how many pages a batch adds: records too big for a leaf page in
+ * overflow pages of their own, everything else packed at half a page's
+ * fill (pages split in two). */
+static uint64_t batch_pages(const evbus__store *s, const evbus__store_item *items, size_t n) {
+    uint64_t pages = 8, small = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t p = evbus__space_item_pages(&s->space, &items[i]) - 1;
+        pages += p;
+        small += (p ? 0 : items[i].record_len) + items[i].id_len + 64 + 32 * items[i].n_targets;
+    }
+    return pages + 2 * small / s->space.psize;
+}
+
 /* One attempt at appending items[0..n). Returns an LMDB code; on success every
  * item's outcome is set. */
 static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
                       const evbus__store_results *res, int64_t now_ms, int64_t expire_before_ms,
-                      uint64_t max_backlog) {
+                      uint64_t max_backlog, int64_t mono_ms) {
     MDB_txn *txn;
     int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (mrc)
@@ -545,6 +591,12 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     }
     for (size_t i = 0; i < n; i++)
         s->hashes[i] = evbus__id_hash(items[i].id, items[i].id_len);
+    /* Events may not use the reserve kept for results (applied above). Each
+     * one is checked against the limit only when the whole batch might not
+     * fit: far from full, this costs nothing per event. */
+    bool check = n > 0 && evbus__space_admit(&s->space, pages_in_use(s, txn),
+                                             batch_pages(s, items, n), mono_ms) != EVBUS__STORED;
+    evbus__store_outcome refused = 0; /* once one is refused, so are all later new events */
     for (size_t i = 0; i < n; i++) {
         evbus__store_item *it = &items[i];
         uint64_t h = s->hashes[i], dup;
@@ -559,6 +611,16 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
         }
         if (max_backlog && stored >= max_backlog) {
             it->outcome = EVBUS__BACKLOG;
+            it->seq = 0;
+            continue;
+        }
+        if (check && !refused) {
+            evbus__store_outcome o = evbus__space_admit(
+                &s->space, pages_in_use(s, txn), evbus__space_item_pages(&s->space, it), mono_ms);
+            refused = o == EVBUS__STORED ? 0 : o;
+        }
+        if (refused) {
+            it->outcome = refused;
             it->seq = 0;
             continue;
         }
@@ -627,31 +689,101 @@ abort:
     return mrc;
 }
 
+/* Records results [off, off + len) in parts small enough to commit, after
+ * they did not fit in one transaction: halves, then halves of those.
+ * Returns how many leading results are durable. */
+static size_t record_in_parts(evbus__store *s, const evbus__store_results *res, size_t off,
+                              size_t len, int64_t now_ms, int64_t expire_before_ms,
+                              int64_t mono_ms) {
+    if (len < 2)
+        return 0;
+    size_t done = 0;
+    for (size_t part = len / 2, at = off; at < off + len; at += part) {
+        if (part > off + len - at)
+            part = off + len - at;
+        evbus__store_results sub = {res->v + at, part, res->n_targets, 0};
+        int mrc = append_txn(s, NULL, 0, &sub, now_ms, expire_before_ms, 0, mono_ms);
+        size_t got = part;
+        if (mrc && evbus__space_classify(&s->space, mrc, mono_ms))
+            got = record_in_parts(s, res, at, part, now_ms, expire_before_ms, mono_ms);
+        else if (mrc)
+            got = 0;
+        done += got;
+        if (got < part)
+            break;
+    }
+    return done;
+}
+
+/* Logs what a call refused or recorded, once per change of state. */
+static void note_space(evbus__store *s, const evbus__store_item *items, size_t n,
+                       const evbus__store_results *res, int mrc, int64_t mono_ms) {
+    uint64_t refused = 0, stored = 0;
+    evbus__store_outcome why = EVBUS__STORED;
+    for (size_t i = 0; i < n; i++) {
+        evbus__store_outcome o = items[i].outcome;
+        if (o == EVBUS__FULL || o == EVBUS__DISK_FULL || o == EVBUS__IO_ERROR) {
+            refused++;
+            why = o;
+        }
+        stored += o == EVBUS__STORED;
+    }
+    if (refused || stored)
+        evbus__space_note(&s->space, why, refused, mono_ms);
+    if (mrc && mrc != MDB_MAP_FULL && mono_ms - s->io_log_ms >= 10000) {
+        s->io_log_ms = mono_ms;
+        EVBUS_LOG_W("store", "a commit failed: %s (%s)", mdb_strerror(mrc),
+                    why == EVBUS__IO_ERROR ? "an I/O error" : "no space left");
+    }
+    if (res && res->n_recorded < res->n && mono_ms - s->results_log_ms >= 10000) {
+        s->results_log_ms = mono_ms;
+        EVBUS_LOG_W("store",
+                    "%zu delivery result(s) wait for space to be recorded; their events stay in "
+                    "flight until then",
+                    res->n - res->n_recorded);
+    }
+}
+
 evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n,
-                              const evbus__store_results *res, int64_t now_ms,
-                              int64_t expire_before_ms, uint64_t max_backlog) {
+                              evbus__store_results *res, int64_t now_ms, int64_t expire_before_ms,
+                              uint64_t max_backlog) {
+    int64_t mono = evbus__now_mono_ms();
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    evbus__space_prepare(&s->space, (uint64_t)info.me_last_pgno + 1, batch_pages(s, items, n),
+                         mono);
+    if (res)
+        res->n_recorded = 0;
     size_t fit = n;
-    bool has_results = res && res->n > 0;
-    while (fit > 0 || has_results) {
-        int mrc = append_txn(s, items, fit, res, now_ms, expire_before_ms, max_backlog);
+    evbus__store_outcome cause = EVBUS__FULL; /* why items from `fit` on were not stored */
+    int mrc, first_err = 0;
+    for (;;) {
+        mrc = append_txn(s, items, fit, res, now_ms, expire_before_ms, max_backlog, mono);
         if (mrc == 0)
             break;
-        if (mrc == MDB_MAP_FULL && fit == 0) {
-            EVBUS_LOG_E("store", "storage full: cannot even record %zu delivery results", res->n);
-            return EVBUS_EFULL;
-        }
-        if (mrc != MDB_MAP_FULL) {
+        first_err = first_err ? first_err : mrc;
+        cause = evbus__space_classify(&s->space, mrc, mono);
+        if (!cause) {
             EVBUS_LOG_E("store", "append of %zu events failed: %s", fit, mdb_strerror(mrc));
             return EVBUS_ESTORE;
         }
+        if (fit == 0)
+            break;
         /* Map full: commit the leading part that fits, halving until it does
-         * (or nothing does); the rest are told to retry later. */
-        fit /= 2;
+         * (or nothing does). Out of disk or failing to write: commit the
+         * results alone (they mostly reuse pages inside the file). */
+        fit = cause == EVBUS__FULL ? fit / 2 : 0;
     }
     for (size_t i = fit; i < n; i++) {
-        items[i].outcome = EVBUS__FULL;
+        items[i].outcome = cause;
         items[i].seq = 0;
     }
+    if (res && mrc == 0)
+        res->n_recorded = res->n;
+    else if (res)
+        res->n_recorded =
+            record_in_parts(s, res, 0, res->n, now_ms, expire_before_ms, evbus__now_mono_ms());
+    note_space(s, items, n, res, first_err, mono);
     return EVBUS_OK;
 }
 

@@ -31,6 +31,8 @@ typedef enum evbus__store_outcome {
     EVBUS__DUPLICATE = 2, /* id already stored under seq */
     EVBUS__FULL = 3,      /* not stored: the map is full */
     EVBUS__BACKLOG = 4,   /* not stored: max_backlog events are waiting */
+    EVBUS__DISK_FULL = 5, /* not stored: the file system holding the store is full */
+    EVBUS__IO_ERROR = 6,  /* not stored: writing to the store failed */
 } evbus__store_outcome;
 
 typedef struct evbus__store_item {
@@ -72,6 +74,7 @@ typedef struct evbus__store_results {
     size_t n;
     uint32_t n_targets; /* targets configured: an event record is removed when
                            none of them has it pending or dead-lettered */
+    size_t n_recorded;  /* out: how many leading results are durable */
 } evbus__store_results;
 
 typedef struct evbus__store_stats {
@@ -107,13 +110,22 @@ void evbus__store_close(evbus__store **s);
  * after the commit is on disk. Items are handled in order; a later item with
  * the id of an earlier one in the same batch is a DUPLICATE of it. Ids whose
  * dedup window ended before `expire_before_ms` are forgotten along the way.
- * When the map fills up, as many leading items as fit are committed and the
- * rest come back FULL; nothing already acked is touched. Returns EVBUS_OK
- * (check each outcome) or EVBUS_ESTORE when LMDB failed otherwise (no item
- * is then stored). */
+ *
+ * A store short of space keeps working (store_space.h): events stop being
+ * stored once the map, less a reserve kept for delivery results, is used
+ * up (FULL), or while the file system is full (DISK_FULL); a commit that
+ * fails writing comes back DISK_FULL or IO_ERROR. Such items are not
+ * stored and nothing already acked is touched. Results may use the reserve;
+ * when even they do not fit they are committed in smaller parts, and
+ * res->n_recorded says how many leading ones are durable (the rest: try
+ * again later). Each change of state is logged once.
+ *
+ * Returns EVBUS_OK (check each outcome and res->n_recorded) or EVBUS_ESTORE
+ * when LMDB failed in a way that is not about space or I/O (nothing of the
+ * call is then stored). */
 evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n,
-                              const evbus__store_results *res, int64_t now_ms,
-                              int64_t expire_before_ms, uint64_t max_backlog);
+                              evbus__store_results *res, int64_t now_ms, int64_t expire_before_ms,
+                              uint64_t max_backlog);
 
 /* Counters, read in a short read transaction. */
 evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out);

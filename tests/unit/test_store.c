@@ -181,7 +181,7 @@ Test(store, retention_keeps_delivered_events_until_their_time_is_up) {
                            .n_targets = 1};
     cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
     evbus__store_result done = {.target = 0, .seq = a.seq, .outcome = EVBUS__DELIVERED};
-    evbus__store_results res = {&done, 1, 1};
+    evbus__store_results res = {&done, 1, 1, 0};
     cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 1500, 0, 0), EVBUS_OK);
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
