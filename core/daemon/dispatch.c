@@ -11,6 +11,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "batch_table.h"
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -23,6 +24,26 @@
 /* How often pending entries are scanned even without a wake-up: a safety net
  * for a lost wake message, cheap when nothing is pending. */
 #define SCAN_INTERVAL_MS 200
+
+/* Results a plugin reported for a batch that is still waiting for others are
+ * applied after at most this long (see apply_results). */
+#define PARTIAL_APPLY_MS 1000
+
+/* A plugin's misuses of `report`, each logged once and then at most once a
+ * minute with a count, so that a bug in a hot path cannot flood the log. */
+typedef enum misuse {
+    MISUSE_UNKNOWN_BATCH,
+    MISUSE_FINISHED_BATCH,
+    MISUSE_OTHER_TARGET,
+    MISUSE_BAD_INDEX,
+    MISUSE_BAD_RESULT,
+    MISUSE_DUPLICATE,
+    MISUSE_AFTER_SHUTDOWN,
+    MISUSE_TIMEOUT, /* not a report, but the same treatment: no result in time */
+    MISUSE_KINDS
+} misuse;
+
+#define MISUSE_LOG_INTERVAL_MS 60000
 
 typedef struct retry_entry {
     int64_t due_ms; /* wall clock */
@@ -54,19 +75,27 @@ struct target_rt {
     size_t n_retries, retries_cap;
     evbus__id_index *scheduled; /* seqs in `retries`, so scans skip them */
     evbus__target_counters k;   /* k.plugin holds the plugin's own counters */
+    struct {
+        uint64_t count, logged; /* occurrences; how many the log has told */
+        int64_t last_log_ms;
+    } misuse[MISUSE_KINDS];
 };
 
-/* A batch handed to a plugin, until every event has a result. */
+/* A batch handed to a plugin, until every event has a result or its
+ * delivery_timeout has passed. */
 typedef struct flight {
     struct flight *prev, *next; /* the dispatcher's list of batches in flight */
-    evbus_batch b;
+    evbus_batch *b;             /* the header the plugin sees, in d->batches */
     target_rt *t;
-    size_t n, reported;
+    size_t n, reported, applied;
     bool in_submit;
+    int64_t deadline_ms;  /* monotonic: unreported events count as RETRY then */
+    int64_t apply_due_ms; /* monotonic: reported results waiting are applied then; 0: none */
     uint64_t *seqs;
     uint32_t *attempts;
     evbus_sink_event *events;
     evbus_result *results;
+    bool *is_applied; /* the result went to the writer */
     uint32_t *retry_after;
     const char **reasons;
     evbus__arena arena;
@@ -121,6 +150,9 @@ struct evbus__dispatch {
     size_t n_timers, timers_cap;
     uint64_t next_timer_id;
     flight *flights;
+    evbus__batch_table *batches; /* the headers of flights, looked up by reports */
+    int64_t next_sweep_ms;       /* monotonic: a flight's deadline or apply_due_ms */
+    bool closing;                /* plugins are being shut down: reports are ignored */
     transfer *transfers;
     pthread_t thread;
     bool running;
@@ -347,23 +379,119 @@ static void host_timer_cancel(evbus_host *h, uint64_t id) {
 }
 
 static void finish_flight(evbus__dispatch *d, flight *f);
+static void note_due(evbus__dispatch *d, int64_t due_ms);
 
+static const char *result_name(evbus_result r) {
+    switch (r) {
+    case EVBUS_RESULT_DELIVERED: return "DELIVERED";
+    case EVBUS_RESULT_RETRY: return "RETRY";
+    case EVBUS_RESULT_FAILED: return "FAILED";
+    }
+    return "?";
+}
+
+/* Logs a plugin's misuse the first time, then at most once a minute with how
+ * many there were; the host's prefix names the plugin and the target. */
+static void report_misuse(evbus_host *h, misuse kind, evbus_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void report_misuse(evbus_host *h, misuse kind, evbus_log_level level, const char *fmt, ...) {
+    target_rt *t = h->t;
+    int64_t now = evbus__now_mono_ms();
+    uint64_t n = ++t->misuse[kind].count;
+    if (n > 1 && now - t->misuse[kind].last_log_ms < MISUSE_LOG_INTERVAL_MS)
+        return;
+    if ((int)level > (int)evbus__log_threshold)
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    uint64_t unlogged = n - t->misuse[kind].logged - 1;
+    if (unlogged)
+        host_log(h, level, "%s (and %llu more like it since the last such line)", msg,
+                 (unsigned long long)unlogged);
+    else
+        host_log(h, level, "%s", msg);
+    t->misuse[kind].logged = n;
+    t->misuse[kind].last_log_ms = now;
+}
+
+/* Checks a report against the batch table before anything is read through
+ * the batch pointer: a plugin may report for a batch that has finished (and
+ * whose memory is gone), twice for one event, or nonsense. Such reports are
+ * logged and ignored; evbusd keeps running. */
 static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus_result result,
                         uint32_t retry_after_ms, const char *reason) {
-    flight *f = b->host_private;
-    if (!f || f->t != h->t || index >= f->n || f->results[index] != 0 ||
-        result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_FAILED) {
-        host_log(h, EVBUS_LOG_LEVEL_ERROR,
-                 "plugin reported an invalid result (event %zu, result %d): ignored", index,
-                 (int)result);
+    if (!h)
+        return;
+    evbus__dispatch *d = h->d;
+    const char *plugin = h->t->lib->desc->name, *target = h->t->cfg->name;
+    if (d->closing) {
+        report_misuse(h, MISUSE_AFTER_SHUTDOWN, EVBUS_LOG_LEVEL_WARN,
+                      "plugin %s reported a result for target %s while it was being shut down "
+                      "(event %zu): ignored; the event stays pending",
+                      plugin, target, index);
+        return;
+    }
+    void *owner = NULL;
+    switch (evbus__batch_table_find(d->batches, b, &owner)) {
+    case EVBUS__BATCH_UNKNOWN:
+        report_misuse(h, MISUSE_UNKNOWN_BATCH, EVBUS_LOG_LEVEL_ERROR,
+                      "plugin %s reported a result for target %s with a batch pointer evbusd never "
+                      "handed out (event %zu): ignored",
+                      plugin, target, index);
+        return;
+    case EVBUS__BATCH_FINISHED:
+        report_misuse(h, MISUSE_FINISHED_BATCH, EVBUS_LOG_LEVEL_ERROR,
+                      "plugin %s reported event %zu for target %s: batch already finished "
+                      "(every event had its result, or its delivery_timeout had passed); the "
+                      "late report is ignored",
+                      plugin, index, target);
+        return;
+    case EVBUS__BATCH_LIVE: break;
+    }
+    flight *f = owner;
+    if (f->t != h->t) {
+        report_misuse(h, MISUSE_OTHER_TARGET, EVBUS_LOG_LEVEL_ERROR,
+                      "plugin %s reported, through target %s's host, a result for a batch of "
+                      "target %s (event %zu): ignored",
+                      plugin, target, f->t->cfg->name, index);
+        return;
+    }
+    if (index >= f->n) {
+        report_misuse(h, MISUSE_BAD_INDEX, EVBUS_LOG_LEVEL_ERROR,
+                      "plugin %s reported event %zu of a batch of target %s that has %zu events "
+                      "(indexes 0 to %zu): ignored",
+                      plugin, index, target, f->n, f->n - 1);
+        return;
+    }
+    if (result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_FAILED) {
+        report_misuse(h, MISUSE_BAD_RESULT, EVBUS_LOG_LEVEL_ERROR,
+                      "plugin %s reported an invalid result %d for event %zu of a batch of target "
+                      "%s (not DELIVERED, RETRY or FAILED): ignored",
+                      plugin, (int)result, index, target);
+        return;
+    }
+    if (f->results[index] != 0) {
+        report_misuse(h, MISUSE_DUPLICATE, EVBUS_LOG_LEVEL_ERROR,
+                      "plugin %s reported event %zu (seq %llu) for target %s twice: already "
+                      "reported %s; the second result (%s) is ignored",
+                      plugin, index, (unsigned long long)f->seqs[index], target,
+                      result_name(f->results[index]), result_name(result));
         return;
     }
     f->results[index] = result;
     f->retry_after[index] = retry_after_ms;
     f->reasons[index] =
         reason && *reason ? evbus__arena_strdup(&f->arena, reason, strnlen(reason, 1024)) : NULL;
-    if (++f->reported == f->n && !f->in_submit)
-        finish_flight(h->d, f);
+    if (++f->reported == f->n) {
+        if (!f->in_submit)
+            finish_flight(d, f);
+    } else if (!f->apply_due_ms) {
+        f->apply_due_ms = evbus__now_mono_ms() + PARTIAL_APPLY_MS;
+        note_due(d, f->apply_due_ms);
+    }
 }
 
 static evbus_err host_http_start(evbus_host *h, void *easy,
@@ -423,7 +551,9 @@ static void arena_free(void *data, void *ptr) {
     (void)ptr;
 }
 
-static void flight_free(flight *f) {
+static void flight_free(evbus__dispatch *d, flight *f) {
+    if (f->b)
+        evbus__batch_table_release(d->batches, f->b, evbus__now_mono_ms());
     evbus__arena_destroy(&f->arena);
     free(f->envelopes.data);
     free(f);
@@ -468,14 +598,37 @@ static bool is_scheduled(const target_rt *t, uint64_t seq) {
     return false;
 }
 
-/* Turns a finished batch into durable results for the writer and retries. */
-static void finish_flight(evbus__dispatch *d, flight *f) {
+static void note_due(evbus__dispatch *d, int64_t due_ms) {
+    if (due_ms < d->next_sweep_ms)
+        d->next_sweep_ms = due_ms;
+}
+
+/* Sends the results reported since the last call to the writer, and
+ * schedules retries.
+ *
+ * Results are applied before a batch's last report (`last` false) so that a
+ * plugin that is slow to report, or never reports, one event does not hold
+ * back the durable results of the others: delivered entries leave the store
+ * instead of being delivered again after a crash. That is safe because the
+ * batch still counts against max_in_flight until the message of its last
+ * results (`last`) has come back from the writer: the writer commits
+ * messages in the order they were sent, so the batch leaves the in-flight
+ * count only once every result of it is durable, and a crash still
+ * redelivers at most max_in_flight batches per target (fewer events, as some
+ * of their results are already recorded). Early messages carry
+ * EVBUS__MSG_NO_BATCH so that their return counts nothing out of flight. */
+static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     target_rt *t = f->t;
     int64_t now = evbus__now_wall_ms();
-    evbus__result_msg *m = evbus__result_msg_new(f->n);
+    evbus__result_msg *m = evbus__result_msg_new(f->reported - f->applied);
     if (m)
-        m->target = t->index;
+        m->target = last ? t->index : EVBUS__MSG_NO_BATCH;
+    size_t applied = 0;
     for (size_t i = 0; i < f->n; i++) {
+        if (!f->results[i] || f->is_applied[i])
+            continue;
+        f->is_applied[i] = true;
+        applied++;
         evbus__store_result r = {.target = t->index, .seq = f->seqs[i], .attempts = f->attempts[i]};
         const char *reason = f->reasons[i] ? f->reasons[i] : "";
         char why[1100];
@@ -509,6 +662,9 @@ static void finish_flight(evbus__dispatch *d, flight *f) {
         if (m)
             evbus__result_msg_add(m, &r, reason);
     }
+    f->applied += applied;
+    t->k.in_flight_events -= applied;
+    f->apply_due_ms = 0;
     if (m)
         evbus__result_msg_seal(m);
     if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {
@@ -516,13 +672,73 @@ static void finish_flight(evbus__dispatch *d, flight *f) {
         EVBUS_LOG_E("dispatch", "cannot hand results to the writer: %s",
                     m ? zmq_strerror(errno) : "out of memory");
         evbus__result_msg_free(m);
-        t->in_flight--;
+        if (last)
+            t->in_flight--;
     }
     /* Otherwise the batch stays counted in flight until the writer has made
-     * its results durable (see dispatch_msg.h). */
-    t->k.in_flight_events -= f->n;
+     * its last results durable (see dispatch_msg.h). */
+}
+
+/* Turns a finished batch into durable results for the writer and retries. */
+static void finish_flight(evbus__dispatch *d, flight *f) {
+    apply_results(d, f, true);
     LIST_UNLINK(d->flights, f);
-    flight_free(f);
+    flight_free(d, f);
+}
+
+static void format_ms(char *buf, size_t len, int64_t ms) {
+    if (ms % 1000 == 0)
+        snprintf(buf, len, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(buf, len, "%lldms", (long long)ms);
+}
+
+/* The plugin has not reported every event within the target's
+ * delivery_timeout: the rest count as RETRY (an attempt like any other, so
+ * an event the plugin never answers ends in the dead-letter store after
+ * retry_max_attempts), and the batch finishes, which frees its place in
+ * max_in_flight once its results are durable. */
+static void time_out_flight(evbus__dispatch *d, flight *f) {
+    target_rt *t = f->t;
+    char limit[32], reason[160];
+    format_ms(limit, sizeof limit, t->cfg->delivery_timeout_ms);
+    snprintf(reason, sizeof reason, "no result from plugin %s within delivery_timeout (%s)",
+             t->lib->desc->name, limit);
+    size_t missing = f->n - f->reported;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!f->results[i]) {
+            f->results[i] = EVBUS_RESULT_RETRY;
+            f->reasons[i] = reason;
+            f->reported++;
+        }
+    }
+    report_misuse(&t->host, MISUSE_TIMEOUT, EVBUS_LOG_LEVEL_WARN,
+                  "plugin %s reported no result for %zu of %zu events of a batch of target %s "
+                  "within its delivery_timeout (%s): they count as RETRY",
+                  t->lib->desc->name, missing, f->n, t->cfg->name, limit);
+    finish_flight(d, f);
+}
+
+/* Times batches out and applies results that have waited PARTIAL_APPLY_MS;
+ * runs when the earliest of those moments has come. */
+static void sweep_flights(evbus__dispatch *d, int64_t now) {
+    if (now < d->next_sweep_ms)
+        return;
+    int64_t next = INT64_MAX;
+    for (flight *f = d->flights, *nx; f; f = nx) {
+        nx = f->next;
+        if (now >= f->deadline_ms) {
+            time_out_flight(d, f);
+            continue;
+        }
+        if (f->apply_due_ms && now >= f->apply_due_ms)
+            apply_results(d, f, false);
+        if (f->deadline_ms < next)
+            next = f->deadline_ms;
+        if (f->apply_due_ms && f->apply_due_ms < next)
+            next = f->apply_due_ms;
+    }
+    d->next_sweep_ms = next;
 }
 
 typedef struct reading {
@@ -571,6 +787,7 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
     flight *f = calloc(1, sizeof *f);
     if (!f)
         return;
+    int64_t now_mono = evbus__now_mono_ms();
     evbus__arena_init(&f->arena, 64 * 1024);
     f->pb_alloc = (ProtobufCAllocator){arena_alloc, arena_free, &f->arena};
     f->t = t;
@@ -581,12 +798,18 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
     f->results = evbus__arena_alloc(&f->arena, n * sizeof *f->results);
     f->retry_after = evbus__arena_alloc(&f->arena, n * sizeof *f->retry_after);
     f->reasons = evbus__arena_alloc(&f->arena, n * sizeof *f->reasons);
+    f->is_applied = evbus__arena_alloc(&f->arena, n * sizeof *f->is_applied);
     bool *found = evbus__arena_alloc(&f->arena, n * sizeof *found);
     if (!f->seqs || !f->attempts || !f->events || !f->results || !f->retry_after || !f->reasons ||
-        !found) {
-        flight_free(f);
+        !f->is_applied || !found || !(f->b = evbus__batch_table_take(d->batches, f, now_mono))) {
+        flight_free(d, f);
         return;
     }
+    /* Results the host fills in itself (missing records, a refused batch, a
+     * timeout) have no retry_after hint and no reason of the plugin's. */
+    memset(f->is_applied, 0, n * sizeof *f->is_applied);
+    memset(f->retry_after, 0, n * sizeof *f->retry_after);
+    memset(f->reasons, 0, n * sizeof *f->reasons);
     memcpy(f->seqs, seqs, n * sizeof *seqs);
     memcpy(f->attempts, attempts, n * sizeof *attempts);
     memset(f->events, 0, n * sizeof *f->events);
@@ -615,11 +838,12 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
         n = keep;
         f->n = keep;
     }
-    f->b.target = t->cfg->name;
-    f->b.region = d->cfg->region;
-    f->b.events = f->events;
-    f->b.n_events = n;
-    f->b.host_private = f;
+    f->b->target = t->cfg->name;
+    f->b->region = d->cfg->region;
+    f->b->events = f->events;
+    f->b->n_events = n;
+    f->deadline_ms = now_mono + t->cfg->delivery_timeout_ms;
+    note_due(d, f->deadline_ms);
     LIST_PUSH(d->flights, f);
     t->in_flight++;
     t->k.batches++;
@@ -637,7 +861,7 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
         return;
     }
     f->in_submit = true;
-    evbus_err rc = t->lib->desc->submit(t->state, &f->b);
+    evbus_err rc = t->lib->desc->submit(t->state, f->b);
     f->in_submit = false;
     if (rc != EVBUS_OK) {
         for (size_t i = 0; i < n; i++) {
@@ -762,6 +986,8 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
         if (t->live && t->linger_since && t->linger_since + t->cfg->batch_linger_ms - now < wait)
             wait = t->linger_since + t->cfg->batch_linger_ms - now;
     }
+    if (d->next_sweep_ms - now < wait)
+        wait = d->next_sweep_ms - now;
     return wait < 0 ? 0 : wait;
 }
 
@@ -806,6 +1032,7 @@ static void *dispatch_main(void *arg) {
         run_transfers(d);
         run_timers(d);
         int64_t now = evbus__now_mono_ms();
+        sweep_flights(d, now);
         if (now - d->last_scan_ms >= SCAN_INTERVAL_MS)
             d->scan_due = true;
         for (size_t i = 0; i < d->n_targets; i++)
@@ -865,7 +1092,9 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     d->targets = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->targets);
     d->snap = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->snap);
     pthread_mutex_init(&d->snap_lock, NULL);
-    if (!d->snap)
+    d->next_sweep_ms = INT64_MAX;
+    d->batches = evbus__batch_table_new();
+    if (!d->snap || !d->batches)
         goto fail;
     d->multi = curl_multi_init();
     if (!d->targets || !d->multi)
@@ -981,6 +1210,7 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
         curl_multi_remove_handle(d->multi, tr->easy);
         free(tr);
     }
+    d->closing = true; /* a report from shutdown() is ignored */
     for (size_t i = 0; i < d->n_targets; i++) {
         target_rt *t = &d->targets[i];
         /* Shutdown also after a failed init, as the ABI promises. */
@@ -996,8 +1226,9 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     while (d->flights) {
         flight *f = d->flights;
         LIST_UNLINK(d->flights, f);
-        flight_free(f);
+        flight_free(d, f);
     }
+    evbus__batch_table_destroy(&d->batches);
     if (d->multi)
         curl_multi_cleanup(d->multi);
     if (d->results)

@@ -43,10 +43,32 @@
  * @section memory Memory
  * Whoever allocates frees; nothing crosses the boundary to be freed on the
  * other side. A batch, its events and every string in them belong to the
- * host and stay valid until the plugin has reported a result for each of the
- * batch's events; the last `report` call for a batch may release it, so the
- * plugin must not touch the batch after that call. Strings the plugin passes
- * to the host (log lines, reasons) are copied before the call returns.
+ * host and stay valid until the batch *finishes*: when the plugin has
+ * reported a result for each of its events, or when the target's
+ * `delivery_timeout` has passed (see ::evbus_host_api::report). The last
+ * `report` call for a batch may release it, so the plugin must not touch the
+ * batch's events after that call, nor after `delivery_timeout`. (The
+ * ::evbus_batch struct itself stays readable, emptied: `n_events` 0, so a
+ * loop over a finished batch's events does nothing; its events do not.)
+ * Strings the plugin passes to the host (log lines, reasons) are copied
+ * before the call returns.
+ *
+ * @section results Results and batches
+ * Results are per event, and they count per batch: a batch takes one of its
+ * target's `max_in_flight` places from `submit` until it finishes, so one
+ * event left unreported holds back its whole batch, and enough such batches
+ * stop the target. The target's `delivery_timeout` (default 30 s) bounds
+ * that: events still unreported then count as RETRY (logged as a warning
+ * naming the plugin and the target), the batch finishes, and a result
+ * reported for it afterwards is ignored. Keep the plugin's own I/O timeouts
+ * (e.g. CURLOPT_TIMEOUT_MS) below `delivery_timeout`. Results reported
+ * before the batch finishes are applied within about a second, without
+ * waiting for the others.
+ *
+ * A second result for one event, a result for a batch that has finished, for
+ * an index outside the batch or with an invalid ::evbus_result is a bug in
+ * the plugin: evbusd ignores it, keeps running, and logs it (the first time,
+ * then at most once a minute with a count), naming the plugin and target.
  *
  * @section versions Versions
  * The descriptor starts with a magic number, the ABI major and minor version
@@ -59,6 +81,9 @@
  *
  * ABI change log:
  *  - 1.0 (evbus 0.1): first version.
+ *  - 1.1 (evbus 0.2): batches finish at the target's `delivery_timeout`
+ *    (unreported events count as RETRY); late, duplicate and invalid
+ *    reports are logged and ignored instead of being undefined.
  */
 #ifndef EVBUS_PLUGIN_H
 #define EVBUS_PLUGIN_H
@@ -76,7 +101,7 @@ extern "C" {
 #define EVBUS_PLUGIN_MAGIC 0x45564250u
 /** ABI version this header describes. */
 #define EVBUS_PLUGIN_ABI_MAJOR 1
-#define EVBUS_PLUGIN_ABI_MINOR 0
+#define EVBUS_PLUGIN_ABI_MINOR 1
 /** Name of the one symbol a plugin exports. */
 #define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
 
@@ -219,12 +244,16 @@ typedef struct evbus_host_api {
     void (*timer_cancel)(evbus_host *host, uint64_t id);
 
     /**
-     * Reports the result for event `index` of `batch`. Every event of every
-     * submitted batch gets exactly one result, in any order, during `submit`
-     * or later. `retry_after_ms` (RETRY only; 0 for the host's backoff) is a
-     * hint such as a Retry-After header. `reason` says what happened (a
-     * service's error code and message); it is kept with dead letters.
-     * The last result of a batch may release the batch.
+     * Reports the result for event `index` of `batch`: `index` is the
+     * event's position in `batch->events` (0 to n_events - 1), not its
+     * sequence. Every event of every submitted batch gets exactly one
+     * result, in any order, during `submit` or later, until the batch's
+     * `delivery_timeout`. `retry_after_ms` (RETRY only; 0 for the host's
+     * backoff) is a hint such as a Retry-After header. `reason` says what
+     * happened (a service's error code and message); it is kept with dead
+     * letters. The last result of a batch may release the batch (see
+     * Memory). A report that breaks these rules is ignored and logged (see
+     * Results and batches); it never harms evbusd or other batches.
      */
     void (*report)(evbus_host *host, const evbus_batch *batch, size_t index, evbus_result result,
                    uint32_t retry_after_ms, const char *reason);
@@ -276,10 +305,10 @@ typedef struct evbus_plugin {
     evbus_err (*init)(const evbus_host_api *api, evbus_host *host, void **state);
 
     /**
-     * Delivers a batch: report a result for every event, now or later. The
-     * host submits at most the target's in-flight limit of batches at once.
-     * Returning an error is the same as reporting RETRY for every event not
-     * yet reported.
+     * Delivers a batch: report a result for every event, now or later (and
+     * before the target's `delivery_timeout`). The host submits at most the
+     * target's in-flight limit of batches at once. Returning an error is the
+     * same as reporting RETRY for every event not yet reported.
      */
     evbus_err (*submit)(void *state, const evbus_batch *batch);
 
