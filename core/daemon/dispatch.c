@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "evbus.pb-c.h"
 #include "id_index.h"
+#include "plugin_config.h"
 #include "plugin_load.h"
 
 /* How often pending entries are scanned even without a wake-up: a safety net
@@ -153,6 +154,7 @@ struct evbus__dispatch {
     evbus__batch_table *batches; /* the headers of flights, looked up by reports */
     int64_t next_sweep_ms;       /* monotonic: a flight's deadline or apply_due_ms */
     bool closing;                /* plugins are being shut down: reports are ignored */
+    bool curl_inited;
     transfer *transfers;
     pthread_t thread;
     bool running;
@@ -190,97 +192,6 @@ const char *evbus__dispatch_plugin_name(const evbus__dispatch *d, uint32_t targe
 
 /* ---- configuration of plugins ---- */
 
-static const evbus_config_key *find_key(const evbus_plugin *p, const char *name) {
-    for (const evbus_config_key *k = p->config_keys; k && k->name; k++)
-        if (strcmp(k->name, name) == 0)
-            return k;
-    return NULL;
-}
-
-static const evbus__cfg_kv *find_value(const evbus__target_cfg *t, const char *name) {
-    for (size_t i = 0; i < t->config.n; i++)
-        if (strcmp(t->config.v[i].key, name) == 0)
-            return &t->config.v[i];
-    return NULL;
-}
-
-static int parse_value(evbus_config_type type, const char *s, int64_t *num) {
-    char *end;
-    uint64_t u;
-    switch (type) {
-    case EVBUS_CONFIG_STRING: return 0;
-    case EVBUS_CONFIG_INT:
-        errno = 0;
-        *num = strtoll(s, &end, 10);
-        return errno || end == s || *end ? -1 : 0;
-    case EVBUS_CONFIG_BOOL:
-        if (strcmp(s, "true") && strcmp(s, "false"))
-            return -1;
-        *num = s[0] == 't';
-        return 0;
-    case EVBUS_CONFIG_SIZE:
-        if (evbus__cfg_parse_size(s, &u) || u > INT64_MAX)
-            return -1;
-        *num = (int64_t)u;
-        return 0;
-    case EVBUS_CONFIG_DURATION: return evbus__cfg_parse_duration(s, num);
-    }
-    return -1;
-}
-
-static const char *type_name(evbus_config_type type) {
-    switch (type) {
-    case EVBUS_CONFIG_STRING: return "a string";
-    case EVBUS_CONFIG_INT: return "a whole number";
-    case EVBUS_CONFIG_BOOL: return "true or false";
-    case EVBUS_CONFIG_SIZE: return "a size such as 4096 or 512KiB";
-    case EVBUS_CONFIG_DURATION: return "a duration such as 250ms or 30s";
-    }
-    return "?";
-}
-
-/* The target's config: mapping against the keys its plugin declares. */
-static int check_plugin_config(const evbus__dispatch *d, const target_rt *t, char *err,
-                               size_t errlen) {
-    const evbus_plugin *p = t->lib->desc;
-    const evbus__target_cfg *tc = t->cfg;
-    for (size_t i = 0; i < tc->config.n; i++) {
-        const evbus__cfg_kv *kv = &tc->config.v[i];
-        const evbus_config_key *k = find_key(p, kv->key);
-        if (!k) {
-            char known[256] = "";
-            size_t used = 0;
-            for (const evbus_config_key *q = p->config_keys; q && q->name; q++) {
-                int n =
-                    snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", q->name);
-                if (n > 0 && used + (size_t)n < sizeof known)
-                    used += (size_t)n;
-            }
-            snprintf(err, errlen,
-                     "%s:%u:%u: targets[%u].config.%s: unknown key for plugin %s (known: %s)",
-                     d->cfg->path, kv->line, kv->column, t->index, kv->key, p->name,
-                     used ? known : "none");
-            return -1;
-        }
-        int64_t num;
-        if (parse_value(k->type, kv->value, &num)) {
-            snprintf(err, errlen, "%s:%u:%u: targets[%u].config.%s: expected %s, got '%s' (%s)",
-                     d->cfg->path, kv->line, kv->column, t->index, kv->key, type_name(k->type),
-                     kv->value, k->help ? k->help : "");
-            return -1;
-        }
-    }
-    for (const evbus_config_key *k = p->config_keys; k && k->name; k++) {
-        if (k->required && !find_value(tc, k->name)) {
-            snprintf(err, errlen, "%s:%u: targets[%u] (%s): plugin %s needs config key '%s' (%s)",
-                     d->cfg->path, t->line, t->index, tc->name, p->name, k->name,
-                     k->help ? k->help : "");
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* ---- host services ---- */
 
 static void host_log(evbus_host *h, evbus_log_level level, const char *fmt, ...) {
@@ -297,34 +208,28 @@ static int host_log_enabled(evbus_host *h, evbus_log_level level) {
     return (int)level <= (int)evbus__log_threshold;
 }
 
-static const char *lookup(evbus_host *h, const char *key, evbus_config_type want,
-                          const evbus_config_key **kout) {
-    const evbus_config_key *k = find_key(h->t->lib->desc, key);
-    if (!k || k->type != want)
-        return NULL;
-    *kout = k;
-    const evbus__cfg_kv *kv = find_value(h->t->cfg, key);
-    return kv ? kv->value : k->default_value;
+/* A declared key without a value is EVBUS_ENOENT from ABI 1.1 on; plugins
+ * built for 1.0 keep getting the EVBUS_EINVAL they were built against. */
+static evbus_err config_answer(const evbus_host *h, evbus_err rc) {
+    return rc == EVBUS_ENOENT && h->t->lib->desc->abi_minor < 1 ? EVBUS_EINVAL : rc;
 }
 
 static evbus_err host_config_string(evbus_host *h, const char *key, const char **out) {
-    const evbus_config_key *k;
-    const char *v = lookup(h, key, EVBUS_CONFIG_STRING, &k);
-    if (!v)
-        return EVBUS_EINVAL;
-    *out = v;
-    return EVBUS_OK;
+    return config_answer(
+        h, evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, key, EVBUS_CONFIG_STRING, out));
 }
 
 static evbus_err host_config_num(evbus_host *h, const char *key, evbus_config_type type,
                                  int64_t *out) {
-    const evbus_config_key *k;
-    const char *v = lookup(h, key, type, &k);
-    return v && parse_value(type, v, out) == 0 ? EVBUS_OK : EVBUS_EINVAL;
+    const char *v;
+    evbus_err rc = evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, key, type, &v);
+    if (rc == EVBUS_OK && evbus__plugin_config_parse(type, v, out))
+        rc = EVBUS_EINVAL; /* a default the plugin wrote wrong */
+    return rc;
 }
 
 static evbus_err host_config_int(evbus_host *h, const char *key, int64_t *out) {
-    return host_config_num(h, key, EVBUS_CONFIG_INT, out);
+    return config_answer(h, host_config_num(h, key, EVBUS_CONFIG_INT, out));
 }
 
 static evbus_err host_config_bool(evbus_host *h, const char *key, int *out) {
@@ -332,17 +237,17 @@ static evbus_err host_config_bool(evbus_host *h, const char *key, int *out) {
     evbus_err rc = host_config_num(h, key, EVBUS_CONFIG_BOOL, &v);
     if (rc == EVBUS_OK)
         *out = (int)v;
-    return rc;
+    return config_answer(h, rc);
 }
 
 static evbus_err host_config_number(evbus_host *h, const char *key, uint64_t *out) {
     int64_t v;
     evbus_err rc = host_config_num(h, key, EVBUS_CONFIG_SIZE, &v);
-    if (rc != EVBUS_OK)
+    if (rc == EVBUS_EINVAL)
         rc = host_config_num(h, key, EVBUS_CONFIG_DURATION, &v);
     if (rc == EVBUS_OK)
         *out = (uint64_t)v;
-    return rc;
+    return config_answer(h, rc);
 }
 
 static int64_t host_now_ms(evbus_host *h) {
@@ -1093,6 +998,11 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     d->snap = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->snap);
     pthread_mutex_init(&d->snap_lock, NULL);
     d->next_sweep_ms = INT64_MAX;
+    /* Before any plugin's init, which may create easy handles; plugins call
+     * neither this nor the cleanup (plugin.h). Reference counted by libcurl. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        goto fail;
+    d->curl_inited = true;
     d->batches = evbus__batch_table_new();
     if (!d->snap || !d->batches)
         goto fail;
@@ -1132,7 +1042,7 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
                      t->cfg->name, why);
             goto fail;
         }
-        if (check_plugin_config(d, t, err, errlen))
+        if (evbus__plugin_config_check(cfg->path, i, t->line, t->cfg, t->lib->desc, err, errlen))
             goto fail;
         const evbus_plugin *p = t->lib->desc;
         snprintf(t->host.prefix, sizeof t->host.prefix, "sink:%s:%s", p->name, t->cfg->name);
@@ -1160,21 +1070,20 @@ fail:
 }
 
 evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errlen) {
-    evbus__dispatch d = {.cfg = cfg};
     for (size_t i = 0; i < cfg->targets.n; i++) {
-        target_rt t = {.index = (uint32_t)i,
-                       .cfg = evbus__config_target(cfg, i),
-                       .line = cfg->targets.lines[i]};
-        if (!t.cfg->plugin)
+        const evbus__target_cfg *tc = evbus__config_target(cfg, i);
+        unsigned line = cfg->targets.lines[i];
+        if (!tc->plugin)
             continue;
         char why[1024];
-        if (evbus__plugin_open(t.cfg->plugin, &t.lib, why, sizeof why) != EVBUS_OK) {
-            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", cfg->path, t.line, i, t.cfg->name,
+        evbus__plugin_lib *lib;
+        if (evbus__plugin_open(tc->plugin, &lib, why, sizeof why) != EVBUS_OK) {
+            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", cfg->path, line, i, tc->name,
                      why);
             return EVBUS_ECONFIG;
         }
-        int bad = check_plugin_config(&d, &t, err, errlen);
-        evbus__plugin_close(&t.lib);
+        int bad = evbus__plugin_config_check(cfg->path, i, line, tc, lib->desc, err, errlen);
+        evbus__plugin_close(&lib);
         if (bad)
             return EVBUS_ECONFIG;
     }
@@ -1231,6 +1140,8 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     evbus__batch_table_destroy(&d->batches);
     if (d->multi)
         curl_multi_cleanup(d->multi);
+    if (d->curl_inited)
+        curl_global_cleanup(); /* after the last shutdown and dlclose */
     if (d->results)
         zmq_close(d->results);
     if (d->wake)

@@ -83,7 +83,10 @@
  *  - 1.0 (evbus 0.1): first version.
  *  - 1.1 (evbus 0.2): batches finish at the target's `delivery_timeout`
  *    (unreported events count as RETRY); late, duplicate and invalid
- *    reports are logged and ignored instead of being undefined.
+ *    reports are logged and ignored instead of being undefined; config_*
+ *    answer EVBUS_ENOENT (new in error.h) for a declared key without a value
+ *    (EVBUS_EINVAL for plugins built for 1.0). A plugin that relies on 1.1
+ *    behaviour checks `api->abi_minor`.
  */
 #ifndef EVBUS_PLUGIN_H
 #define EVBUS_PLUGIN_H
@@ -226,8 +229,13 @@ typedef struct evbus_host_api {
 
     /** The value of a declared configuration key (its default when the
      * target does not set it), already checked against its type. String
-     * values belong to the host and live until `shutdown`. A key that was
-     * not declared, or has another type, gives EVBUS_EINVAL. */
+     * values belong to the host and live until `shutdown`. Returns EVBUS_OK
+     * and sets *out; otherwise leaves *out untouched and returns:
+     *  - EVBUS_ENOENT for an optional key declared without a default that
+     *    the target leaves unset (a plugin built for ABI 1.0 gets
+     *    EVBUS_EINVAL here, as 1.0 gave it);
+     *  - EVBUS_EINVAL for a key the plugin did not declare, or declared with
+     *    another type (a bug in the plugin). */
     evbus_err (*config_string)(evbus_host *host, const char *key, const char **out);
     evbus_err (*config_int)(evbus_host *host, const char *key, int64_t *out);
     evbus_err (*config_bool)(evbus_host *host, const char *key, int *out);
@@ -263,8 +271,16 @@ typedef struct evbus_host_api {
      * (keep-alive connections across all targets). `easy` is a CURL * the
      * plugin created and configured; it stays the plugin's. When the transfer
      * ends, done(arg, easy, curl_code) runs on the delivery thread; the
-     * plugin may then reuse or clean up `easy`. Returns EVBUS_OK or
-     * EVBUS_ENOMEM / EVBUS_EINVAL (then done is not called).
+     * plugin may then reuse or clean up `easy`. `done` never runs inside
+     * `http_start` (nor inside `submit` or any other callback of the
+     * plugin's): always later, from the host's delivery loop, so the plugin
+     * may finish setting up its request after `http_start` returns. Returns
+     * EVBUS_OK or EVBUS_ENOMEM / EVBUS_EINVAL (then done is not called).
+     *
+     * evbusd calls curl_global_init() once before the first `init` and
+     * curl_global_cleanup() after the last `shutdown`; a plugin must call
+     * neither (they are not safe while other threads use libcurl), and just
+     * uses curl_easy_* on the delivery thread.
      */
     evbus_err (*http_start)(evbus_host *host, void *easy,
                             void (*done)(void *arg, void *easy, int curl_code), void *arg);
