@@ -11,16 +11,14 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "batch_table.h"
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "dispatch_internal.h"
 #include "dispatch_msg.h"
 #include "envelope.h"
 #include "evbus.pb-c.h"
-#include "id_index.h"
 #include "plugin_config.h"
-#include "plugin_load.h"
 
 /* How often pending entries are scanned even without a wake-up: a safety net
  * for a lost wake message, cheap when nothing is pending. */
@@ -30,64 +28,12 @@
  * applied after at most this long (see apply_results). */
 #define PARTIAL_APPLY_MS 1000
 
-/* A plugin's misuses of `report`, each logged once and then at most once a
- * minute with a count, so that a bug in a hot path cannot flood the log. */
-typedef enum misuse {
-    MISUSE_UNKNOWN_BATCH,
-    MISUSE_FINISHED_BATCH,
-    MISUSE_OTHER_TARGET,
-    MISUSE_BAD_INDEX,
-    MISUSE_BAD_RESULT,
-    MISUSE_DUPLICATE,
-    MISUSE_AFTER_SHUTDOWN,
-    MISUSE_TIMEOUT, /* not a report, but the same treatment: no result in time */
-    MISUSE_KINDS
-} misuse;
-
-#define MISUSE_LOG_INTERVAL_MS 60000
-
-typedef struct retry_entry {
-    int64_t due_ms; /* wall clock */
-    uint64_t seq;
-    uint32_t attempts;
-} retry_entry;
-
-typedef struct target_rt target_rt;
-
-struct evbus_host {
-    evbus__dispatch *d;
-    target_rt *t;
-    char prefix[160];
-};
-
-struct target_rt {
-    uint32_t index;
-    const evbus__target_cfg *cfg;
-    unsigned line; /* of the target in the configuration */
-    evbus__plugin_lib *lib;
-    void *state;
-    bool live; /* init succeeded */
-    struct evbus_host host;
-    uint64_t cursor;      /* highest sequence taken from pending so far */
-    int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
-    unsigned in_flight, max_in_flight;
-    size_t batch_max_events, batch_max_bytes;
-    retry_entry *retries; /* sorted by due_ms */
-    size_t n_retries, retries_cap;
-    evbus__id_index *scheduled; /* seqs in `retries`, so scans skip them */
-    evbus__target_counters k;   /* k.plugin holds the plugin's own counters */
-    struct {
-        uint64_t count, logged; /* occurrences; how many the log has told */
-        int64_t last_log_ms;
-    } misuse[MISUSE_KINDS];
-};
-
 /* A batch handed to a plugin, until every event has a result or its
  * delivery_timeout has passed. */
-typedef struct flight {
-    struct flight *prev, *next; /* the dispatcher's list of batches in flight */
-    evbus_batch *b;             /* the header the plugin sees, in d->batches */
-    target_rt *t;
+typedef struct evbus__flight {
+    struct evbus__flight *prev, *next; /* the dispatcher's list of batches in flight */
+    evbus_batch *b;                    /* the header the plugin sees, in d->batches */
+    evbus__target *t;
     size_t n, reported, applied;
     bool in_submit;
     int64_t deadline_ms;  /* monotonic: unreported events count as RETRY then */
@@ -103,68 +49,6 @@ typedef struct flight {
     ProtobufCAllocator pb_alloc;
     evbus__bytes envelopes;
 } flight;
-
-typedef struct timer {
-    uint64_t id;
-    int64_t due_ms; /* monotonic */
-    evbus_timer_fn fn;
-    void *arg;
-} timer;
-
-typedef struct transfer {
-    struct transfer *prev, *next;
-    void *easy;
-    void (*done)(void *arg, void *easy, int curl_code);
-    void *arg;
-} transfer;
-
-/* Doubly linked lists with a head pointer, for flights and transfers. */
-#define LIST_PUSH(head, x)                                                                         \
-    do {                                                                                           \
-        (x)->prev = NULL;                                                                          \
-        (x)->next = (head);                                                                        \
-        if (head)                                                                                  \
-            (head)->prev = (x);                                                                    \
-        (head) = (x);                                                                              \
-    } while (0)
-#define LIST_UNLINK(head, x)                                                                       \
-    do {                                                                                           \
-        if ((x)->prev)                                                                             \
-            (x)->prev->next = (x)->next;                                                           \
-        else                                                                                       \
-            (head) = (x)->next;                                                                    \
-        if ((x)->next)                                                                             \
-            (x)->next->prev = (x)->prev;                                                           \
-    } while (0)
-
-struct evbus__dispatch {
-    const evbus__config *cfg;
-    evbus__store *store;
-    void *zctx;
-    void *results; /* PUSH to the writer */
-    void *wake;    /* PULL from the writer */
-    CURLM *multi;
-    target_rt *targets;
-    size_t n_targets;
-    evbus_host_api api;
-    timer *timers;
-    size_t n_timers, timers_cap;
-    uint64_t next_timer_id;
-    flight *flights;
-    evbus__batch_table *batches; /* the headers of flights, looked up by reports */
-    int64_t next_sweep_ms;       /* monotonic: a flight's deadline or apply_due_ms */
-    bool closing;                /* plugins are being shut down: reports are ignored */
-    bool curl_inited;
-    transfer *transfers;
-    pthread_t thread;
-    bool running;
-    atomic_int stop;
-    bool scan_due;
-    int64_t last_scan_ms;
-    /* Copies of the targets' counters for other threads. */
-    pthread_mutex_t snap_lock;
-    evbus__target_counters *snap;
-};
 
 static void publish_counters(evbus__dispatch *d) {
     pthread_mutex_lock(&d->snap_lock);
@@ -192,97 +76,6 @@ const char *evbus__dispatch_plugin_name(const evbus__dispatch *d, uint32_t targe
 
 /* ---- configuration of plugins ---- */
 
-/* ---- host services ---- */
-
-static void host_log(evbus_host *h, evbus_log_level level, const char *fmt, ...) {
-    if ((int)level > (int)evbus__log_threshold)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    evbus__log_vwrite((evbus__log_level)level, h->prefix, fmt, ap);
-    va_end(ap);
-}
-
-static int host_log_enabled(evbus_host *h, evbus_log_level level) {
-    (void)h;
-    return (int)level <= (int)evbus__log_threshold;
-}
-
-/* A declared key without a value is EVBUS_ENOENT from ABI 1.1 on; plugins
- * built for 1.0 keep getting the EVBUS_EINVAL they were built against. */
-static evbus_err config_answer(const evbus_host *h, evbus_err rc) {
-    return rc == EVBUS_ENOENT && h->t->lib->desc->abi_minor < 1 ? EVBUS_EINVAL : rc;
-}
-
-static evbus_err host_config_string(evbus_host *h, const char *key, const char **out) {
-    return config_answer(
-        h, evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, key, EVBUS_CONFIG_STRING, out));
-}
-
-static evbus_err host_config_num(evbus_host *h, const char *key, evbus_config_type type,
-                                 int64_t *out) {
-    const char *v;
-    evbus_err rc = evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, key, type, &v);
-    if (rc == EVBUS_OK && evbus__plugin_config_parse(type, v, out))
-        rc = EVBUS_EINVAL; /* a default the plugin wrote wrong */
-    return rc;
-}
-
-static evbus_err host_config_int(evbus_host *h, const char *key, int64_t *out) {
-    return config_answer(h, host_config_num(h, key, EVBUS_CONFIG_INT, out));
-}
-
-static evbus_err host_config_bool(evbus_host *h, const char *key, int *out) {
-    int64_t v;
-    evbus_err rc = host_config_num(h, key, EVBUS_CONFIG_BOOL, &v);
-    if (rc == EVBUS_OK)
-        *out = (int)v;
-    return config_answer(h, rc);
-}
-
-static evbus_err host_config_number(evbus_host *h, const char *key, uint64_t *out) {
-    int64_t v;
-    evbus_err rc = host_config_num(h, key, EVBUS_CONFIG_SIZE, &v);
-    if (rc == EVBUS_EINVAL)
-        rc = host_config_num(h, key, EVBUS_CONFIG_DURATION, &v);
-    if (rc == EVBUS_OK)
-        *out = (uint64_t)v;
-    return config_answer(h, rc);
-}
-
-static int64_t host_now_ms(evbus_host *h) {
-    (void)h;
-    return evbus__now_mono_ms();
-}
-
-static uint64_t host_timer_add(evbus_host *h, int64_t delay_ms, evbus_timer_fn fn, void *arg) {
-    evbus__dispatch *d = h->d;
-    if (d->n_timers == d->timers_cap) {
-        size_t cap = d->timers_cap ? d->timers_cap * 2 : 16;
-        timer *nt = realloc(d->timers, cap * sizeof *nt);
-        if (!nt)
-            return 0;
-        d->timers = nt;
-        d->timers_cap = cap;
-    }
-    timer *t = &d->timers[d->n_timers++];
-    t->id = ++d->next_timer_id;
-    t->due_ms = evbus__now_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
-    t->fn = fn;
-    t->arg = arg;
-    return t->id;
-}
-
-static void host_timer_cancel(evbus_host *h, uint64_t id) {
-    evbus__dispatch *d = h->d;
-    for (size_t i = 0; i < d->n_timers; i++) {
-        if (d->timers[i].id == id) {
-            d->timers[i] = d->timers[--d->n_timers];
-            return;
-        }
-    }
-}
-
 static void finish_flight(evbus__dispatch *d, flight *f);
 static void note_due(evbus__dispatch *d, int64_t due_ms);
 
@@ -293,33 +86,6 @@ static const char *result_name(evbus_result r) {
     case EVBUS_RESULT_FAILED: return "FAILED";
     }
     return "?";
-}
-
-/* Logs a plugin's misuse the first time, then at most once a minute with how
- * many there were; the host's prefix names the plugin and the target. */
-static void report_misuse(evbus_host *h, misuse kind, evbus_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void report_misuse(evbus_host *h, misuse kind, evbus_log_level level, const char *fmt, ...) {
-    target_rt *t = h->t;
-    int64_t now = evbus__now_mono_ms();
-    uint64_t n = ++t->misuse[kind].count;
-    if (n > 1 && now - t->misuse[kind].last_log_ms < MISUSE_LOG_INTERVAL_MS)
-        return;
-    if ((int)level > (int)evbus__log_threshold)
-        return;
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    uint64_t unlogged = n - t->misuse[kind].logged - 1;
-    if (unlogged)
-        host_log(h, level, "%s (and %llu more like it since the last such line)", msg,
-                 (unsigned long long)unlogged);
-    else
-        host_log(h, level, "%s", msg);
-    t->misuse[kind].logged = n;
-    t->misuse[kind].last_log_ms = now;
 }
 
 /* Checks a report against the batch table before anything is read through
@@ -333,57 +99,60 @@ static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus
     evbus__dispatch *d = h->d;
     const char *plugin = h->t->lib->desc->name, *target = h->t->cfg->name;
     if (d->closing) {
-        report_misuse(h, MISUSE_AFTER_SHUTDOWN, EVBUS_LOG_LEVEL_WARN,
-                      "plugin %s reported a result for target %s while it was being shut down "
-                      "(event %zu): ignored; the event stays pending",
-                      plugin, target, index);
+        evbus__host_misuse(h, EVBUS__MISUSE_AFTER_SHUTDOWN, EVBUS_LOG_LEVEL_WARN,
+                           "plugin %s reported a result for target %s while it was being shut down "
+                           "(event %zu): ignored; the event stays pending",
+                           plugin, target, index);
         return;
     }
     void *owner = NULL;
     switch (evbus__batch_table_find(d->batches, b, &owner)) {
     case EVBUS__BATCH_UNKNOWN:
-        report_misuse(h, MISUSE_UNKNOWN_BATCH, EVBUS_LOG_LEVEL_ERROR,
-                      "plugin %s reported a result for target %s with a batch pointer evbusd never "
-                      "handed out (event %zu): ignored",
-                      plugin, target, index);
+        evbus__host_misuse(
+            h, EVBUS__MISUSE_UNKNOWN_BATCH, EVBUS_LOG_LEVEL_ERROR,
+            "plugin %s reported a result for target %s with a batch pointer evbusd never "
+            "handed out (event %zu): ignored",
+            plugin, target, index);
         return;
     case EVBUS__BATCH_FINISHED:
-        report_misuse(h, MISUSE_FINISHED_BATCH, EVBUS_LOG_LEVEL_ERROR,
-                      "plugin %s reported event %zu for target %s: batch already finished "
-                      "(every event had its result, or its delivery_timeout had passed); the "
-                      "late report is ignored",
-                      plugin, index, target);
+        evbus__host_misuse(h, EVBUS__MISUSE_FINISHED_BATCH, EVBUS_LOG_LEVEL_ERROR,
+                           "plugin %s reported event %zu for target %s: batch already finished "
+                           "(every event had its result, or its delivery_timeout had passed); the "
+                           "late report is ignored",
+                           plugin, index, target);
         return;
     case EVBUS__BATCH_LIVE: break;
     }
     flight *f = owner;
     if (f->t != h->t) {
-        report_misuse(h, MISUSE_OTHER_TARGET, EVBUS_LOG_LEVEL_ERROR,
-                      "plugin %s reported, through target %s's host, a result for a batch of "
-                      "target %s (event %zu): ignored",
-                      plugin, target, f->t->cfg->name, index);
+        evbus__host_misuse(h, EVBUS__MISUSE_OTHER_TARGET, EVBUS_LOG_LEVEL_ERROR,
+                           "plugin %s reported, through target %s's host, a result for a batch of "
+                           "target %s (event %zu): ignored",
+                           plugin, target, f->t->cfg->name, index);
         return;
     }
     if (index >= f->n) {
-        report_misuse(h, MISUSE_BAD_INDEX, EVBUS_LOG_LEVEL_ERROR,
-                      "plugin %s reported event %zu of a batch of target %s that has %zu events "
-                      "(indexes 0 to %zu): ignored",
-                      plugin, index, target, f->n, f->n - 1);
+        evbus__host_misuse(
+            h, EVBUS__MISUSE_BAD_INDEX, EVBUS_LOG_LEVEL_ERROR,
+            "plugin %s reported event %zu of a batch of target %s that has %zu events "
+            "(indexes 0 to %zu): ignored",
+            plugin, index, target, f->n, f->n - 1);
         return;
     }
     if (result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_FAILED) {
-        report_misuse(h, MISUSE_BAD_RESULT, EVBUS_LOG_LEVEL_ERROR,
-                      "plugin %s reported an invalid result %d for event %zu of a batch of target "
-                      "%s (not DELIVERED, RETRY or FAILED): ignored",
-                      plugin, (int)result, index, target);
+        evbus__host_misuse(
+            h, EVBUS__MISUSE_BAD_RESULT, EVBUS_LOG_LEVEL_ERROR,
+            "plugin %s reported an invalid result %d for event %zu of a batch of target "
+            "%s (not DELIVERED, RETRY or FAILED): ignored",
+            plugin, (int)result, index, target);
         return;
     }
     if (f->results[index] != 0) {
-        report_misuse(h, MISUSE_DUPLICATE, EVBUS_LOG_LEVEL_ERROR,
-                      "plugin %s reported event %zu (seq %llu) for target %s twice: already "
-                      "reported %s; the second result (%s) is ignored",
-                      plugin, index, (unsigned long long)f->seqs[index], target,
-                      result_name(f->results[index]), result_name(result));
+        evbus__host_misuse(h, EVBUS__MISUSE_DUPLICATE, EVBUS_LOG_LEVEL_ERROR,
+                           "plugin %s reported event %zu (seq %llu) for target %s twice: already "
+                           "reported %s; the second result (%s) is ignored",
+                           plugin, index, (unsigned long long)f->seqs[index], target,
+                           result_name(f->results[index]), result_name(result));
         return;
     }
     f->results[index] = result;
@@ -396,52 +165,6 @@ static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus
     } else if (!f->apply_due_ms) {
         f->apply_due_ms = evbus__now_mono_ms() + PARTIAL_APPLY_MS;
         note_due(d, f->apply_due_ms);
-    }
-}
-
-static evbus_err host_http_start(evbus_host *h, void *easy,
-                                 void (*done)(void *arg, void *easy, int curl_code), void *arg) {
-    if (!easy || !done)
-        return EVBUS_EINVAL;
-    transfer *tr = malloc(sizeof *tr);
-    if (!tr)
-        return EVBUS_ENOMEM;
-    tr->easy = easy;
-    tr->done = done;
-    tr->arg = arg;
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, tr);
-    if (curl_multi_add_handle(h->d->multi, easy) != CURLM_OK) {
-        free(tr);
-        return EVBUS_EINVAL;
-    }
-    LIST_PUSH(h->d->transfers, tr);
-    return EVBUS_OK;
-}
-
-/* Names become part of a Prometheus metric name: [a-z0-9_] only. */
-static bool counter_name_ok(const char *name) {
-    if (!*name || strlen(name) >= sizeof((evbus__plugin_counter *)0)->name)
-        return false;
-    for (; *name; name++)
-        if (!((*name >= 'a' && *name <= 'z') || (*name >= '0' && *name <= '9') || *name == '_'))
-            return false;
-    return true;
-}
-
-static void host_counter_add(evbus_host *h, const char *name, uint64_t delta) {
-    if (!name || !counter_name_ok(name)) {
-        host_log(h, EVBUS_LOG_LEVEL_WARN, "counter name '%s' is not [a-z0-9_]+: ignored",
-                 name ? name : "(null)");
-        return;
-    }
-    evbus__plugin_counter *c = h->t->k.plugin;
-    for (int i = 0; i < EVBUS__PLUGIN_COUNTERS; i++) {
-        if (!c[i].name[0])
-            snprintf(c[i].name, sizeof c[i].name, "%s", name);
-        if (strcmp(c[i].name, name) == 0) {
-            c[i].value += delta;
-            return;
-        }
     }
 }
 
@@ -474,10 +197,10 @@ static int64_t backoff_ms(const evbus__target_cfg *t, uint32_t attempts) {
     return (int64_t)((double)rand() / ((double)RAND_MAX + 1.0) * (double)(cap + 1));
 }
 
-static void schedule_retry(target_rt *t, uint64_t seq, uint32_t attempts, int64_t due_ms) {
+static void schedule_retry(evbus__target *t, uint64_t seq, uint32_t attempts, int64_t due_ms) {
     if (t->n_retries == t->retries_cap) {
         size_t cap = t->retries_cap ? t->retries_cap * 2 : 64;
-        retry_entry *nr = realloc(t->retries, cap * sizeof *nr);
+        evbus__retry *nr = realloc(t->retries, cap * sizeof *nr);
         if (!nr)
             return; /* stays pending: redelivered after a restart */
         t->retries = nr;
@@ -488,12 +211,12 @@ static void schedule_retry(target_rt *t, uint64_t seq, uint32_t attempts, int64_
         t->retries[i] = t->retries[i - 1];
         i--;
     }
-    t->retries[i] = (retry_entry){due_ms, seq, attempts};
+    t->retries[i] = (evbus__retry){due_ms, seq, attempts};
     t->n_retries++;
     evbus__id_index_put(t->scheduled, evbus__id_hash(&seq, sizeof seq), seq);
 }
 
-static bool is_scheduled(const target_rt *t, uint64_t seq) {
+static bool is_scheduled(const evbus__target *t, uint64_t seq) {
     size_t cursor = 0;
     uint64_t cand;
     uint64_t h = evbus__id_hash(&seq, sizeof seq);
@@ -523,7 +246,7 @@ static void note_due(evbus__dispatch *d, int64_t due_ms) {
  * of their results are already recorded). Early messages carry
  * EVBUS__MSG_NO_BATCH so that their return counts nothing out of flight. */
 static void apply_results(evbus__dispatch *d, flight *f, bool last) {
-    target_rt *t = f->t;
+    evbus__target *t = f->t;
     int64_t now = evbus__now_wall_ms();
     evbus__result_msg *m = evbus__result_msg_new(f->reported - f->applied);
     if (m)
@@ -604,7 +327,7 @@ static void format_ms(char *buf, size_t len, int64_t ms) {
  * retry_max_attempts), and the batch finishes, which frees its place in
  * max_in_flight once its results are durable. */
 static void time_out_flight(evbus__dispatch *d, flight *f) {
-    target_rt *t = f->t;
+    evbus__target *t = f->t;
     char limit[32], reason[160];
     format_ms(limit, sizeof limit, t->cfg->delivery_timeout_ms);
     snprintf(reason, sizeof reason, "no result from plugin %s within delivery_timeout (%s)",
@@ -617,10 +340,10 @@ static void time_out_flight(evbus__dispatch *d, flight *f) {
             f->reported++;
         }
     }
-    report_misuse(&t->host, MISUSE_TIMEOUT, EVBUS_LOG_LEVEL_WARN,
-                  "plugin %s reported no result for %zu of %zu events of a batch of target %s "
-                  "within its delivery_timeout (%s): they count as RETRY",
-                  t->lib->desc->name, missing, f->n, t->cfg->name, limit);
+    evbus__host_misuse(&t->host, EVBUS__MISUSE_TIMEOUT, EVBUS_LOG_LEVEL_WARN,
+                       "plugin %s reported no result for %zu of %zu events of a batch of target %s "
+                       "within its delivery_timeout (%s): they count as RETRY",
+                       t->lib->desc->name, missing, f->n, t->cfg->name, limit);
     finish_flight(d, f);
 }
 
@@ -687,7 +410,7 @@ static void on_record(void *arg, size_t i, const void *record, size_t len) {
 }
 
 /* Builds and submits one batch of `n` sequences. */
-static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
+static void submit_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *seqs,
                          const uint32_t *attempts, size_t n) {
     flight *f = calloc(1, sizeof *f);
     if (!f)
@@ -782,7 +505,7 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
 }
 
 typedef struct scan {
-    target_rt *t;
+    evbus__target *t;
     uint64_t *seqs;
     size_t n, max;
 } scan;
@@ -797,7 +520,8 @@ static int on_pending(void *arg, uint64_t seq) {
 
 /* Submits batches to one target while it has room: due retries first, then
  * entries that became pending since the last scan. */
-static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, bool scan_fresh) {
+static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wall,
+                            bool scan_fresh) {
     size_t max = t->batch_max_events;
     uint64_t seqs[1024];
     uint32_t attempts[1024];
@@ -806,7 +530,7 @@ static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, 
     while (t->in_flight < t->max_in_flight) {
         size_t n = 0;
         while (n < max && t->n_retries > 0 && t->retries[0].due_ms <= now_wall) {
-            retry_entry r = t->retries[0];
+            evbus__retry r = t->retries[0];
             memmove(t->retries, t->retries + 1, (t->n_retries - 1) * sizeof *t->retries);
             t->n_retries--;
             evbus__id_index_del(t->scheduled, evbus__id_hash(&r.seq, sizeof r.seq), r.seq);
@@ -848,7 +572,7 @@ static void run_timers(evbus__dispatch *d) {
     int64_t now = evbus__now_mono_ms();
     for (size_t i = 0; i < d->n_timers;) {
         if (d->timers[i].due_ms <= now) {
-            timer t = d->timers[i];
+            evbus__timer t = d->timers[i];
             d->timers[i] = d->timers[--d->n_timers];
             t.fn(t.arg);
         } else {
@@ -867,7 +591,7 @@ static void run_transfers(evbus__dispatch *d) {
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
-        transfer *tr = NULL;
+        evbus__transfer *tr = NULL;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&tr);
         curl_multi_remove_handle(d->multi, easy);
         if (tr) {
@@ -884,7 +608,7 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
         if (d->timers[i].due_ms - now < wait)
             wait = d->timers[i].due_ms - now;
     for (size_t i = 0; i < d->n_targets; i++) {
-        const target_rt *t = &d->targets[i];
+        const evbus__target *t = &d->targets[i];
         if (t->live && t->n_retries && t->in_flight < t->max_in_flight &&
             t->retries[0].due_ms - wall < wait)
             wait = t->retries[0].due_ms - wall;
@@ -976,23 +700,7 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     d->cfg = cfg;
     d->store = store;
     d->zctx = zctx;
-    d->api = (evbus_host_api){
-        .size = sizeof(evbus_host_api),
-        .abi_major = EVBUS_PLUGIN_ABI_MAJOR,
-        .abi_minor = EVBUS_PLUGIN_ABI_MINOR,
-        .log = host_log,
-        .log_enabled = host_log_enabled,
-        .config_string = host_config_string,
-        .config_int = host_config_int,
-        .config_bool = host_config_bool,
-        .config_number = host_config_number,
-        .now_ms = host_now_ms,
-        .timer_add = host_timer_add,
-        .timer_cancel = host_timer_cancel,
-        .report = host_report,
-        .http_start = host_http_start,
-        .counter_add = host_counter_add,
-    };
+    evbus__dispatch_host_api(&d->api, host_report);
     d->n_targets = cfg->targets.n;
     d->targets = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->targets);
     d->snap = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->snap);
@@ -1022,7 +730,7 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     }
     rc = EVBUS_ECONFIG;
     for (size_t i = 0; i < d->n_targets; i++) {
-        target_rt *t = &d->targets[i];
+        evbus__target *t = &d->targets[i];
         t->index = (uint32_t)i;
         t->cfg = evbus__config_target(cfg, i);
         t->line = cfg->targets.lines[i];
@@ -1114,14 +822,14 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     /* Transfers and batches still out stay pending in the store: they are
      * delivered again after a restart. */
     while (d->transfers) {
-        transfer *tr = d->transfers;
+        evbus__transfer *tr = d->transfers;
         LIST_UNLINK(d->transfers, tr);
         curl_multi_remove_handle(d->multi, tr->easy);
         free(tr);
     }
     d->closing = true; /* a report from shutdown() is ignored */
     for (size_t i = 0; i < d->n_targets; i++) {
-        target_rt *t = &d->targets[i];
+        evbus__target *t = &d->targets[i];
         /* Shutdown also after a failed init, as the ABI promises. */
         if (t->lib) {
             t->lib->desc->shutdown(t->state);
