@@ -16,6 +16,7 @@ const char *evbus_strerror(evbus_err err) {
     case EVBUS_ECLOSED: return "closed";
     case EVBUS_EAGAIN: return "too many requests in flight";
     case EVBUS_EREMOTE: return "request refused by the router";
+    case EVBUS_ENOENT: return "no such value";
     }
     return "unknown error";
 }

@@ -135,6 +135,13 @@ static const evbus__cfg_field target_fields[] = {
      .min = 1,
      .max = 4096,
      .help = "batches submitted to the plugin and not yet answered"},
+    {.key = "delivery_timeout",
+     .type = EVBUS__CFG_DURATION,
+     .offset = T(delivery_timeout_ms),
+     .min = 10,
+     .max = 86400000,
+     .help = "how long the plugin has to report a batch's results; events it has not "
+             "reported by then count as RETRY"},
     {.key = "retry_max_attempts",
      .type = EVBUS__CFG_UINT,
      .offset = T(retry_max_attempts),
@@ -172,6 +179,7 @@ static void target_init(void *elem) {
      * so a sink limited to batches of 10 (SQS, EventBridge) needs a deep
      * window: bench/dispatch measured 25-66k events/s at 16 and 208k at 128. */
     t->max_in_flight = 128;
+    t->delivery_timeout_ms = 30000;
     t->retry_max_attempts = 8;
     t->retry_base_ms = 200;
     t->retry_max_ms = 60000;

@@ -20,6 +20,9 @@ typedef struct evbus__target_cfg {
     uint64_t max_in_flight;    /* batches submitted and not yet answered */
     uint64_t retry_max_attempts;
     int64_t retry_base_ms, retry_max_ms;
+    /* How long a plugin has to report a batch: later, unreported events
+     * count as RETRY. */
+    int64_t delivery_timeout_ms;
     uint64_t max_pending; /* beyond it, events routed here get RETRY_LATER; 0: no limit */
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos name_pos, plugin_pos, retry_base_pos;

@@ -469,6 +469,8 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
             kv->value = strdup(vs);
             kv->line = (unsigned)v->start_mark.line + 1;
             kv->column = (unsigned)v->start_mark.column + 1;
+            kv->key_line = (unsigned)k->start_mark.line + 1;
+            kv->key_column = (unsigned)k->start_mark.column + 1;
         }
         return;
     }

@@ -51,7 +51,8 @@ typedef struct evbus__cfg_list {
 
 typedef struct evbus__cfg_kv {
     char *key, *value;
-    unsigned line, column;
+    unsigned line, column;         /* of the value */
+    unsigned key_line, key_column; /* of the key */
 } evbus__cfg_kv;
 
 typedef struct evbus__cfg_map {

@@ -14,123 +14,41 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "dispatch_internal.h"
 #include "dispatch_msg.h"
 #include "envelope.h"
 #include "evbus.pb-c.h"
-#include "id_index.h"
-#include "plugin_load.h"
+#include "plugin_config.h"
 
 /* How often pending entries are scanned even without a wake-up: a safety net
  * for a lost wake message, cheap when nothing is pending. */
 #define SCAN_INTERVAL_MS 200
 
-typedef struct retry_entry {
-    int64_t due_ms; /* wall clock */
-    uint64_t seq;
-    uint32_t attempts;
-} retry_entry;
+/* Results a plugin reported for a batch that is still waiting for others are
+ * applied after at most this long (see apply_results). */
+#define PARTIAL_APPLY_MS 1000
 
-typedef struct target_rt target_rt;
-
-struct evbus_host {
-    evbus__dispatch *d;
-    target_rt *t;
-    char prefix[160];
-};
-
-struct target_rt {
-    uint32_t index;
-    const evbus__target_cfg *cfg;
-    unsigned line; /* of the target in the configuration */
-    evbus__plugin_lib *lib;
-    void *state;
-    bool live; /* init succeeded */
-    struct evbus_host host;
-    uint64_t cursor;      /* highest sequence taken from pending so far */
-    int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
-    unsigned in_flight, max_in_flight;
-    size_t batch_max_events, batch_max_bytes;
-    retry_entry *retries; /* sorted by due_ms */
-    size_t n_retries, retries_cap;
-    evbus__id_index *scheduled; /* seqs in `retries`, so scans skip them */
-    evbus__target_counters k;   /* k.plugin holds the plugin's own counters */
-};
-
-/* A batch handed to a plugin, until every event has a result. */
-typedef struct flight {
-    struct flight *prev, *next; /* the dispatcher's list of batches in flight */
-    evbus_batch b;
-    target_rt *t;
-    size_t n, reported;
+/* A batch handed to a plugin, until every event has a result or its
+ * delivery_timeout has passed. */
+typedef struct evbus__flight {
+    struct evbus__flight *prev, *next; /* the dispatcher's list of batches in flight */
+    evbus_batch *b;                    /* the header the plugin sees, in d->batches */
+    evbus__target *t;
+    size_t n, reported, applied;
     bool in_submit;
+    int64_t deadline_ms;  /* monotonic: unreported events count as RETRY then */
+    int64_t apply_due_ms; /* monotonic: reported results waiting are applied then; 0: none */
     uint64_t *seqs;
     uint32_t *attempts;
     evbus_sink_event *events;
     evbus_result *results;
+    bool *is_applied; /* the result went to the writer */
     uint32_t *retry_after;
     const char **reasons;
     evbus__arena arena;
     ProtobufCAllocator pb_alloc;
     evbus__bytes envelopes;
 } flight;
-
-typedef struct timer {
-    uint64_t id;
-    int64_t due_ms; /* monotonic */
-    evbus_timer_fn fn;
-    void *arg;
-} timer;
-
-typedef struct transfer {
-    struct transfer *prev, *next;
-    void *easy;
-    void (*done)(void *arg, void *easy, int curl_code);
-    void *arg;
-} transfer;
-
-/* Doubly linked lists with a head pointer, for flights and transfers. */
-#define LIST_PUSH(head, x)                                                                         \
-    do {                                                                                           \
-        (x)->prev = NULL;                                                                          \
-        (x)->next = (head);                                                                        \
-        if (head)                                                                                  \
-            (head)->prev = (x);                                                                    \
-        (head) = (x);                                                                              \
-    } while (0)
-#define LIST_UNLINK(head, x)                                                                       \
-    do {                                                                                           \
-        if ((x)->prev)                                                                             \
-            (x)->prev->next = (x)->next;                                                           \
-        else                                                                                       \
-            (head) = (x)->next;                                                                    \
-        if ((x)->next)                                                                             \
-            (x)->next->prev = (x)->prev;                                                           \
-    } while (0)
-
-struct evbus__dispatch {
-    const evbus__config *cfg;
-    evbus__store *store;
-    void *zctx;
-    void *results; /* PUSH to the writer */
-    void *wake;    /* PULL from the writer */
-    CURLM *multi;
-    target_rt *targets;
-    size_t n_targets;
-    evbus_host_api api;
-    timer *timers;
-    size_t n_timers, timers_cap;
-    uint64_t next_timer_id;
-    flight *flights;
-    transfer *transfers;
-    pthread_t thread;
-    bool running;
-    atomic_int stop;
-    bool scan_due;
-    int64_t last_scan_ms;
-    /* Copies of the targets' counters for other threads. */
-    pthread_mutex_t snap_lock;
-    evbus__target_counters *snap;
-};
 
 static void publish_counters(evbus__dispatch *d) {
     pthread_mutex_lock(&d->snap_lock);
@@ -158,257 +76,95 @@ const char *evbus__dispatch_plugin_name(const evbus__dispatch *d, uint32_t targe
 
 /* ---- configuration of plugins ---- */
 
-static const evbus_config_key *find_key(const evbus_plugin *p, const char *name) {
-    for (const evbus_config_key *k = p->config_keys; k && k->name; k++)
-        if (strcmp(k->name, name) == 0)
-            return k;
-    return NULL;
-}
+static void finish_flight(evbus__dispatch *d, flight *f);
+static void note_due(evbus__dispatch *d, int64_t due_ms);
 
-static const evbus__cfg_kv *find_value(const evbus__target_cfg *t, const char *name) {
-    for (size_t i = 0; i < t->config.n; i++)
-        if (strcmp(t->config.v[i].key, name) == 0)
-            return &t->config.v[i];
-    return NULL;
-}
-
-static int parse_value(evbus_config_type type, const char *s, int64_t *num) {
-    char *end;
-    uint64_t u;
-    switch (type) {
-    case EVBUS_CONFIG_STRING: return 0;
-    case EVBUS_CONFIG_INT:
-        errno = 0;
-        *num = strtoll(s, &end, 10);
-        return errno || end == s || *end ? -1 : 0;
-    case EVBUS_CONFIG_BOOL:
-        if (strcmp(s, "true") && strcmp(s, "false"))
-            return -1;
-        *num = s[0] == 't';
-        return 0;
-    case EVBUS_CONFIG_SIZE:
-        if (evbus__cfg_parse_size(s, &u) || u > INT64_MAX)
-            return -1;
-        *num = (int64_t)u;
-        return 0;
-    case EVBUS_CONFIG_DURATION: return evbus__cfg_parse_duration(s, num);
-    }
-    return -1;
-}
-
-static const char *type_name(evbus_config_type type) {
-    switch (type) {
-    case EVBUS_CONFIG_STRING: return "a string";
-    case EVBUS_CONFIG_INT: return "a whole number";
-    case EVBUS_CONFIG_BOOL: return "true or false";
-    case EVBUS_CONFIG_SIZE: return "a size such as 4096 or 512KiB";
-    case EVBUS_CONFIG_DURATION: return "a duration such as 250ms or 30s";
+static const char *result_name(evbus_result r) {
+    switch (r) {
+    case EVBUS_RESULT_DELIVERED: return "DELIVERED";
+    case EVBUS_RESULT_RETRY: return "RETRY";
+    case EVBUS_RESULT_FAILED: return "FAILED";
     }
     return "?";
 }
 
-/* The target's config: mapping against the keys its plugin declares. */
-static int check_plugin_config(const evbus__dispatch *d, const target_rt *t, char *err,
-                               size_t errlen) {
-    const evbus_plugin *p = t->lib->desc;
-    const evbus__target_cfg *tc = t->cfg;
-    for (size_t i = 0; i < tc->config.n; i++) {
-        const evbus__cfg_kv *kv = &tc->config.v[i];
-        const evbus_config_key *k = find_key(p, kv->key);
-        if (!k) {
-            char known[256] = "";
-            size_t used = 0;
-            for (const evbus_config_key *q = p->config_keys; q && q->name; q++) {
-                int n =
-                    snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", q->name);
-                if (n > 0 && used + (size_t)n < sizeof known)
-                    used += (size_t)n;
-            }
-            snprintf(err, errlen,
-                     "%s:%u:%u: targets[%u].config.%s: unknown key for plugin %s (known: %s)",
-                     d->cfg->path, kv->line, kv->column, t->index, kv->key, p->name,
-                     used ? known : "none");
-            return -1;
-        }
-        int64_t num;
-        if (parse_value(k->type, kv->value, &num)) {
-            snprintf(err, errlen, "%s:%u:%u: targets[%u].config.%s: expected %s, got '%s' (%s)",
-                     d->cfg->path, kv->line, kv->column, t->index, kv->key, type_name(k->type),
-                     kv->value, k->help ? k->help : "");
-            return -1;
-        }
-    }
-    for (const evbus_config_key *k = p->config_keys; k && k->name; k++) {
-        if (k->required && !find_value(tc, k->name)) {
-            snprintf(err, errlen, "%s:%u: targets[%u] (%s): plugin %s needs config key '%s' (%s)",
-                     d->cfg->path, t->line, t->index, tc->name, p->name, k->name,
-                     k->help ? k->help : "");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* ---- host services ---- */
-
-static void host_log(evbus_host *h, evbus_log_level level, const char *fmt, ...) {
-    if ((int)level > (int)evbus__log_threshold)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    evbus__log_vwrite((evbus__log_level)level, h->prefix, fmt, ap);
-    va_end(ap);
-}
-
-static int host_log_enabled(evbus_host *h, evbus_log_level level) {
-    (void)h;
-    return (int)level <= (int)evbus__log_threshold;
-}
-
-static const char *lookup(evbus_host *h, const char *key, evbus_config_type want,
-                          const evbus_config_key **kout) {
-    const evbus_config_key *k = find_key(h->t->lib->desc, key);
-    if (!k || k->type != want)
-        return NULL;
-    *kout = k;
-    const evbus__cfg_kv *kv = find_value(h->t->cfg, key);
-    return kv ? kv->value : k->default_value;
-}
-
-static evbus_err host_config_string(evbus_host *h, const char *key, const char **out) {
-    const evbus_config_key *k;
-    const char *v = lookup(h, key, EVBUS_CONFIG_STRING, &k);
-    if (!v)
-        return EVBUS_EINVAL;
-    *out = v;
-    return EVBUS_OK;
-}
-
-static evbus_err host_config_num(evbus_host *h, const char *key, evbus_config_type type,
-                                 int64_t *out) {
-    const evbus_config_key *k;
-    const char *v = lookup(h, key, type, &k);
-    return v && parse_value(type, v, out) == 0 ? EVBUS_OK : EVBUS_EINVAL;
-}
-
-static evbus_err host_config_int(evbus_host *h, const char *key, int64_t *out) {
-    return host_config_num(h, key, EVBUS_CONFIG_INT, out);
-}
-
-static evbus_err host_config_bool(evbus_host *h, const char *key, int *out) {
-    int64_t v;
-    evbus_err rc = host_config_num(h, key, EVBUS_CONFIG_BOOL, &v);
-    if (rc == EVBUS_OK)
-        *out = (int)v;
-    return rc;
-}
-
-static evbus_err host_config_number(evbus_host *h, const char *key, uint64_t *out) {
-    int64_t v;
-    evbus_err rc = host_config_num(h, key, EVBUS_CONFIG_SIZE, &v);
-    if (rc != EVBUS_OK)
-        rc = host_config_num(h, key, EVBUS_CONFIG_DURATION, &v);
-    if (rc == EVBUS_OK)
-        *out = (uint64_t)v;
-    return rc;
-}
-
-static int64_t host_now_ms(evbus_host *h) {
-    (void)h;
-    return evbus__now_mono_ms();
-}
-
-static uint64_t host_timer_add(evbus_host *h, int64_t delay_ms, evbus_timer_fn fn, void *arg) {
-    evbus__dispatch *d = h->d;
-    if (d->n_timers == d->timers_cap) {
-        size_t cap = d->timers_cap ? d->timers_cap * 2 : 16;
-        timer *nt = realloc(d->timers, cap * sizeof *nt);
-        if (!nt)
-            return 0;
-        d->timers = nt;
-        d->timers_cap = cap;
-    }
-    timer *t = &d->timers[d->n_timers++];
-    t->id = ++d->next_timer_id;
-    t->due_ms = evbus__now_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
-    t->fn = fn;
-    t->arg = arg;
-    return t->id;
-}
-
-static void host_timer_cancel(evbus_host *h, uint64_t id) {
-    evbus__dispatch *d = h->d;
-    for (size_t i = 0; i < d->n_timers; i++) {
-        if (d->timers[i].id == id) {
-            d->timers[i] = d->timers[--d->n_timers];
-            return;
-        }
-    }
-}
-
-static void finish_flight(evbus__dispatch *d, flight *f);
-
+/* Checks a report against the batch table before anything is read through
+ * the batch pointer: a plugin may report for a batch that has finished (and
+ * whose memory is gone), twice for one event, or nonsense. Such reports are
+ * logged and ignored; evbusd keeps running. */
 static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus_result result,
                         uint32_t retry_after_ms, const char *reason) {
-    flight *f = b->host_private;
-    if (!f || f->t != h->t || index >= f->n || f->results[index] != 0 ||
-        result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_FAILED) {
-        host_log(h, EVBUS_LOG_LEVEL_ERROR,
-                 "plugin reported an invalid result (event %zu, result %d): ignored", index,
-                 (int)result);
+    if (!h)
+        return;
+    evbus__dispatch *d = h->d;
+    const char *plugin = h->t->lib->desc->name, *target = h->t->cfg->name;
+    if (d->closing) {
+        evbus__host_misuse(h, EVBUS__MISUSE_AFTER_SHUTDOWN, EVBUS_LOG_LEVEL_WARN,
+                           "plugin %s reported a result for target %s while it was being shut down "
+                           "(event %zu): ignored; the event stays pending",
+                           plugin, target, index);
+        return;
+    }
+    void *owner = NULL;
+    switch (evbus__batch_table_find(d->batches, b, &owner)) {
+    case EVBUS__BATCH_UNKNOWN:
+        evbus__host_misuse(
+            h, EVBUS__MISUSE_UNKNOWN_BATCH, EVBUS_LOG_LEVEL_ERROR,
+            "plugin %s reported a result for target %s with a batch pointer evbusd never "
+            "handed out (event %zu): ignored",
+            plugin, target, index);
+        return;
+    case EVBUS__BATCH_FINISHED:
+        evbus__host_misuse(h, EVBUS__MISUSE_FINISHED_BATCH, EVBUS_LOG_LEVEL_ERROR,
+                           "plugin %s reported event %zu for target %s: batch already finished "
+                           "(every event had its result, or its delivery_timeout had passed); the "
+                           "late report is ignored",
+                           plugin, index, target);
+        return;
+    case EVBUS__BATCH_LIVE: break;
+    }
+    flight *f = owner;
+    if (f->t != h->t) {
+        evbus__host_misuse(h, EVBUS__MISUSE_OTHER_TARGET, EVBUS_LOG_LEVEL_ERROR,
+                           "plugin %s reported, through target %s's host, a result for a batch of "
+                           "target %s (event %zu): ignored",
+                           plugin, target, f->t->cfg->name, index);
+        return;
+    }
+    if (index >= f->n) {
+        evbus__host_misuse(
+            h, EVBUS__MISUSE_BAD_INDEX, EVBUS_LOG_LEVEL_ERROR,
+            "plugin %s reported event %zu of a batch of target %s that has %zu events "
+            "(indexes 0 to %zu): ignored",
+            plugin, index, target, f->n, f->n - 1);
+        return;
+    }
+    if (result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_FAILED) {
+        evbus__host_misuse(
+            h, EVBUS__MISUSE_BAD_RESULT, EVBUS_LOG_LEVEL_ERROR,
+            "plugin %s reported an invalid result %d for event %zu of a batch of target "
+            "%s (not DELIVERED, RETRY or FAILED): ignored",
+            plugin, (int)result, index, target);
+        return;
+    }
+    if (f->results[index] != 0) {
+        evbus__host_misuse(h, EVBUS__MISUSE_DUPLICATE, EVBUS_LOG_LEVEL_ERROR,
+                           "plugin %s reported event %zu (seq %llu) for target %s twice: already "
+                           "reported %s; the second result (%s) is ignored",
+                           plugin, index, (unsigned long long)f->seqs[index], target,
+                           result_name(f->results[index]), result_name(result));
         return;
     }
     f->results[index] = result;
     f->retry_after[index] = retry_after_ms;
     f->reasons[index] =
         reason && *reason ? evbus__arena_strdup(&f->arena, reason, strnlen(reason, 1024)) : NULL;
-    if (++f->reported == f->n && !f->in_submit)
-        finish_flight(h->d, f);
-}
-
-static evbus_err host_http_start(evbus_host *h, void *easy,
-                                 void (*done)(void *arg, void *easy, int curl_code), void *arg) {
-    if (!easy || !done)
-        return EVBUS_EINVAL;
-    transfer *tr = malloc(sizeof *tr);
-    if (!tr)
-        return EVBUS_ENOMEM;
-    tr->easy = easy;
-    tr->done = done;
-    tr->arg = arg;
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, tr);
-    if (curl_multi_add_handle(h->d->multi, easy) != CURLM_OK) {
-        free(tr);
-        return EVBUS_EINVAL;
-    }
-    LIST_PUSH(h->d->transfers, tr);
-    return EVBUS_OK;
-}
-
-/* Names become part of a Prometheus metric name: [a-z0-9_] only. */
-static bool counter_name_ok(const char *name) {
-    if (!*name || strlen(name) >= sizeof((evbus__plugin_counter *)0)->name)
-        return false;
-    for (; *name; name++)
-        if (!((*name >= 'a' && *name <= 'z') || (*name >= '0' && *name <= '9') || *name == '_'))
-            return false;
-    return true;
-}
-
-static void host_counter_add(evbus_host *h, const char *name, uint64_t delta) {
-    if (!name || !counter_name_ok(name)) {
-        host_log(h, EVBUS_LOG_LEVEL_WARN, "counter name '%s' is not [a-z0-9_]+: ignored",
-                 name ? name : "(null)");
-        return;
-    }
-    evbus__plugin_counter *c = h->t->k.plugin;
-    for (int i = 0; i < EVBUS__PLUGIN_COUNTERS; i++) {
-        if (!c[i].name[0])
-            snprintf(c[i].name, sizeof c[i].name, "%s", name);
-        if (strcmp(c[i].name, name) == 0) {
-            c[i].value += delta;
-            return;
-        }
+    if (++f->reported == f->n) {
+        if (!f->in_submit)
+            finish_flight(d, f);
+    } else if (!f->apply_due_ms) {
+        f->apply_due_ms = evbus__now_mono_ms() + PARTIAL_APPLY_MS;
+        note_due(d, f->apply_due_ms);
     }
 }
 
@@ -423,7 +179,9 @@ static void arena_free(void *data, void *ptr) {
     (void)ptr;
 }
 
-static void flight_free(flight *f) {
+static void flight_free(evbus__dispatch *d, flight *f) {
+    if (f->b)
+        evbus__batch_table_release(d->batches, f->b, evbus__now_mono_ms());
     evbus__arena_destroy(&f->arena);
     free(f->envelopes.data);
     free(f);
@@ -439,10 +197,10 @@ static int64_t backoff_ms(const evbus__target_cfg *t, uint32_t attempts) {
     return (int64_t)((double)rand() / ((double)RAND_MAX + 1.0) * (double)(cap + 1));
 }
 
-static void schedule_retry(target_rt *t, uint64_t seq, uint32_t attempts, int64_t due_ms) {
+static void schedule_retry(evbus__target *t, uint64_t seq, uint32_t attempts, int64_t due_ms) {
     if (t->n_retries == t->retries_cap) {
         size_t cap = t->retries_cap ? t->retries_cap * 2 : 64;
-        retry_entry *nr = realloc(t->retries, cap * sizeof *nr);
+        evbus__retry *nr = realloc(t->retries, cap * sizeof *nr);
         if (!nr)
             return; /* stays pending: redelivered after a restart */
         t->retries = nr;
@@ -453,12 +211,12 @@ static void schedule_retry(target_rt *t, uint64_t seq, uint32_t attempts, int64_
         t->retries[i] = t->retries[i - 1];
         i--;
     }
-    t->retries[i] = (retry_entry){due_ms, seq, attempts};
+    t->retries[i] = (evbus__retry){due_ms, seq, attempts};
     t->n_retries++;
     evbus__id_index_put(t->scheduled, evbus__id_hash(&seq, sizeof seq), seq);
 }
 
-static bool is_scheduled(const target_rt *t, uint64_t seq) {
+static bool is_scheduled(const evbus__target *t, uint64_t seq) {
     size_t cursor = 0;
     uint64_t cand;
     uint64_t h = evbus__id_hash(&seq, sizeof seq);
@@ -468,14 +226,37 @@ static bool is_scheduled(const target_rt *t, uint64_t seq) {
     return false;
 }
 
-/* Turns a finished batch into durable results for the writer and retries. */
-static void finish_flight(evbus__dispatch *d, flight *f) {
-    target_rt *t = f->t;
+static void note_due(evbus__dispatch *d, int64_t due_ms) {
+    if (due_ms < d->next_sweep_ms)
+        d->next_sweep_ms = due_ms;
+}
+
+/* Sends the results reported since the last call to the writer, and
+ * schedules retries.
+ *
+ * Results are applied before a batch's last report (`last` false) so that a
+ * plugin that is slow to report, or never reports, one event does not hold
+ * back the durable results of the others: delivered entries leave the store
+ * instead of being delivered again after a crash. That is safe because the
+ * batch still counts against max_in_flight until the message of its last
+ * results (`last`) has come back from the writer: the writer commits
+ * messages in the order they were sent, so the batch leaves the in-flight
+ * count only once every result of it is durable, and a crash still
+ * redelivers at most max_in_flight batches per target (fewer events, as some
+ * of their results are already recorded). Early messages carry
+ * EVBUS__MSG_NO_BATCH so that their return counts nothing out of flight. */
+static void apply_results(evbus__dispatch *d, flight *f, bool last) {
+    evbus__target *t = f->t;
     int64_t now = evbus__now_wall_ms();
-    evbus__result_msg *m = evbus__result_msg_new(f->n);
+    evbus__result_msg *m = evbus__result_msg_new(f->reported - f->applied);
     if (m)
-        m->target = t->index;
+        m->target = last ? t->index : EVBUS__MSG_NO_BATCH;
+    size_t applied = 0;
     for (size_t i = 0; i < f->n; i++) {
+        if (!f->results[i] || f->is_applied[i])
+            continue;
+        f->is_applied[i] = true;
+        applied++;
         evbus__store_result r = {.target = t->index, .seq = f->seqs[i], .attempts = f->attempts[i]};
         const char *reason = f->reasons[i] ? f->reasons[i] : "";
         char why[1100];
@@ -509,6 +290,9 @@ static void finish_flight(evbus__dispatch *d, flight *f) {
         if (m)
             evbus__result_msg_add(m, &r, reason);
     }
+    f->applied += applied;
+    t->k.in_flight_events -= applied;
+    f->apply_due_ms = 0;
     if (m)
         evbus__result_msg_seal(m);
     if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {
@@ -516,13 +300,73 @@ static void finish_flight(evbus__dispatch *d, flight *f) {
         EVBUS_LOG_E("dispatch", "cannot hand results to the writer: %s",
                     m ? zmq_strerror(errno) : "out of memory");
         evbus__result_msg_free(m);
-        t->in_flight--;
+        if (last)
+            t->in_flight--;
     }
     /* Otherwise the batch stays counted in flight until the writer has made
-     * its results durable (see dispatch_msg.h). */
-    t->k.in_flight_events -= f->n;
+     * its last results durable (see dispatch_msg.h). */
+}
+
+/* Turns a finished batch into durable results for the writer and retries. */
+static void finish_flight(evbus__dispatch *d, flight *f) {
+    apply_results(d, f, true);
     LIST_UNLINK(d->flights, f);
-    flight_free(f);
+    flight_free(d, f);
+}
+
+static void format_ms(char *buf, size_t len, int64_t ms) {
+    if (ms % 1000 == 0)
+        snprintf(buf, len, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(buf, len, "%lldms", (long long)ms);
+}
+
+/* The plugin has not reported every event within the target's
+ * delivery_timeout: the rest count as RETRY (an attempt like any other, so
+ * an event the plugin never answers ends in the dead-letter store after
+ * retry_max_attempts), and the batch finishes, which frees its place in
+ * max_in_flight once its results are durable. */
+static void time_out_flight(evbus__dispatch *d, flight *f) {
+    evbus__target *t = f->t;
+    char limit[32], reason[160];
+    format_ms(limit, sizeof limit, t->cfg->delivery_timeout_ms);
+    snprintf(reason, sizeof reason, "no result from plugin %s within delivery_timeout (%s)",
+             t->lib->desc->name, limit);
+    size_t missing = f->n - f->reported;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!f->results[i]) {
+            f->results[i] = EVBUS_RESULT_RETRY;
+            f->reasons[i] = reason;
+            f->reported++;
+        }
+    }
+    evbus__host_misuse(&t->host, EVBUS__MISUSE_TIMEOUT, EVBUS_LOG_LEVEL_WARN,
+                       "plugin %s reported no result for %zu of %zu events of a batch of target %s "
+                       "within its delivery_timeout (%s): they count as RETRY",
+                       t->lib->desc->name, missing, f->n, t->cfg->name, limit);
+    finish_flight(d, f);
+}
+
+/* Times batches out and applies results that have waited PARTIAL_APPLY_MS;
+ * runs when the earliest of those moments has come. */
+static void sweep_flights(evbus__dispatch *d, int64_t now) {
+    if (now < d->next_sweep_ms)
+        return;
+    int64_t next = INT64_MAX;
+    for (flight *f = d->flights, *nx; f; f = nx) {
+        nx = f->next;
+        if (now >= f->deadline_ms) {
+            time_out_flight(d, f);
+            continue;
+        }
+        if (f->apply_due_ms && now >= f->apply_due_ms)
+            apply_results(d, f, false);
+        if (f->deadline_ms < next)
+            next = f->deadline_ms;
+        if (f->apply_due_ms && f->apply_due_ms < next)
+            next = f->apply_due_ms;
+    }
+    d->next_sweep_ms = next;
 }
 
 typedef struct reading {
@@ -566,11 +410,12 @@ static void on_record(void *arg, size_t i, const void *record, size_t len) {
 }
 
 /* Builds and submits one batch of `n` sequences. */
-static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
+static void submit_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *seqs,
                          const uint32_t *attempts, size_t n) {
     flight *f = calloc(1, sizeof *f);
     if (!f)
         return;
+    int64_t now_mono = evbus__now_mono_ms();
     evbus__arena_init(&f->arena, 64 * 1024);
     f->pb_alloc = (ProtobufCAllocator){arena_alloc, arena_free, &f->arena};
     f->t = t;
@@ -581,12 +426,18 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
     f->results = evbus__arena_alloc(&f->arena, n * sizeof *f->results);
     f->retry_after = evbus__arena_alloc(&f->arena, n * sizeof *f->retry_after);
     f->reasons = evbus__arena_alloc(&f->arena, n * sizeof *f->reasons);
+    f->is_applied = evbus__arena_alloc(&f->arena, n * sizeof *f->is_applied);
     bool *found = evbus__arena_alloc(&f->arena, n * sizeof *found);
     if (!f->seqs || !f->attempts || !f->events || !f->results || !f->retry_after || !f->reasons ||
-        !found) {
-        flight_free(f);
+        !f->is_applied || !found || !(f->b = evbus__batch_table_take(d->batches, f, now_mono))) {
+        flight_free(d, f);
         return;
     }
+    /* Results the host fills in itself (missing records, a refused batch, a
+     * timeout) have no retry_after hint and no reason of the plugin's. */
+    memset(f->is_applied, 0, n * sizeof *f->is_applied);
+    memset(f->retry_after, 0, n * sizeof *f->retry_after);
+    memset(f->reasons, 0, n * sizeof *f->reasons);
     memcpy(f->seqs, seqs, n * sizeof *seqs);
     memcpy(f->attempts, attempts, n * sizeof *attempts);
     memset(f->events, 0, n * sizeof *f->events);
@@ -615,11 +466,12 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
         n = keep;
         f->n = keep;
     }
-    f->b.target = t->cfg->name;
-    f->b.region = d->cfg->region;
-    f->b.events = f->events;
-    f->b.n_events = n;
-    f->b.host_private = f;
+    f->b->target = t->cfg->name;
+    f->b->region = d->cfg->region;
+    f->b->events = f->events;
+    f->b->n_events = n;
+    f->deadline_ms = now_mono + t->cfg->delivery_timeout_ms;
+    note_due(d, f->deadline_ms);
     LIST_PUSH(d->flights, f);
     t->in_flight++;
     t->k.batches++;
@@ -637,7 +489,7 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
         return;
     }
     f->in_submit = true;
-    evbus_err rc = t->lib->desc->submit(t->state, &f->b);
+    evbus_err rc = t->lib->desc->submit(t->state, f->b);
     f->in_submit = false;
     if (rc != EVBUS_OK) {
         for (size_t i = 0; i < n; i++) {
@@ -653,7 +505,7 @@ static void submit_batch(evbus__dispatch *d, target_rt *t, const uint64_t *seqs,
 }
 
 typedef struct scan {
-    target_rt *t;
+    evbus__target *t;
     uint64_t *seqs;
     size_t n, max;
 } scan;
@@ -668,7 +520,8 @@ static int on_pending(void *arg, uint64_t seq) {
 
 /* Submits batches to one target while it has room: due retries first, then
  * entries that became pending since the last scan. */
-static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, bool scan_fresh) {
+static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wall,
+                            bool scan_fresh) {
     size_t max = t->batch_max_events;
     uint64_t seqs[1024];
     uint32_t attempts[1024];
@@ -677,7 +530,7 @@ static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, 
     while (t->in_flight < t->max_in_flight) {
         size_t n = 0;
         while (n < max && t->n_retries > 0 && t->retries[0].due_ms <= now_wall) {
-            retry_entry r = t->retries[0];
+            evbus__retry r = t->retries[0];
             memmove(t->retries, t->retries + 1, (t->n_retries - 1) * sizeof *t->retries);
             t->n_retries--;
             evbus__id_index_del(t->scheduled, evbus__id_hash(&r.seq, sizeof r.seq), r.seq);
@@ -719,7 +572,7 @@ static void run_timers(evbus__dispatch *d) {
     int64_t now = evbus__now_mono_ms();
     for (size_t i = 0; i < d->n_timers;) {
         if (d->timers[i].due_ms <= now) {
-            timer t = d->timers[i];
+            evbus__timer t = d->timers[i];
             d->timers[i] = d->timers[--d->n_timers];
             t.fn(t.arg);
         } else {
@@ -738,7 +591,7 @@ static void run_transfers(evbus__dispatch *d) {
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
-        transfer *tr = NULL;
+        evbus__transfer *tr = NULL;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&tr);
         curl_multi_remove_handle(d->multi, easy);
         if (tr) {
@@ -755,13 +608,15 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
         if (d->timers[i].due_ms - now < wait)
             wait = d->timers[i].due_ms - now;
     for (size_t i = 0; i < d->n_targets; i++) {
-        const target_rt *t = &d->targets[i];
+        const evbus__target *t = &d->targets[i];
         if (t->live && t->n_retries && t->in_flight < t->max_in_flight &&
             t->retries[0].due_ms - wall < wait)
             wait = t->retries[0].due_ms - wall;
         if (t->live && t->linger_since && t->linger_since + t->cfg->batch_linger_ms - now < wait)
             wait = t->linger_since + t->cfg->batch_linger_ms - now;
     }
+    if (d->next_sweep_ms - now < wait)
+        wait = d->next_sweep_ms - now;
     return wait < 0 ? 0 : wait;
 }
 
@@ -806,6 +661,7 @@ static void *dispatch_main(void *arg) {
         run_transfers(d);
         run_timers(d);
         int64_t now = evbus__now_mono_ms();
+        sweep_flights(d, now);
         if (now - d->last_scan_ms >= SCAN_INTERVAL_MS)
             d->scan_due = true;
         for (size_t i = 0; i < d->n_targets; i++)
@@ -844,28 +700,19 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     d->cfg = cfg;
     d->store = store;
     d->zctx = zctx;
-    d->api = (evbus_host_api){
-        .size = sizeof(evbus_host_api),
-        .abi_major = EVBUS_PLUGIN_ABI_MAJOR,
-        .abi_minor = EVBUS_PLUGIN_ABI_MINOR,
-        .log = host_log,
-        .log_enabled = host_log_enabled,
-        .config_string = host_config_string,
-        .config_int = host_config_int,
-        .config_bool = host_config_bool,
-        .config_number = host_config_number,
-        .now_ms = host_now_ms,
-        .timer_add = host_timer_add,
-        .timer_cancel = host_timer_cancel,
-        .report = host_report,
-        .http_start = host_http_start,
-        .counter_add = host_counter_add,
-    };
+    evbus__dispatch_host_api(&d->api, host_report);
     d->n_targets = cfg->targets.n;
     d->targets = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->targets);
     d->snap = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->snap);
     pthread_mutex_init(&d->snap_lock, NULL);
-    if (!d->snap)
+    d->next_sweep_ms = INT64_MAX;
+    /* Before any plugin's init, which may create easy handles; plugins call
+     * neither this nor the cleanup (plugin.h). Reference counted by libcurl. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        goto fail;
+    d->curl_inited = true;
+    d->batches = evbus__batch_table_new();
+    if (!d->snap || !d->batches)
         goto fail;
     d->multi = curl_multi_init();
     if (!d->targets || !d->multi)
@@ -883,7 +730,7 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     }
     rc = EVBUS_ECONFIG;
     for (size_t i = 0; i < d->n_targets; i++) {
-        target_rt *t = &d->targets[i];
+        evbus__target *t = &d->targets[i];
         t->index = (uint32_t)i;
         t->cfg = evbus__config_target(cfg, i);
         t->line = cfg->targets.lines[i];
@@ -903,7 +750,7 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
                      t->cfg->name, why);
             goto fail;
         }
-        if (check_plugin_config(d, t, err, errlen))
+        if (evbus__plugin_config_check(cfg->path, i, t->line, t->cfg, t->lib->desc, err, errlen))
             goto fail;
         const evbus_plugin *p = t->lib->desc;
         snprintf(t->host.prefix, sizeof t->host.prefix, "sink:%s:%s", p->name, t->cfg->name);
@@ -931,21 +778,20 @@ fail:
 }
 
 evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errlen) {
-    evbus__dispatch d = {.cfg = cfg};
     for (size_t i = 0; i < cfg->targets.n; i++) {
-        target_rt t = {.index = (uint32_t)i,
-                       .cfg = evbus__config_target(cfg, i),
-                       .line = cfg->targets.lines[i]};
-        if (!t.cfg->plugin)
+        const evbus__target_cfg *tc = evbus__config_target(cfg, i);
+        unsigned line = cfg->targets.lines[i];
+        if (!tc->plugin)
             continue;
         char why[1024];
-        if (evbus__plugin_open(t.cfg->plugin, &t.lib, why, sizeof why) != EVBUS_OK) {
-            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", cfg->path, t.line, i, t.cfg->name,
+        evbus__plugin_lib *lib;
+        if (evbus__plugin_open(tc->plugin, &lib, why, sizeof why) != EVBUS_OK) {
+            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", cfg->path, line, i, tc->name,
                      why);
             return EVBUS_ECONFIG;
         }
-        int bad = check_plugin_config(&d, &t, err, errlen);
-        evbus__plugin_close(&t.lib);
+        int bad = evbus__plugin_config_check(cfg->path, i, line, tc, lib->desc, err, errlen);
+        evbus__plugin_close(&lib);
         if (bad)
             return EVBUS_ECONFIG;
     }
@@ -976,13 +822,14 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     /* Transfers and batches still out stay pending in the store: they are
      * delivered again after a restart. */
     while (d->transfers) {
-        transfer *tr = d->transfers;
+        evbus__transfer *tr = d->transfers;
         LIST_UNLINK(d->transfers, tr);
         curl_multi_remove_handle(d->multi, tr->easy);
         free(tr);
     }
+    d->closing = true; /* a report from shutdown() is ignored */
     for (size_t i = 0; i < d->n_targets; i++) {
-        target_rt *t = &d->targets[i];
+        evbus__target *t = &d->targets[i];
         /* Shutdown also after a failed init, as the ABI promises. */
         if (t->lib) {
             t->lib->desc->shutdown(t->state);
@@ -996,10 +843,13 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     while (d->flights) {
         flight *f = d->flights;
         LIST_UNLINK(d->flights, f);
-        flight_free(f);
+        flight_free(d, f);
     }
+    evbus__batch_table_destroy(&d->batches);
     if (d->multi)
         curl_multi_cleanup(d->multi);
+    if (d->curl_inited)
+        curl_global_cleanup(); /* after the last shutdown and dlclose */
     if (d->results)
         zmq_close(d->results);
     if (d->wake)

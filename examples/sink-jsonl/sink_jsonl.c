@@ -3,7 +3,9 @@
  *
  * It is the template for your own sink: one descriptor, three callbacks, and
  * a result reported for every event. Copy this folder, rename, and replace
- * the body of submit(). */
+ * the body of jsonl_submit(). The callbacks carry the sink's name as a
+ * prefix: plain init/submit/shutdown would collide with shutdown(2) as soon
+ * as a header such as <curl/curl.h> brings in <sys/socket.h>. */
 #include <errno.h>
 #include <evbus/plugin.h>
 #include <fcntl.h>
@@ -29,11 +31,11 @@ static const evbus_config_key keys[] = {
     {NULL, 0, NULL, 0, NULL},
 };
 
-static evbus_err init(const evbus_host_api *api, evbus_host *host, void **state) {
+static evbus_err jsonl_init(const evbus_host_api *api, evbus_host *host, void **state) {
     sink *s = calloc(1, sizeof *s);
     if (!s)
         return EVBUS_ENOMEM;
-    *state = s; /* shutdown() frees it even if the rest of init fails */
+    *state = s; /* jsonl_shutdown() frees it even if the rest of init fails */
     s->api = api;
     s->host = host;
     s->fd = -1;
@@ -54,7 +56,7 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **state)
 /* Writes the whole batch with one writev: a line per event. Appends of a
  * few hundred KiB to a local file are quick; a sink that talks to a network
  * service must not block here, and uses api->http_start instead. */
-static evbus_err submit(void *state, const evbus_batch *b) {
+static evbus_err jsonl_submit(void *state, const evbus_batch *b) {
     sink *s = state;
     size_t n = b->n_events;
     evbus_result result = EVBUS_RESULT_DELIVERED;
@@ -92,7 +94,7 @@ static evbus_err submit(void *state, const evbus_batch *b) {
     return EVBUS_OK;
 }
 
-static void shutdown(void *state) {
+static void jsonl_shutdown(void *state) {
     sink *s = state;
     if (!s)
         return;
@@ -113,9 +115,9 @@ static const evbus_plugin descriptor = {
     .config_keys = keys,
     .max_batch_events = 256,
     .max_batch_bytes = 0,
-    .init = init,
-    .submit = submit,
-    .shutdown = shutdown,
+    .init = jsonl_init,
+    .submit = jsonl_submit,
+    .shutdown = jsonl_shutdown,
 };
 
 EVBUS_PLUGIN_EXPORT const evbus_plugin *evbus_plugin_entry(void);

@@ -47,6 +47,9 @@ typedef enum evbus_err {
     EVBUS_EAGAIN = 12,
     /** The daemon answered the whole request with an error. */
     EVBUS_EREMOTE = 13,
+    /** There is no such value (e.g. an optional plugin setting without a
+     * default that the target leaves unset). */
+    EVBUS_ENOENT = 14,
 } evbus_err;
 
 /**

@@ -43,10 +43,32 @@
  * @section memory Memory
  * Whoever allocates frees; nothing crosses the boundary to be freed on the
  * other side. A batch, its events and every string in them belong to the
- * host and stay valid until the plugin has reported a result for each of the
- * batch's events; the last `report` call for a batch may release it, so the
- * plugin must not touch the batch after that call. Strings the plugin passes
- * to the host (log lines, reasons) are copied before the call returns.
+ * host and stay valid until the batch *finishes*: when the plugin has
+ * reported a result for each of its events, or when the target's
+ * `delivery_timeout` has passed (see ::evbus_host_api::report). The last
+ * `report` call for a batch may release it, so the plugin must not touch the
+ * batch's events after that call, nor after `delivery_timeout`. (The
+ * ::evbus_batch struct itself stays readable, emptied: `n_events` 0, so a
+ * loop over a finished batch's events does nothing; its events do not.)
+ * Strings the plugin passes to the host (log lines, reasons) are copied
+ * before the call returns.
+ *
+ * @section results Results and batches
+ * Results are per event, and they count per batch: a batch takes one of its
+ * target's `max_in_flight` places from `submit` until it finishes, so one
+ * event left unreported holds back its whole batch, and enough such batches
+ * stop the target. The target's `delivery_timeout` (default 30 s) bounds
+ * that: events still unreported then count as RETRY (logged as a warning
+ * naming the plugin and the target), the batch finishes, and a result
+ * reported for it afterwards is ignored. Keep the plugin's own I/O timeouts
+ * (e.g. CURLOPT_TIMEOUT_MS) below `delivery_timeout`. Results reported
+ * before the batch finishes are applied within about a second, without
+ * waiting for the others.
+ *
+ * A second result for one event, a result for a batch that has finished, for
+ * an index outside the batch or with an invalid ::evbus_result is a bug in
+ * the plugin: evbusd ignores it, keeps running, and logs it (the first time,
+ * then at most once a minute with a count), naming the plugin and target.
  *
  * @section versions Versions
  * The descriptor starts with a magic number, the ABI major and minor version
@@ -59,6 +81,12 @@
  *
  * ABI change log:
  *  - 1.0 (evbus 0.1): first version.
+ *  - 1.1 (evbus 0.2): batches finish at the target's `delivery_timeout`
+ *    (unreported events count as RETRY); late, duplicate and invalid
+ *    reports are logged and ignored instead of being undefined; config_*
+ *    answer EVBUS_ENOENT (new in error.h) for a declared key without a value
+ *    (EVBUS_EINVAL for plugins built for 1.0). A plugin that relies on 1.1
+ *    behaviour checks `api->abi_minor`.
  */
 #ifndef EVBUS_PLUGIN_H
 #define EVBUS_PLUGIN_H
@@ -76,7 +104,7 @@ extern "C" {
 #define EVBUS_PLUGIN_MAGIC 0x45564250u
 /** ABI version this header describes. */
 #define EVBUS_PLUGIN_ABI_MAJOR 1
-#define EVBUS_PLUGIN_ABI_MINOR 0
+#define EVBUS_PLUGIN_ABI_MINOR 1
 /** Name of the one symbol a plugin exports. */
 #define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
 
@@ -201,8 +229,13 @@ typedef struct evbus_host_api {
 
     /** The value of a declared configuration key (its default when the
      * target does not set it), already checked against its type. String
-     * values belong to the host and live until `shutdown`. A key that was
-     * not declared, or has another type, gives EVBUS_EINVAL. */
+     * values belong to the host and live until `shutdown`. Returns EVBUS_OK
+     * and sets *out; otherwise leaves *out untouched and returns:
+     *  - EVBUS_ENOENT for an optional key declared without a default that
+     *    the target leaves unset (a plugin built for ABI 1.0 gets
+     *    EVBUS_EINVAL here, as 1.0 gave it);
+     *  - EVBUS_EINVAL for a key the plugin did not declare, or declared with
+     *    another type (a bug in the plugin). */
     evbus_err (*config_string)(evbus_host *host, const char *key, const char **out);
     evbus_err (*config_int)(evbus_host *host, const char *key, int64_t *out);
     evbus_err (*config_bool)(evbus_host *host, const char *key, int *out);
@@ -219,12 +252,16 @@ typedef struct evbus_host_api {
     void (*timer_cancel)(evbus_host *host, uint64_t id);
 
     /**
-     * Reports the result for event `index` of `batch`. Every event of every
-     * submitted batch gets exactly one result, in any order, during `submit`
-     * or later. `retry_after_ms` (RETRY only; 0 for the host's backoff) is a
-     * hint such as a Retry-After header. `reason` says what happened (a
-     * service's error code and message); it is kept with dead letters.
-     * The last result of a batch may release the batch.
+     * Reports the result for event `index` of `batch`: `index` is the
+     * event's position in `batch->events` (0 to n_events - 1), not its
+     * sequence. Every event of every submitted batch gets exactly one
+     * result, in any order, during `submit` or later, until the batch's
+     * `delivery_timeout`. `retry_after_ms` (RETRY only; 0 for the host's
+     * backoff) is a hint such as a Retry-After header. `reason` says what
+     * happened (a service's error code and message); it is kept with dead
+     * letters. The last result of a batch may release the batch (see
+     * Memory). A report that breaks these rules is ignored and logged (see
+     * Results and batches); it never harms evbusd or other batches.
      */
     void (*report)(evbus_host *host, const evbus_batch *batch, size_t index, evbus_result result,
                    uint32_t retry_after_ms, const char *reason);
@@ -234,8 +271,16 @@ typedef struct evbus_host_api {
      * (keep-alive connections across all targets). `easy` is a CURL * the
      * plugin created and configured; it stays the plugin's. When the transfer
      * ends, done(arg, easy, curl_code) runs on the delivery thread; the
-     * plugin may then reuse or clean up `easy`. Returns EVBUS_OK or
-     * EVBUS_ENOMEM / EVBUS_EINVAL (then done is not called).
+     * plugin may then reuse or clean up `easy`. `done` never runs inside
+     * `http_start` (nor inside `submit` or any other callback of the
+     * plugin's): always later, from the host's delivery loop, so the plugin
+     * may finish setting up its request after `http_start` returns. Returns
+     * EVBUS_OK or EVBUS_ENOMEM / EVBUS_EINVAL (then done is not called).
+     *
+     * evbusd calls curl_global_init() once before the first `init` and
+     * curl_global_cleanup() after the last `shutdown`; a plugin must call
+     * neither (they are not safe while other threads use libcurl), and just
+     * uses curl_easy_* on the delivery thread.
      */
     evbus_err (*http_start)(evbus_host *host, void *easy,
                             void (*done)(void *arg, void *easy, int curl_code), void *arg);
@@ -276,10 +321,10 @@ typedef struct evbus_plugin {
     evbus_err (*init)(const evbus_host_api *api, evbus_host *host, void **state);
 
     /**
-     * Delivers a batch: report a result for every event, now or later. The
-     * host submits at most the target's in-flight limit of batches at once.
-     * Returning an error is the same as reporting RETRY for every event not
-     * yet reported.
+     * Delivers a batch: report a result for every event, now or later (and
+     * before the target's `delivery_timeout`). The host submits at most the
+     * target's in-flight limit of batches at once. Returning an error is the
+     * same as reporting RETRY for every event not yet reported.
      */
     evbus_err (*submit)(void *state, const evbus_batch *batch);
 

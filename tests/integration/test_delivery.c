@@ -221,7 +221,7 @@ Test(delivery, unknown_plugin_key_stops_startup_naming_file_line_and_key) {
     cr_assert_not(harness_start(&h));
     char log[8192];
     harness_read_log(&h, log, sizeof log);
-    cr_assert(strstr(log, "evbus.yaml:13:14: targets[0].config.pathh: unknown key for plugin "
+    cr_assert(strstr(log, "evbus.yaml:13:7: targets[0].config.pathh: unknown key for plugin "
                           "test-sink (known: path)"),
               "%s", log);
 }

@@ -1,0 +1,142 @@
+/* What the delivery thread (dispatch.c) and the host services it offers
+ * plugins (dispatch_host.c) share. Private to those two files. */
+#ifndef EVBUS_DISPATCH_INTERNAL_H
+#define EVBUS_DISPATCH_INTERNAL_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "batch_table.h"
+#include "dispatch.h"
+#include "evbus/plugin.h"
+#include "id_index.h"
+#include "plugin_load.h"
+
+/* A plugin's misuses of `report`, each logged once and then at most once a
+ * minute with a count, so that a bug in a hot path cannot flood the log. */
+typedef enum evbus__misuse {
+    EVBUS__MISUSE_UNKNOWN_BATCH,
+    EVBUS__MISUSE_FINISHED_BATCH,
+    EVBUS__MISUSE_OTHER_TARGET,
+    EVBUS__MISUSE_BAD_INDEX,
+    EVBUS__MISUSE_BAD_RESULT,
+    EVBUS__MISUSE_DUPLICATE,
+    EVBUS__MISUSE_AFTER_SHUTDOWN,
+    EVBUS__MISUSE_TIMEOUT, /* not a report, but the same treatment: no result in time */
+    EVBUS__MISUSE_KINDS
+} evbus__misuse;
+
+typedef struct evbus__retry {
+    int64_t due_ms; /* wall clock */
+    uint64_t seq;
+    uint32_t attempts;
+} evbus__retry;
+
+typedef struct evbus__target evbus__target;
+
+struct evbus_host {
+    evbus__dispatch *d;
+    evbus__target *t;
+    char prefix[160];
+};
+
+struct evbus__target {
+    uint32_t index;
+    const evbus__target_cfg *cfg;
+    unsigned line; /* of the target in the configuration */
+    evbus__plugin_lib *lib;
+    void *state;
+    bool live; /* init succeeded */
+    struct evbus_host host;
+    uint64_t cursor;      /* highest sequence taken from pending so far */
+    int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
+    unsigned in_flight, max_in_flight;
+    size_t batch_max_events, batch_max_bytes;
+    evbus__retry *retries; /* sorted by due_ms */
+    size_t n_retries, retries_cap;
+    evbus__id_index *scheduled; /* seqs in `retries`, so scans skip them */
+    evbus__target_counters k;   /* k.plugin holds the plugin's own counters */
+    struct {
+        uint64_t count, logged; /* occurrences; how many the log has told */
+        int64_t last_log_ms;
+    } misuse[EVBUS__MISUSE_KINDS];
+};
+
+typedef struct evbus__timer {
+    uint64_t id;
+    int64_t due_ms; /* monotonic */
+    evbus_timer_fn fn;
+    void *arg;
+} evbus__timer;
+
+typedef struct evbus__transfer {
+    struct evbus__transfer *prev, *next;
+    void *easy;
+    void (*done)(void *arg, void *easy, int curl_code);
+    void *arg;
+} evbus__transfer;
+
+/* Doubly linked lists with a head pointer, for flights and transfers. */
+#define LIST_PUSH(head, x)                                                                         \
+    do {                                                                                           \
+        (x)->prev = NULL;                                                                          \
+        (x)->next = (head);                                                                        \
+        if (head)                                                                                  \
+            (head)->prev = (x);                                                                    \
+        (head) = (x);                                                                              \
+    } while (0)
+#define LIST_UNLINK(head, x)                                                                       \
+    do {                                                                                           \
+        if ((x)->prev)                                                                             \
+            (x)->prev->next = (x)->next;                                                           \
+        else                                                                                       \
+            (head) = (x)->next;                                                                    \
+        if ((x)->next)                                                                             \
+            (x)->next->prev = (x)->prev;                                                           \
+    } while (0)
+
+struct evbus__dispatch {
+    const evbus__config *cfg;
+    evbus__store *store;
+    void *zctx;
+    void *results; /* PUSH to the writer */
+    void *wake;    /* PULL from the writer */
+    CURLM *multi;
+    evbus__target *targets;
+    size_t n_targets;
+    evbus_host_api api;
+    evbus__timer *timers;
+    size_t n_timers, timers_cap;
+    uint64_t next_timer_id;
+    struct evbus__flight *flights; /* batches in flight (dispatch.c) */
+    evbus__batch_table *batches;   /* the headers of flights, looked up by reports */
+    int64_t next_sweep_ms;         /* monotonic: a flight's deadline or apply_due_ms */
+    bool closing;                  /* plugins are being shut down: reports are ignored */
+    bool curl_inited;
+    evbus__transfer *transfers;
+    pthread_t thread;
+    bool running;
+    atomic_int stop;
+    bool scan_due;
+    int64_t last_scan_ms;
+    /* Copies of the targets' counters for other threads. */
+    pthread_mutex_t snap_lock;
+    evbus__target_counters *snap;
+};
+
+/* The table of host services handed to every plugin's init; `report` is the
+ * delivery thread's (dispatch.c). */
+void evbus__dispatch_host_api(evbus_host_api *api,
+                              void (*report)(evbus_host *, const evbus_batch *, size_t,
+                                             evbus_result, uint32_t, const char *));
+
+/* Logs a plugin's misuse of `kind` the first time, then at most once a
+ * minute with how many there were since; the host's prefix names the plugin
+ * and the target. */
+void evbus__host_misuse(evbus_host *h, evbus__misuse kind, evbus_log_level level, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+
+#endif
