@@ -54,6 +54,7 @@ struct target_rt {
     size_t n_retries, retries_cap;
     evbus__id_index *scheduled; /* seqs in `retries`, so scans skip them */
     evbus__target_counters k;   /* k.plugin holds the plugin's own counters */
+    uint32_t fault_streak;      /* batches with target faults since the last delivery */
 };
 
 /* A batch handed to a plugin, until every event has a result. */
@@ -352,7 +353,7 @@ static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus
                         uint32_t retry_after_ms, const char *reason) {
     flight *f = b->host_private;
     if (!f || f->t != h->t || index >= f->n || f->results[index] != 0 ||
-        result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_FAILED) {
+        result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_TARGET_FAULT) {
         host_log(h, EVBUS_LOG_LEVEL_ERROR,
                  "plugin reported an invalid result (event %zu, result %d): ignored", index,
                  (int)result);
@@ -475,6 +476,7 @@ static void finish_flight(evbus__dispatch *d, flight *f) {
     evbus__result_msg *m = evbus__result_msg_new(f->n);
     if (m)
         m->target = t->index;
+    bool faulted = false;
     for (size_t i = 0; i < f->n; i++) {
         evbus__store_result r = {.target = t->index, .seq = f->seqs[i], .attempts = f->attempts[i]};
         const char *reason = f->reasons[i] ? f->reasons[i] : "";
@@ -483,6 +485,23 @@ static void finish_flight(evbus__dispatch *d, flight *f) {
         case EVBUS_RESULT_DELIVERED:
             r.outcome = EVBUS__DELIVERED;
             t->k.delivered++;
+            t->fault_streak = 0;
+            t->k.target_fault[0] = '\0';
+            break;
+        case EVBUS_RESULT_TARGET_FAULT:
+            /* The target, not the event, failed: the attempt is given back
+             * so a long outage never dead-letters, and the backoff grows per
+             * target instead of per event. */
+            r.outcome = EVBUS__RETRY;
+            r.attempts = f->attempts[i] ? f->attempts[i] - 1 : 0;
+            r.due_ms = now + (f->retry_after[i] ? (int64_t)f->retry_after[i]
+                                                : backoff_ms(t->cfg, t->fault_streak + 1));
+            t->k.retried++;
+            t->k.target_faults++;
+            snprintf(t->k.target_fault, sizeof t->k.target_fault, "%s",
+                     *reason ? reason : "target fault");
+            schedule_retry(t, f->seqs[i], r.attempts, r.due_ms);
+            faulted = true;
             break;
         case EVBUS_RESULT_FAILED:
             r.outcome = EVBUS__DEAD;
@@ -509,6 +528,8 @@ static void finish_flight(evbus__dispatch *d, flight *f) {
         if (m)
             evbus__result_msg_add(m, &r, reason);
     }
+    if (faulted && t->fault_streak < 32)
+        t->fault_streak++;
     if (m)
         evbus__result_msg_seal(m);
     if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {

@@ -59,6 +59,9 @@
  *
  * ABI change log:
  *  - 1.0 (evbus 0.1): first version.
+ *  - 1.1: result ::EVBUS_RESULT_TARGET_FAULT (retry without spending the
+ *    event's attempts; shown in `evbus status`). A plugin checks
+ *    `api->abi_minor >= 1` before reporting it, and reports RETRY otherwise.
  */
 #ifndef EVBUS_PLUGIN_H
 #define EVBUS_PLUGIN_H
@@ -76,7 +79,7 @@ extern "C" {
 #define EVBUS_PLUGIN_MAGIC 0x45564250u
 /** ABI version this header describes. */
 #define EVBUS_PLUGIN_ABI_MAJOR 1
-#define EVBUS_PLUGIN_ABI_MINOR 0
+#define EVBUS_PLUGIN_ABI_MINOR 1
 /** Name of the one symbol a plugin exports. */
 #define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
 
@@ -111,6 +114,14 @@ typedef enum evbus_result {
     /** Will never succeed as it is (the destination refused the event itself:
      * malformed, too large, forbidden): evbusd dead-letters it at once. */
     EVBUS_RESULT_FAILED = 3,
+    /** Not delivered because the destination itself is at fault, not the
+     * event (wrong or expired credentials, access denied, missing queue or
+     * table, unreachable endpoint): evbusd retries with backoff like RETRY,
+     * but the attempt does not count toward the target's retry limit, so a
+     * misconfigured target never dead-letters good events. The reason is
+     * shown in `evbus status` until the target delivers again; say what is
+     * wrong and what to do, never a secret. Since ABI 1.1. */
+    EVBUS_RESULT_TARGET_FAULT = 4,
 } evbus_result;
 
 /** Types of configuration keys a plugin declares. */
