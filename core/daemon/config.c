@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "plugin_find.h"
 
 #define F(field) offsetof(evbus__config, field)
 
@@ -101,7 +102,8 @@ static const evbus__cfg_field target_fields[] = {
     {.key = "plugin",
      .type = EVBUS__CFG_STRING,
      .offset = T(plugin),
-     .help = "sink plugin (.so) that delivers to it; relative to the configuration file"},
+     .help = "sink plugin that delivers to it: a short name (sqs) found in plugin_dir and then "
+             "lib/evbus/plugins, or the path of a .so, relative to the configuration file"},
     {.key = "config", .type = EVBUS__CFG_MAP, .offset = T(config), .help = "the plugin's settings"},
     {.key = "batch_max_events",
      .type = EVBUS__CFG_UINT,
@@ -221,6 +223,11 @@ static const evbus__cfg_field metrics_fields[] = {
 };
 
 static const evbus__cfg_field top_fields[] = {
+    {.key = "plugin_dir",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(plugin_dir),
+     .help = "directory searched first for plugins named by short name; relative to the "
+             "configuration file"},
     {.key = "region",
      .type = EVBUS__CFG_STRING,
      .offset = F(region),
@@ -383,9 +390,23 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
     }
     if ((rc = check_routing(cfg, err, errlen)) != EVBUS_OK)
         return rc;
+    if (cfg->plugin_dir && absolutize(cfg, &cfg->plugin_dir)) {
+        snprintf(err, errlen, "%s: plugin_dir: cannot resolve the path", path);
+        return EVBUS_ECONFIG;
+    }
     for (size_t i = 0; i < cfg->targets.n; i++) {
         evbus__target_cfg *t = &((evbus__target_cfg *)cfg->targets.v)[i];
-        if (t->plugin && absolutize(cfg, &t->plugin)) {
+        if (t->plugin && evbus__plugin_is_short_name(t->plugin)) {
+            char *found, why[1024];
+            rc = evbus__plugin_find(t->plugin, cfg->plugin_dir, &found, why, sizeof why);
+            if (rc != EVBUS_OK) {
+                snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", path, cfg->targets.lines[i],
+                         i, t->name, rc == EVBUS_ENOMEM ? "out of memory" : why);
+                return rc;
+            }
+            free(t->plugin);
+            t->plugin = found;
+        } else if (t->plugin && absolutize(cfg, &t->plugin)) {
             snprintf(err, errlen, "%s: targets[%zu].plugin: cannot resolve the path", path, i);
             return EVBUS_ECONFIG;
         }

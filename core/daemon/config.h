@@ -52,6 +52,7 @@ typedef struct evbus__config {
     char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */
     char *control_listen;       /* operators' socket; default ipc://DATA_DIR/control.sock */
     char *metrics_listen;       /* HOST:PORT for /metrics; NULL: off */
+    char *plugin_dir;           /* looked in first for plugins named by short name */
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */
