@@ -701,13 +701,15 @@ static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, 
             retry_entry r = t->retries[0];
             memmove(t->retries, t->retries + 1, (t->n_retries - 1) * sizeof *t->retries);
             t->n_retries--;
-            evbus__id_index_del(t->scheduled, evbus__id_hash(&r.seq, sizeof r.seq), r.seq);
             seqs[n] = r.seq;
             attempts[n++] = r.attempts + 1;
         }
         size_t retried = n;
         uint64_t cursor_before = t->cursor;
         if (n < max && scan_fresh) {
+            /* The retries just taken stay marked scheduled during the scan:
+             * after a restart the cursor is behind them, and the scan would
+             * put them into this batch a second time. */
             scan s = {t, seqs + n, 0, max - n};
             evbus__store_foreach_pending(d->store, t->index, t->cursor, on_pending, &s);
             for (size_t i = 0; i < s.n; i++)
@@ -716,6 +718,8 @@ static void dispatch_target(evbus__dispatch *d, target_rt *t, int64_t now_wall, 
                 scan_fresh = false; /* caught up */
             n += s.n;
         }
+        for (size_t i = 0; i < retried; i++)
+            evbus__id_index_del(t->scheduled, evbus__id_hash(&seqs[i], sizeof seqs[i]), seqs[i]);
         if (n == 0)
             return;
         /* batch_linger: a partial batch of new events waits a little for

@@ -625,6 +625,34 @@ Test(delivery, target_fault_is_retried_and_shown_never_dead_lettered) {
     cr_assert_str_eq(out, "no dead letters\n");
 }
 
+/* Events waiting for a retry when evbusd stops are delivered once after the
+ * restart, not twice (the first scan after a restart starts behind them). */
+Test(delivery, retries_pending_at_restart_are_delivered_once) {
+    config_with_sink("good", "    retry_base_delay: 200ms\n"
+                             "    retry_max_delay: 400ms\n");
+    char down[400], cmd[1024], out[8192];
+    snprintf(down, sizeof down, "%s/out.txt.down", h.dir);
+    FILE *f = fopen(down, "w");
+    fclose(f);
+    cr_assert(harness_start(&h));
+    open_client();
+    publish_range(0, 5, "a");
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' --json 2>&1", harness_bin("evbus"), h.config);
+    time_t end = time(NULL) + 20;
+    while (time(NULL) < end && harness_run(cmd, out, sizeof out) == 0 &&
+           !strstr(out, "\"retried\": 5"))
+        usleep(20000);
+    cr_assert(strstr(out, "\"retried\": 5"), "%s", out);
+    evbus_client_destroy(&client);
+    cr_assert_eq(harness_stop(&h), 0);
+    unlink(down);
+    cr_assert(harness_start(&h));
+    wait_for_distinct(5, 20);
+    usleep(300000); /* room for a duplicate to show up */
+    size_t distinct;
+    cr_assert_eq(sink_lines(&distinct, NULL), 5, "each event delivered once");
+}
+
 /* ---- the host's HTTP service, against a real HTTP server ---- */
 
 typedef struct http_server {
