@@ -82,6 +82,7 @@ static void keep_delivered_events(void) {
 
 static void run_evbusd(void) {
     cr_assert(harness_start(&h), "evbusd did not start");
+    evbus_client_destroy(&client); /* from a run before a restart */
     evbus_client_opts o;
     evbus_client_opts_init(&o);
     o.timeout_ms = 30000;
@@ -201,6 +202,7 @@ Test(sqs, events_arrive_once_with_their_content_and_attributes) {
     cr_assert_eq(json_integer_value(json_object_get(pc, "messages_sent")), 25);
     cr_assert_eq(json_integer_value(json_object_get(t, "dead_lettered")), 0);
     json_decref(t);
+    cr_assert_eq(harness_stop(&h), 0, "a clean exit (and no leak under ASan)");
 }
 
 /* A FIFO queue: the group follows message_group_id, and events delivered
@@ -416,12 +418,13 @@ Test(sqs, container_credentials_with_token_file_are_refreshed_before_expiry) {
     publish("ctr2", 3);
     wait_delivered(6, 30);
     cr_assert_eq(srv.bad_auth, 0);
+    cr_assert_eq(status_num("dead_lettered"), 0);
+    cr_assert_eq(harness_stop(&h), 0, "a clean exit (and no leak under ASan)");
     setenv("AWS_ACCESS_KEY_ID", key, 1);
     setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
     json_t *msgs = receive_all(6);
     cr_assert_eq(json_array_size(msgs), 6);
     json_decref(msgs);
-    cr_assert_eq(status_num("dead_lettered"), 0);
 }
 
 Test(sqs, instance_metadata_credentials_token_first) {
@@ -443,6 +446,7 @@ Test(sqs, instance_metadata_credentials_token_first) {
     cr_assert_eq(srv.role_gets, 1);
     cr_assert_eq(srv.creds_gets, 1);
     cr_assert_eq(srv.bad_auth, 0, "every metadata GET carried the token");
+    cr_assert_eq(harness_stop(&h), 0, "a clean exit (and no leak under ASan)");
     setenv("AWS_ACCESS_KEY_ID", key, 1);
     setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
     json_t *msgs = receive_all(4);
