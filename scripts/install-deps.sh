@@ -31,3 +31,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   echo "install-deps: all Debian packages present"
 fi
+
+# The AWS sink tests run against moto_server and read back with boto3, both
+# in the default python3 (PyPI, not Debian's archive).
+if ! python3 -c 'import moto.server, boto3' 2>/dev/null; then
+  echo "install-deps: installing moto[server] and boto3 for python3"
+  python3 -m pip install -q 'moto[server]' boto3
+else
+  echo "install-deps: moto and boto3 present"
+fi

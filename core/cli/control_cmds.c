@@ -105,6 +105,10 @@ static void print_status(json_t *st) {
                (double)num(t, "oldest_pending_age_ms") / 1000.0);
     }
     json_array_foreach(json_object_get(st, "targets"), i, t) {
+        const char *fault = json_string_value(json_object_get(t, "target_fault"));
+        if (fault)
+            printf("\n%s: target fault (events are kept and retried): %s\n",
+                   json_string_value(json_object_get(t, "name")), fault);
         if (json_is_true(json_object_get(t, "refusing_events")))
             printf("\n%s: %lld pending >= max_pending %lld: producers get RETRY_LATER for events "
                    "routed to it\n",

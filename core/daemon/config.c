@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "match/match.h"
+#include "plugin_find.h"
 
 #define F(field) offsetof(evbus__config, field)
 
@@ -109,7 +110,8 @@ static const evbus__cfg_field target_fields[] = {
      .type = EVBUS__CFG_STRING,
      .offset = T(plugin),
      .pos_offset = T(plugin_pos),
-     .help = "sink plugin (.so) that delivers to it; relative to the configuration file"},
+     .help = "sink plugin that delivers to it: a short name (sqs) found in plugin_dir and then "
+             "lib/evbus/plugins, or the path of a .so, relative to the configuration file"},
     {.key = "config", .type = EVBUS__CFG_MAP, .offset = T(config), .help = "the plugin's settings"},
     {.key = "batch_max_events",
      .type = EVBUS__CFG_UINT,
@@ -262,6 +264,11 @@ static const evbus__cfg_field metrics_fields[] = {
 };
 
 static const evbus__cfg_field top_fields[] = {
+    {.key = "plugin_dir",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(plugin_dir),
+     .help = "directory searched first for plugins named by short name; relative to the "
+             "configuration file"},
     {.key = "region",
      .type = EVBUS__CFG_STRING,
      .offset = F(region),
@@ -524,10 +531,23 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
             (unsigned long long)cfg->max_event_size, (unsigned long long)cfg->max_request_bytes);
     check_routing(cfg, &e);
     check_patterns(cfg, &e);
+    if (cfg->plugin_dir && absolutize(cfg, &cfg->plugin_dir))
+        evbus__cfg_error(&e, cfg->plugin_dir_pos, "plugin_dir", "cannot resolve the path");
     for (size_t i = 0; i < cfg->targets.n; i++) {
         evbus__target_cfg *t = &((evbus__target_cfg *)cfg->targets.v)[i];
         char key[300];
-        if (t->plugin && absolutize(cfg, &t->plugin)) {
+        if (t->plugin && evbus__plugin_is_short_name(t->plugin)) {
+            char *found, why[1024];
+            evbus_err frc = evbus__plugin_find(t->plugin, cfg->plugin_dir, &found, why, sizeof why);
+            snprintf(key, sizeof key, "targets[%zu].plugin", i);
+            if (frc == EVBUS_OK) {
+                free(t->plugin);
+                t->plugin = found;
+            } else {
+                evbus__cfg_error(&e, t->plugin_pos, key, "%s",
+                                 frc == EVBUS_ENOMEM ? "out of memory" : why);
+            }
+        } else if (t->plugin && absolutize(cfg, &t->plugin)) {
             snprintf(key, sizeof key, "targets[%zu].plugin", i);
             evbus__cfg_error(&e, t->plugin_pos, key, "cannot resolve the path");
         }

@@ -61,9 +61,10 @@ typedef struct evbus__config {
     int64_t metrics_timeout_ms;       /* an idle or half-sent HTTP connection is closed after it */
     uint64_t metrics_max_connections; /* open at once, from everyone */
     uint64_t metrics_max_connections_per_ip; /* open at once, from one address */
+    char *plugin_dir;                        /* looked in first for plugins named by short name */
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos max_request_bytes_pos, max_event_size_pos, data_dir_pos, catch_all_pos,
-        control_listen_pos, metrics_listen_pos;
+        control_listen_pos, metrics_listen_pos, plugin_dir_pos;
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */

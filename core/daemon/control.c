@@ -54,14 +54,16 @@ json_t *evbus__control_status(evbus__control *c) {
                                 json_integer((json_int_t)tk.plugin[j].value));
         json_array_append_new(
             targets,
-            json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "name",
-                      t->name, "plugin", plugin, "pending", (json_int_t)pending, "in_flight",
-                      (json_int_t)tk.in_flight_events, "in_flight_batches",
+            json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:I, s:s?}",
+                      "name", t->name, "plugin", plugin, "pending", (json_int_t)pending,
+                      "in_flight", (json_int_t)tk.in_flight_events, "in_flight_batches",
                       (json_int_t)tk.in_flight_batches, "delivered", (json_int_t)tk.delivered,
                       "retried", (json_int_t)tk.retried, "dead_lettered", (json_int_t)tk.dead,
                       "oldest_pending_age_ms", (json_int_t)(oldest ? now - oldest : 0),
                       "max_pending", (json_int_t)t->max_pending, "refusing_events",
-                      t->max_pending && pending >= t->max_pending, "plugin_counters", pc));
+                      t->max_pending && pending >= t->max_pending, "plugin_counters", pc,
+                      "target_faults", (json_int_t)tk.target_faults, "target_fault",
+                      tk.target_fault[0] ? tk.target_fault : NULL));
     }
     return json_pack(
         "{s:b, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, "

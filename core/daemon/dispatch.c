@@ -84,6 +84,7 @@ static const char *result_name(evbus_result r) {
     case EVBUS_RESULT_DELIVERED: return "DELIVERED";
     case EVBUS_RESULT_RETRY: return "RETRY";
     case EVBUS_RESULT_FAILED: return "FAILED";
+    case EVBUS_RESULT_TARGET_FAULT: return "TARGET_FAULT";
     }
     return "?";
 }
@@ -139,7 +140,7 @@ static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus
             plugin, index, target, f->n, f->n - 1);
         return;
     }
-    if (result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_FAILED) {
+    if (result < EVBUS_RESULT_DELIVERED || result > EVBUS_RESULT_TARGET_FAULT) {
         evbus__host_misuse(
             h, EVBUS__MISUSE_BAD_RESULT, EVBUS_LOG_LEVEL_ERROR,
             "plugin %s reported an invalid result %d for event %zu of a batch of target "
@@ -252,6 +253,7 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     if (m)
         m->target = last ? t->index : EVBUS__MSG_NO_BATCH;
     size_t applied = 0;
+    bool faulted = false;
     for (size_t i = 0; i < f->n; i++) {
         if (!f->results[i] || f->is_applied[i])
             continue;
@@ -264,6 +266,23 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
         case EVBUS_RESULT_DELIVERED:
             r.outcome = EVBUS__DELIVERED;
             t->k.delivered++;
+            t->fault_streak = 0;
+            t->k.target_fault[0] = '\0';
+            break;
+        case EVBUS_RESULT_TARGET_FAULT:
+            /* The target, not the event, failed: the attempt is given back
+             * so a long outage never dead-letters, and the backoff grows per
+             * target instead of per event. */
+            r.outcome = EVBUS__RETRY;
+            r.attempts = f->attempts[i] ? f->attempts[i] - 1 : 0;
+            r.due_ms = now + (f->retry_after[i] ? (int64_t)f->retry_after[i]
+                                                : backoff_ms(t->cfg, t->fault_streak + 1));
+            t->k.retried++;
+            t->k.target_faults++;
+            snprintf(t->k.target_fault, sizeof t->k.target_fault, "%s",
+                     *reason ? reason : "target fault");
+            schedule_retry(t, f->seqs[i], r.attempts, r.due_ms);
+            faulted = true;
             break;
         case EVBUS_RESULT_FAILED:
             r.outcome = EVBUS__DEAD;
@@ -290,6 +309,8 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
         if (m)
             evbus__result_msg_add(m, &r, reason);
     }
+    if (faulted && t->fault_streak < 32)
+        t->fault_streak++;
     f->applied += applied;
     t->k.in_flight_events -= applied;
     f->apply_due_ms = 0;
@@ -533,13 +554,15 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
             evbus__retry r = t->retries[0];
             memmove(t->retries, t->retries + 1, (t->n_retries - 1) * sizeof *t->retries);
             t->n_retries--;
-            evbus__id_index_del(t->scheduled, evbus__id_hash(&r.seq, sizeof r.seq), r.seq);
             seqs[n] = r.seq;
             attempts[n++] = r.attempts + 1;
         }
         size_t retried = n;
         uint64_t cursor_before = t->cursor;
         if (n < max && scan_fresh) {
+            /* The retries just taken stay marked scheduled during the scan:
+             * after a restart the cursor is behind them, and the scan would
+             * put them into this batch a second time. */
             scan s = {t, seqs + n, 0, max - n};
             evbus__store_foreach_pending(d->store, t->index, t->cursor, on_pending, &s);
             for (size_t i = 0; i < s.n; i++)
@@ -548,6 +571,8 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
                 scan_fresh = false; /* caught up */
             n += s.n;
         }
+        for (size_t i = 0; i < retried; i++)
+            evbus__id_index_del(t->scheduled, evbus__id_hash(&seqs[i], sizeof seqs[i]), seqs[i]);
         if (n == 0)
             return;
         /* batch_linger: a partial batch of new events waits a little for

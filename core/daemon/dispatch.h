@@ -25,6 +25,8 @@ typedef struct evbus__plugin_counter {
 typedef struct evbus__target_counters {
     uint64_t delivered, retried, dead, in_flight_events, batches;
     uint64_t in_flight_batches; /* including those whose results are not durable yet */
+    uint64_t target_faults;     /* events answered EVBUS_RESULT_TARGET_FAULT */
+    char target_fault[256];     /* the last such reason until a delivery; "" when none */
     evbus__plugin_counter plugin[EVBUS__PLUGIN_COUNTERS];
 } evbus__target_counters;
 

@@ -59,6 +59,7 @@ struct evbus__target {
     size_t n_retries, retries_cap;
     evbus__id_index *scheduled; /* seqs in `retries`, so scans skip them */
     evbus__target_counters k;   /* k.plugin holds the plugin's own counters */
+    uint32_t fault_streak;      /* batches with target faults since the last delivery */
     struct {
         uint64_t count, logged; /* occurrences; how many the log has told */
         int64_t last_log_ms;

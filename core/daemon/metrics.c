@@ -91,6 +91,9 @@ char *evbus__metrics_render(json_t *st) {
         {"delivered_total", "counter", "delivered", "Events the plugin delivered."},
         {"retried_total", "counter", "retried", "Delivery attempts that will be retried."},
         {"dead_lettered_total", "counter", "dead_lettered", "Events moved to dead letters."},
+        {"target_faults_total", "counter", "target_faults",
+         "Attempts that failed because the target itself is at fault (credentials, access, "
+         "missing resource, unreachable)."},
         {"oldest_pending_age_seconds", "gauge", "oldest_pending_age_ms",
          "Age of the oldest pending delivery."}};
     json_t *targets = json_object_get(st, "targets");

@@ -87,6 +87,9 @@
  *    answer EVBUS_ENOENT (new in error.h) for a declared key without a value
  *    (EVBUS_EINVAL for plugins built for 1.0). A plugin that relies on 1.1
  *    behaviour checks `api->abi_minor`.
+ *  - 1.2 (evbus 0.2): result ::EVBUS_RESULT_TARGET_FAULT (retry without spending the
+ *    event's attempts; shown in `evbus status`). A plugin checks
+ *    `api->abi_minor >= 2` before reporting it, and reports RETRY otherwise.
  */
 #ifndef EVBUS_PLUGIN_H
 #define EVBUS_PLUGIN_H
@@ -104,7 +107,7 @@ extern "C" {
 #define EVBUS_PLUGIN_MAGIC 0x45564250u
 /** ABI version this header describes. */
 #define EVBUS_PLUGIN_ABI_MAJOR 1
-#define EVBUS_PLUGIN_ABI_MINOR 1
+#define EVBUS_PLUGIN_ABI_MINOR 2
 /** Name of the one symbol a plugin exports. */
 #define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
 
@@ -139,6 +142,14 @@ typedef enum evbus_result {
     /** Will never succeed as it is (the destination refused the event itself:
      * malformed, too large, forbidden): evbusd dead-letters it at once. */
     EVBUS_RESULT_FAILED = 3,
+    /** Not delivered because the destination itself is at fault, not the
+     * event (wrong or expired credentials, access denied, missing queue or
+     * table, unreachable endpoint): evbusd retries with backoff like RETRY,
+     * but the attempt does not count toward the target's retry limit, so a
+     * misconfigured target never dead-letters good events. The reason is
+     * shown in `evbus status` until the target delivers again; say what is
+     * wrong and what to do, never a secret. Since ABI 1.1. */
+    EVBUS_RESULT_TARGET_FAULT = 4,
 } evbus_result;
 
 /** Types of configuration keys a plugin declares. */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -581,6 +582,85 @@ Test(delivery, dead_letters_are_replayed_once_the_destination_is_back) {
     evbus__store_stats_get(s, &st);
     evbus__store_close(&s);
     cr_assert_eq(st.events, 0, "the dropped event's record is gone too");
+}
+
+/* A target fault (here: wrong credentials) is retried for as long as it
+ * lasts without spending the events' attempts: nothing is dead-lettered,
+ * evbus status says what is wrong, and once it is fixed everything arrives. */
+Test(delivery, target_fault_is_retried_and_shown_never_dead_lettered) {
+    config_with_sink("good", "    retry_max_attempts: 2\n"
+                             "    retry_base_delay: 5ms\n"
+                             "    retry_max_delay: 10ms\n");
+    char fault[400], cmd[1024], out[8192];
+    snprintf(fault, sizeof fault, "%s/out.txt.fault", h.dir);
+    FILE *f = fopen(fault, "w");
+    fclose(f);
+    cr_assert(harness_start(&h));
+    open_client();
+    publish_range(0, 20, "a");
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' --json 2>&1", harness_bin("evbus"), h.config);
+    /* Far more attempts than retry_max_attempts allows. */
+    time_t end = time(NULL) + 20;
+    json_int_t faults = 0;
+    while (time(NULL) < end && faults < 200) {
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        json_t *st = json_loads(out, 0, NULL);
+        json_t *t = json_array_get(json_object_get(st, "targets"), 0);
+        faults = json_integer_value(json_object_get(t, "target_faults"));
+        cr_assert_eq(json_integer_value(json_object_get(t, "dead_lettered")), 0, "%s", out);
+        json_decref(st);
+        usleep(20000);
+    }
+    cr_assert_geq(faults, 200, "%s", out);
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "out: target fault (events are kept and retried): "
+                          "SignatureDoesNotMatch: check the target's secret key"),
+              "%s", out);
+    unlink(fault);
+    wait_for_distinct(20, 20);
+    end = time(NULL) + 10;
+    while (time(NULL) < end && harness_run(cmd, out, sizeof out) == 0 &&
+           strstr(out, "target fault"))
+        usleep(20000);
+    cr_assert_null(strstr(out, "target fault"), "the fault is cleared by a delivery: %s", out);
+    snprintf(cmd, sizeof cmd, "'%s' dlq list -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "no dead letters\n");
+}
+
+/* Events waiting for a retry when evbusd stops are delivered once after the
+ * restart, not twice (the first scan after a restart starts behind them). */
+Test(delivery, retries_pending_at_restart_are_delivered_once) {
+    config_with_sink("good", "    retry_base_delay: 200ms\n"
+                             "    retry_max_delay: 400ms\n");
+    char down[400], cmd[1024], out[8192];
+    snprintf(down, sizeof down, "%s/out.txt.down", h.dir);
+    FILE *f = fopen(down, "w");
+    fclose(f);
+    cr_assert(harness_start(&h));
+    open_client();
+    publish_range(0, 5, "a");
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' --json 2>&1", harness_bin("evbus"), h.config);
+    time_t end = time(NULL) + 20;
+    json_int_t retried = 0;
+    while (time(NULL) < end && retried < 5) {
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        json_t *st = json_loads(out, 0, NULL);
+        retried = json_integer_value(
+            json_object_get(json_array_get(json_object_get(st, "targets"), 0), "retried"));
+        json_decref(st);
+        usleep(20000);
+    }
+    cr_assert_geq(retried, 5, "%s", out);
+    evbus_client_destroy(&client);
+    cr_assert_eq(harness_stop(&h), 0);
+    unlink(down);
+    cr_assert(harness_start(&h));
+    wait_for_distinct(5, 20);
+    usleep(300000); /* room for a duplicate to show up */
+    size_t distinct;
+    cr_assert_eq(sink_lines(&distinct, NULL), 5, "each event delivered once");
 }
 
 /* ---- the host's HTTP service, against a real HTTP server ---- */

@@ -4,7 +4,8 @@
  * detail asks otherwise: "fail":"permanent" is reported FAILED,
  * "fail":"retry" always RETRY, "fail":"once" RETRY on its first attempt; and
  * while a file named like `path` plus ".down" exists, every event is RETRY
- * (a destination that is down). */
+ * (a destination that is down); while `path` plus ".fault" exists, every
+ * event is TARGET_FAULT (a destination misconfigured: wrong credentials). */
 #include <evbus/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ typedef struct state {
     evbus_host *host;
     FILE *out;
     char down[512];
+    char fault[512];
 } state;
 
 static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
@@ -33,6 +35,8 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
     const char *path;
     if (api->config_string(host, "path", &path) == EVBUS_OK)
         snprintf(s->down, sizeof s->down, "%s.down", path);
+    if (api->config_string(host, "path", &path) == EVBUS_OK)
+        snprintf(s->fault, sizeof s->fault, "%s.fault", path);
     if (api->config_string(host, "path", &path) != EVBUS_OK || !(s->out = fopen(path, "a"))) {
         api->log(host, EVBUS_LOG_LEVEL_ERROR, "cannot open the output file");
         return EVBUS_EIO;
@@ -57,6 +61,13 @@ static evbus_err submit(void *st, const evbus_batch *b) {
         size_t n = b->n_events;
         for (size_t i = 0; i < n; i++)
             s->api->report(s->host, b, i, EVBUS_RESULT_RETRY, 0, "Unavailable: destination down");
+        return EVBUS_OK;
+    }
+    if (access(s->fault, F_OK) == 0) {
+        size_t n = b->n_events;
+        for (size_t i = 0; i < n; i++)
+            s->api->report(s->host, b, i, EVBUS_RESULT_TARGET_FAULT, 0,
+                           "SignatureDoesNotMatch: check the target's secret key");
         return EVBUS_OK;
     }
     for (size_t i = 0; i < b->n_events; i++)

@@ -17,8 +17,9 @@ typedef struct harness {
     int starts; /* how many times started: readiness counts log lines */
 } harness;
 
-/* Creates the directory and writes a configuration: the ingest endpoint, a
- * data directory, and `extra_yaml` appended verbatim (may be NULL). */
+/* Creates the directory and writes a configuration: region test-1, the
+ * ingest endpoint, a data directory, and `extra_yaml` appended verbatim (may
+ * be NULL). When extra_yaml starts with "region:" it replaces test-1. */
 void harness_init(harness *h, const char *extra_yaml);
 
 /* Starts evbusd and waits (up to 10 s) until it logs that it is ready.

@@ -1,0 +1,79 @@
+"""Setup and read-back for the AWS tests, through boto3 (a client no one
+here wrote). Run with the default python3, which has boto3 and moto.
+
+  aws_tool.py iam-user EP                      -> "KEY_ID SECRET" (free calls)
+  aws_tool.py create-queue EP REGION NAME      -> queue URL (.fifo: FIFO)
+  aws_tool.py receive EP REGION URL WANT SECS  -> JSON list of messages
+  aws_tool.py delete-queue EP REGION URL
+
+Credentials for everything but iam-user come from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, since moto checks signatures after the free calls.
+"""
+import json
+import sys
+import time
+
+import boto3
+
+
+def client(service, ep, region):
+    return boto3.client(service, endpoint_url=ep, region_name=region)
+
+
+def iam_user(ep):
+    # These four calls are the free ones (INITIAL_NO_AUTH_ACTION_COUNT=4).
+    iam = boto3.client("iam", endpoint_url=ep, region_name="us-east-1",
+                       aws_access_key_id="setup", aws_secret_access_key="setup")
+    iam.create_user(UserName="evbus")
+    key = iam.create_access_key(UserName="evbus")["AccessKey"]
+    doc = {"Version": "2012-10-17",
+           "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    arn = iam.create_policy(PolicyName="evbus-all",
+                            PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="evbus", PolicyArn=arn)
+    print(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def create_queue(ep, region, name):
+    attrs = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+    print(client("sqs", ep, region).create_queue(QueueName=name, Attributes=attrs)["QueueUrl"])
+
+
+def receive(ep, region, url, want, secs):
+    sqs = client("sqs", ep, region)
+    got = []
+    end = time.time() + float(secs)
+    while time.time() < end:
+        r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                MessageAttributeNames=["All"],
+                                AttributeNames=["All"], MessageSystemAttributeNames=["All"])
+        msgs = r.get("Messages", [])
+        for m in msgs:
+            got.append({"body": json.loads(m["Body"]),
+                        "attributes": {k: v["StringValue"]
+                                       for k, v in m.get("MessageAttributes", {}).items()},
+                        "group": m.get("Attributes", {}).get("MessageGroupId"),
+                        "dedup": m.get("Attributes", {}).get("MessageDeduplicationId")})
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        if not msgs:
+            if len(got) >= int(want):
+                break
+            time.sleep(0.1)
+    print(json.dumps(got))
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "iam-user":
+        iam_user(*args)
+    elif cmd == "create-queue":
+        create_queue(*args)
+    elif cmd == "receive":
+        receive(*args)
+    elif cmd == "delete-queue":
+        client("sqs", args[0], args[1]).delete_queue(QueueUrl=args[2])
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+main()
