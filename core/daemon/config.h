@@ -52,6 +52,14 @@ typedef struct evbus__config {
     char *catch_all_target;     /* events no rule matches go here; NULL: nowhere */
     char *control_listen;       /* operators' socket; default ipc://DATA_DIR/control.sock */
     char *metrics_listen;       /* HOST:PORT for /metrics; NULL: off */
+    /* Who may publish and who may operate (see core/daemon/auth.h). Paths are
+     * absolute once loaded; NULL: not configured. */
+    char *curve_secret_key;             /* ingest.curve.secret_key */
+    char *curve_authorized_keys;        /* ingest.curve.authorized_keys */
+    bool allow_unauthenticated;         /* ingest.allow_unauthenticated */
+    char *control_curve_secret_key;     /* control.curve.secret_key */
+    char *control_curve_operator_keys;  /* control.curve.operator_keys */
+    bool metrics_allow_unauthenticated; /* metrics.allow_unauthenticated */
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */
