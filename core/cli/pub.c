@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "common/util.h"
+#include "curve_opts.h"
 #include "evbus/evbus.h"
 
 #define MAX_RESOURCES 100
@@ -54,6 +55,7 @@ static void usage(FILE *out) {
                  "  -j, --in-flight N      requests outstanding at once (default 16)\n"
                  "      --timeout MS       give up on a request after this long (default 30000)\n"
                  "  -q, --quiet            print only events that were not stored\n"
+                 EVBUS__CLI_CURVE_HELP
                  "\n"
                  "Exit status: 0 when every event is durable (accepted or duplicate), 1 when\n"
                  "any was rejected, 3 when any must be sent again later or timed out, 2 on\n"
@@ -235,6 +237,8 @@ int evbus__cmd_pub(int argc, char **argv) {
                                          {"in-flight", required_argument, NULL, 'j'},
                                          {"timeout", required_argument, NULL, 'O'},
                                          {"quiet", no_argument, NULL, 'q'},
+                                         {"server-key", required_argument, NULL, 'K'},
+                                         {"key", required_argument, NULL, 'Y'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *endpoint = getenv("EVBUS_ENDPOINT");
@@ -243,7 +247,7 @@ int evbus__cmd_pub(int argc, char **argv) {
     evbus_event one = {0};
     const char *resources[MAX_RESOURCES];
     evbus_attr attrs[MAX_ATTRS];
-    const char *file = NULL;
+    const char *file = NULL, *server_key = NULL, *key_file = NULL;
     long batch_size = 100, in_flight = 16, timeout_ms = 30000;
     counts k = {0};
     int c;
@@ -282,6 +286,8 @@ int evbus__cmd_pub(int argc, char **argv) {
         case 'j': in_flight = strtol(optarg, NULL, 10); break;
         case 'O': timeout_ms = strtol(optarg, NULL, 10); break;
         case 'q': k.quiet = true; break;
+        case 'K': server_key = optarg; break;
+        case 'Y': key_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -309,12 +315,21 @@ int evbus__cmd_pub(int argc, char **argv) {
         file = "-";
     }
 
+    evbus__cli_curve curve;
+    if (evbus__cli_curve_load("pub", server_key, key_file, &curve))
+        return 2;
     evbus_client_opts o;
     evbus_client_opts_init(&o);
+    if (curve.on) {
+        o.curve_server_key = curve.server;
+        o.curve_public_key = curve.pub;
+        o.curve_secret_key = curve.sec;
+    }
     o.max_in_flight = (unsigned)in_flight;
     o.timeout_ms = (int)timeout_ms;
     evbus_client_t *client;
     evbus_err rc = evbus_client_new(endpoint, &o, &client);
+    explicit_bzero(curve.sec, sizeof curve.sec);
     if (rc) {
         fprintf(stderr, "evbus pub: cannot open %s: %s\n", endpoint, evbus_strerror(rc));
         return 2;
