@@ -110,8 +110,7 @@ static void print_status(json_t *st) {
         json_t *refused = json_object_get(auth, "refused_connections");
         printf("\nproducers (CURVE): %lld connections refused (unknown keys)\n",
                (long long)num(refused, "ingest"));
-        printf("%-24s %-10s %12s %9s %9s\n", "PRODUCER", "KEY", "ACCEPTED", "REJECTED",
-               "REFUSED");
+        printf("%-24s %-10s %12s %9s %9s\n", "PRODUCER", "KEY", "ACCEPTED", "REJECTED", "REFUSED");
         json_array_foreach(json_object_get(auth, "producers"), i, t) {
             printf("%-24s %-10s %12lld %9lld %9lld\n",
                    json_string_value(json_object_get(t, "name")),
@@ -158,8 +157,8 @@ static void usage(FILE *out, const char *cmd) {
             "                         (default evbus.yaml)\n"
             "      --control ENDPOINT the control socket itself (or $EVBUS_CONTROL)\n"
             "      --json             print the answer as JSON\n"
-            "      --timeout MS       how long to wait for evbusd (default 5000)\n" EVBUS__CLI_CURVE_HELP
-            "\n"
+            "      --timeout MS       how long to wait for evbusd (default "
+            "5000)\n" EVBUS__CLI_CURVE_HELP "\n"
             "dlq replay, dlq drop and replay change state: evbusd answers them on its ipc://\n"
             "socket to its own user, or over tcp:// with CURVE to a listed operator.\n",
             cmd,
@@ -171,13 +170,18 @@ static void usage(FILE *out, const char *cmd) {
 }
 
 static int run(int argc, char **argv, const char *cmd, json_t *req) {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"control", required_argument, NULL, 'C'},
-        {"json", no_argument, NULL, 'j'},         {"target", required_argument, NULL, 't'},
-        {"limit", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 'T'},
-        {"since", required_argument, NULL, 'S'},  {"seq", required_argument, NULL, 'q'},
-        {"server-key", required_argument, NULL, 'K'}, {"key", required_argument, NULL, 'Y'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"control", required_argument, NULL, 'C'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"target", required_argument, NULL, 't'},
+                                         {"limit", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"since", required_argument, NULL, 'S'},
+                                         {"seq", required_argument, NULL, 'q'},
+                                         {"server-key", required_argument, NULL, 'K'},
+                                         {"key", required_argument, NULL, 'Y'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *config = "evbus.yaml", *control = NULL, *server_key = NULL, *key_file = NULL;
     int as_json = 0, timeout = 5000, c;
     optind = 1;

@@ -31,35 +31,36 @@ typedef struct batch {
 } batch;
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: evbus pub [OPTIONS]\n"
-                 "\n"
-                 "Publishes events and prints one line per event: its ack. With --source and\n"
-                 "--detail-type it publishes one event built from flags; otherwise it reads JSON\n"
-                 "Lines from --file (or stdin), one event per line, with the fields of an\n"
-                 "EventBridge event (id, source, detail-type, detail, time, resources) or of a\n"
-                 "PutEvents entry (Source, DetailType, Detail, Time, Resources), plus\n"
-                 "partition-key, attributes (an object of strings) and origin-region.\n"
-                 "\n"
-                 "  -e, --endpoint EP      router endpoint (default $EVBUS_ENDPOINT or\n"
-                 "                         tcp://127.0.0.1:5555)\n"
-                 "  -s, --source S         event source\n"
-                 "  -t, --detail-type T    event detail type\n"
-                 "  -d, --detail JSON      event detail, a JSON object (default {})\n"
-                 "      --id ID            event id (default: a random UUID)\n"
-                 "      --time T           RFC 3339 time (default: when the router accepts it)\n"
-                 "  -r, --resource ARN     a resource; repeat for more\n"
-                 "  -k, --partition-key K  ordering key\n"
-                 "  -a, --attr KEY=VALUE   an attribute; repeat for more\n"
-                 "  -f, --file FILE        JSON Lines to publish ('-' for stdin)\n"
-                 "  -b, --batch N          events per request (default 100)\n"
-                 "  -j, --in-flight N      requests outstanding at once (default 16)\n"
-                 "      --timeout MS       give up on a request after this long (default 30000)\n"
-                 "  -q, --quiet            print only events that were not stored\n"
-                 EVBUS__CLI_CURVE_HELP
-                 "\n"
-                 "Exit status: 0 when every event is durable (accepted or duplicate), 1 when\n"
-                 "any was rejected, 3 when any must be sent again later or timed out, 2 on\n"
-                 "bad usage or input.\n");
+    fprintf(
+        out,
+        "usage: evbus pub [OPTIONS]\n"
+        "\n"
+        "Publishes events and prints one line per event: its ack. With --source and\n"
+        "--detail-type it publishes one event built from flags; otherwise it reads JSON\n"
+        "Lines from --file (or stdin), one event per line, with the fields of an\n"
+        "EventBridge event (id, source, detail-type, detail, time, resources) or of a\n"
+        "PutEvents entry (Source, DetailType, Detail, Time, Resources), plus\n"
+        "partition-key, attributes (an object of strings) and origin-region.\n"
+        "\n"
+        "  -e, --endpoint EP      router endpoint (default $EVBUS_ENDPOINT or\n"
+        "                         tcp://127.0.0.1:5555)\n"
+        "  -s, --source S         event source\n"
+        "  -t, --detail-type T    event detail type\n"
+        "  -d, --detail JSON      event detail, a JSON object (default {})\n"
+        "      --id ID            event id (default: a random UUID)\n"
+        "      --time T           RFC 3339 time (default: when the router accepts it)\n"
+        "  -r, --resource ARN     a resource; repeat for more\n"
+        "  -k, --partition-key K  ordering key\n"
+        "  -a, --attr KEY=VALUE   an attribute; repeat for more\n"
+        "  -f, --file FILE        JSON Lines to publish ('-' for stdin)\n"
+        "  -b, --batch N          events per request (default 100)\n"
+        "  -j, --in-flight N      requests outstanding at once (default 16)\n"
+        "      --timeout MS       give up on a request after this long (default 30000)\n"
+        "  -q, --quiet            print only events that were not stored\n" EVBUS__CLI_CURVE_HELP
+        "\n"
+        "Exit status: 0 when every event is durable (accepted or duplicate), 1 when\n"
+        "any was rejected, 3 when any must be sent again later or timed out, 2 on\n"
+        "bad usage or input.\n");
 }
 
 static void on_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {

@@ -62,11 +62,12 @@ static void render_auth(text *t, json_t *auth) {
     if (!auth)
         return;
     json_t *refused = json_object_get(auth, "refused_connections");
-    add(t, "# HELP evbus_auth_refused_connections_total Connections the authentication handler "
-           "refused (unknown CURVE key, or another user on the control socket).\n"
-           "# TYPE evbus_auth_refused_connections_total counter\n"
-           "evbus_auth_refused_connections_total{socket=\"ingest\"} %lld\n"
-           "evbus_auth_refused_connections_total{socket=\"control\"} %lld\n",
+    add(t,
+        "# HELP evbus_auth_refused_connections_total Connections the authentication handler "
+        "refused (unknown CURVE key, or another user on the control socket).\n"
+        "# TYPE evbus_auth_refused_connections_total counter\n"
+        "evbus_auth_refused_connections_total{socket=\"ingest\"} %lld\n"
+        "evbus_auth_refused_connections_total{socket=\"control\"} %lld\n",
         num(refused, "ingest"), num(refused, "control"));
     json_t *producers = json_object_get(auth, "producers");
     if (!json_array_size(producers))
