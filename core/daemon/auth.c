@@ -319,7 +319,7 @@ static void handle(evbus__auth *a) {
     const zmq_msg_t *cred = n >= 7 ? &f[6] : &f[5];
     if (frame_is(&f[2], EVBUS__ZAP_DOMAIN_INGEST)) {
         const evbus__principal *p = NULL;
-        if (frame_is(&f[5], "CURVE") && n >= 7 && zmq_msg_size(&f[6]) == 32)
+        if (a->current && frame_is(&f[5], "CURVE") && n >= 7 && zmq_msg_size(&f[6]) == 32)
             p = evbus__keylist_find_key(&a->current->keys, zmq_msg_data(&f[6]));
         if (p) {
             reply(a, &f[1], "200", "OK", p->name);
