@@ -44,7 +44,7 @@ typedef struct options {
     const char *tmpdir;
     int keep, verbose;
     int curve;
-    bench_curve keys;      /* the producers' side */
+    bench_curve keys;       /* the producers' side */
     char server_secret[41]; /* evbusd's secret, written into each run's directory */
 } options;
 
