@@ -85,6 +85,11 @@ void *bench_evbus_producer(void *arg) {
      * twice; a generous resend interval keeps it to real losses. */
     o.resend_ms = 15000;
     o.timeout_ms = 30000;
+    if (ld->curve) {
+        o.curve_server_key = ld->curve->server;
+        o.curve_public_key = ld->curve->pub;
+        o.curve_secret_key = ld->curve->sec;
+    }
     evbus_err rc = evbus_client_new(ld->endpoint, &o, &c);
     if (rc) {
         snprintf(p->error, sizeof p->error, "cannot open client on %s: %s", ld->endpoint,
@@ -167,10 +172,22 @@ out:
 
 int bench_evbusd_wait_ready(const char *endpoint, const char *source, pid_t *pid, int *status,
                             int limit_ms, char *err, size_t errlen) {
+    return bench_evbusd_wait_ready_curve(endpoint, source, NULL, pid, status, limit_ms, err,
+                                         errlen);
+}
+
+int bench_evbusd_wait_ready_curve(const char *endpoint, const char *source,
+                                  const bench_curve *curve, pid_t *pid, int *status, int limit_ms,
+                                  char *err, size_t errlen) {
     evbus_client_opts co;
     evbus_client_opts_init(&co);
     co.timeout_ms = 500;
     co.resend_ms = 250;
+    if (curve) {
+        co.curve_server_key = curve->server;
+        co.curve_public_key = curve->pub;
+        co.curve_secret_key = curve->sec;
+    }
     evbus_client_t *c = NULL;
     evbus_err rc = evbus_client_new(endpoint, &co, &c);
     if (rc) {

@@ -38,6 +38,11 @@ void bench_catch_signals(void);
 /* Prefix of the messages the shared code prints ("bench-ingest"). */
 extern const char *bench_name;
 
+/* CURVE keys of a producer and of the server it talks to (Z85). */
+typedef struct bench_curve {
+    char server[41], pub[41], sec[41];
+} bench_curve;
+
 typedef struct bench_load {
     size_t event_size; /* bytes of id + source + detail type + detail */
     size_t batch;      /* events per request */
@@ -58,6 +63,7 @@ typedef struct bench_load {
     uint64_t max_undelivered;
     _Atomic uint64_t *published;
     const _Atomic uint64_t *delivered;
+    const bench_curve *curve; /* evbus: connect with CURVE; NULL: plain */
 } bench_load;
 
 /* Per-batch ack latencies in microseconds, in arrival order. */
@@ -106,6 +112,10 @@ void *bench_evbus_producer(void *producer);
  * ACCEPTED: the server is then up and storing. Gives up when *pid has exited
  * (then reaped: *pid = 0, *status set) or after limit_ms. 0 or -1 with err
  * filled. */
+/* The same, for an evbusd that authenticates producers with CURVE. */
+int bench_evbusd_wait_ready_curve(const char *endpoint, const char *source,
+                                  const bench_curve *curve, pid_t *pid, int *status, int limit_ms,
+                                  char *err, size_t errlen);
 int bench_evbusd_wait_ready(const char *endpoint, const char *source, pid_t *pid, int *status,
                             int limit_ms, char *err, size_t errlen);
 

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "args.h"
 #include "bench.h"
@@ -41,6 +43,9 @@ typedef struct options {
     int no_redis;
     const char *tmpdir;
     int keep, verbose;
+    int curve;
+    bench_curve keys;       /* the producers' side */
+    char server_secret[41]; /* evbusd's secret, written into each run's directory */
 } options;
 
 /* A server of one run: where it lives and whether it still runs. */
@@ -82,6 +87,8 @@ static void usage(FILE *out) {
             "  --evbusd-wrap CMD  run evbusd under CMD, split at spaces\n"
             "                     (e.g. \"valgrind --tool=callgrind\")\n"
             "  --ipc              evbusd listens on ipc:// instead of tcp://127.0.0.1\n"
+            "  --curve            producers authenticate with CURVE (ingest.curve): what\n"
+            "                     authentication and encryption cost\n"
             "  --redis-server P   the Redis server (default: redis-server in PATH)\n"
             "  --no-redis         skip the Redis comparison\n"
             "  --tmpdir DIR       where run directories go (default: $TMPDIR or /tmp); put it\n"
@@ -123,7 +130,8 @@ static int parse_options(int argc, char **argv, options *o) {
         O_REDIS,
         O_NOREDIS,
         O_TMP,
-        O_KEEP
+        O_KEEP,
+        O_CURVE
     };
     static const struct option lo[] = {{"runs", required_argument, NULL, O_RUNS},
                                        {"duration", required_argument, NULL, O_DUR},
@@ -140,6 +148,7 @@ static int parse_options(int argc, char **argv, options *o) {
                                        {"no-redis", no_argument, NULL, O_NOREDIS},
                                        {"tmpdir", required_argument, NULL, O_TMP},
                                        {"keep", no_argument, NULL, O_KEEP},
+                                       {"curve", no_argument, NULL, O_CURVE},
                                        {"verbose", no_argument, NULL, 'v'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
@@ -205,6 +214,7 @@ static int parse_options(int argc, char **argv, options *o) {
         case O_NOREDIS: o->no_redis = 1; break;
         case O_TMP: o->tmpdir = optarg; break;
         case O_KEEP: o->keep = 1; break;
+        case O_CURVE: o->curve = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -233,6 +243,17 @@ static int parse_options(int argc, char **argv, options *o) {
         }
         o->evbusd = o->evbusd_found;
     }
+    if (o->curve) {
+        /* One pair each for the whole benchmark: what is measured is the
+         * per-connection and per-message cost, not key generation. */
+        char pub[41];
+        if (!zmq_has("curve") || zmq_curve_keypair(pub, o->server_secret) != 0 ||
+            zmq_curve_keypair(o->keys.pub, o->keys.sec) != 0) {
+            fprintf(stderr, "evbus-bench-ingest: --curve: this libzmq has no CURVE\n");
+            return -1;
+        }
+        memcpy(o->keys.server, pub, sizeof pub);
+    }
     if (!o->no_redis && !runnable(o->redis)) {
         /* The comparison is optional; evbus's own figures still mean
          * something without it. */
@@ -247,6 +268,25 @@ bad:
     fprintf(stderr, "evbus-bench-ingest: invalid value '%s' for --%s (see --help)\n", optarg,
             lo[c - O_RUNS].name);
     return -1;
+}
+
+/* evbusd's key file and the producers' authorized keys, for --curve. */
+static int write_curve_files(const options *o, const char *dir, char *err, size_t errlen) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/server.key", dir);
+    FILE *f = fopen(path, "w");
+    if (!f || fchmod(fileno(f), 0600) != 0 ||
+        fprintf(f, "%s\n%s\n", o->keys.server, o->server_secret) < 0 || fclose(f) != 0) {
+        say(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/producers.keys", dir);
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "bench %s\n", o->keys.pub) < 0 || fclose(f) != 0) {
+        say(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* Reaps the server if it has exited; 1 while it runs. */
@@ -287,14 +327,19 @@ static int start_evbusd(const options *o, server *s, char *endpoint, size_t eple
             "ingest:\n"
             "  listen:\n"
             "    - %s\n"
+            "%s"
             "storage:\n"
             "  data_dir: data\n"
             "  map_size: 8GiB\n",
-            endpoint);
+            endpoint,
+            o->curve ? "  curve:\n    secret_key: server.key\n    authorized_keys: producers.keys\n"
+                     : "");
     if (fclose(f) != 0) {
         say(err, errlen, "%s: cannot write: %s", cfg, strerror(errno));
         return -1;
     }
+    if (o->curve && write_curve_files(o, s->dir, err, errlen))
+        return -1;
     char *argv[MAX_WRAP + 4];
     size_t n = 0;
     for (size_t i = 0; i < o->n_wrap; i++)
@@ -308,8 +353,9 @@ static int start_evbusd(const options *o, server *s, char *endpoint, size_t eple
 
     /* Ready means one event made it into the store and back. Generous:
      * under valgrind start-up takes seconds. */
-    return bench_evbusd_wait_ready(endpoint, BENCH_SOURCE, &s->pid, &s->status,
-                                   o->n_wrap ? 60000 : 15000, err, errlen);
+    return bench_evbusd_wait_ready_curve(endpoint, BENCH_SOURCE, o->curve ? &o->keys : NULL,
+                                         &s->pid, &s->status, o->n_wrap ? 60000 : 15000, err,
+                                         errlen);
 }
 
 static int start_redis(const options *o, server *s, int *port, char *err, size_t errlen) {
@@ -442,8 +488,9 @@ static void print_machine(const options *o) {
     printf("load:    window %u requests in flight per producer; %u run(s) of %.1f s after %.1f s "
            "warm-up per cell; each figure is the median of the runs\n",
            o->window, o->runs, o->duration_s, o->warmup_s);
-    printf("evbusd:  %s%s%s, map_size 8GiB, %s\n", o->evbusd, o->n_wrap ? " under " : "",
-           o->n_wrap ? o->wrap[0] : "", o->ipc ? "ipc://" : "tcp://127.0.0.1");
+    printf("evbusd:  %s%s%s, map_size 8GiB, %s%s\n", o->evbusd, o->n_wrap ? " under " : "",
+           o->n_wrap ? o->wrap[0] : "", o->ipc ? "ipc://" : "tcp://127.0.0.1",
+           o->curve ? ", CURVE (producers authenticated, traffic encrypted)" : "");
     printf("redis:   %s\n\n", o->no_redis
                                   ? "skipped (--no-redis)"
                                   : "XADD to one stream, appendonly yes, appendfsync always, "
@@ -552,7 +599,8 @@ int main(int argc, char **argv) {
                                      .window = o.window,
                                      .warmup_s = o.warmup_s,
                                      .duration_s = o.duration_s,
-                                     .nonce = nonce++};
+                                     .nonce = nonce++,
+                                     .curve = o.curve ? &o.keys : NULL};
                     failures += run_one(&o, 0, &ld, &c->ev[r]) != 0;
                     not_stored += c->ev[r].not_stored;
                     if (!o.no_redis && !bench_interrupted) {

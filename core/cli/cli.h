@@ -8,5 +8,6 @@ int evbus__cmd_status(int argc, char **argv);
 int evbus__cmd_dlq(int argc, char **argv);
 int evbus__cmd_replay(int argc, char **argv);
 int evbus__cmd_plugin(int argc, char **argv);
+int evbus__cmd_keygen(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "common/util.h"
 #include "config.h"
+#include "curve_opts.h"
 
 /* The control endpoint: --control, $EVBUS_CONTROL, or the configuration's
  * control.listen (whose default sits in its data directory). */
@@ -37,9 +38,10 @@ static int find_endpoint(const char *control, const char *config, char *out, siz
 
 /* Sends one request and returns the parsed answer, or NULL after printing
  * why. */
-static json_t *ask(const char *endpoint, json_t *req, int timeout) {
+static json_t *ask(const char *endpoint, const evbus__cli_curve *curve, json_t *req, int timeout) {
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_REQ);
+    evbus__cli_curve_apply(curve, s);
     int linger = 0;
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
@@ -104,6 +106,20 @@ static void print_status(json_t *st) {
                (long long)num(t, "dead_lettered"),
                (double)num(t, "oldest_pending_age_ms") / 1000.0);
     }
+    json_t *auth = json_object_get(st, "auth");
+    if (json_is_true(json_object_get(auth, "producers_authenticated"))) {
+        json_t *refused = json_object_get(auth, "refused_connections");
+        printf("\nproducers (CURVE): %lld connections refused (unknown keys)\n",
+               (long long)num(refused, "ingest"));
+        printf("%-24s %-10s %12s %9s %9s\n", "PRODUCER", "KEY", "ACCEPTED", "REJECTED", "REFUSED");
+        json_array_foreach(json_object_get(auth, "producers"), i, t) {
+            printf("%-24s %-10s %12lld %9lld %9lld\n",
+                   json_string_value(json_object_get(t, "name")),
+                   json_is_true(json_object_get(t, "authorized")) ? "listed" : "revoked",
+                   (long long)num(t, "accepted"), (long long)num(t, "rejected"),
+                   (long long)num(t, "refused"));
+        }
+    }
     json_array_foreach(json_object_get(st, "targets"), i, t) {
         const char *fault = json_string_value(json_object_get(t, "target_fault"));
         if (fault)
@@ -150,7 +166,10 @@ static void usage(FILE *out, const char *cmd) {
             "                         (default evbus.yaml)\n"
             "      --control ENDPOINT the control socket itself (or $EVBUS_CONTROL)\n"
             "      --json             print the answer as JSON\n"
-            "      --timeout MS       how long to wait for evbusd (default 5000)\n",
+            "      --timeout MS       how long to wait for evbusd (default "
+            "5000)\n" EVBUS__CLI_CURVE_HELP "\n"
+            "dlq replay, dlq drop and replay change state: evbusd answers them on its ipc://\n"
+            "socket to its own user, or over tcp:// with CURVE to a listed operator.\n",
             cmd,
             strcmp(cmd, "dlq list") == 0   ? " [-t TARGET] [-n LIMIT]"
             : strcmp(cmd, "dlq show") == 0 ? " -t TARGET --seq N"
@@ -160,13 +179,19 @@ static void usage(FILE *out, const char *cmd) {
 }
 
 static int run(int argc, char **argv, const char *cmd, json_t *req) {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"control", required_argument, NULL, 'C'},
-        {"json", no_argument, NULL, 'j'},         {"target", required_argument, NULL, 't'},
-        {"limit", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 'T'},
-        {"since", required_argument, NULL, 'S'},  {"seq", required_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *config = "evbus.yaml", *control = NULL;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"control", required_argument, NULL, 'C'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"target", required_argument, NULL, 't'},
+                                         {"limit", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"since", required_argument, NULL, 'S'},
+                                         {"seq", required_argument, NULL, 'q'},
+                                         {"server-key", required_argument, NULL, 'K'},
+                                         {"key", required_argument, NULL, 'Y'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config = "evbus.yaml", *control = NULL, *server_key = NULL, *key_file = NULL;
     int as_json = 0, timeout = 5000, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:t:n:h", opts, NULL)) != -1) {
@@ -178,6 +203,8 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         case 'n': json_object_set_new(req, "limit", json_integer(atoll(optarg))); break;
         case 'T': timeout = atoi(optarg) > 0 ? atoi(optarg) : 5000; break;
         case 'q': json_object_set_new(req, "sequence", json_integer(atoll(optarg))); break;
+        case 'K': server_key = optarg; break;
+        case 'Y': key_file = optarg; break;
         case 'S': {
             int64_t since;
             if (parse_since(optarg, &since)) {
@@ -197,7 +224,11 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
     char endpoint[512];
     if (find_endpoint(control, config, endpoint, sizeof endpoint))
         return 2;
-    json_t *answer = ask(endpoint, req, timeout);
+    evbus__cli_curve curve;
+    if (evbus__cli_curve_load(cmd, server_key, key_file, &curve))
+        return 2;
+    json_t *answer = ask(endpoint, &curve, req, timeout);
+    explicit_bzero(curve.sec, sizeof curve.sec);
     if (!answer)
         return 1;
     if (as_json) {

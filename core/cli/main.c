@@ -17,6 +17,7 @@ static void usage(FILE *out) {
                  "  dlq replay     deliver a target's dead letters again; dlq drop: delete them\n"
                  "  replay         deliver stored events since a time to a target again\n"
                  "  plugin info    a plugin's name, version, ABI, limits and configuration keys\n"
+                 "  keygen PATH    write a CURVE key pair: PATH.pub and PATH.key (mode 0600)\n"
                  "  version        print the version\n"
                  "\n"
                  "Run 'evbus COMMAND --help' for a command's options.\n");
@@ -38,6 +39,8 @@ int main(int argc, char **argv) {
         return evbus__cmd_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "plugin") == 0)
         return evbus__cmd_plugin(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return evbus__cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "test-pattern") == 0)
         return evbus__cmd_test_pattern(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "common/util.h"
+#include "curve_opts.h"
 #include "evbus/evbus.h"
 
 #define MAX_RESOURCES 100
@@ -30,34 +31,36 @@ typedef struct batch {
 } batch;
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: evbus pub [OPTIONS]\n"
-                 "\n"
-                 "Publishes events and prints one line per event: its ack. With --source and\n"
-                 "--detail-type it publishes one event built from flags; otherwise it reads JSON\n"
-                 "Lines from --file (or stdin), one event per line, with the fields of an\n"
-                 "EventBridge event (id, source, detail-type, detail, time, resources) or of a\n"
-                 "PutEvents entry (Source, DetailType, Detail, Time, Resources), plus\n"
-                 "partition-key, attributes (an object of strings) and origin-region.\n"
-                 "\n"
-                 "  -e, --endpoint EP      router endpoint (default $EVBUS_ENDPOINT or\n"
-                 "                         tcp://127.0.0.1:5555)\n"
-                 "  -s, --source S         event source\n"
-                 "  -t, --detail-type T    event detail type\n"
-                 "  -d, --detail JSON      event detail, a JSON object (default {})\n"
-                 "      --id ID            event id (default: a random UUID)\n"
-                 "      --time T           RFC 3339 time (default: when the router accepts it)\n"
-                 "  -r, --resource ARN     a resource; repeat for more\n"
-                 "  -k, --partition-key K  ordering key\n"
-                 "  -a, --attr KEY=VALUE   an attribute; repeat for more\n"
-                 "  -f, --file FILE        JSON Lines to publish ('-' for stdin)\n"
-                 "  -b, --batch N          events per request (default 100)\n"
-                 "  -j, --in-flight N      requests outstanding at once (default 16)\n"
-                 "      --timeout MS       give up on a request after this long (default 30000)\n"
-                 "  -q, --quiet            print only events that were not stored\n"
-                 "\n"
-                 "Exit status: 0 when every event is durable (accepted or duplicate), 1 when\n"
-                 "any was rejected, 3 when any must be sent again later or timed out, 2 on\n"
-                 "bad usage or input.\n");
+    fprintf(
+        out,
+        "usage: evbus pub [OPTIONS]\n"
+        "\n"
+        "Publishes events and prints one line per event: its ack. With --source and\n"
+        "--detail-type it publishes one event built from flags; otherwise it reads JSON\n"
+        "Lines from --file (or stdin), one event per line, with the fields of an\n"
+        "EventBridge event (id, source, detail-type, detail, time, resources) or of a\n"
+        "PutEvents entry (Source, DetailType, Detail, Time, Resources), plus\n"
+        "partition-key, attributes (an object of strings) and origin-region.\n"
+        "\n"
+        "  -e, --endpoint EP      router endpoint (default $EVBUS_ENDPOINT or\n"
+        "                         tcp://127.0.0.1:5555)\n"
+        "  -s, --source S         event source\n"
+        "  -t, --detail-type T    event detail type\n"
+        "  -d, --detail JSON      event detail, a JSON object (default {})\n"
+        "      --id ID            event id (default: a random UUID)\n"
+        "      --time T           RFC 3339 time (default: when the router accepts it)\n"
+        "  -r, --resource ARN     a resource; repeat for more\n"
+        "  -k, --partition-key K  ordering key\n"
+        "  -a, --attr KEY=VALUE   an attribute; repeat for more\n"
+        "  -f, --file FILE        JSON Lines to publish ('-' for stdin)\n"
+        "  -b, --batch N          events per request (default 100)\n"
+        "  -j, --in-flight N      requests outstanding at once (default 16)\n"
+        "      --timeout MS       give up on a request after this long (default 30000)\n"
+        "  -q, --quiet            print only events that were not stored\n" EVBUS__CLI_CURVE_HELP
+        "\n"
+        "Exit status: 0 when every event is durable (accepted or duplicate), 1 when\n"
+        "any was rejected, 3 when any must be sent again later or timed out, 2 on\n"
+        "bad usage or input.\n");
 }
 
 static void on_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {
@@ -235,6 +238,8 @@ int evbus__cmd_pub(int argc, char **argv) {
                                          {"in-flight", required_argument, NULL, 'j'},
                                          {"timeout", required_argument, NULL, 'O'},
                                          {"quiet", no_argument, NULL, 'q'},
+                                         {"server-key", required_argument, NULL, 'K'},
+                                         {"key", required_argument, NULL, 'Y'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *endpoint = getenv("EVBUS_ENDPOINT");
@@ -243,7 +248,7 @@ int evbus__cmd_pub(int argc, char **argv) {
     evbus_event one = {0};
     const char *resources[MAX_RESOURCES];
     evbus_attr attrs[MAX_ATTRS];
-    const char *file = NULL;
+    const char *file = NULL, *server_key = NULL, *key_file = NULL;
     long batch_size = 100, in_flight = 16, timeout_ms = 30000;
     counts k = {0};
     int c;
@@ -282,6 +287,8 @@ int evbus__cmd_pub(int argc, char **argv) {
         case 'j': in_flight = strtol(optarg, NULL, 10); break;
         case 'O': timeout_ms = strtol(optarg, NULL, 10); break;
         case 'q': k.quiet = true; break;
+        case 'K': server_key = optarg; break;
+        case 'Y': key_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -309,12 +316,21 @@ int evbus__cmd_pub(int argc, char **argv) {
         file = "-";
     }
 
+    evbus__cli_curve curve;
+    if (evbus__cli_curve_load("pub", server_key, key_file, &curve))
+        return 2;
     evbus_client_opts o;
     evbus_client_opts_init(&o);
+    if (curve.on) {
+        o.curve_server_key = curve.server;
+        o.curve_public_key = curve.pub;
+        o.curve_secret_key = curve.sec;
+    }
     o.max_in_flight = (unsigned)in_flight;
     o.timeout_ms = (int)timeout_ms;
     evbus_client_t *client;
     evbus_err rc = evbus_client_new(endpoint, &o, &client);
+    explicit_bzero(curve.sec, sizeof curve.sec);
     if (rc) {
         fprintf(stderr, "evbus pub: cannot open %s: %s\n", endpoint, evbus_strerror(rc));
         return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/curve_keys.h"
 #include "common/util.h"
 #include "evbus.pb-c.h"
 #include "evbus/evbus.h"
@@ -61,6 +62,27 @@ const char *evbus_ack_status_name(evbus_ack_status status) {
     return "unknown";
 }
 
+/* All three CURVE keys or none, each 40 Z85 characters. */
+static bool curve_keys_ok(const evbus_client_opts *o) {
+    const char *k[3] = {o->curve_server_key, o->curve_public_key, o->curve_secret_key};
+    if (!k[0] && !k[1] && !k[2])
+        return true;
+    for (int i = 0; i < 3; i++)
+        if (!k[i] || !evbus__curve_key_decode(k[i], strlen(k[i]), NULL))
+            return false;
+    return zmq_has("curve");
+}
+
+evbus_err evbus_curve_keyfile_read(const char *path, char public_key[41], char secret_key[41],
+                                   char *err, size_t errlen) {
+    char buf[512];
+    if (!path || !public_key || !secret_key)
+        return EVBUS_EINVAL;
+    evbus_err rc = evbus__curve_keyfile_read(path, public_key, secret_key, err ? err : buf,
+                                             err ? errlen : sizeof buf);
+    return rc;
+}
+
 evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
                            evbus_client_t **out) {
     if (!endpoint || !out)
@@ -76,6 +98,8 @@ evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
         o.size = sizeof o;
     }
     if (o.timeout_ms <= 0 || o.resend_ms <= 0 || o.max_in_flight == 0 || o.max_in_flight > 65536)
+        return EVBUS_EINVAL;
+    if (!curve_keys_ok(&o))
         return EVBUS_EINVAL;
     evbus_client_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -96,6 +120,15 @@ evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
     /* In-flight requests are bounded by max_in_flight, not by the pipe. */
     zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (o.curve_server_key &&
+        (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, o.curve_server_key, 41) != 0 ||
+         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, o.curve_public_key, 41) != 0 ||
+         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, o.curve_secret_key, 41) != 0)) {
+        zmq_close(c->sock);
+        goto fail_zmq;
+    }
+    /* The caller's strings are not kept. */
+    c->opts.curve_server_key = c->opts.curve_public_key = c->opts.curve_secret_key = NULL;
     if (zmq_connect(c->sock, endpoint) != 0) {
         evbus_err rc = errno == EINVAL || errno == EPROTONOSUPPORT ? EVBUS_EINVAL : EVBUS_EZMQ;
         zmq_close(c->sock);

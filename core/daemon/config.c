@@ -10,12 +10,25 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "endpoint.h"
 #include "match/match.h"
 #include "plugin_find.h"
 
 #define F(field) offsetof(evbus__config, field)
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+static const evbus__cfg_field ingest_curve_fields[] = {
+    {.key = "secret_key",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(curve_secret_key),
+     .help = "evbusd's CURVE key file (PATH.key from `evbus keygen PATH`)"},
+    {.key = "authorized_keys",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(curve_authorized_keys),
+     .help = "producers allowed to publish: lines NAME Z85-PUBLIC-KEY [SOURCE-OR-PREFIX* ...]"},
+    {.key = NULL},
+};
 
 static const evbus__cfg_field ingest_fields[] = {
     {.key = "listen",
@@ -48,6 +61,14 @@ static const evbus__cfg_field ingest_fields[] = {
      .min = 1,
      .max = 60000,
      .help = "how long to wait for room in a slow producer's queue before dropping its ack"},
+    {.key = "curve",
+     .type = EVBUS__CFG_SECTION,
+     .section = ingest_curve_fields,
+     .help = "CURVE authentication of producers"},
+    {.key = "allow_unauthenticated",
+     .type = EVBUS__CFG_BOOL,
+     .offset = F(allow_unauthenticated),
+     .help = "let anyone who reaches a non-loopback listener publish, without CURVE"},
     {.key = NULL},
 };
 
@@ -225,6 +246,18 @@ static const evbus__cfg_field routing_fields[] = {
     {.key = NULL},
 };
 
+static const evbus__cfg_field control_curve_fields[] = {
+    {.key = "secret_key",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(control_curve_secret_key),
+     .help = "evbusd's CURVE key file for the control socket (PATH.key from `evbus keygen`)"},
+    {.key = "operator_keys",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(control_curve_operator_keys),
+     .help = "operators allowed to use the control socket: lines NAME Z85-PUBLIC-KEY"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field control_fields[] = {
     {.key = "listen",
      .type = EVBUS__CFG_STRING,
@@ -232,6 +265,10 @@ static const evbus__cfg_field control_fields[] = {
      .pos_offset = F(control_listen_pos),
      .help =
          "ZeroMQ endpoint for evbus status and evbus dlq (default ipc://DATA_DIR/control.sock)"},
+    {.key = "curve",
+     .type = EVBUS__CFG_SECTION,
+     .section = control_curve_fields,
+     .help = "CURVE authentication of operators on a tcp:// control socket"},
     {.key = NULL},
 };
 
@@ -260,6 +297,10 @@ static const evbus__cfg_field metrics_fields[] = {
      .max = 100000,
      .help = "HTTP connections open at once from one address, so that one client cannot "
              "crowd out the scrapers"},
+    {.key = "allow_unauthenticated",
+     .type = EVBUS__CFG_BOOL,
+     .offset = F(metrics_allow_unauthenticated),
+     .help = "serve metrics on a non-loopback address, readable by anyone who reaches it"},
     {.key = NULL},
 };
 
@@ -563,6 +604,17 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
                          "cannot resolve the configuration's directory");
     if (rc != EVBUS_OK || e.count)
         return EVBUS_ECONFIG;
+    char **key_paths[] = {&cfg->curve_secret_key, &cfg->curve_authorized_keys,
+                          &cfg->control_curve_secret_key, &cfg->control_curve_operator_keys};
+    const char *key_names[] = {"ingest.curve.secret_key", "ingest.curve.authorized_keys",
+                               "control.curve.secret_key", "control.curve.operator_keys"};
+    for (size_t i = 0; i < sizeof key_paths / sizeof key_paths[0]; i++) {
+        if (*key_paths[i] && absolutize(cfg, key_paths[i])) {
+            snprintf(err, errlen, "%s: %s: cannot resolve the path %s", path, key_names[i],
+                     *key_paths[i]);
+            return EVBUS_ECONFIG;
+        }
+    }
     if (!cfg->control_listen) {
         size_t n = strlen(cfg->data_dir) + 32;
         cfg->control_listen = malloc(n);
@@ -570,7 +622,7 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
             return EVBUS_ENOMEM;
         snprintf(cfg->control_listen, n, "ipc://%s/control.sock", cfg->data_dir);
     }
-    return EVBUS_OK;
+    return evbus__endpoint_policy_check(cfg, err, errlen);
 }
 
 void evbus__config_free(evbus__config *cfg) {

@@ -62,6 +62,14 @@ typedef struct evbus__config {
     uint64_t metrics_max_connections; /* open at once, from everyone */
     uint64_t metrics_max_connections_per_ip; /* open at once, from one address */
     char *plugin_dir;                        /* looked in first for plugins named by short name */
+    /* Who may publish and who may operate (see core/daemon/auth.h). Paths are
+     * absolute once loaded; NULL: not configured. */
+    char *curve_secret_key;             /* ingest.curve.secret_key */
+    char *curve_authorized_keys;        /* ingest.curve.authorized_keys */
+    bool allow_unauthenticated;         /* ingest.allow_unauthenticated */
+    char *control_curve_secret_key;     /* control.curve.secret_key */
+    char *control_curve_operator_keys;  /* control.curve.operator_keys */
+    bool metrics_allow_unauthenticated; /* metrics.allow_unauthenticated */
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos max_request_bytes_pos, max_event_size_pos, data_dir_pos, catch_all_pos,
         control_listen_pos, metrics_listen_pos, plugin_dir_pos;

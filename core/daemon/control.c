@@ -9,9 +9,11 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dispatch_msg.h"
+#include "endpoint.h"
 #include "envelope.h"
 #include "evbus.pb-c.h"
 
@@ -26,6 +28,7 @@ struct evbus__control {
     evbus__store *store;
     evbus__ingest *ingest;
     evbus__dispatch *dispatch;
+    evbus__auth *auth;
     void *sock;
     void *results; /* PUSH to the writer, for dead-letter replays and drops */
     pthread_t thread;
@@ -65,7 +68,7 @@ json_t *evbus__control_status(evbus__control *c) {
                       "target_faults", (json_int_t)tk.target_faults, "target_fault",
                       tk.target_fault[0] ? tk.target_fault : NULL));
     }
-    return json_pack(
+    json_t *status = json_pack(
         "{s:b, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, "
         "s:I}, s:o}",
         "ok", 1, "region", c->cfg->region, "version", EVBUS_VERSION, "ingest", "requests",
@@ -76,6 +79,9 @@ json_t *evbus__control_status(evbus__control *c) {
         (json_int_t)st.events, "pending", (json_int_t)st.pending, "ids", (json_int_t)st.ids,
         "map_size", (json_int_t)st.map_size, "map_used", (json_int_t)st.map_used, "targets",
         targets);
+    if (status && c->auth)
+        json_object_set_new(status, "auth", evbus__auth_status(c->auth));
+    return status;
 }
 
 typedef struct dlq_walk {
@@ -271,12 +277,24 @@ static json_t *cmd_dlq_show(evbus__control *c, json_t *req) {
     return json_pack("{s:b, s:o}", "ok", 1, "dead_letter", w.found);
 }
 
-static json_t *handle(evbus__control *c, const char *text, size_t len) {
+/* Commands that change what evbusd stores or delivers. */
+static bool changes_state(const char *cmd) {
+    return strcmp(cmd, "dlq-replay") == 0 || strcmp(cmd, "dlq-drop") == 0 ||
+           strcmp(cmd, "replay") == 0;
+}
+
+static json_t *handle(evbus__control *c, const char *text, size_t len, bool may_operate) {
     json_error_t jerr;
     json_t *req = json_loadb(text, len, 0, &jerr);
     const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
     json_t *answer;
-    if (!cmd)
+    if (cmd && changes_state(cmd) && !may_operate)
+        answer = json_pack(
+            "{s:b, s:s}", "ok", 0, "error",
+            "this command changes state: it is allowed only on the ipc:// control socket to "
+            "evbusd's own user, or over tcp:// with CURVE to an operator listed in "
+            "control.curve.operator_keys");
+    else if (!cmd)
         answer = json_pack("{s:b, s:s}", "ok", 0, "error",
                            "expected a JSON object with a \"cmd\" (" COMMANDS ")");
     else if (strcmp(cmd, "status") == 0)
@@ -310,9 +328,10 @@ static void *control_main(void *arg) {
             continue;
         }
         /* Requests are small; a large one is refused before parsing. */
-        json_t *answer = zmq_msg_size(&msg) > REQUEST_MAX
-                             ? json_pack("{s:b, s:s}", "ok", 0, "error", "request too large")
-                             : handle(c, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        json_t *answer =
+            zmq_msg_size(&msg) > REQUEST_MAX
+                ? json_pack("{s:b, s:s}", "ok", 0, "error", "request too large")
+                : handle(c, zmq_msg_data(&msg), zmq_msg_size(&msg), evbus__auth_may_operate(&msg));
         zmq_msg_close(&msg);
         char *out = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
         json_decref(answer);
@@ -324,8 +343,8 @@ static void *control_main(void *arg) {
 }
 
 evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, evbus__ingest *ingest,
-                               evbus__dispatch *dispatch, void *zctx, evbus__control **out,
-                               char *err, size_t errlen) {
+                               evbus__dispatch *dispatch, evbus__auth *auth, void *zctx,
+                               evbus__control **out, char *err, size_t errlen) {
     evbus__control *c = calloc(1, sizeof *c);
     if (!c)
         return EVBUS_ENOMEM;
@@ -333,6 +352,7 @@ evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, ev
     c->store = store;
     c->ingest = ingest;
     c->dispatch = dispatch;
+    c->auth = auth;
     c->sock = zmq_socket(zctx, ZMQ_REP);
     int linger = 0;
     /* ZeroMQ itself cuts off a peer sending far more than a request can be,
@@ -348,6 +368,10 @@ evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, ev
         evbus__control_destroy(&c);
         return EVBUS_EZMQ;
     }
+    if (c->sock && evbus__auth_secure_control(auth, c->sock, err, errlen) != EVBUS_OK) {
+        evbus__control_destroy(&c);
+        return EVBUS_EZMQ;
+    }
     if (!c->sock || zmq_bind(c->sock, cfg->control_listen) != 0) {
         snprintf(err, errlen,
                  "%s: control.listen: cannot bind %s: %s (an ipc:// path must be shorter than "
@@ -355,6 +379,14 @@ evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, ev
                  cfg->path, cfg->control_listen, zmq_strerror(errno));
         evbus__control_destroy(&c);
         return EVBUS_EZMQ;
+    }
+    /* Connecting to a unix socket needs write permission on it: 0600 keeps
+     * other users out (the ZAP handler also checks the peer's uid). */
+    if (evbus__ipc_restrict(cfg->control_listen) != 0) {
+        snprintf(err, errlen, "%s: control.listen: cannot restrict %s to its owner: %s", cfg->path,
+                 cfg->control_listen, strerror(errno));
+        evbus__control_destroy(&c);
+        return EVBUS_EIO;
     }
     if (pthread_create(&c->thread, NULL, control_main, c) != 0) {
         snprintf(err, errlen, "cannot start the control thread");

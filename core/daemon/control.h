@@ -7,10 +7,15 @@
  * {"cmd":"dlq-show","target":"NAME","sequence":N},
  * {"cmd":"dlq-replay","target":"NAME"}, {"cmd":"dlq-drop","target":"NAME"} and
  * {"cmd":"replay","target":"NAME","since_ms":T}.
- * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. */
+ * Answers: {"ok":true,...} or {"ok":false,"error":"..."}.
+ *
+ * dlq-replay, dlq-drop and replay change state: they are answered only for
+ * the socket's owner (ipc://) or an operator (tcp:// with CURVE); see
+ * auth.h. */
 #ifndef EVBUS_CONTROL_H
 #define EVBUS_CONTROL_H
 
+#include "auth.h"
 #include "config.h"
 #include "dispatch.h"
 #include "ingest.h"
@@ -18,11 +23,13 @@
 
 typedef struct evbus__control evbus__control;
 
-/* Binds cfg->control_listen and starts the thread. The caller keeps every
- * argument alive until evbus__control_destroy(). */
+/* Binds cfg->control_listen and starts the thread. `auth` (may be NULL: then
+ * no command that changes state is allowed) says who a peer is; an ipc://
+ * socket is made 0600. The caller keeps every argument alive until
+ * evbus__control_destroy(). */
 evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, evbus__ingest *ingest,
-                               evbus__dispatch *dispatch, void *zctx, evbus__control **out,
-                               char *err, size_t errlen);
+                               evbus__dispatch *dispatch, evbus__auth *auth, void *zctx,
+                               evbus__control **out, char *err, size_t errlen);
 
 /* Stops the thread and closes the socket; NULLs *c; accepts NULL. */
 void evbus__control_destroy(evbus__control **c);

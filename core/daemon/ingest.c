@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -40,6 +41,10 @@ typedef struct request {
     const char *error;         /* whole-request refusal, static or in err_buf */
     char err_buf[160];
     size_t first_slot, n_slots;
+    /* With CURVE: who sent it (valid while the batch is being filled) and
+     * their counters (valid until evbusd stops). */
+    const evbus__principal *principal;
+    evbus__producer_stats *producer;
 } request;
 
 /* One event of a batch, from validation to its ack. */
@@ -104,6 +109,8 @@ struct evbus__ingest {
     size_t acks_cap, ack_ptrs_cap;
     int64_t last_drop_log_ms;
     evbus__uuid_gen uuids;
+    evbus__auth *auth;
+    const evbus__producers *producers; /* held by the receiver; NULL without CURVE */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -308,14 +315,15 @@ static void *writer_main(void *arg) {
 }
 
 evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
-                            const evbus__router *router, void *zctx, evbus__ingest **out, char *err,
-                            size_t errlen) {
+                            const evbus__router *router, evbus__auth *auth, void *zctx,
+                            evbus__ingest **out, char *err, size_t errlen) {
     evbus__ingest *ing = calloc(1, sizeof *ing);
     if (!ing)
         return EVBUS_ENOMEM;
     ing->cfg = cfg;
     ing->store = store;
     ing->router = router;
+    ing->auth = auth;
     pthread_mutex_init(&ing->snap_lock, NULL);
     ing->pending = calloc(cfg->targets.n ? cfg->targets.n : 1, sizeof *ing->pending);
     if (!ing->pending || (router && evbus__route_scratch_new(router, &ing->route) != EVBUS_OK)) {
@@ -364,6 +372,8 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
     zmq_setsockopt(ing->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(ing->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     zmq_setsockopt(ing->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (evbus__auth_secure_ingest(auth, ing->sock, err, errlen) != EVBUS_OK)
+        goto fail;
     for (size_t i = 0; i < cfg->listen.n; i++) {
         if (zmq_bind(ing->sock, cfg->listen.v[i]) != 0) {
             snprintf(err, errlen, "%s: ingest.listen: cannot bind %s: %s", cfg->path,
@@ -420,6 +430,7 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
     free(ing->acks);
     free(ing->ack_ptrs);
     evbus__route_scratch_destroy(&ing->route);
+    evbus__auth_producers_release(ing->auth, ing->producers);
     free(ing->pending);
     pthread_mutex_destroy(&ing->snap_lock);
     free(ing);
@@ -438,7 +449,17 @@ static void publish_counters(evbus__ingest *ing) {
     pthread_mutex_unlock(&ing->snap_lock);
 }
 
+/* With CURVE, only producers still listed are answered: one whose key was
+ * revoked since it connected gets nothing back (as an unknown key gets no
+ * connection). */
+static bool admitted(evbus__ingest *ing, request *r, zmq_msg_t *frame) {
+    r->principal = evbus__auth_admit(ing->auth, ing->producers, frame);
+    r->producer = r->principal ? evbus__auth_stats_of(r->principal) : NULL;
+    return r->principal != NULL;
+}
+
 /* Receives one multipart message into r. Returns 1 when a request was read,
+ * 2 when one was read and dropped unanswered (its producer was revoked),
  * 0 when none is waiting, -1 on a socket error. Frame-level problems do not
  * fail: they become a refusal in r->error. */
 static int recv_request(evbus__ingest *ing, batch *b, request *r) {
@@ -472,6 +493,12 @@ static int recv_request(evbus__ingest *ing, batch *b, request *r) {
         payload = &frames[1];
     } else if (nframes >= 1 && zmq_msg_size(&frames[0]) == 0) {
         r->delimited = true;
+    }
+    if (ing->producers && nframes >= 1 && !admitted(ing, r, &frames[nframes - 1])) {
+        for (int i = 0; i < nframes; i++)
+            zmq_msg_close(&frames[i]);
+        zmq_msg_close(&r->identity);
+        return 2;
     }
     ing->counters.requests++;
     if (!payload) {
@@ -560,6 +587,9 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, int64_t no
                                       now_ms, now_text, s->gen_id, &filled, &b->records,
                                       &s->rec_off, &s->rec_len, why, sizeof why);
         s->id = filled.id;
+        if (rc == 0 && r->principal &&
+            !evbus__auth_may_publish(r->principal, filled.source, why, sizeof why))
+            rc = 1;
         if (rc == 0 && !closing)
             rc = route_event(ing, b, s, &filled, why, sizeof why);
         if (rc == 1 || rc == 2) {
@@ -597,12 +627,16 @@ static void fill_batch(evbus__ingest *ing, batch *b, bool closing) {
         evbus__store_pending_counts(ing->store, ing->pending, ing->cfg->targets.n);
     char now_text[21];
     evbus__format_time(now, now_text);
+    ing->producers = evbus__auth_producers(ing->auth, ing->producers);
     while (!batch_full(ing, b)) {
         if (grow((void **)&b->reqs, &b->reqs_cap, b->nreq + 1, sizeof *b->reqs))
             break;
         request *r = &b->reqs[b->nreq];
-        if (recv_request(ing, b, r) <= 0)
+        int got = recv_request(ing, b, r);
+        if (got <= 0)
             break;
+        if (got == 2)
+            continue;
         b->nreq++;
         if (r->pub)
             prepare_request(ing, b, r, now, now_text, closing);
@@ -701,6 +735,22 @@ static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
     }
 }
 
+/* Adds each request's durable and rejected events to its producer's
+ * counters. */
+static void count_producers(const batch *b) {
+    for (size_t i = 0; i < b->nreq; i++) {
+        const request *r = &b->reqs[i];
+        uint64_t durable = 0, rejected = 0;
+        for (size_t j = 0; r->producer && j < r->n_slots; j++) {
+            Evbus__V1__AckStatus st = b->slots[r->first_slot + j].status;
+            durable +=
+                st == EVBUS__V1__ACK_STATUS__ACCEPTED || st == EVBUS__V1__ACK_STATUS__DUPLICATE;
+            rejected += st == EVBUS__V1__ACK_STATUS__REJECTED;
+        }
+        evbus__producer_count(r->producer, durable, rejected);
+    }
+}
+
 /* Turns store outcomes into ack statuses, counts them, and acks every
  * request of a committed batch. */
 static void ack_batch(evbus__ingest *ing, batch *b) {
@@ -720,6 +770,8 @@ static void ack_batch(evbus__ingest *ing, batch *b) {
         default: ing->counters.retry_later++; break;
         }
     }
+    if (ing->producers)
+        count_producers(b);
     for (size_t i = 0; i < b->nreq; i++)
         send_ack(ing, b, &b->reqs[i]);
     if (b->nitems)

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "routing.h"
 #include "store.h"
@@ -25,12 +26,13 @@ typedef struct evbus__ingest_counters {
 } evbus__ingest_counters;
 
 /* Binds the ingest endpoints. Events are routed with `router` (NULL: no
- * routing, no pending entries). The caller keeps cfg, store, router and zctx
- * alive for the life of the ingest and owns *out (evbus__ingest_destroy()).
+ * routing, no pending entries). With `auth` (may be NULL) the socket
+ * authenticates producers as ingest.curve says. The caller keeps cfg, store,
+ * router, auth and zctx alive for the life of the ingest and owns *out (evbus__ingest_destroy()).
  * Returns EVBUS_EZMQ with err naming the endpoint when a bind fails. */
 evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
-                            const evbus__router *router, void *zctx, evbus__ingest **out, char *err,
-                            size_t errlen);
+                            const evbus__router *router, evbus__auth *auth, void *zctx,
+                            evbus__ingest **out, char *err, size_t errlen);
 
 /* Runs until *stop becomes non-zero. Then it finishes and acks the commit in
  * progress, commits and acks the requests it had read behind it, answers

@@ -8,20 +8,24 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "common/log.h"
 #include "config.h"
 #include "control.h"
 #include "dispatch.h"
+#include "endpoint.h"
 #include "ingest.h"
 #include "metrics.h"
 #include "routing.h"
 #include "store.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1; /* the authentication thread re-reads the key lists */
+    else
+        stop_requested = 1;
 }
 
 static void usage(FILE *out) {
@@ -74,7 +78,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (check_only) {
-        if (evbus__dispatch_check(&cfg, err, sizeof err) != EVBUS_OK) {
+        if (evbus__dispatch_check(&cfg, err, sizeof err) != EVBUS_OK ||
+            evbus__auth_check(&cfg, err, sizeof err) != EVBUS_OK) {
             fprintf(stderr, "evbusd: configuration is invalid:\n%s\n", err);
             evbus__router_destroy(&router);
             evbus__config_free(&cfg);
@@ -95,6 +100,8 @@ int main(int argc, char **argv) {
     evbus__dispatch *dispatch = NULL;
     evbus__control *control = NULL;
     evbus__metrics *metrics = NULL;
+    evbus__auth *auth = NULL;
+    evbus__ipc_claims *claims = NULL;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -102,10 +109,10 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* SIGHUP (`systemctl reload evbusd`) re-reads the CURVE key lists; it
+     * never ends the router. */
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* `systemctl reload evbusd` sends SIGHUP, whose default action would end
-     * the router. Nothing is reloadable yet, so it is ignored. */
-    signal(SIGHUP, SIG_IGN);
 
     /* Over a file size limit, writes then fail with EFBIG, which the store treats
      * as a full disk, instead of the signal killing evbusd. */
@@ -116,9 +123,22 @@ int main(int argc, char **argv) {
         goto out;
     }
     evbus__store_set_retention(store, cfg.retention_ms, (uint32_t)cfg.targets.n);
+    /* Before anything binds: another evbusd (with another data directory)
+     * may hold one of our ipc:// paths, and binding would take it over. */
+    if (evbus__ipc_claim_all(&cfg, &claims, err, sizeof err) != EVBUS_OK) {
+        EVBUS_LOG_E("evbusd", "%s", err);
+        goto out;
+    }
     zctx = zmq_ctx_new();
     if (!zctx) {
         EVBUS_LOG_E("evbusd", "cannot create ZeroMQ context: %s", zmq_strerror(errno));
+        goto out;
+    }
+    /* The authentication handler is bound before any socket that needs it:
+     * libzmq lets every CURVE client in while none is bound. */
+    if (evbus__auth_new(&cfg, zctx, &auth, err, sizeof err) != EVBUS_OK ||
+        evbus__auth_start(auth, &reload_requested) != EVBUS_OK) {
+        EVBUS_LOG_E("evbusd", "%s", auth ? "cannot start the authentication thread" : err);
         goto out;
     }
     /* With neither rules nor a catch-all there is nothing to route to, and
@@ -133,8 +153,8 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
-    if (evbus__ingest_new(&cfg, store, routing ? router : NULL, zctx, &ing, err, sizeof err) !=
-        EVBUS_OK) {
+    if (evbus__ingest_new(&cfg, store, routing ? router : NULL, auth, zctx, &ing, err,
+                          sizeof err) != EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
@@ -142,7 +162,7 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "cannot start the delivery thread");
         goto out;
     }
-    if (evbus__control_start(&cfg, store, ing, dispatch, zctx, &control, err, sizeof err) !=
+    if (evbus__control_start(&cfg, store, ing, dispatch, auth, zctx, &control, err, sizeof err) !=
         EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
@@ -156,7 +176,9 @@ int main(int argc, char **argv) {
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
     for (size_t i = 0; i < cfg.listen.n; i++)
-        EVBUS_LOG_I("evbusd", "listening on %s", cfg.listen.v[i]);
+        EVBUS_LOG_I("evbusd", "listening on %s%s", cfg.listen.v[i],
+                    cfg.curve_secret_key ? " (CURVE: producers in ingest.curve.authorized_keys)"
+                                         : "");
     EVBUS_LOG_I("evbusd", "control socket on %s", cfg.control_listen);
     EVBUS_LOG_I("evbusd",
                 "ready: region %s, data dir %s (%llu events stored, %llu pending deliveries, "
@@ -185,8 +207,11 @@ out:
     evbus__dispatch_stop(dispatch);
     evbus__ingest_destroy(&ing);
     evbus__dispatch_destroy(&dispatch);
+    /* Last of the sockets: a CURVE socket without a handler lets anyone in. */
+    evbus__auth_destroy(&auth);
     if (zctx)
         zmq_ctx_term(zctx);
+    evbus__ipc_claims_release(&claims);
     evbus__store_close(&store);
     evbus__router_destroy(&router);
     evbus__config_free(&cfg);

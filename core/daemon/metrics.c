@@ -57,6 +57,44 @@ static void label(text *t, const char *v) {
     }
 }
 
+/* Per producer (CURVE): what their events became, and connections refused. */
+static void render_auth(text *t, json_t *auth) {
+    if (!auth)
+        return;
+    json_t *refused = json_object_get(auth, "refused_connections");
+    add(t,
+        "# HELP evbus_auth_refused_connections_total Connections the authentication handler "
+        "refused (unknown CURVE key, or another user on the control socket).\n"
+        "# TYPE evbus_auth_refused_connections_total counter\n"
+        "evbus_auth_refused_connections_total{socket=\"ingest\"} %lld\n"
+        "evbus_auth_refused_connections_total{socket=\"control\"} %lld\n",
+        num(refused, "ingest"), num(refused, "control"));
+    json_t *producers = json_object_get(auth, "producers");
+    if (!json_array_size(producers))
+        return;
+    add(t, "# HELP evbus_producer_events_total Events of each authenticated producer, by "
+           "outcome (accepted: durable, including duplicates).\n"
+           "# TYPE evbus_producer_events_total counter\n");
+    size_t i;
+    json_t *p;
+    static const char *const outcomes[] = {"accepted", "rejected"};
+    json_array_foreach(producers, i, p) {
+        for (size_t k = 0; k < 2; k++) {
+            add(t, "evbus_producer_events_total{producer=\"");
+            label(t, json_string_value(json_object_get(p, "name")));
+            add(t, "\",outcome=\"%s\"} %lld\n", outcomes[k], num(p, outcomes[k]));
+        }
+    }
+    add(t, "# HELP evbus_producer_refused_requests_total Requests not answered because the "
+           "producer's key was revoked after it connected.\n"
+           "# TYPE evbus_producer_refused_requests_total counter\n");
+    json_array_foreach(producers, i, p) {
+        add(t, "evbus_producer_refused_requests_total{producer=\"");
+        label(t, json_string_value(json_object_get(p, "name")));
+        add(t, "\"} %lld\n", num(p, "refused"));
+    }
+}
+
 char *evbus__metrics_render(json_t *st) {
     text t = {0};
     json_t *in = json_object_get(st, "ingest"), *store = json_object_get(st, "store");
@@ -124,6 +162,7 @@ char *evbus__metrics_render(json_t *st) {
             add(&t, "\"} %lld\n", (long long)json_integer_value(v));
         }
     }
+    render_auth(&t, json_object_get(st, "auth"));
     return t.s;
 }
 

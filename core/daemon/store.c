@@ -337,7 +337,7 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
 static int take_lock(const char *dir, char *err, size_t errlen) {
     char path[4096];
     snprintf(path, sizeof path, "%s/evbusd.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open lock file: %s", path, strerror(errno));
         return -1;
@@ -362,6 +362,21 @@ static int take_lock(const char *dir, char *err, size_t errlen) {
     return fd;
 }
 
+/* Events are a company's data: only evbusd's user may read them, whatever
+ * the umask, and also in a store created before this rule. */
+static int make_private(const char *dir) {
+    static const char *const files[] = {"data.mdb", "lock.mdb", "evbusd.lock"};
+    if (chmod(dir, 0700) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (chmod(path, 0600) != 0 && errno != ENOENT)
+            return -1;
+    }
+    return 0;
+}
+
 evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **out, char *err,
                             size_t errlen) {
     evbus__store *s = calloc(1, sizeof *s);
@@ -372,7 +387,7 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
     MDB_txn *txn = NULL;
     int mrc;
 
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: cannot create data directory: %s", dir, strerror(errno));
         rc = EVBUS_EIO;
         goto fail;
@@ -385,8 +400,14 @@ evbus_err evbus__store_open(const char *dir, uint64_t map_size, evbus__store **o
     if ((mrc = mdb_env_create(&s->env)) || (mrc = mdb_env_set_maxdbs(s->env, 16)) ||
         (mrc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
         (mrc = mdb_env_set_maxreaders(s->env, 126)) ||
-        (mrc = mdb_env_open(s->env, dir, MDB_NOTLS, 0644))) {
+        (mrc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
         snprintf(err, errlen, "%s: cannot open LMDB store: %s", dir, mdb_strerror(mrc));
+        goto fail;
+    }
+    if (make_private(dir) != 0) {
+        snprintf(err, errlen, "%s: cannot make the data directory private (0700, files 0600): %s",
+                 dir, strerror(errno));
+        rc = EVBUS_EIO;
         goto fail;
     }
     /* A process killed with -9 leaves its reader slots behind; they would pin

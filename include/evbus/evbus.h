@@ -102,7 +102,36 @@ typedef struct evbus_client_opts {
     int resend_ms;
     /** Pipelined mode: most requests outstanding at once (default 64). */
     unsigned max_in_flight;
+    /** CURVE: the router's public key, 40 Z85 characters (the line of
+     * `evbus keygen`'s PATH.pub that evbusd's ingest.curve.secret_key pairs
+     * with). NULL (the default): a plain connection. When set,
+     * curve_public_key and curve_secret_key are required. The three strings
+     * are read only during evbus_client_new(). */
+    const char *curve_server_key;
+    /** CURVE: this producer's public key, 40 Z85 characters; the router
+     * must list it in ingest.curve.authorized_keys, or it answers nothing. */
+    const char *curve_public_key;
+    /** CURVE: this producer's secret key, 40 Z85 characters. Never sent. */
+    const char *curve_secret_key;
 } evbus_client_opts;
+
+/**
+ * Read a CURVE key pair from a key file written by `evbus keygen PATH`
+ * (PATH.key: the public key line, then the secret key line).
+ *
+ * @param[in]  path       the key file.
+ * @param[out] public_key 41 bytes: the Z85 public key and a NUL.
+ * @param[out] secret_key 41 bytes: the Z85 secret key and a NUL.
+ * @param[out] err        why it failed (names the file; never holds a key);
+ *                        may be NULL.
+ * @param[in]  errlen     size of @p err.
+ * @return EVBUS_OK; EVBUS_EINVAL for a NULL argument; EVBUS_EIO when the file
+ *         cannot be read; EVBUS_ECONFIG when it is not a key file, its secret
+ *         does not match its public key, or other users may read it (as ssh,
+ *         it insists on mode 0600). The keys are untouched on failure.
+ */
+EVBUS_API evbus_err evbus_curve_keyfile_read(const char *path, char public_key[41],
+                                             char secret_key[41], char *err, size_t errlen);
 
 /** An open connection to one router. Opaque. */
 typedef struct evbus_client evbus_client_t;
@@ -137,11 +166,15 @@ EVBUS_API void evbus_client_opts_init(evbus_client_opts *opts);
  *
  * @param[in]  endpoint a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:5555" or
  *             "ipc:///run/evbus.sock".
- * @param[in]  opts     NULL for the defaults.
+ * @param[in]  opts     NULL for the defaults. With CURVE keys set, a router
+ *                      that does not list this client's public key answers
+ *                      nothing: requests end in EVBUS_ETIMEDOUT.
  * @param[out] out      the new client; the caller owns it and releases it with
  *                      evbus_client_destroy(). Untouched on failure.
- * @return EVBUS_OK; EVBUS_EINVAL for a NULL argument, a malformed endpoint or
- *         options out of range; EVBUS_ENOMEM; EVBUS_EZMQ when ZeroMQ fails.
+ * @return EVBUS_OK; EVBUS_EINVAL for a NULL argument, a malformed endpoint,
+ *         options out of range, a CURVE key that is not 40 Z85 characters
+ *         (or only some of the three given), or CURVE keys with a libzmq
+ *         built without CURVE; EVBUS_ENOMEM; EVBUS_EZMQ when ZeroMQ fails.
  */
 EVBUS_API evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
                                      evbus_client_t **out);

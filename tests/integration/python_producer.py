@@ -2,9 +2,10 @@
 """A producer written in Python with Debian's ZeroMQ and protobuf packages,
 compiled from proto/evbus.proto: proves the wire format is usable from another
 language, including over a REQ socket and with fields this evbusd does not
-know (a newer producer). Starts its own evbusd and always stops it.
+know (a newer producer), and how a Python producer publishes over CURVE with a
+key file from `evbus keygen`. Starts its own evbusd and always stops it.
 
-usage: python_producer.py EVBUSD PROTO_DIR
+usage: python_producer.py EVBUSD PROTO_DIR EVBUS
 """
 import os
 import shutil
@@ -25,11 +26,11 @@ def compile_proto(proto_dir, out_dir):
     return evbus_pb2
 
 
-def start_daemon(evbusd, workdir):
+def start_daemon(evbusd, workdir, ingest_extra=""):
     endpoint = f"ipc://{workdir}/ingest.sock"
     config = os.path.join(workdir, "evbus.yaml")
     with open(config, "w") as f:
-        f.write(f"region: py-1\ningest:\n  listen: [\"{endpoint}\"]\n"
+        f.write(f"region: py-1\ningest:\n  listen: [\"{endpoint}\"]\n{ingest_extra}"
                 "storage:\n  data_dir: data\n  map_size: 64MiB\n")
     log = open(os.path.join(workdir, "evbusd.log"), "w")
     proc = subprocess.Popen([evbusd, "--config", config], stderr=log)
@@ -45,8 +46,73 @@ def start_daemon(evbusd, workdir):
     raise SystemExit("evbusd did not become ready:\n" + open(log.name).read())
 
 
+def read_key_file(path):
+    """PATH.key from `evbus keygen PATH`: the public key line, then the secret
+    key line (comment and blank lines aside)."""
+    with open(path) as f:
+        lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    return lines[0].encode(), lines[1].encode()
+
+
+def publish_over_curve(pb, evbus, workdir, evbusd, check):
+    """A producer with its own key pair, listed in evbusd's authorized keys,
+    publishes over CURVE; a key evbusd does not know gets no answer."""
+    for name in ("server", "producer"):
+        subprocess.run([evbus, "keygen", os.path.join(workdir, name)], check=True,
+                       stdout=subprocess.DEVNULL)
+    producer_pub, producer_sec = read_key_file(os.path.join(workdir, "producer.key"))
+    with open(os.path.join(workdir, "producers.keys"), "w") as f:
+        f.write(f"py-producer {producer_pub.decode()} py.app*\n")
+    with open(os.path.join(workdir, "server.pub")) as f:
+        server_pub = f.read().strip().encode()
+    proc, endpoint = start_daemon(evbusd, workdir,
+                                  "  curve:\n    secret_key: server.key\n"
+                                  "    authorized_keys: producers.keys\n")
+    try:
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.RCVTIMEO, 5000)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.curve_serverkey = server_pub
+        dealer.curve_publickey = producer_pub
+        dealer.curve_secretkey = producer_sec
+        dealer.connect(endpoint)
+        pub = pb.Publish(request_id=50, version=1)
+        pub.events.add(id="py-curve-1", source="py.app", detail_type="Hello", detail="{}")
+        pub.events.add(id="py-curve-2", source="other.app", detail_type="Hello", detail="{}")
+        dealer.send(pub.SerializeToString())
+        ack = pb.Ack.FromString(dealer.recv())
+        check(ack.results[0].status == pb.ACCEPTED, "a listed key publishes over CURVE")
+        check(ack.results[1].status == pb.REJECTED and "may not publish" in ack.results[1].reason,
+              "a source outside the producer's limits is rejected with why")
+
+        stranger = ctx.socket(zmq.DEALER)
+        stranger.setsockopt(zmq.RCVTIMEO, 1000)
+        stranger.setsockopt(zmq.LINGER, 0)
+        stranger.curve_serverkey = server_pub
+        stranger.curve_publickey, stranger.curve_secretkey = zmq.curve_keypair()
+        stranger.connect(endpoint)
+        stranger.send(pub.SerializeToString())
+        try:
+            stranger.recv()
+            answered = True
+        except zmq.Again:
+            answered = False
+        check(not answered, "an unknown key gets no answer")
+        dealer.close()
+        stranger.close()
+        ctx.term()
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=10) == 0, "evbusd with CURVE exits 0 on SIGTERM")
+        proc = None
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
 def main():
-    evbusd, proto_dir = sys.argv[1], sys.argv[2]
+    evbusd, proto_dir, evbus = sys.argv[1], sys.argv[2], sys.argv[3]
     workdir = tempfile.mkdtemp(prefix="evbus-py-")
     proc = None
     failures = []
@@ -172,6 +238,10 @@ def main():
         proc.send_signal(signal.SIGTERM)
         check(proc.wait(timeout=10) == 0, "evbusd exits 0 on SIGTERM")
         proc = None
+
+        curve_dir = os.path.join(workdir, "curve")
+        os.mkdir(curve_dir)
+        publish_over_curve(pb, evbus, curve_dir, evbusd, check)
     finally:
         if proc is not None:
             proc.kill()

@@ -1,0 +1,219 @@
+#include "endpoint.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static bool host_is_loopback(const char *host, size_t len) {
+    char h[256];
+    if (len == 0 || len >= sizeof h)
+        return false;
+    memcpy(h, host, len);
+    h[len] = '\0';
+    if (h[0] == '[' && h[len - 1] == ']') {
+        memmove(h, h + 1, len - 2);
+        h[len - 2] = '\0';
+    }
+    if (strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0)
+        return true;
+    struct in_addr a4;
+    return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+bool evbus__hostport_is_loopback(const char *hostport) {
+    const char *colon = strrchr(hostport, ':');
+    return colon && host_is_loopback(hostport, (size_t)(colon - hostport));
+}
+
+bool evbus__endpoint_is_loopback(const char *endpoint) {
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return false;
+    return evbus__hostport_is_loopback(endpoint + 6);
+}
+
+static bool is_tcp(const char *endpoint) {
+    return strncmp(endpoint, "tcp://", 6) == 0;
+}
+
+/* Both keys of a CURVE section, or neither. */
+static evbus_err pair_check(const evbus__config *cfg, const char *section, const char *a,
+                            const char *a_name, const char *b, const char *b_name, char *err,
+                            size_t errlen) {
+    if (!a != !b) {
+        snprintf(err, errlen, "%s: %s.%s is set but %s.%s is not: CURVE needs both", cfg->path,
+                 section, a ? a_name : b_name, section, a ? b_name : a_name);
+        return EVBUS_ECONFIG;
+    }
+    if (a && !zmq_has("curve")) {
+        snprintf(err, errlen, "%s: %s: this libzmq was built without CURVE", cfg->path, section);
+        return EVBUS_ECONFIG;
+    }
+    return EVBUS_OK;
+}
+
+evbus_err evbus__endpoint_policy_check(const evbus__config *cfg, char *err, size_t errlen) {
+    evbus_err rc = pair_check(cfg, "ingest.curve", cfg->curve_secret_key, "secret_key",
+                              cfg->curve_authorized_keys, "authorized_keys", err, errlen);
+    if (rc == EVBUS_OK)
+        rc = pair_check(cfg, "control.curve", cfg->control_curve_secret_key, "secret_key",
+                        cfg->control_curve_operator_keys, "operator_keys", err, errlen);
+    if (rc != EVBUS_OK)
+        return rc;
+    for (size_t i = 0; i < cfg->listen.n; i++) {
+        const char *ep = cfg->listen.v[i];
+        if (is_tcp(ep) && !evbus__endpoint_is_loopback(ep) && !cfg->curve_secret_key &&
+            !cfg->allow_unauthenticated) {
+            snprintf(err, errlen,
+                     "%s: ingest.listen: %s can be reached from other machines, and producers "
+                     "are not authenticated: set ingest.curve.secret_key and "
+                     "ingest.curve.authorized_keys (keys from `evbus keygen`), listen on "
+                     "127.0.0.1, or set ingest.allow_unauthenticated: true to let anyone publish",
+                     cfg->path, ep);
+            return EVBUS_ECONFIG;
+        }
+    }
+    if (cfg->control_listen && is_tcp(cfg->control_listen) &&
+        !evbus__endpoint_is_loopback(cfg->control_listen) && !cfg->control_curve_secret_key) {
+        snprintf(err, errlen,
+                 "%s: control.listen: %s can be reached from other machines, and operators are "
+                 "not authenticated: set control.curve.secret_key and control.curve.operator_keys "
+                 "(keys from `evbus keygen`), or use an ipc:// socket or 127.0.0.1",
+                 cfg->path, cfg->control_listen);
+        return EVBUS_ECONFIG;
+    }
+    if (cfg->metrics_listen && !evbus__hostport_is_loopback(cfg->metrics_listen) &&
+        !cfg->metrics_allow_unauthenticated) {
+        snprintf(err, errlen,
+                 "%s: metrics.listen: %s can be reached from other machines, and the metrics "
+                 "endpoint has no authentication: listen on 127.0.0.1 (behind a proxy that "
+                 "authenticates), or set metrics.allow_unauthenticated: true to let anyone read "
+                 "them",
+                 cfg->path, cfg->metrics_listen);
+        return EVBUS_ECONFIG;
+    }
+    return EVBUS_OK;
+}
+
+struct evbus__ipc_claims {
+    int fds[64];
+    size_t n;
+};
+
+/* Claims one ipc:// path. Returns the lock's fd, or -1 with err set. */
+static int claim(const char *key, const char *endpoint, char *err, size_t errlen, evbus_err *why) {
+    const char *path = endpoint + 6;
+    char lock_path[PATH_MAX];
+    if (snprintf(lock_path, sizeof lock_path, "%s.lock", path) >= (int)sizeof lock_path) {
+        snprintf(err, errlen, "%s: %s: path too long", key, endpoint);
+        *why = EVBUS_ECONFIG;
+        return -1;
+    }
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s: cannot create the lock file %s: %s", key, endpoint,
+                 lock_path, strerror(errno));
+        *why = EVBUS_EIO;
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen,
+                 "%s: %s is in use by another evbusd (pid %s, holding %s): give this one "
+                 "another path, or stop that one",
+                 key, endpoint, pid[0] ? pid : "unknown", lock_path);
+        close(fd);
+        *why = EVBUS_EBUSY;
+        return -1;
+    }
+    /* Something else may listen there without taking the lock. */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) < sizeof sa.sun_path) {
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(s);
+            close(fd);
+            snprintf(err, errlen,
+                     "%s: %s is in use: another process accepts connections on it; give this "
+                     "evbusd another path, or stop that process",
+                     key, endpoint);
+            *why = EVBUS_EBUSY;
+            return -1;
+        }
+        if (s >= 0)
+            close(s);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* Only informative: the lock itself is what keeps others out. */
+    }
+    return fd;
+}
+
+evbus_err evbus__ipc_claim_all(const evbus__config *cfg, evbus__ipc_claims **out, char *err,
+                               size_t errlen) {
+    evbus__ipc_claims *c = calloc(1, sizeof *c);
+    if (!c)
+        return EVBUS_ENOMEM;
+    evbus_err rc = EVBUS_OK;
+    for (size_t i = 0; i <= cfg->listen.n && rc == EVBUS_OK; i++) {
+        const char *ep = i < cfg->listen.n ? cfg->listen.v[i] : cfg->control_listen;
+        const char *key = i < cfg->listen.n ? "ingest.listen" : "control.listen";
+        if (!ep || strncmp(ep, "ipc://", 6) != 0 || ep[6] == '@')
+            continue; /* abstract sockets (ipc://@name) have no file to take */
+        if (c->n == sizeof c->fds / sizeof c->fds[0]) {
+            snprintf(err, errlen, "%s: too many ipc:// endpoints", key);
+            rc = EVBUS_ECONFIG;
+            break;
+        }
+        int fd = claim(key, ep, err, errlen, &rc);
+        if (fd >= 0)
+            c->fds[c->n++] = fd;
+    }
+    if (rc != EVBUS_OK) {
+        evbus__ipc_claims_release(&c);
+        return rc;
+    }
+    *out = c;
+    return EVBUS_OK;
+}
+
+void evbus__ipc_claims_release(evbus__ipc_claims **cp) {
+    if (!cp || !*cp)
+        return;
+    for (size_t i = 0; i < (*cp)->n; i++)
+        close((*cp)->fds[i]);
+    free(*cp);
+    *cp = NULL;
+}
+
+bool evbus__ipc_dir_private(const char *endpoint) {
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+        return false;
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", endpoint + 6);
+    struct stat st;
+    return stat(dirname(copy), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+           (st.st_mode & 077) == 0;
+}
+
+int evbus__ipc_restrict(const char *endpoint) {
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+        return 0;
+    return chmod(endpoint + 6, 0600);
+}

@@ -1,0 +1,60 @@
+/* What evbusd's listeners expose, and to whom.
+ *
+ * - The policy: a listener another machine can reach must authenticate who
+ *   connects, or say in the configuration that it need not. Checked when the
+ *   configuration is loaded, so `evbusd --check-config` refuses it too.
+ * - Claims: ZeroMQ's ipc:// bind removes an existing socket file, so a second
+ *   evbusd given the same path (with another data directory) would silently
+ *   take the first one's socket. Every ipc:// endpoint is claimed before it is
+ *   bound: an flock()ed PATH.lock next to the socket (race-free, released by
+ *   the kernel when the holder dies, and it names the holder's pid), then a
+ *   connect() to the path, which finds a holder that is not an evbusd taking
+ *   the lock (another program, or an evbusd from before the lock). A tcp://
+ *   endpoint needs neither: the kernel refuses a second listener
+ *   (EADDRINUSE). The lock file is left in place on exit: unlinking it would
+ *   let two processes lock two different files of the same name. */
+#ifndef EVBUS_ENDPOINT_H
+#define EVBUS_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* True for tcp://127.x.x.x:P, tcp://[::1]:P and tcp://localhost:P. Anything
+ * else that is tcp:// (*, 0.0.0.0, an interface or a host name) is reachable
+ * from elsewhere. */
+bool evbus__endpoint_is_loopback(const char *endpoint);
+
+/* The same for a bare HOST:PORT (metrics.listen). */
+bool evbus__hostport_is_loopback(const char *hostport);
+
+/* Refuses a non-loopback ingest listener without CURVE unless
+ * ingest.allow_unauthenticated, a non-loopback control listener without
+ * control.curve, a non-loopback metrics listener unless
+ * metrics.allow_unauthenticated, and half a CURVE section. err says why and
+ * what to do. Returns EVBUS_OK or EVBUS_ECONFIG. */
+evbus_err evbus__endpoint_policy_check(const evbus__config *cfg, char *err, size_t errlen);
+
+typedef struct evbus__ipc_claims evbus__ipc_claims;
+
+/* Claims every ipc:// endpoint of cfg (ingest.listen, control.listen) for the
+ * life of *out. Returns EVBUS_EBUSY with err naming the endpoint (and the pid
+ * holding it, when it is an evbusd) when another live process holds one;
+ * EVBUS_EIO when a lock file cannot be created. */
+evbus_err evbus__ipc_claim_all(const evbus__config *cfg, evbus__ipc_claims **out, char *err,
+                               size_t errlen);
+
+/* Releases the claims; NULLs *c; accepts NULL. */
+void evbus__ipc_claims_release(evbus__ipc_claims **c);
+
+/* True when the directory holding an ipc:// socket is entered only by
+ * evbusd's user (owned by it, no group or other permission bits), so no one
+ * else can connect even in the instant before the socket's own mode is set. */
+bool evbus__ipc_dir_private(const char *endpoint);
+
+/* Makes a bound ipc:// socket file readable and writable by its owner only
+ * (connecting needs write permission). Returns 0, or -1 with errno. */
+int evbus__ipc_restrict(const char *endpoint);
+
+#endif
