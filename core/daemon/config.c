@@ -111,6 +111,11 @@ static const evbus__cfg_field target_fields[] = {
      .pos_offset = T(plugin_pos),
      .help = "sink plugin (.so) that delivers to it; relative to the configuration file"},
     {.key = "config", .type = EVBUS__CFG_MAP, .offset = T(config), .help = "the plugin's settings"},
+    {.key = "regions",
+     .type = EVBUS__CFG_MAPS,
+     .offset = T(regions),
+     .help = "the regions it delivers to, each with the plugin's settings there (they override "
+             "config:)"},
     {.key = "batch_max_events",
      .type = EVBUS__CFG_UINT,
      .offset = T(batch_max_events),
@@ -261,11 +266,28 @@ static const evbus__cfg_field metrics_fields[] = {
     {.key = NULL},
 };
 
+static const evbus__cfg_field region_fields[] = {
+    {.key = "name",
+     .type = EVBUS__CFG_STRING,
+     .offset = offsetof(evbus__region_cfg, name),
+     .pos_offset = offsetof(evbus__region_cfg, name_pos),
+     .required = true,
+     .help = "the region's name, such as us-east-1, used by targets' regions:"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field top_fields[] = {
     {.key = "region",
      .type = EVBUS__CFG_STRING,
      .offset = F(region),
      .help = "the region this router runs in"},
+    {.key = "regions",
+     .type = EVBUS__CFG_LIST,
+     .offset = F(regions),
+     .pos_offset = F(regions_pos),
+     .section = region_fields,
+     .elem_size = sizeof(evbus__region_cfg),
+     .help = "the regions targets can deliver to, in order of preference"},
     {.key = "log_level",
      .type = EVBUS__CFG_ENUM,
      .offset = F(log_level),
@@ -523,6 +545,7 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
             "ingest.max_event_size", "%llu is larger than ingest.max_request_bytes (%llu)",
             (unsigned long long)cfg->max_event_size, (unsigned long long)cfg->max_request_bytes);
     check_routing(cfg, &e);
+    evbus__config_regions(cfg, &e);
     check_patterns(cfg, &e);
     for (size_t i = 0; i < cfg->targets.n; i++) {
         evbus__target_cfg *t = &((evbus__target_cfg *)cfg->targets.v)[i];
@@ -554,6 +577,8 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
 }
 
 void evbus__config_free(evbus__config *cfg) {
+    for (size_t i = 0; i < cfg->targets.n; i++)
+        free(((evbus__target_cfg *)cfg->targets.v)[i].delivery_regions);
     evbus__cfg_free(top_fields, cfg);
     free(cfg->path);
     memset(cfg, 0, sizeof *cfg);
