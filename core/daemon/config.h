@@ -88,8 +88,8 @@ typedef struct evbus__config {
     uint64_t metrics_max_connections; /* open at once, from everyone */
     uint64_t metrics_max_connections_per_ip; /* open at once, from one address */
     /* Where these values are in the file, for errors found after loading. */
-    evbus__cfg_pos regions_pos, max_request_bytes_pos, max_event_size_pos, data_dir_pos, catch_all_pos,
-        control_listen_pos, metrics_listen_pos;
+    evbus__cfg_pos regions_pos, max_request_bytes_pos, max_event_size_pos, data_dir_pos,
+        catch_all_pos, control_listen_pos, metrics_listen_pos;
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */

@@ -58,10 +58,9 @@ static void check_list(const evbus__config *cfg, evbus__cfg_errors *e) {
                              "hyphens, such as us-east-1",
                              r->name, REGION_NAME_MAX);
         else if (first != (long)i)
-            evbus__cfg_error(e, r->name_pos, key,
-                             "region '%s' is listed twice (first as regions[%ld], line %u)",
-                             r->name, first,
-                             evbus__config_region(cfg, (size_t)first)->name_pos.line);
+            evbus__cfg_error(
+                e, r->name_pos, key, "region '%s' is listed twice (first as regions[%ld], line %u)",
+                r->name, first, evbus__config_region(cfg, (size_t)first)->name_pos.line);
     }
 }
 

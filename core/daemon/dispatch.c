@@ -743,8 +743,7 @@ static evbus_err start_target(evbus__dispatch *d, evbus__target *t, char *err, s
             snprintf(in->host.prefix, sizeof in->host.prefix, "sink:%s:%s-%s", p->name,
                      t->cfg->name, in->region->name);
         else
-            snprintf(in->host.prefix, sizeof in->host.prefix, "sink:%s:%s", p->name,
-                     t->cfg->name);
+            snprintf(in->host.prefix, sizeof in->host.prefix, "sink:%s:%s", p->name, t->cfg->name);
         t->n_instances = j + 1; /* shut down from here on, even if init fails */
         if (p->init(&d->api, &in->host, &in->state) != EVBUS_OK) {
             snprintf(err, errlen,

@@ -36,9 +36,8 @@ static evbus_err config_answer(const evbus_host *h, evbus_err rc) {
 }
 
 static evbus_err host_config_string(evbus_host *h, const char *key, const char **out) {
-    return config_answer(
-        h, evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, h->inst->region, key,
-                                      EVBUS_CONFIG_STRING, out));
+    return config_answer(h, evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, h->inst->region,
+                                                       key, EVBUS_CONFIG_STRING, out));
 }
 
 static evbus_err host_config_num(evbus_host *h, const char *key, evbus_config_type type,

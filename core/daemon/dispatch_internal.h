@@ -64,7 +64,7 @@ struct evbus__target {
      * so a region selector changes `active`, and nothing in the store. */
     evbus__instance *instances;
     size_t n_instances, active;
-    bool live; /* every instance started */
+    bool live;            /* every instance started */
     uint64_t cursor;      /* highest sequence taken from pending so far */
     int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
     unsigned in_flight, max_in_flight;

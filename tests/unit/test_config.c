@@ -134,7 +134,8 @@ ParameterizedTestParameters(config, bad_files_name_line_and_key) {
          "evbus.yaml:5:7: targets[0].config.a: key given twice in the same mapping"},
 
         /* Regions. */
-        {"regions:\n  - name: us-east-1\ntargets:\n  - name: t\n    regions:\n      us-west-9: {}\n",
+        {"regions:\n  - name: us-east-1\ntargets:\n  - name: t\n    regions:\n      us-west-9: "
+         "{}\n",
          "evbus.yaml:6:7: targets[0].regions.us-west-9: region 'us-west-9' is not listed under "
          "the top-level regions: (listed: us-east-1)"},
         {"region: eu-west-1\ntargets:\n  - name: t\n    regions:\n      us-east-1: {}\n",

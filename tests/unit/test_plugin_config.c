@@ -63,8 +63,8 @@ static unsigned check(const evbus__target_cfg *t, char *err, size_t errlen) {
     return evbus__plugin_config_check(&e, 0, cfg.targets.pos[0], t, &plugin);
 }
 
-static const char *value(const evbus__target_cfg *t, const evbus__target_region *r,
-                         const char *key, evbus_config_type type) {
+static const char *value(const evbus__target_cfg *t, const evbus__target_region *r, const char *key,
+                         evbus_config_type type) {
     const char *v = NULL;
     evbus_err rc = evbus__plugin_config_value(&plugin, t, r, key, type, &v);
     return rc == EVBUS_OK ? v : evbus_strerror(rc);
@@ -73,7 +73,8 @@ static const char *value(const evbus__target_cfg *t, const evbus__target_region 
 Test(plugin_config, values_defaults_and_unset_optional_keys) {
     const evbus__target_cfg *t = load("      url: http://x\n");
     const char *v = "untouched";
-    cr_assert_eq(evbus__plugin_config_value(&plugin, t, NULL, "url", EVBUS_CONFIG_STRING, &v), EVBUS_OK);
+    cr_assert_eq(evbus__plugin_config_value(&plugin, t, NULL, "url", EVBUS_CONFIG_STRING, &v),
+                 EVBUS_OK);
     cr_assert_str_eq(v, "http://x");
     cr_assert_eq(evbus__plugin_config_value(&plugin, t, NULL, "timeout", EVBUS_CONFIG_DURATION, &v),
                  EVBUS_OK);
@@ -90,7 +91,8 @@ Test(plugin_config, values_defaults_and_unset_optional_keys) {
     /* A key the plugin never declared, or asked for with another type. */
     cr_assert_eq(evbus__plugin_config_value(&plugin, t, NULL, "nope", EVBUS_CONFIG_STRING, &v),
                  EVBUS_EINVAL);
-    cr_assert_eq(evbus__plugin_config_value(&plugin, t, NULL, "url", EVBUS_CONFIG_INT, &v), EVBUS_EINVAL);
+    cr_assert_eq(evbus__plugin_config_value(&plugin, t, NULL, "url", EVBUS_CONFIG_INT, &v),
+                 EVBUS_EINVAL);
     cr_assert_str_eq(v, "untouched");
     cr_assert_str_eq(evbus_strerror(EVBUS_ENOENT), "no such value");
 }
@@ -117,9 +119,9 @@ Test(plugin_config, required_key_left_out_names_the_target) {
     const evbus__target_cfg *t = load("      token: abc\n");
     char err[512];
     cr_assert_eq(check(t, err, sizeof err), 1);
-    cr_assert_str_eq(err,
-                     "evbus.yaml:2:5: targets[0] (out): plugin web needs config key 'url' (where to "
-                     "send)");
+    cr_assert_str_eq(
+        err, "evbus.yaml:2:5: targets[0] (out): plugin web needs config key 'url' (where to "
+             "send)");
 }
 
 /* Two regions: each instance sees the region's keys over the target's
