@@ -45,6 +45,7 @@ static void write_config(const char *orders_regions, const char *extra) {
             "    config:\n"
             "      path: %s/orders.txt\n"
             "      message_group_id: source\n"
+            "      endpoint: \"https://common.invalid\"\n"
             "    regions:\n"
             "%s"
             "  - name: local\n"
@@ -153,10 +154,11 @@ Test(regions, each_region_has_its_instance_and_the_first_region_gets_the_events)
     cr_assert(harness_start(&h), "log: %s", h.log);
 
     /* Both regions' instances started, each with its merged keys: its own
-     * queue_url and endpoint (or the default), config:'s message_group_id. */
+     * queue_url; config:'s endpoint, or us-west-2's over it; config:'s
+     * message_group_id. */
     cr_assert_eq(count_lines("orders.txt",
                              "init queue_url=https://sqs.us-east-1.example/orders "
-                             "endpoint=https://default.invalid message_group_id=source\n",
+                             "endpoint=https://common.invalid message_group_id=source\n",
                              NULL, 0),
                  1);
     cr_assert_eq(count_lines("orders.txt",
@@ -243,9 +245,9 @@ Test(regions, plugin_key_problems_in_regions_name_file_line_column_and_key) {
     const char *want[] = {
         "evbus.yaml:17:7: targets[0].config.message_grp: unknown key for plugin test-sink-regions "
         "(known: path, queue_url, endpoint, message_group_id)",
-        "evbus.yaml:19:38: targets[0].regions.us-east-1.endpont: unknown key for plugin "
+        "evbus.yaml:20:38: targets[0].regions.us-east-1.endpont: unknown key for plugin "
         "test-sink-regions",
-        "evbus.yaml:20:7: targets[0].regions.us-west-2 (orders): plugin test-sink-regions needs "
+        "evbus.yaml:21:7: targets[0].regions.us-west-2 (orders): plugin test-sink-regions needs "
         "config key 'queue_url', in config: or in this region's keys",
     };
     char out[8192];
@@ -277,7 +279,7 @@ Test(regions, unknown_and_repeated_regions_stop_startup) {
     cr_assert(strstr(out, "evbus.yaml:11:11: regions[1].name: region 'us-east-1' is listed twice "
                           "(first as regions[0], line 10)"),
               "%s", out);
-    cr_assert(strstr(out, "evbus.yaml:19:7: targets[0].regions.eu-west-1: region 'eu-west-1' is "
+    cr_assert(strstr(out, "evbus.yaml:20:7: targets[0].regions.eu-west-1: region 'eu-west-1' is "
                           "not listed under the top-level regions: (listed: us-east-1, us-east-1)"),
               "%s", out);
 }
