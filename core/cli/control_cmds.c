@@ -81,6 +81,23 @@ static json_int_t num(json_t *o, const char *key) {
     return json_integer_value(json_object_get(o, key));
 }
 
+/* The region a target delivers to, then its other regions in order of
+ * preference: "us-east-1 (also us-west-2, eu-west-1)". */
+static void format_regions(json_t *t, char *out, size_t len) {
+    const char *active = json_string_value(json_object_get(t, "region"));
+    int used = snprintf(out, len, "%s", active ? active : "-");
+    size_t i, others = 0;
+    json_t *r;
+    json_array_foreach(json_object_get(t, "regions"), i, r) {
+        const char *name = json_string_value(r);
+        if (!name || (active && strcmp(name, active) == 0) || used < 0 || (size_t)used >= len)
+            continue;
+        used += snprintf(out + used, len - (size_t)used, "%s%s", others++ ? ", " : " (also ", name);
+    }
+    if (others && used >= 0 && (size_t)used < len)
+        snprintf(out + used, len - (size_t)used, ")");
+}
+
 static void print_status(json_t *st) {
     json_t *in = json_object_get(st, "ingest"), *store = json_object_get(st, "store");
     printf("evbusd %s, region %s\n", json_string_value(json_object_get(st, "version")),
@@ -93,18 +110,20 @@ static void print_status(json_t *st) {
     printf("store: %lld events, %lld pending deliveries, %.1f of %.1f MiB used\n\n",
            (long long)num(store, "events"), (long long)num(store, "pending"),
            (double)num(store, "map_used") / 1048576.0, (double)num(store, "map_size") / 1048576.0);
-    printf("%-24s %-12s %10s %9s %12s %9s %9s %12s\n", "TARGET", "PLUGIN", "PENDING", "IN FLIGHT",
-           "DELIVERED", "RETRIED", "DEAD", "OLDEST AGE");
+    printf("%-24s %-12s %10s %9s %12s %9s %9s %12s  %s\n", "TARGET", "PLUGIN", "PENDING",
+           "IN FLIGHT", "DELIVERED", "RETRIED", "DEAD", "OLDEST AGE", "REGION");
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(st, "targets"), i, t) {
         const char *plugin = json_string_value(json_object_get(t, "plugin"));
-        printf("%-24s %-12s %10lld %9lld %12lld %9lld %9lld %10.1f s\n",
+        char regions[256];
+        format_regions(t, regions, sizeof regions);
+        printf("%-24s %-12s %10lld %9lld %12lld %9lld %9lld %10.1f s  %s\n",
                json_string_value(json_object_get(t, "name")), plugin ? plugin : "(none)",
                (long long)num(t, "pending"), (long long)num(t, "in_flight"),
                (long long)num(t, "delivered"), (long long)num(t, "retried"),
-               (long long)num(t, "dead_lettered"),
-               (double)num(t, "oldest_pending_age_ms") / 1000.0);
+               (long long)num(t, "dead_lettered"), (double)num(t, "oldest_pending_age_ms") / 1000.0,
+               regions);
     }
     json_t *auth = json_object_get(st, "auth");
     if (json_is_true(json_object_get(auth, "producers_authenticated"))) {

@@ -134,6 +134,11 @@ static const evbus__cfg_field target_fields[] = {
      .help = "sink plugin that delivers to it: a short name (sqs) found in plugin_dir and then "
              "lib/evbus/plugins, or the path of a .so, relative to the configuration file"},
     {.key = "config", .type = EVBUS__CFG_MAP, .offset = T(config), .help = "the plugin's settings"},
+    {.key = "regions",
+     .type = EVBUS__CFG_MAPS,
+     .offset = T(regions),
+     .help = "the regions it delivers to, each with the plugin's settings there (they override "
+             "config:)"},
     {.key = "batch_max_events",
      .type = EVBUS__CFG_UINT,
      .offset = T(batch_max_events),
@@ -304,6 +309,16 @@ static const evbus__cfg_field metrics_fields[] = {
     {.key = NULL},
 };
 
+static const evbus__cfg_field region_fields[] = {
+    {.key = "name",
+     .type = EVBUS__CFG_STRING,
+     .offset = offsetof(evbus__region_cfg, name),
+     .pos_offset = offsetof(evbus__region_cfg, name_pos),
+     .required = true,
+     .help = "the region's name, such as us-east-1, used by targets' regions:"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field top_fields[] = {
     {.key = "plugin_dir",
      .type = EVBUS__CFG_STRING,
@@ -314,6 +329,13 @@ static const evbus__cfg_field top_fields[] = {
      .type = EVBUS__CFG_STRING,
      .offset = F(region),
      .help = "the region this router runs in"},
+    {.key = "regions",
+     .type = EVBUS__CFG_LIST,
+     .offset = F(regions),
+     .pos_offset = F(regions_pos),
+     .section = region_fields,
+     .elem_size = sizeof(evbus__region_cfg),
+     .help = "the regions targets can deliver to, in order of preference"},
     {.key = "log_level",
      .type = EVBUS__CFG_ENUM,
      .offset = F(log_level),
@@ -571,6 +593,7 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
             "ingest.max_event_size", "%llu is larger than ingest.max_request_bytes (%llu)",
             (unsigned long long)cfg->max_event_size, (unsigned long long)cfg->max_request_bytes);
     check_routing(cfg, &e);
+    evbus__config_regions(cfg, &e);
     check_patterns(cfg, &e);
     if (cfg->plugin_dir && absolutize(cfg, &cfg->plugin_dir))
         evbus__cfg_error(&e, cfg->plugin_dir_pos, "plugin_dir", "cannot resolve the path");
@@ -626,6 +649,8 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
 }
 
 void evbus__config_free(evbus__config *cfg) {
+    for (size_t i = 0; i < cfg->targets.n; i++)
+        free(((evbus__target_cfg *)cfg->targets.v)[i].delivery_regions);
     evbus__cfg_free(top_fields, cfg);
     free(cfg->path);
     memset(cfg, 0, sizeof *cfg);

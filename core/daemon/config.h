@@ -8,12 +8,30 @@
 
 #include "config_schema.h"
 
+/* A region of the top-level `regions:` list: one targets can deliver to.
+ * The region selector adds its settings (health checks, ...) here, and to
+ * region_fields in config.c. */
+typedef struct evbus__region_cfg {
+    char *name;
+    evbus__cfg_pos name_pos;
+} evbus__region_cfg;
+
+/* A region a target delivers to: the host runs one plugin instance for each.
+ * Everything points into the loaded configuration. */
+typedef struct evbus__target_region {
+    const char *name;
+    const evbus__cfg_map *config; /* this region's keys, which override the target's
+                                     config:; NULL for a target without regions: */
+    evbus__cfg_pos at;            /* of the region's name under the target, else the target */
+} evbus__target_region;
+
 /* A delivery target: a name rules route to, and the sink plugin that
  * delivers its pending entries (none: entries wait). */
 typedef struct evbus__target_cfg {
     char *name;
     char *plugin;              /* path of the .so, absolute once loaded; NULL: none */
     evbus__cfg_map config;     /* the plugin's settings, checked against its keys */
+    evbus__cfg_maps regions;   /* region name -> the plugin's settings there */
     uint64_t batch_max_events; /* 0: the plugin's own limit */
     uint64_t batch_max_bytes;  /* of envelopes; 0: the plugin's own limit */
     int64_t batch_linger_ms;   /* wait this long for a partial batch to fill; 0: send */
@@ -26,6 +44,13 @@ typedef struct evbus__target_cfg {
     uint64_t max_pending; /* beyond it, events routed here get RETRY_LATER; 0: no limit */
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos name_pos, plugin_pos, retry_base_pos;
+    /* The regions it delivers to, filled by evbus__config_load(): the names
+     * of its regions: in the order of the top-level regions: list (the order
+     * of preference), or, without regions:, the router's own region alone.
+     * Pending entries belong to the target, not to a region; until a region
+     * selector exists it delivers to the first. */
+    evbus__target_region *delivery_regions;
+    size_t n_delivery_regions;
 } evbus__target_cfg;
 
 /* A routing rule: an EventBridge event pattern and the targets it feeds. */
@@ -40,6 +65,7 @@ typedef struct evbus__rule_cfg {
 typedef struct evbus__config {
     char *path;                /* the file read, for messages */
     char *region;              /* the region this router runs in */
+    evbus__cfg_list regions;   /* evbus__region_cfg: where targets may deliver, by preference */
     int log_level;             /* evbus__log_level */
     evbus__cfg_strings listen; /* ingest endpoints (tcp://, ipc://) */
     uint64_t max_request_bytes;
@@ -71,8 +97,8 @@ typedef struct evbus__config {
     char *control_curve_operator_keys;  /* control.curve.operator_keys */
     bool metrics_allow_unauthenticated; /* metrics.allow_unauthenticated */
     /* Where these values are in the file, for errors found after loading. */
-    evbus__cfg_pos max_request_bytes_pos, max_event_size_pos, data_dir_pos, catch_all_pos,
-        control_listen_pos, metrics_listen_pos, plugin_dir_pos;
+    evbus__cfg_pos regions_pos, max_request_bytes_pos, max_event_size_pos, data_dir_pos,
+        catch_all_pos, control_listen_pos, metrics_listen_pos, plugin_dir_pos;
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */
@@ -81,6 +107,10 @@ static inline const evbus__target_cfg *evbus__config_target(const evbus__config 
 }
 static inline const evbus__rule_cfg *evbus__config_rule(const evbus__config *c, size_t i) {
     return &((const evbus__rule_cfg *)c->rules.v)[i];
+}
+
+static inline const evbus__region_cfg *evbus__config_region(const evbus__config *c, size_t i) {
+    return &((const evbus__region_cfg *)c->regions.v)[i];
 }
 
 /* Index of the target named `name`, or -1. */
@@ -92,12 +122,18 @@ long evbus__config_target_index(const evbus__config *c, const char *name);
 struct sockaddr_in;
 int evbus__config_host_port(const char *s, struct sockaddr_in *out, const char **why);
 
+/* Checks the top-level regions: (names well formed and listed once) and each
+ * target's regions: (only listed regions, or the router's own region when
+ * there is no list), adding every problem to `e`; then fills each target's
+ * delivery_regions. In config_regions.c. */
+void evbus__config_regions(evbus__config *cfg, evbus__cfg_errors *e);
+
 /* Sets every field to its default. */
 void evbus__config_defaults(evbus__config *cfg);
 
 /* Loads `path` over the defaults and checks it: the schema, then what spans
  * several keys (endpoints, names used twice, rules' targets, the catch-all
- * target, every enabled rule's pattern), all of it even when some part is
+ * target, regions, every enabled rule's pattern), all of it even when some part is
  * wrong, so that one run reports every problem. A relative data_dir is taken
  * relative to the directory of `path`. On failure err holds one line per
  * problem, each "file:line:col: key: what is wrong". */

@@ -286,6 +286,120 @@ static void to_json(loader *l, const yaml_node_t *n, jbuf *b, int depth) {
     }
 }
 
+/* The i-th key of a mapping node, if it is a scalar. */
+static const char *key_at(loader *l, const yaml_node_t *map, size_t i) {
+    const yaml_node_t *k = yaml_document_get_node(l->doc, map->data.mapping.pairs.start[i].key);
+    return k ? scalar(k) : NULL;
+}
+
+/* Whether the i-th key of a mapping repeats an earlier one. libyaml keeps
+ * both; a lookup would silently take the first. */
+static bool key_repeated(loader *l, const yaml_node_t *map, size_t i) {
+    const char *key = key_at(l, map, i);
+    for (size_t j = 0; key && j < i; j++) {
+        const char *earlier = key_at(l, map, j);
+        if (earlier && strcmp(earlier, key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A mapping of scalars, kept as text with the positions of keys and values. */
+static void read_map(loader *l, const yaml_node_t *val, evbus__cfg_map *map, const char *keypath) {
+    size_t count = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
+    free_map(map);
+    map->v = calloc(count ? count : 1, sizeof *map->v);
+    map->line = (unsigned)val->start_mark.line + 1;
+    if (!map->v) {
+        report(l, val, keypath, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_pair_t *p = &val->data.mapping.pairs.start[i];
+        const yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
+        const char *ks = k ? scalar(k) : NULL, *vs = v ? scalar(v) : NULL;
+        char kpath[300];
+        snprintf(kpath, sizeof kpath, "%s.%s", keypath, ks ? ks : "?");
+        if (!ks || !vs) {
+            report(l, vs ? k : v, kpath, "expected a key with a plain value");
+            continue;
+        }
+        if (key_repeated(l, val, i)) {
+            report(l, k, kpath, "key given twice in the same mapping");
+            continue;
+        }
+        evbus__cfg_kv *kv = &map->v[map->n++];
+        kv->key = strdup(ks);
+        kv->value = strdup(vs);
+        kv->line = (unsigned)v->start_mark.line + 1;
+        kv->column = (unsigned)v->start_mark.column + 1;
+        kv->key_line = (unsigned)k->start_mark.line + 1;
+        kv->key_column = (unsigned)k->start_mark.column + 1;
+    }
+}
+
+static void free_maps(evbus__cfg_maps *maps) {
+    for (size_t i = 0; i < maps->n; i++) {
+        free(maps->v[i].name);
+        free_map(&maps->v[i].map);
+    }
+    free(maps->v);
+    maps->v = NULL;
+    maps->n = 0;
+}
+
+/* A plain empty value (`us-east-1:`), `~` or `null`: nothing to set. */
+static bool is_null(const yaml_node_t *n) {
+    const char *s = scalar(n);
+    return s && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0);
+}
+
+/* A mapping of names to mappings of scalars. */
+static void read_maps(loader *l, const yaml_node_t *val, const evbus__cfg_field *f,
+                      evbus__cfg_maps *maps, const char *keypath) {
+    if (val->type != YAML_MAPPING_NODE) {
+        report(l, val, keypath, "expected a mapping of names to mappings of keys (%s)", f->help);
+        return;
+    }
+    size_t count = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
+    free_maps(maps);
+    maps->at = pos_of(val);
+    maps->v = calloc(count ? count : 1, sizeof *maps->v);
+    if (!maps->v) {
+        report(l, val, keypath, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_pair_t *p = &val->data.mapping.pairs.start[i];
+        const yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
+        const char *name = k ? scalar(k) : NULL;
+        char npath[300];
+        snprintf(npath, sizeof npath, "%s.%s", keypath, name ? name : "?");
+        if (!name || !*name) {
+            report(l, k, keypath, "names must be non-empty plain strings");
+            continue;
+        }
+        if (key_repeated(l, val, i)) {
+            report(l, k, npath, "key given twice in the same mapping");
+            continue;
+        }
+        if (!v || (v->type != YAML_MAPPING_NODE && !is_null(v))) {
+            report(l, v, npath, "expected a mapping of keys (%s)", f->help);
+            continue;
+        }
+        evbus__cfg_named_map *m = &maps->v[maps->n++];
+        m->name = strdup(name);
+        m->name_pos = pos_of(k);
+        if (v->type == YAML_MAPPING_NODE)
+            read_map(l, v, &m->map, npath);
+        else
+            m->map.line = (unsigned)v->start_mark.line + 1;
+    }
+}
+
 static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field *f, void *obj,
                        const char *keypath) {
     char *slot = (char *)obj + f->offset;
@@ -443,37 +557,14 @@ static void read_field(loader *l, const yaml_node_t *val, const evbus__cfg_field
         }
         return;
     }
-    case EVBUS__CFG_MAP: {
-        evbus__cfg_map *map = (evbus__cfg_map *)slot;
+    case EVBUS__CFG_MAP:
         if (val->type != YAML_MAPPING_NODE) {
             report(l, val, keypath, "expected a mapping of keys (%s)", f->help);
             return;
         }
-        size_t count = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
-        free_map(map);
-        map->v = calloc(count ? count : 1, sizeof *map->v);
-        map->line = (unsigned)val->start_mark.line + 1;
-        for (size_t i = 0; map->v && i < count; i++) {
-            const yaml_node_pair_t *p = &val->data.mapping.pairs.start[i];
-            const yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
-            const yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
-            const char *ks = k ? scalar(k) : NULL, *vs = v ? scalar(v) : NULL;
-            char kpath[300];
-            snprintf(kpath, sizeof kpath, "%s.%s", keypath, ks ? ks : "?");
-            if (!ks || !vs) {
-                report(l, vs ? k : v, kpath, "expected a key with a plain value");
-                continue;
-            }
-            evbus__cfg_kv *kv = &map->v[map->n++];
-            kv->key = strdup(ks);
-            kv->value = strdup(vs);
-            kv->line = (unsigned)v->start_mark.line + 1;
-            kv->column = (unsigned)v->start_mark.column + 1;
-            kv->key_line = (unsigned)k->start_mark.line + 1;
-            kv->key_column = (unsigned)k->start_mark.column + 1;
-        }
+        read_map(l, val, (evbus__cfg_map *)slot, keypath);
         return;
-    }
+    case EVBUS__CFG_MAPS: read_maps(l, val, f, (evbus__cfg_maps *)slot, keypath); return;
     case EVBUS__CFG_JSON: {
         jbuf b = {0};
         if (val->type == YAML_SCALAR_NODE && val->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -740,6 +831,8 @@ void evbus__cfg_free(const evbus__cfg_field *fields, void *obj) {
             evbus__cfg_free_list(f, (evbus__cfg_list *)slot);
         } else if (f->type == EVBUS__CFG_MAP) {
             free_map((evbus__cfg_map *)slot);
+        } else if (f->type == EVBUS__CFG_MAPS) {
+            free_maps((evbus__cfg_maps *)slot);
         }
     }
 }

@@ -26,6 +26,8 @@ typedef enum evbus__cfg_type {
     EVBUS__CFG_JSON,        /* char *: any YAML value (or a string of JSON text) as JSON */
     EVBUS__CFG_MAP,         /* evbus__cfg_map: a mapping of scalars kept as text, with
                                their positions, for a schema known only later (plugins) */
+    EVBUS__CFG_MAPS,        /* evbus__cfg_maps: a mapping of names to such mappings (a
+                               target's keys per region); an empty value is an empty map */
 } evbus__cfg_type;
 
 /* Where a value starts in the file, 1-based; {0, 0} when it was not read
@@ -60,6 +62,19 @@ typedef struct evbus__cfg_map {
     size_t n;
     unsigned line; /* where the mapping starts (0 when absent) */
 } evbus__cfg_map;
+
+/* One entry of an EVBUS__CFG_MAPS value: a name and its mapping. */
+typedef struct evbus__cfg_named_map {
+    char *name;
+    evbus__cfg_pos name_pos; /* of the name, the key in the file */
+    evbus__cfg_map map;
+} evbus__cfg_named_map;
+
+typedef struct evbus__cfg_maps {
+    evbus__cfg_named_map *v; /* in the file's order */
+    size_t n;
+    evbus__cfg_pos at; /* of the value; {0, 0} when absent */
+} evbus__cfg_maps;
 
 /* Longest JSON text an EVBUS__CFG_JSON value may become. */
 #define EVBUS_CFG_JSON_MAX (64 * 1024)

@@ -51,19 +51,28 @@ json_t *evbus__control_status(evbus__control *c) {
         int64_t oldest = 0;
         evbus__store_target_backlog(c->store, (uint32_t)i, &pending, &oldest);
         const char *plugin = evbus__dispatch_plugin_name(c->dispatch, (uint32_t)i);
+        /* The region it delivers to now, and every region it has, in order
+         * of preference. */
+        json_t *regions = json_array();
+        for (size_t j = 0; j < t->n_delivery_regions; j++)
+            json_array_append_new(regions, json_string(t->delivery_regions[j].name));
+        const char *region =
+            tk.region < t->n_delivery_regions ? t->delivery_regions[tk.region].name : NULL;
         json_t *pc = json_object();
         for (int j = 0; j < EVBUS__PLUGIN_COUNTERS && tk.plugin[j].name[0]; j++)
             json_object_set_new(pc, tk.plugin[j].name,
                                 json_integer((json_int_t)tk.plugin[j].value));
         json_array_append_new(
             targets,
-            json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:I, s:s?}",
-                      "name", t->name, "plugin", plugin, "pending", (json_int_t)pending,
-                      "in_flight", (json_int_t)tk.in_flight_events, "in_flight_batches",
-                      (json_int_t)tk.in_flight_batches, "delivered", (json_int_t)tk.delivered,
-                      "retried", (json_int_t)tk.retried, "dead_lettered", (json_int_t)tk.dead,
-                      "oldest_pending_age_ms", (json_int_t)(oldest ? now - oldest : 0),
-                      "max_pending", (json_int_t)t->max_pending, "refusing_events",
+            json_pack("{s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, "
+                      "s:I, s:s?}",
+                      "name", t->name, "plugin", plugin, "region", region, "regions", regions,
+                      "pending", (json_int_t)pending, "in_flight", (json_int_t)tk.in_flight_events,
+                      "in_flight_batches", (json_int_t)tk.in_flight_batches, "delivered",
+                      (json_int_t)tk.delivered, "retried", (json_int_t)tk.retried, "dead_lettered",
+                      (json_int_t)tk.dead, "oldest_pending_age_ms",
+                      (json_int_t)(oldest ? now - oldest : 0), "max_pending",
+                      (json_int_t)t->max_pending, "refusing_events",
                       t->max_pending && pending >= t->max_pending, "plugin_counters", pc,
                       "target_faults", (json_int_t)tk.target_faults, "target_fault",
                       tk.target_fault[0] ? tk.target_fault : NULL));

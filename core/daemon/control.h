@@ -7,7 +7,9 @@
  * {"cmd":"dlq-show","target":"NAME","sequence":N},
  * {"cmd":"dlq-replay","target":"NAME"}, {"cmd":"dlq-drop","target":"NAME"} and
  * {"cmd":"replay","target":"NAME","since_ms":T}.
- * Answers: {"ok":true,...} or {"ok":false,"error":"..."}.
+ * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. In the status,
+ * each target has "region", the region it delivers to now, and "regions",
+ * every region it has an instance in, in order of preference.
  *
  * dlq-replay, dlq-drop and replay change state: they are answered only for
  * the socket's owner (ipc://) or an operator (tcp:// with CURVE); see

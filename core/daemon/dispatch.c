@@ -34,6 +34,7 @@ typedef struct evbus__flight {
     struct evbus__flight *prev, *next; /* the dispatcher's list of batches in flight */
     evbus_batch *b;                    /* the header the plugin sees, in d->batches */
     evbus__target *t;
+    evbus__instance *inst; /* the region's instance it was submitted to */
     size_t n, reported, applied;
     bool in_submit;
     int64_t deadline_ms;  /* monotonic: unreported events count as RETRY then */
@@ -55,6 +56,7 @@ static void publish_counters(evbus__dispatch *d) {
     for (size_t i = 0; i < d->n_targets; i++) {
         d->snap[i] = d->targets[i].k;
         d->snap[i].in_flight_batches = d->targets[i].in_flight;
+        d->snap[i].region = d->targets[i].active;
     }
     pthread_mutex_unlock(&d->snap_lock);
 }
@@ -130,6 +132,13 @@ static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus
                            "plugin %s reported, through target %s's host, a result for a batch of "
                            "target %s (event %zu): ignored",
                            plugin, target, f->t->cfg->name, index);
+        return;
+    }
+    if (f->inst != h->inst) {
+        evbus__host_misuse(h, EVBUS__MISUSE_OTHER_TARGET, EVBUS_LOG_LEVEL_ERROR,
+                           "plugin %s reported, through target %s's host in region %s, a result "
+                           "for a batch submitted in region %s (event %zu): ignored",
+                           plugin, target, h->inst->region->name, f->inst->region->name, index);
         return;
     }
     if (index >= f->n) {
@@ -361,7 +370,7 @@ static void time_out_flight(evbus__dispatch *d, flight *f) {
             f->reported++;
         }
     }
-    evbus__host_misuse(&t->host, EVBUS__MISUSE_TIMEOUT, EVBUS_LOG_LEVEL_WARN,
+    evbus__host_misuse(&f->inst->host, EVBUS__MISUSE_TIMEOUT, EVBUS_LOG_LEVEL_WARN,
                        "plugin %s reported no result for %zu of %zu events of a batch of target %s "
                        "within its delivery_timeout (%s): they count as RETRY",
                        t->lib->desc->name, missing, f->n, t->cfg->name, limit);
@@ -440,6 +449,7 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *s
     evbus__arena_init(&f->arena, 64 * 1024);
     f->pb_alloc = (ProtobufCAllocator){arena_alloc, arena_free, &f->arena};
     f->t = t;
+    f->inst = &t->instances[t->active];
     f->n = n;
     f->seqs = evbus__arena_alloc(&f->arena, n * sizeof *f->seqs);
     f->attempts = evbus__arena_alloc(&f->arena, n * sizeof *f->attempts);
@@ -488,7 +498,7 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *s
         f->n = keep;
     }
     f->b->target = t->cfg->name;
-    f->b->region = d->cfg->region;
+    f->b->region = f->inst->region->name;
     f->b->events = f->events;
     f->b->n_events = n;
     f->deadline_ms = now_mono + t->cfg->delivery_timeout_ms;
@@ -510,7 +520,7 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *s
         return;
     }
     f->in_submit = true;
-    evbus_err rc = t->lib->desc->submit(t->state, f->b);
+    evbus_err rc = t->lib->desc->submit(f->inst->state, f->b);
     f->in_submit = false;
     if (rc != EVBUS_OK) {
         for (size_t i = 0; i < n; i++) {
@@ -715,6 +725,67 @@ static int load_retry(void *arg, uint32_t target, uint64_t seq, uint32_t attempt
     return 0;
 }
 
+/* Loads target i's plugin and checks its settings in each of its regions.
+ * Returns the library, or NULL after adding the problems to `e`. */
+static evbus__plugin_lib *open_checked(const evbus__config *cfg, size_t i, evbus__cfg_errors *e) {
+    const evbus__target_cfg *tc = evbus__config_target(cfg, i);
+    char key[300], why[1024];
+    snprintf(key, sizeof key, "targets[%zu] (%s)", i, tc->name);
+    evbus__plugin_lib *lib = NULL;
+    if (evbus__plugin_open(tc->plugin, &lib, why, sizeof why) != EVBUS_OK) {
+        evbus__cfg_error(e, cfg->targets.pos[i], key, "%s", why);
+        return NULL;
+    }
+    if (tc->n_delivery_regions == 0) {
+        evbus__cfg_error(e, cfg->targets.pos[i], key, "out of memory");
+        evbus__plugin_close(&lib);
+        return NULL;
+    }
+    if (evbus__plugin_config_check(e, i, cfg->targets.pos[i], tc, lib->desc))
+        evbus__plugin_close(&lib);
+    return lib;
+}
+
+/* Starts one instance of the target's plugin per region it delivers to. A
+ * target without regions: keeps the log prefix it always had. */
+static evbus_err start_target(evbus__dispatch *d, evbus__target *t, char *err, size_t errlen) {
+    const evbus_plugin *p = t->lib->desc;
+    t->batch_max_events = p->max_batch_events;
+    if (t->cfg->batch_max_events && t->cfg->batch_max_events < t->batch_max_events)
+        t->batch_max_events = t->cfg->batch_max_events;
+    t->batch_max_bytes = p->max_batch_bytes;
+    if (t->cfg->batch_max_bytes &&
+        (!t->batch_max_bytes || t->cfg->batch_max_bytes < t->batch_max_bytes))
+        t->batch_max_bytes = t->cfg->batch_max_bytes;
+    t->instances = calloc(t->cfg->n_delivery_regions, sizeof *t->instances);
+    if (!t->instances)
+        return EVBUS_ENOMEM;
+    for (size_t j = 0; j < t->cfg->n_delivery_regions; j++) {
+        evbus__instance *in = &t->instances[j];
+        in->region = &t->cfg->delivery_regions[j];
+        in->host = (struct evbus_host){.d = d, .t = t, .inst = in};
+        if (t->cfg->regions.n)
+            snprintf(in->host.prefix, sizeof in->host.prefix, "sink:%s:%s-%s", p->name,
+                     t->cfg->name, in->region->name);
+        else
+            snprintf(in->host.prefix, sizeof in->host.prefix, "sink:%s:%s", p->name, t->cfg->name);
+        t->n_instances = j + 1; /* shut down from here on, even if init fails */
+        if (p->init(&d->api, &in->host, &in->state) != EVBUS_OK) {
+            snprintf(err, errlen,
+                     "%s:%u:%u: targets[%u] (%s): plugin %s failed to start in region %s (its "
+                     "log says why)",
+                     d->cfg->path, t->at.line, t->at.column, t->index, t->cfg->name, p->name,
+                     in->region->name);
+            return EVBUS_ECONFIG;
+        }
+    }
+    /* Until a region selector exists, the first region in the order of
+     * preference delivers. */
+    t->active = 0;
+    t->live = true;
+    return EVBUS_OK;
+}
+
 evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, void *zctx,
                               const char *results_endpoint, const char *wake_endpoint,
                               evbus__dispatch **out, char *err, size_t errlen) {
@@ -753,46 +824,31 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
         rc = EVBUS_EZMQ;
         goto fail;
     }
-    rc = EVBUS_ECONFIG;
+    if (errlen)
+        err[0] = '\0';
+    evbus__cfg_errors e;
+    evbus__cfg_errors_init(&e, cfg->path, err, errlen);
     for (size_t i = 0; i < d->n_targets; i++) {
         evbus__target *t = &d->targets[i];
         t->index = (uint32_t)i;
         t->cfg = evbus__config_target(cfg, i);
-        t->line = cfg->targets.lines[i];
-        t->host.d = d;
-        t->host.t = t;
+        t->at = cfg->targets.pos[i];
         t->max_in_flight = (unsigned)t->cfg->max_in_flight;
         t->scheduled = evbus__id_index_new();
-        if (!t->scheduled) {
-            rc = EVBUS_ENOMEM;
+        if (!t->scheduled)
             goto fail;
-        }
-        if (!t->cfg->plugin)
-            continue; /* entries wait until a plugin is configured */
-        char why[1024];
-        if (evbus__plugin_open(t->cfg->plugin, &t->lib, why, sizeof why) != EVBUS_OK) {
-            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", cfg->path, t->line, i,
-                     t->cfg->name, why);
+        /* Without a plugin, entries wait until one is configured. */
+        if (t->cfg->plugin)
+            t->lib = open_checked(cfg, i, &e);
+    }
+    /* Every target's problems are reported before any plugin starts. */
+    rc = EVBUS_ECONFIG;
+    if (e.count)
+        goto fail;
+    for (size_t i = 0; i < d->n_targets; i++) {
+        evbus__target *t = &d->targets[i];
+        if (t->lib && (rc = start_target(d, t, err, errlen)) != EVBUS_OK)
             goto fail;
-        }
-        if (evbus__plugin_config_check(cfg->path, i, t->line, t->cfg, t->lib->desc, err, errlen))
-            goto fail;
-        const evbus_plugin *p = t->lib->desc;
-        snprintf(t->host.prefix, sizeof t->host.prefix, "sink:%s:%s", p->name, t->cfg->name);
-        t->batch_max_events = p->max_batch_events;
-        if (t->cfg->batch_max_events && t->cfg->batch_max_events < t->batch_max_events)
-            t->batch_max_events = t->cfg->batch_max_events;
-        t->batch_max_bytes = p->max_batch_bytes;
-        if (t->cfg->batch_max_bytes &&
-            (!t->batch_max_bytes || t->cfg->batch_max_bytes < t->batch_max_bytes))
-            t->batch_max_bytes = t->cfg->batch_max_bytes;
-        if (p->init(&d->api, &t->host, &t->state) != EVBUS_OK) {
-            snprintf(err, errlen,
-                     "%s:%u: targets[%zu] (%s): plugin %s failed to start (its log says why)",
-                     cfg->path, t->line, i, t->cfg->name, p->name);
-            goto fail;
-        }
-        t->live = true;
     }
     evbus__store_foreach_retry(store, load_retry, d);
     *out = d;
@@ -803,24 +859,17 @@ fail:
 }
 
 evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errlen) {
+    if (errlen)
+        err[0] = '\0';
+    evbus__cfg_errors e;
+    evbus__cfg_errors_init(&e, cfg->path, err, errlen);
     for (size_t i = 0; i < cfg->targets.n; i++) {
-        const evbus__target_cfg *tc = evbus__config_target(cfg, i);
-        unsigned line = cfg->targets.lines[i];
-        if (!tc->plugin)
+        if (!evbus__config_target(cfg, i)->plugin)
             continue;
-        char why[1024];
-        evbus__plugin_lib *lib;
-        if (evbus__plugin_open(tc->plugin, &lib, why, sizeof why) != EVBUS_OK) {
-            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): %s", cfg->path, line, i, tc->name,
-                     why);
-            return EVBUS_ECONFIG;
-        }
-        int bad = evbus__plugin_config_check(cfg->path, i, line, tc, lib->desc, err, errlen);
+        evbus__plugin_lib *lib = open_checked(cfg, i, &e);
         evbus__plugin_close(&lib);
-        if (bad)
-            return EVBUS_ECONFIG;
     }
-    return EVBUS_OK;
+    return e.count ? EVBUS_ECONFIG : EVBUS_OK;
 }
 
 evbus_err evbus__dispatch_start(evbus__dispatch *d) {
@@ -856,10 +905,10 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     for (size_t i = 0; i < d->n_targets; i++) {
         evbus__target *t = &d->targets[i];
         /* Shutdown also after a failed init, as the ABI promises. */
-        if (t->lib) {
-            t->lib->desc->shutdown(t->state);
-            evbus__plugin_close(&t->lib);
-        }
+        for (size_t j = 0; j < t->n_instances; j++)
+            t->lib->desc->shutdown(t->instances[j].state);
+        free(t->instances);
+        evbus__plugin_close(&t->lib);
         evbus__id_index_destroy(&t->scheduled);
         free(t->retries);
     }

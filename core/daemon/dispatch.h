@@ -27,12 +27,14 @@ typedef struct evbus__target_counters {
     uint64_t in_flight_batches; /* including those whose results are not durable yet */
     uint64_t target_faults;     /* events answered EVBUS_RESULT_TARGET_FAULT */
     char target_fault[256];     /* the last such reason until a delivery; "" when none */
+    size_t region; /* index in the target's delivery_regions of where it delivers now */
     evbus__plugin_counter plugin[EVBUS__PLUGIN_COUNTERS];
 } evbus__target_counters;
 
 /* Loads every target's plugin, checks its configuration against the keys the
- * plugin declares (errors name the file, line and key) and creates one
- * instance per target. Results go to the writer's `results_endpoint`
+ * plugin declares (every problem of every target, each naming the file,
+ * line, column and key) and creates one instance per target and region it
+ * delivers to (config.h: delivery_regions). Results go to the writer's `results_endpoint`
  * (inproc, PUSH/PULL); the writer wakes the dispatcher on `wake_endpoint`
  * after each commit that added pending entries. Does not start the thread.
  * The caller owns *out (evbus__dispatch_destroy()). */
@@ -41,8 +43,9 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
                               evbus__dispatch **out, char *err, size_t errlen);
 
 /* What --check-config does for delivery: loads every target's plugin and
- * checks its settings against the keys it declares, without starting
- * anything. EVBUS_ECONFIG with err naming file, line and key. */
+ * checks its settings in each region against the keys it declares, without
+ * starting anything. EVBUS_ECONFIG with err holding every problem, one a
+ * line, each naming file, line, column and key. */
 evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errlen);
 
 /* A target's counters as of the delivery thread's last loop. Safe from any

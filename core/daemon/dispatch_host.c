@@ -1,6 +1,7 @@
 /* The services evbusd offers plugins (plugin.h's evbus_host_api), except
  * `report`, which belongs with the batches in dispatch.c. Every one runs on
- * the delivery thread. */
+ * the delivery thread. A host is one instance: a target in one region, whose
+ * config_* answers are that region's keys over the target's config:. */
 #include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,14 +36,15 @@ static evbus_err config_answer(const evbus_host *h, evbus_err rc) {
 }
 
 static evbus_err host_config_string(evbus_host *h, const char *key, const char **out) {
-    return config_answer(
-        h, evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, key, EVBUS_CONFIG_STRING, out));
+    return config_answer(h, evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, h->inst->region,
+                                                       key, EVBUS_CONFIG_STRING, out));
 }
 
 static evbus_err host_config_num(evbus_host *h, const char *key, evbus_config_type type,
                                  int64_t *out) {
     const char *v;
-    evbus_err rc = evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, key, type, &v);
+    evbus_err rc =
+        evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, h->inst->region, key, type, &v);
     if (rc == EVBUS_OK && evbus__plugin_config_parse(type, v, out))
         rc = EVBUS_EINVAL; /* a default the plugin wrote wrong */
     return rc;

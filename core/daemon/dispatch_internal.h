@@ -36,21 +36,35 @@ typedef struct evbus__retry {
 } evbus__retry;
 
 typedef struct evbus__target evbus__target;
+typedef struct evbus__instance evbus__instance;
 
 struct evbus_host {
     evbus__dispatch *d;
     evbus__target *t;
+    evbus__instance *inst;
     char prefix[160];
+};
+
+/* One plugin instance of a target: the target's plugin in one of its
+ * regions, with that region's settings. */
+struct evbus__instance {
+    const evbus__target_region *region; /* one of t->cfg->delivery_regions */
+    void *state;
+    bool started; /* init succeeded */
+    struct evbus_host host;
 };
 
 struct evbus__target {
     uint32_t index;
     const evbus__target_cfg *cfg;
-    unsigned line; /* of the target in the configuration */
+    evbus__cfg_pos at; /* of the target in the configuration */
     evbus__plugin_lib *lib;
-    void *state;
-    bool live; /* init succeeded */
-    struct evbus_host host;
+    /* One per region, in the configuration's order of preference. Pending
+     * entries belong to the target: each batch goes to instances[active],
+     * so a region selector changes `active`, and nothing in the store. */
+    evbus__instance *instances;
+    size_t n_instances, active;
+    bool live;            /* every instance started */
     uint64_t cursor;      /* highest sequence taken from pending so far */
     int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
     unsigned in_flight, max_in_flight;

@@ -150,9 +150,25 @@ char *evbus__metrics_render(json_t *st) {
                 add(&t, "\"} %lld\n", v);
         }
     }
-    /* The plugins' own counters: evbus_sink_NAME_total{target=...}. */
+    /* Where each target delivers: 1 for the region it delivers to now, 0 for
+     * its other regions, so that a change of region shows on a graph. */
+    add(&t, "# HELP evbus_target_region_active 1 for the region a target delivers to, 0 for "
+            "its other regions.\n# TYPE evbus_target_region_active gauge\n");
     size_t i;
     json_t *tg;
+    json_array_foreach(targets, i, tg) {
+        const char *active = json_string_value(json_object_get(tg, "region"));
+        size_t j;
+        json_t *r;
+        json_array_foreach(json_object_get(tg, "regions"), j, r) {
+            add(&t, "evbus_target_region_active{target=\"");
+            label(&t, json_string_value(json_object_get(tg, "name")));
+            add(&t, "\",region=\"");
+            label(&t, json_string_value(r));
+            add(&t, "\"} %d\n", active && strcmp(active, json_string_value(r)) == 0);
+        }
+    }
+    /* The plugins' own counters: evbus_sink_NAME_total{target=...}. */
     json_array_foreach(targets, i, tg) {
         const char *name;
         json_t *v;

@@ -12,11 +12,18 @@ static const evbus_config_key *find_key(const evbus_plugin *p, const char *name)
     return NULL;
 }
 
-static const evbus__cfg_kv *find_value(const evbus__target_cfg *t, const char *name) {
-    for (size_t i = 0; i < t->config.n; i++)
-        if (strcmp(t->config.v[i].key, name) == 0)
-            return &t->config.v[i];
+static const evbus__cfg_kv *find_in(const evbus__cfg_map *m, const char *name) {
+    for (size_t i = 0; m && i < m->n; i++)
+        if (strcmp(m->v[i].key, name) == 0)
+            return &m->v[i];
     return NULL;
+}
+
+/* The region's value wins over the target's. */
+static const evbus__cfg_kv *find_value(const evbus__target_cfg *t, const evbus__target_region *r,
+                                       const char *name) {
+    const evbus__cfg_kv *kv = r ? find_in(r->config, name) : NULL;
+    return kv ? kv : find_in(&t->config, name);
 }
 
 int evbus__plugin_config_parse(evbus_config_type type, const char *s, int64_t *num) {
@@ -54,12 +61,16 @@ static const char *type_name(evbus_config_type type) {
     return "?";
 }
 
-int evbus__plugin_config_check(const char *path, size_t index, unsigned line,
-                               const evbus__target_cfg *t, const evbus_plugin *p, char *err,
-                               size_t errlen) {
-    for (size_t i = 0; i < t->config.n; i++) {
-        const evbus__cfg_kv *kv = &t->config.v[i];
+/* Unknown keys and values of the wrong type in one mapping; `prefix` is the
+ * mapping's key path ("targets[0].config"). */
+static unsigned check_map(evbus__cfg_errors *e, const char *prefix, const evbus__cfg_map *m,
+                          const evbus_plugin *p) {
+    unsigned bad = 0;
+    char key[400];
+    for (size_t i = 0; i < m->n; i++) {
+        const evbus__cfg_kv *kv = &m->v[i];
         const evbus_config_key *k = find_key(p, kv->key);
+        snprintf(key, sizeof key, "%s.%s", prefix, kv->key);
         if (!k) {
             char known[256] = "";
             size_t used = 0;
@@ -70,36 +81,60 @@ int evbus__plugin_config_check(const char *path, size_t index, unsigned line,
                     used += (size_t)n;
             }
             /* The key is what is wrong: point at it, not at its value. */
-            snprintf(err, errlen,
-                     "%s:%u:%u: targets[%zu].config.%s: unknown key for plugin %s (known: %s)",
-                     path, kv->key_line, kv->key_column, index, kv->key, p->name,
-                     used ? known : "none");
-            return -1;
+            evbus__cfg_error(e, (evbus__cfg_pos){kv->key_line, kv->key_column}, key,
+                             "unknown key for plugin %s (known: %s)", p->name,
+                             used ? known : "none");
+            bad++;
+            continue;
         }
         int64_t num;
         if (evbus__plugin_config_parse(k->type, kv->value, &num)) {
-            snprintf(err, errlen, "%s:%u:%u: targets[%zu].config.%s: expected %s, got '%s' (%s)",
-                     path, kv->line, kv->column, index, kv->key, type_name(k->type), kv->value,
-                     k->help ? k->help : "");
-            return -1;
+            evbus__cfg_error(e, (evbus__cfg_pos){kv->line, kv->column}, key,
+                             "expected %s, got '%s' (%s)", type_name(k->type), kv->value,
+                             k->help ? k->help : "");
+            bad++;
         }
     }
-    for (const evbus_config_key *k = p->config_keys; k && k->name; k++) {
-        if (k->required && !find_value(t, k->name)) {
-            snprintf(err, errlen, "%s:%u: targets[%zu] (%s): plugin %s needs config key '%s' (%s)",
-                     path, line, index, t->name, p->name, k->name, k->help ? k->help : "");
-            return -1;
+    return bad;
+}
+
+unsigned evbus__plugin_config_check(evbus__cfg_errors *e, size_t index, evbus__cfg_pos at,
+                                    const evbus__target_cfg *t, const evbus_plugin *p) {
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "targets[%zu].config", index);
+    unsigned bad = check_map(e, prefix, &t->config, p);
+    for (size_t j = 0; j < t->regions.n; j++) {
+        snprintf(prefix, sizeof prefix, "targets[%zu].regions.%s", index, t->regions.v[j].name);
+        bad += check_map(e, prefix, &t->regions.v[j].map, p);
+    }
+    /* Required keys: per region, since each region's instance needs them. */
+    for (size_t j = 0; j < t->n_delivery_regions; j++) {
+        const evbus__target_region *r = &t->delivery_regions[j];
+        if (r->config)
+            snprintf(prefix, sizeof prefix, "targets[%zu].regions.%s (%s)", index, r->name,
+                     t->name);
+        else
+            snprintf(prefix, sizeof prefix, "targets[%zu] (%s)", index, t->name);
+        for (const evbus_config_key *k = p->config_keys; k && k->name; k++) {
+            if (k->required && !find_value(t, r, k->name)) {
+                evbus__cfg_error(e, r->config ? r->at : at, prefix,
+                                 "plugin %s needs config key '%s'%s (%s)", p->name, k->name,
+                                 r->config ? ", in config: or in this region's keys" : "",
+                                 k->help ? k->help : "");
+                bad++;
+            }
         }
     }
-    return 0;
+    return bad;
 }
 
 evbus_err evbus__plugin_config_value(const evbus_plugin *p, const evbus__target_cfg *t,
-                                     const char *key, evbus_config_type type, const char **value) {
+                                     const evbus__target_region *r, const char *key,
+                                     evbus_config_type type, const char **value) {
     const evbus_config_key *k = key ? find_key(p, key) : NULL;
     if (!k || k->type != type)
         return EVBUS_EINVAL;
-    const evbus__cfg_kv *kv = find_value(t, key);
+    const evbus__cfg_kv *kv = find_value(t, r, key);
     const char *v = kv ? kv->value : k->default_value;
     if (!v)
         return EVBUS_ENOENT;

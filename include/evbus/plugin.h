@@ -19,12 +19,15 @@
  * A plugin is a shared object that exports one function,
  * `evbus_plugin_entry` (see ::evbus_plugin_entry_fn), returning a constant
  * ::evbus_plugin descriptor. evbusd calls the descriptor's `init` once per
- * target that uses the plugin, `submit` with batches of that target's
- * events, and `shutdown` when the target goes away. The plugin answers every
- * event of every batch with a result (delivered, retry, failed) through the
- * host's `report` service; evbusd applies results durably, retries with
- * backoff, and dead-letters what cannot be delivered. A plugin never retries
- * by itself, never stores events, and never exits the process.
+ * target that uses the plugin and region it delivers to (a target with
+ * `regions:` has an instance per region, each seeing the target's `config:`
+ * with that region's keys over it; without, one instance), `submit` with
+ * batches of that target's events, and `shutdown` when the target goes
+ * away. The plugin answers every event of every batch with a result
+ * (delivered, retry, failed) through the host's `report` service; evbusd
+ * applies results durably, retries with backoff, and dead-letters what
+ * cannot be delivered. A plugin never retries by itself, never stores
+ * events, and never exits the process.
  *
  * Build it against the installed headers only:
  * @code{.sh}
@@ -204,13 +207,15 @@ typedef struct evbus_sink_event {
 /** A batch of one target's events. Belongs to the host (see Memory). */
 typedef struct evbus_batch {
     const char *target; /**< the target's name */
-    const char *region; /**< the region the host selected for this batch */
+    const char *region; /**< the region the host selected for this batch:
+                             the region of the instance it is submitted to */
     const evbus_sink_event *events;
     size_t n_events;
     void *host_private; /**< the host's; do not touch */
 } evbus_batch;
 
-/** The host's handle for one plugin instance (one target). Opaque. */
+/** The host's handle for one plugin instance (one target in one region).
+ * Opaque. */
 typedef struct evbus_host evbus_host;
 
 /** Called when a timer fires. */
@@ -227,7 +232,8 @@ typedef struct evbus_host_api {
     /** The ABI version the host implements. */
     uint16_t abi_major, abi_minor;
 
-    /** Writes a log line prefixed with "[sink:PLUGIN:TARGET]". Checks the
+    /** Writes a log line prefixed with "[sink:PLUGIN:TARGET]" (or
+     * "[sink:PLUGIN:TARGET-REGION]" for a target with regions). Checks the
      * level first; arguments are formatted as printf does. */
     void (*log)(evbus_host *host, evbus_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -238,8 +244,9 @@ typedef struct evbus_host_api {
      * expensive message. */
     int (*log_enabled)(evbus_host *host, evbus_log_level level);
 
-    /** The value of a declared configuration key (its default when the
-     * target does not set it), already checked against its type. String
+    /** The value of a declared configuration key in this instance's region
+     * (the region's own value, else the target's `config:` value, else the
+     * key's default), already checked against its type. String
      * values belong to the host and live until `shutdown`. Returns EVBUS_OK
      * and sets *out; otherwise leaves *out untouched and returns:
      *  - EVBUS_ENOENT for an optional key declared without a default that

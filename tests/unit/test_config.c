@@ -130,6 +130,36 @@ ParameterizedTestParameters(config, bad_files_name_line_and_key) {
          "evbus.yaml:3:23: targets[0].retry_base_delay: is longer than retry_max_delay"},
         {"targets:\n  - name: t\nrules:\n  - name: r\n    pattern: &a [*a]\n    targets: [t]\n",
          "rules[0].pattern: cannot be written as JSON"},
+        {"targets:\n  - name: t\n    config:\n      a: 1\n      a: 2\n",
+         "evbus.yaml:5:7: targets[0].config.a: key given twice in the same mapping"},
+
+        /* Regions. */
+        {"regions:\n  - name: us-east-1\ntargets:\n  - name: t\n    regions:\n      us-west-9: "
+         "{}\n",
+         "evbus.yaml:6:7: targets[0].regions.us-west-9: region 'us-west-9' is not listed under "
+         "the top-level regions: (listed: us-east-1)"},
+        {"region: eu-west-1\ntargets:\n  - name: t\n    regions:\n      us-east-1: {}\n",
+         "evbus.yaml:5:7: targets[0].regions.us-east-1: region 'us-east-1' is not this router's "
+         "region ('eu-west-1')"},
+        {"regions:\n  - name: us-east-1\n  - name: us-east-1\n",
+         "evbus.yaml:3:11: regions[1].name: region 'us-east-1' is listed twice (first as "
+         "regions[0], line 2)"},
+        {"regions:\n  - name: US_East\n",
+         "evbus.yaml:2:11: regions[0].name: 'US_East' is not a region name"},
+        {"regions:\n  - name: -x\n", "evbus.yaml:2:11: regions[0].name: '-x' is not a region"},
+        {"regions:\n  - name: \"\"\n",
+         "evbus.yaml:2:11: regions[0].name: expected a non-empty string"},
+        {"regions: []\n", "evbus.yaml:1:10: regions: lists no region"},
+        {"regions:\n  - nam: x\n", "evbus.yaml:2:5: regions[0]: missing required key 'name'"},
+        {"regions: us-east-1\n", "evbus.yaml:1:10: regions: expected a list"},
+        {"targets:\n  - name: t\n    regions: {}\n",
+         "evbus.yaml:3:14: targets[0].regions: names no region (target 't')"},
+        {"regions:\n  - name: a\ntargets:\n  - name: t\n    regions:\n      a: {}\n      a: {}\n",
+         "evbus.yaml:7:7: targets[0].regions.a: key given twice in the same mapping"},
+        {"regions:\n  - name: a\ntargets:\n  - name: t\n    regions:\n      a: [1]\n",
+         "evbus.yaml:6:10: targets[0].regions.a: expected a mapping of keys"},
+        {"targets:\n  - name: t\n    regions: [local]\n",
+         "evbus.yaml:3:14: targets[0].regions: expected a mapping of names to mappings"},
     };
     return cr_make_param_array(bad_case, cases, sizeof cases / sizeof cases[0]);
 }
@@ -228,6 +258,22 @@ ParameterizedTestParameters(config, every_problem_is_reported_at_once) {
           "evbus.yaml:13:5: rules[2]: missing required key 'name'",
           "evbus.yaml:13:5: rules[2]: missing required key 'targets'",
           "evbus.yaml:15:11: metrics.listen: expected HOST:PORT"}},
+        /* Region problems in the list and in several targets. */
+        {"regions:\n"
+         "  - name: us-east-1\n"
+         "  - name: us-east-1\n"
+         "  - name: Bad\n"
+         "targets:\n"
+         "  - name: a\n"
+         "    regions:\n"
+         "      eu-west-1: {}\n"
+         "  - name: b\n"
+         "    regions: {us-east-1: {}, mars-1: {}}\n",
+         {"evbus.yaml:3:11: regions[1].name: region 'us-east-1' is listed twice (first as "
+          "regions[0], line 2)",
+          "evbus.yaml:4:11: regions[2].name: 'Bad' is not a region name",
+          "evbus.yaml:8:7: targets[0].regions.eu-west-1: region 'eu-west-1' is not listed",
+          "evbus.yaml:10:30: targets[1].regions.mars-1: region 'mars-1' is not listed"}},
     };
     return cr_make_param_array(many_case, cases, sizeof cases / sizeof cases[0]);
 }
