@@ -21,11 +21,11 @@ ParameterizedTestParameters(ddb_item, numbers) {
         {"-0.000e5", true, 1},
         {"5", true, 2},
         {"-5", true, 3},
-        {"12", true, 2},   /* one base-100 digit: 12 */
-        {"1.2", true, 3},  /* 01.20: two */
-        {"123", true, 3},  /* 01 23 */
-        {"100", true, 2},  /* 01 (00) */
-        {"0.5", true, 2},  /* .50 */
+        {"12", true, 2},  /* one base-100 digit: 12 */
+        {"1.2", true, 3}, /* 01.20: two */
+        {"123", true, 3}, /* 01 23 */
+        {"100", true, 2}, /* 01 (00) */
+        {"0.5", true, 2}, /* .50 */
         {"1e-130", true, 2},
         {"0.1e-129", true, 2},
         {"1e-131", false, 0},
@@ -120,8 +120,8 @@ Test(ddb_item, the_400KB_limit_is_checked_as_dynamodb_counts) {
     size_t size = 0;
     char why[600] = "";
     evbus_aws_buf out = {0};
-    cr_assert_eq(item_with_blob(&o, DDB_MAX_ITEM_SIZE - fixed, &size, why, &out), DDB_CONV_OK,
-                 "%s", why);
+    cr_assert_eq(item_with_blob(&o, DDB_MAX_ITEM_SIZE - fixed, &size, why, &out), DDB_CONV_OK, "%s",
+                 why);
     cr_assert_eq(size, DDB_MAX_ITEM_SIZE);
     cr_assert_null(strstr(out.data, "\"account\""), "an empty account is left out");
     evbus_aws_buf_free(&out);
