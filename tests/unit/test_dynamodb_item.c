@@ -1,7 +1,8 @@
-/* The DynamoDB plugin's item builder: numbers as DynamoDB takes them (38
- * significant digits, 1E-130 .. 9.99E+125) with the size it counts, the
- * detail transcoded to attribute values with its text kept, and the 400 KB
- * item limit at its exact boundary. */
+/* The DynamoDB plugin's item, request and answer code: numbers as DynamoDB
+ * takes them (38 significant digits, 1E-130 .. 9.99E+125) with the size it
+ * counts, the detail transcoded to attribute values with its text kept, the
+ * 400 KB item limit at its exact boundary, the two requests, and
+ * UnprocessedItems matched back to events. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdlib.h>
@@ -143,4 +144,44 @@ Test(ddb_item, expiry_is_the_event_time_plus_ttl) {
     cr_assert(strstr(out.data, ",\"exp\":{\"N\":\"1714568400\"}}"), "%s", out.data);
     cr_assert(strncmp(out.data, "{\"pk\":{\"S\":\"x\"}", 15) == 0, "%s", out.data);
     evbus_aws_buf_free(&out);
+}
+
+Test(ddb_item, requests_carry_the_condition_only_in_conditional_mode) {
+    ddb_opts o = {.table = "ev\"ents", .key = "pk", .mode = DDB_CONDITIONAL};
+    const char *item = "{\"pk\":{\"S\":\"a\"}}";
+    evbus_aws_buf out = {0};
+    cr_assert_eq(ddb_put_request(&o, item, strlen(item), &out), 0);
+    cr_assert_str_eq(out.data, "{\"TableName\":\"ev\\\"ents\",\"Item\":{\"pk\":{\"S\":\"a\"}},"
+                               "\"ConditionExpression\":\"attribute_not_exists(#k)\","
+                               "\"ExpressionAttributeNames\":{\"#k\":\"pk\"}}");
+    evbus_aws_buf_free(&out);
+    o.mode = DDB_BATCH;
+    evbus_aws_buf items[2] = {{0}, {0}};
+    evbus_aws_buf_puts(&items[0], item);
+    evbus_aws_buf_puts(&items[1], "{\"pk\":{\"S\":\"b\"}}");
+    cr_assert_eq(ddb_batch_request(&o, items, 2, &out), 0);
+    cr_assert_str_eq(out.data, "{\"RequestItems\":{\"ev\\\"ents\":["
+                               "{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"a\"}}}},"
+                               "{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"b\"}}}}]}}");
+    cr_assert_lt(strlen(out.data) - items[0].len - items[1].len, ddb_request_overhead(&o));
+    evbus_aws_buf_free(&out);
+    evbus_aws_buf_free(&items[0]);
+    evbus_aws_buf_free(&items[1]);
+}
+
+/* Only what UnprocessedItems lists is retried; a body that is no answer
+ * leaves every item unconfirmed. */
+Test(ddb_item, unprocessed_items_are_matched_back_by_key) {
+    ddb_opts o = {.table = "events", .key = "pk", .mode = DDB_BATCH};
+    const char *ids[] = {"a", "b", "c"};
+    bool un[3];
+    const char *body = "{\"UnprocessedItems\":{\"events\":["
+                       "{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"c\"},\"x\":{\"N\":\"1\"}}}},"
+                       "{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"a\"}}}}]}}";
+    cr_assert_eq(ddb_read_batch_response(&o, body, strlen(body), ids, 3, un), 0);
+    cr_assert(un[0] && !un[1] && un[2]);
+    cr_assert_eq(ddb_read_batch_response(&o, "{\"UnprocessedItems\":{}}", 23, ids, 3, un), 0);
+    cr_assert(!un[0] && !un[1] && !un[2]);
+    cr_assert_eq(ddb_read_batch_response(&o, "<html>", 6, ids, 3, un), -1);
+    cr_assert(un[0] && un[1] && un[2]);
 }
