@@ -40,3 +40,28 @@ if ! python3 -c 'import moto.server, boto3' 2>/dev/null; then
 else
   echo "install-deps: moto and boto3 present"
 fi
+
+# The second implementations the DynamoDB and SQS tests also run against
+# (dynalite, local-aws-sqs), pinned in package-lock.json at the root. npm ci
+# only when node_modules was not installed from this very lockfile.
+root=$(cd "$(dirname "$0")/.." && pwd)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs and npm"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
+  "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "install-deps: warning: node $(node --version) is older than dynalite's 20" >&2
+fi
+lock_sum=$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)
+stamp="$root/node_modules/.evbus-lockfile.sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
+  echo "install-deps: node_modules matches package-lock.json"
+else
+  echo "install-deps: npm ci (dynalite, local-aws-sqs)"
+  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" >"$stamp"
+fi

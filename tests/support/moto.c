@@ -16,7 +16,7 @@
 
 /* A port the kernel just handed out on loopback: free unless another
  * process grabs it in the moment before moto binds it. */
-static int free_port(void) {
+int moto_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
@@ -30,7 +30,7 @@ static int free_port(void) {
     return ntohs(a.sin_port);
 }
 
-static bool answers(int port) {
+bool moto_port_answers(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
@@ -51,7 +51,7 @@ int aws_tool(const char *args, char *out, size_t outlen) {
 bool moto_start(moto *m, const char *log_path) {
     memset(m, 0, sizeof *m);
     snprintf(m->log, sizeof m->log, "%s", log_path);
-    if ((m->port = free_port()) < 0)
+    if ((m->port = moto_free_port()) < 0)
         return false;
     snprintf(m->endpoint, sizeof m->endpoint, "http://127.0.0.1:%d", m->port);
     pid_t parent = getpid();
@@ -74,7 +74,7 @@ bool moto_start(moto *m, const char *log_path) {
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
-        if (answers(m->port))
+        if (moto_port_answers(m->port))
             break;
         if (waitpid(m->pid, NULL, WNOHANG) == m->pid) {
             m->pid = 0;

@@ -27,6 +27,13 @@ bool moto_start(moto *m, const char *log_path);
 /* SIGTERM, then SIGKILL after 5 s; reaps. Safe to call twice. */
 void moto_stop(moto *m);
 
+/* A port the kernel just handed out on loopback, or -1 (also used by the
+ * other servers the tests start). */
+int moto_free_port(void);
+
+/* True when something accepts connections on 127.0.0.1:port. */
+bool moto_port_answers(int port);
+
 /* Runs tests/support/aws_tool.py with the given arguments (a shell-quoted
  * string) and captures stdout. Returns its exit status. */
 int aws_tool(const char *args, char *out, size_t outlen);
