@@ -39,9 +39,10 @@ YAML
 "$prefix/bin/evbusd" --check-config --config "$prefix/evbus.yaml"
 # The AWS plugins land in lib/evbus/plugins, where the installed tools find
 # them by short name.
-test -f "$prefix/lib/evbus/plugins/evbus_sink_sqs.so"
-LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/$(gcc -print-multiarch)" \
-  "$prefix/bin/evbus" plugin info sqs | grep -q '^name: *sqs$'
+for p in sqs eventbridge dynamodb; do
+  test -f "$prefix/lib/evbus/plugins/evbus_sink_$p.so"
+  "$prefix/bin/evbus" plugin info "$p" | grep -q "^name: *$p\$"
+done
 rm -rf "$prefix"
 
 echo "== Debian package: build, install, check-config, publish as the evbus user, purge"

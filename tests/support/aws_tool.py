@@ -5,6 +5,9 @@ here wrote). Run with the default python3, which has boto3 and moto.
   aws_tool.py create-queue EP REGION NAME      -> queue URL (.fifo: FIFO)
   aws_tool.py receive EP REGION URL WANT SECS  -> JSON list of messages
   aws_tool.py delete-queue EP REGION URL
+  aws_tool.py create-bus EP REGION NAME        -> the bus's ARN
+  aws_tool.py bus-to-queue EP REGION BUS URL   -> a rule on BUS sending com.example*
+                                                  events to the queue at URL
 
 Credentials for everything but iam-user come from AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, since moto checks signatures after the free calls.
@@ -62,6 +65,15 @@ def receive(ep, region, url, want, secs):
     print(json.dumps(got))
 
 
+def bus_to_queue(ep, region, bus, url):
+    arn = client("sqs", ep, region).get_queue_attributes(
+        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = client("events", ep, region)
+    events.put_rule(Name="to-queue", EventBusName=bus,
+                    EventPattern=json.dumps({"source": [{"prefix": "com.example"}]}))
+    events.put_targets(Rule="to-queue", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "iam-user":
@@ -72,6 +84,10 @@ def main():
         receive(*args)
     elif cmd == "delete-queue":
         client("sqs", args[0], args[1]).delete_queue(QueueUrl=args[2])
+    elif cmd == "create-bus":
+        print(client("events", args[0], args[1]).create_event_bus(Name=args[2])["EventBusArn"])
+    elif cmd == "bus-to-queue":
+        bus_to_queue(*args)
     else:
         sys.exit("unknown command " + cmd)
 
