@@ -54,3 +54,13 @@ cmake --build build-asan -j"$jobs"
 echo "== tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== the README's first command: scripts/demo.sh --once"
+demo_out=$(bash scripts/demo.sh --once 2>&1) || { echo "$demo_out"; echo "demo failed"; exit 1; }
+# What a user reads in it: each event where the configuration sends it.
+for want in "demo-order-1001 com.example.orders OrderPlaced" "demo-order-1002 com.example.orders" \
+            "com.example.orders OrderPlaced {\"orderId\": \"1002\"" '"id": {"S": "demo-payment-77"}' \
+            "demo: done"; do
+  grep -qF -- "$want" <<<"$demo_out" || { echo "$demo_out"; echo "demo output lacks: $want"; exit 1; }
+done
+echo "demo: events read back from SQS, EventBridge (through a rule) and DynamoDB"
