@@ -395,3 +395,24 @@ Test(failover, selector_settings_are_checked_with_file_line_and_column) {
     for (const char *const *w = want; *w; w++)
         cr_assert(strstr(out, *w), "wanted '%s' in:\n%s", *w, out);
 }
+
+Test(failover, weighted_splits_exactly_and_skips_a_region_switched_off) {
+    start("    policy: weighted\n    weights: {us-east-1: 3, us-west-2: 1}\n", NULL, false);
+    int east_n = 0, west_n = 0;
+    int first = published;
+    for (int i = 0; i < 40; i++)
+        publish();
+    for (int i = first; i < first + 40; i++) {
+        char got[64];
+        wait_delivered(i, got, sizeof got);
+        east_n += strcmp(got, "us-east-1") == 0;
+        west_n += strcmp(got, "us-west-2") == 0;
+    }
+    cr_assert_eq(east_n, 30, "us-east-1 got %d of 40 (weights 3:1)", east_n);
+    cr_assert_eq(west_n, 10, "us-west-2 got %d of 40 (weights 3:1)", west_n);
+    char out[4096];
+    cr_assert_eq(cli("region off us-east-1", out, sizeof out), 0, "%s", out);
+    publish_until("us-west-2", now_ms());
+    publish_expecting(8, "us-west-2");
+    assert_none_lost();
+}
