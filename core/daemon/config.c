@@ -705,6 +705,18 @@ static int absolutize(const evbus__config *cfg, char **path) {
     return 0;
 }
 
+/* Whether something only a selector can do is configured: health checks,
+ * or a policy other than failover. */
+static bool selector_work(const evbus__config *cfg) {
+    for (size_t i = 0; i < cfg->regions.n; i++)
+        if (evbus__config_region(cfg, i)->check_pos.line)
+            return true;
+    for (size_t i = 0; i < cfg->targets.n; i++)
+        if (evbus__config_target(cfg, i)->policy != 0)
+            return true;
+    return false;
+}
+
 /* A selector is loaded when one is named, or when something needs one: a
  * target with several regions, or a region with a health check. */
 static void resolve_selector(evbus__config *cfg, evbus__cfg_errors *e) {
@@ -727,6 +739,12 @@ static void resolve_selector(evbus__config *cfg, evbus__cfg_errors *e) {
         if (frc == EVBUS_OK) {
             free(cfg->selector);
             cfg->selector = found;
+        } else if (!cfg->selector_given && !selector_work(cfg)) {
+            /* Nothing but the order of preference to decide: the host
+             * routes to each target's first region and applies routing
+             * controls and application states itself. */
+            free(cfg->selector);
+            cfg->selector = NULL;
         } else {
             evbus__cfg_error(e, cfg->selector_pos, "selector", "%s%s",
                              frc == EVBUS_ENOMEM ? "out of memory" : why,
