@@ -98,6 +98,8 @@ static void format_regions(json_t *t, char *out, size_t len) {
         snprintf(out + used, len - (size_t)used, ")");
 }
 
+static void print_regions(json_t *st);
+
 static void print_status(json_t *st) {
     json_t *in = json_object_get(st, "ingest"), *store = json_object_get(st, "store");
     printf("evbusd %s, region %s\n", json_string_value(json_object_get(st, "version")),
@@ -125,6 +127,7 @@ static void print_status(json_t *st) {
                (long long)num(t, "dead_lettered"), (double)num(t, "oldest_pending_age_ms") / 1000.0,
                regions);
     }
+    print_regions(st);
     json_t *auth = json_object_get(st, "auth");
     if (json_is_true(json_object_get(auth, "producers_authenticated"))) {
         json_t *refused = json_object_get(auth, "refused_connections");
@@ -149,6 +152,49 @@ static void print_status(json_t *st) {
                    "routed to it\n",
                    json_string_value(json_object_get(t, "name")), (long long)num(t, "pending"),
                    (long long)num(t, "max_pending"));
+    }
+}
+
+/* Regions: routing control, health with the recent checks (newest last),
+ * then per target with regions where it delivers now and why. */
+static void print_regions(json_t *st) {
+    json_t *regions = json_object_get(st, "regions");
+    size_t i, k;
+    json_t *r, *c;
+    bool routed = false;
+    json_array_foreach(json_object_get(st, "targets"), i, r) routed |=
+        json_object_get(r, "route") != NULL;
+    if (!routed)
+        return;
+    printf("\n%-16s %-8s %-10s  %s\n", "REGION", "CONTROL", "HEALTH",
+           "RECENT CHECKS (oldest first)");
+    json_array_foreach(regions, i, r) {
+        char recent[512] = "";
+        size_t used = 0;
+        json_array_foreach(json_object_get(r, "recent"), k, c) {
+            int w = snprintf(recent + used, sizeof recent - used, "%s%s", used ? " " : "",
+                             json_is_true(json_object_get(c, "ok")) ? "+" : "-");
+            if (w > 0 && used + (size_t)w < sizeof recent)
+                used += (size_t)w;
+        }
+        json_t *last = json_array_get(json_object_get(r, "recent"),
+                                      json_array_size(json_object_get(r, "recent")) - 1);
+        printf("%-16s %-8s %-10s  %s%s%s%s\n", json_string_value(json_object_get(r, "name")),
+               json_string_value(json_object_get(r, "routing_control")),
+               json_is_true(json_object_get(r, "checked"))
+                   ? json_string_value(json_object_get(r, "health"))
+                   : "(no check)",
+               recent, last ? " (last: " : "",
+               last ? json_string_value(json_object_get(last, "detail")) : "", last ? ")" : "");
+    }
+    printf("\n%-24s %-10s %-28s %s\n", "TARGET", "STATE", "DELIVERS TO", "WHY");
+    json_array_foreach(json_object_get(st, "targets"), i, r) {
+        if (!json_object_get(r, "route"))
+            continue;
+        printf("%-24s %-10s %-28s %s\n", json_string_value(json_object_get(r, "name")),
+               json_string_value(json_object_get(r, "app_state")),
+               json_string_value(json_object_get(r, "route")),
+               json_string_value(json_object_get(r, "route_why")));
     }
 }
 
@@ -206,6 +252,7 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
                                          {"timeout", required_argument, NULL, 'T'},
                                          {"since", required_argument, NULL, 'S'},
                                          {"seq", required_argument, NULL, 'q'},
+                                         {"force", no_argument, NULL, 'F'},
                                          {"server-key", required_argument, NULL, 'K'},
                                          {"key", required_argument, NULL, 'Y'},
                                          {"help", no_argument, NULL, 'h'},
@@ -222,6 +269,7 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         case 'n': json_object_set_new(req, "limit", json_integer(atoll(optarg))); break;
         case 'T': timeout = atoi(optarg) > 0 ? atoi(optarg) : 5000; break;
         case 'q': json_object_set_new(req, "sequence", json_integer(atoll(optarg))); break;
+        case 'F': json_object_set_new(req, "force", json_true()); break;
         case 'K': server_key = optarg; break;
         case 'Y': key_file = optarg; break;
         case 'S': {
@@ -256,6 +304,20 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         printf("\n");
     } else if (strcmp(cmd, "status") == 0) {
         print_status(answer);
+    } else if (strcmp(cmd, "region status") == 0) {
+        print_regions(answer);
+    } else if (strcmp(cmd, "region on") == 0 || strcmp(cmd, "region off") == 0) {
+        printf("region %s: routing control %s%s\n",
+               json_string_value(json_object_get(answer, "region")),
+               json_string_value(json_object_get(answer, "routing_control")),
+               json_is_true(json_object_get(answer, "changed")) ? "" : " (it already was)");
+    } else if (strncmp(cmd, "region ", 7) == 0) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(answer, "changed"), i, e)
+            printf("%s: %s -> %s\n", json_string_value(json_object_get(e, "target")),
+                   json_string_value(json_object_get(e, "from")),
+                   json_string_value(json_object_get(e, "to")));
     } else if (strcmp(cmd, "dlq show") == 0) {
         json_dumpf(json_object_get(answer, "dead_letter"), stdout, JSON_INDENT(2));
         printf("\n");
@@ -320,4 +382,42 @@ int evbus__cmd_replay(int argc, char **argv) {
     int rc = run(argc, argv, "replay", req);
     json_decref(req);
     return rc;
+}
+
+int evbus__cmd_region(int argc, char **argv) {
+    static const char *const subs[][3] = {{"status", "region-status", "region status"},
+                                          {"on", "region-on", "region on"},
+                                          {"off", "region-off", "region off"},
+                                          {"fence", "region-fence", "region fence"},
+                                          {"unfence", "region-unfence", "region unfence"},
+                                          {"failover", "region-failover", "region failover"},
+                                          {"failback", "region-failback", "region failback"}};
+    for (size_t i = 0; argc >= 2 && i < sizeof subs / sizeof subs[0]; i++) {
+        if (strcmp(argv[1], subs[i][0]) != 0)
+            continue;
+        json_t *req = json_pack("{s:s}", "cmd", subs[i][1]);
+        int rc;
+        if (i == 1 || i == 2) { /* on|off REGION */
+            if (argc < 3 || argv[2][0] == '-') {
+                fprintf(stderr, "usage: evbus region %s REGION [--force]\n", argv[1]);
+                json_decref(req);
+                return 2;
+            }
+            json_object_set_new(req, "region", json_string(argv[2]));
+            rc = run(argc - 2, argv + 2, subs[i][2], req);
+        } else {
+            rc = run(argc - 1, argv + 1, subs[i][2], req);
+        }
+        json_decref(req);
+        return rc;
+    }
+    fprintf(stderr,
+            "usage: evbus region status                   health, routing controls, routes\n"
+            "       evbus region on|off REGION [--force]  switch a routing control (--force:\n"
+            "                                             past the assertion and gating rules)\n"
+            "       evbus region fence|unfence [-t TARGET]   stop / resume dispatching\n"
+            "       evbus region failover|failback [-t TARGET] move a fenced target off its\n"
+            "                                             primary / back to it\n"
+            "  (each also takes -c FILE | --control ENDPOINT, --json, --timeout MS)\n");
+    return 2;
 }

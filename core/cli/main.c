@@ -16,6 +16,8 @@ static void usage(FILE *out) {
                  "  dlq list       dead letters: events a target could not take, and why\n"
                  "  dlq replay     deliver a target's dead letters again; dlq drop: delete them\n"
                  "  replay         deliver stored events since a time to a target again\n"
+                 "  region         region health, routing controls (on|off) and application\n"
+                 "                 states (fence|unfence|failover|failback)\n"
                  "  plugin info    a plugin's name, version, ABI, limits and configuration keys\n"
                  "  keygen PATH    write a CURVE key pair: PATH.pub and PATH.key (mode 0600)\n"
                  "  version        print the version\n"
@@ -37,6 +39,8 @@ int main(int argc, char **argv) {
         return evbus__cmd_dlq(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0)
         return evbus__cmd_replay(argc - 1, argv + 1);
+    if (strcmp(cmd, "region") == 0)
+        return evbus__cmd_region(argc - 1, argv + 1);
     if (strcmp(cmd, "plugin") == 0)
         return evbus__cmd_plugin(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)

@@ -28,6 +28,10 @@ static void print_info(const evbus__plugin_lib *lib) {
            EVBUS_PLUGIN_ABI_MAJOR, EVBUS_PLUGIN_ABI_MINOR);
     printf("description: %s\n", d->description ? d->description : "");
     printf("path:        %s\n", lib->path);
+    if (d->kind == EVBUS_PLUGIN_SELECTOR) {
+        printf("kind:        region selector\n");
+        return;
+    }
     printf("limits:      %u events per batch, ", d->max_batch_events);
     if (d->max_batch_bytes)
         printf("%u bytes of envelopes per batch\n", d->max_batch_bytes);
@@ -82,7 +86,10 @@ int evbus__cmd_plugin(int argc, char **argv) {
     const char *what = argv[1 + optind];
     char err[2048], *path = NULL;
     if (evbus__plugin_is_short_name(what)) {
-        if (evbus__plugin_find(what, dir, &path, err, sizeof err) != EVBUS_OK) {
+        char err2[sizeof err];
+        if (evbus__plugin_find(what, dir, &path, err, sizeof err) != EVBUS_OK &&
+            evbus__plugin_find_kind(what, "evbus_selector_", dir, &path, err2, sizeof err2) !=
+                EVBUS_OK) {
             fprintf(stderr, "evbus plugin info: %s\n", err);
             return 1;
         }

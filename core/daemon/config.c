@@ -120,6 +120,9 @@ static const evbus__cfg_field storage_fields[] = {
 
 #define T(field) offsetof(evbus__target_cfg, field)
 
+static const char *const policies[] = {"failover", "weighted", "home", "replicate", NULL};
+static const char *const failbacks[] = {"automatic", "manual", NULL};
+
 static const evbus__cfg_field target_fields[] = {
     {.key = "name",
      .type = EVBUS__CFG_STRING,
@@ -196,6 +199,34 @@ static const evbus__cfg_field target_fields[] = {
      .max = UINT64_MAX,
      .help = "pending deliveries beyond which producers get RETRY_LATER for events routed "
              "here; 0 for no limit"},
+    {.key = "policy",
+     .type = EVBUS__CFG_ENUM,
+     .offset = T(policy),
+     .pos_offset = T(policy_pos),
+     .choices = policies,
+     .help = "how events spread over its regions"},
+    {.key = "failback",
+     .type = EVBUS__CFG_ENUM,
+     .offset = T(failback),
+     .choices = failbacks,
+     .help = "automatic: back to a better region once it recovered; manual: by evbus region "
+             "failback"},
+    {.key = "failback_hold",
+     .type = EVBUS__CFG_DURATION,
+     .offset = T(failback_hold_ms),
+     .min = 0,
+     .max = 86400000,
+     .help = "automatic failback only after the better region stayed healthy this long"},
+    {.key = "primary",
+     .type = EVBUS__CFG_STRING,
+     .offset = T(primary),
+     .pos_offset = T(primary_pos),
+     .help = "the region it prefers, over the order of the top-level regions:"},
+    {.key = "weights",
+     .type = EVBUS__CFG_MAP,
+     .offset = T(weights),
+     .pos_offset = T(weights_pos),
+     .help = "policy weighted: a weight 0-255 per region"},
     {.key = NULL},
 };
 
@@ -211,6 +242,7 @@ static void target_init(void *elem) {
     t->retry_max_attempts = 8;
     t->retry_base_ms = 200;
     t->retry_max_ms = 60000;
+    t->failback_hold_ms = 30000;
 }
 
 static const evbus__cfg_field rule_fields[] = {
@@ -309,13 +341,99 @@ static const evbus__cfg_field metrics_fields[] = {
     {.key = NULL},
 };
 
+#define R(field) offsetof(evbus__region_cfg, field)
+
+static const char *const check_types[] = {"http", "https", "tcp", NULL};
+
+static const evbus__cfg_field health_check_fields[] = {
+    {.key = "url",
+     .type = EVBUS__CFG_STRING,
+     .offset = R(check_url),
+     .pos_offset = R(check_url_pos),
+     .required = true,
+     .help = "what is checked: http://..., https://... or tcp://HOST:PORT"},
+    {.key = "type",
+     .type = EVBUS__CFG_ENUM,
+     .offset = R(check_type),
+     .choices = check_types,
+     .help = "http, https or tcp (default: the url's scheme)"},
+    {.key = "interval",
+     .type = EVBUS__CFG_DURATION,
+     .offset = R(check_interval_ms),
+     .min = 1000,
+     .max = 3600000,
+     .help = "time between two checks, 1s or more"},
+    {.key = "timeout",
+     .type = EVBUS__CFG_DURATION,
+     .offset = R(check_timeout_ms),
+     .pos_offset = R(check_timeout_pos),
+     .min = 10,
+     .max = 60000,
+     .help = "a check that has no answer by then fails; shorter than interval"},
+    {.key = "failure_threshold",
+     .type = EVBUS__CFG_UINT,
+     .offset = R(check_failure_threshold),
+     .min = 1,
+     .max = 10,
+     .help = "consecutive failed checks that make a healthy region unhealthy"},
+    {.key = "recovery_threshold",
+     .type = EVBUS__CFG_UINT,
+     .offset = R(check_recovery_threshold),
+     .min = 1,
+     .max = 10,
+     .help = "consecutive passed checks that make an unhealthy region healthy"},
+    {.key = "match",
+     .type = EVBUS__CFG_STRING,
+     .offset = R(check_match),
+     .pos_offset = R(check_match_pos),
+     .help = "text the answer's first 5,120 bytes must hold (http and https)"},
+    {.key = "inverted",
+     .type = EVBUS__CFG_BOOL,
+     .offset = R(check_inverted),
+     .help = "true: the region is healthy when the check fails"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field region_fields[] = {
     {.key = "name",
      .type = EVBUS__CFG_STRING,
-     .offset = offsetof(evbus__region_cfg, name),
-     .pos_offset = offsetof(evbus__region_cfg, name_pos),
+     .offset = R(name),
+     .pos_offset = R(name_pos),
      .required = true,
      .help = "the region's name, such as us-east-1, used by targets' regions:"},
+    {.key = "health_check",
+     .type = EVBUS__CFG_SECTION,
+     .section = health_check_fields,
+     .pos_offset = R(check_pos),
+     .help = "how the selector checks the region's health (none: always healthy)"},
+    {.key = NULL},
+};
+
+static void region_init(void *elem) {
+    evbus__region_cfg *r = elem;
+    r->check_type = -1;
+    r->check_interval_ms = 10000;
+    r->check_timeout_ms = 2000;
+    r->check_failure_threshold = 3;
+    r->check_recovery_threshold = 3;
+}
+
+static const evbus__cfg_field routing_controls_fields[] = {
+    {.key = "at_least_on",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(controls_at_least_on),
+     .pos_offset = F(at_least_on_pos),
+     .min = 0,
+     .max = 1000,
+     .help = "the assertion rule: evbus region off is refused (unless --force) when it would "
+             "leave fewer regions on"},
+    {.key = "wait_period",
+     .type = EVBUS__CFG_DURATION,
+     .offset = F(controls_wait_ms),
+     .min = 0,
+     .max = 86400000,
+     .help = "the gating rule: a routing control change is refused (unless --force) this soon "
+             "after the last one"},
     {.key = NULL},
 };
 
@@ -335,7 +453,17 @@ static const evbus__cfg_field top_fields[] = {
      .pos_offset = F(regions_pos),
      .section = region_fields,
      .elem_size = sizeof(evbus__region_cfg),
+     .elem_init = region_init,
      .help = "the regions targets can deliver to, in order of preference"},
+    {.key = "selector",
+     .type = EVBUS__CFG_STRING,
+     .offset = F(selector),
+     .pos_offset = F(selector_pos),
+     .help = "the region selector plugin: a short name (region-health, the default) or a path"},
+    {.key = "routing_controls",
+     .type = EVBUS__CFG_SECTION,
+     .section = routing_controls_fields,
+     .help = "safety rules of evbus region on|off"},
     {.key = "log_level",
      .type = EVBUS__CFG_ENUM,
      .offset = F(log_level),
@@ -552,6 +680,7 @@ void evbus__config_defaults(evbus__config *cfg) {
     cfg->metrics_timeout_ms = 10000;
     cfg->metrics_max_connections = 256;
     cfg->metrics_max_connections_per_ip = 16;
+    cfg->controls_at_least_on = 1;
 }
 
 /* Paths in the file are relative to the file, so that the same file works
@@ -574,6 +703,58 @@ static int absolutize(const evbus__config *cfg, char **path) {
     free(*path);
     *path = abs;
     return 0;
+}
+
+/* Whether something only a selector can do is configured: health checks,
+ * or a policy other than failover. */
+static bool selector_work(const evbus__config *cfg) {
+    for (size_t i = 0; i < cfg->regions.n; i++)
+        if (evbus__config_region(cfg, i)->check_pos.line)
+            return true;
+    for (size_t i = 0; i < cfg->targets.n; i++)
+        if (evbus__config_target(cfg, i)->policy != 0)
+            return true;
+    return false;
+}
+
+/* A selector is loaded when one is named, or when something needs one: a
+ * target with several regions, or a region with a health check. */
+static void resolve_selector(evbus__config *cfg, evbus__cfg_errors *e) {
+    bool needed = cfg->selector != NULL;
+    for (size_t i = 0; i < cfg->targets.n && !needed; i++)
+        needed = evbus__config_target(cfg, i)->n_delivery_regions > 1;
+    for (size_t i = 0; i < cfg->regions.n && !needed; i++)
+        needed = evbus__config_region(cfg, i)->check_pos.line != 0;
+    if (!needed)
+        return;
+    cfg->selector_given = cfg->selector != NULL;
+    if (!cfg->selector && !(cfg->selector = strdup("region-health"))) {
+        evbus__cfg_error(e, cfg->selector_pos, "selector", "out of memory");
+        return;
+    }
+    if (evbus__plugin_is_short_name(cfg->selector)) {
+        char *found, why[1024];
+        evbus_err frc = evbus__plugin_find_kind(cfg->selector, "evbus_selector_", cfg->plugin_dir,
+                                                &found, why, sizeof why);
+        if (frc == EVBUS_OK) {
+            free(cfg->selector);
+            cfg->selector = found;
+        } else if (!cfg->selector_given && !selector_work(cfg)) {
+            /* Nothing but the order of preference to decide: the host
+             * routes to each target's first region and applies routing
+             * controls and application states itself. */
+            free(cfg->selector);
+            cfg->selector = NULL;
+        } else {
+            evbus__cfg_error(e, cfg->selector_pos, "selector", "%s%s",
+                             frc == EVBUS_ENOMEM ? "out of memory" : why,
+                             cfg->selector_given ? ""
+                                                 : " (the default selector, needed by targets "
+                                                   "with several regions and by health checks)");
+        }
+    } else if (absolutize(cfg, &cfg->selector)) {
+        evbus__cfg_error(e, cfg->selector_pos, "selector", "cannot resolve the path");
+    }
 }
 
 evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, size_t errlen) {
@@ -622,6 +803,7 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
                              t->name ? t->name : "?");
         }
     }
+    resolve_selector(cfg, &e);
     if (absolutize(cfg, &cfg->data_dir))
         evbus__cfg_error(&e, cfg->data_dir_pos, "storage.data_dir",
                          "cannot resolve the configuration's directory");

@@ -14,6 +14,14 @@
 typedef struct evbus__region_cfg {
     char *name;
     evbus__cfg_pos name_pos;
+    /* health_check: (check_pos.line 0: none, the region is always healthy) */
+    evbus__cfg_pos check_pos, check_url_pos, check_timeout_pos, check_match_pos;
+    char *check_url;
+    int check_type; /* evbus_check_type once loaded; -1 until then: from the url's scheme */
+    int64_t check_interval_ms, check_timeout_ms;
+    uint64_t check_failure_threshold, check_recovery_threshold;
+    char *check_match; /* NULL: none */
+    bool check_inverted;
 } evbus__region_cfg;
 
 /* A region a target delivers to: the host runs one plugin instance for each.
@@ -42,6 +50,14 @@ typedef struct evbus__target_cfg {
      * count as RETRY. */
     int64_t delivery_timeout_ms;
     uint64_t max_pending; /* beyond it, events routed here get RETRY_LATER; 0: no limit */
+    /* How the selector spreads it over its regions (plugin.h: evbus_route_policy,
+     * stored as the choice's index: 0 failover, 1 weighted, 2 home, 3 replicate). */
+    int policy;
+    int failback; /* 0 automatic, 1 manual */
+    int64_t failback_hold_ms;
+    char *primary;          /* a region of its own, first in its order; NULL: the list's */
+    evbus__cfg_map weights; /* region -> 0..255 (policy weighted) */
+    evbus__cfg_pos policy_pos, primary_pos, weights_pos;
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos name_pos, plugin_pos, retry_base_pos;
     /* The regions it delivers to, filled by evbus__config_load(): the names
@@ -88,6 +104,10 @@ typedef struct evbus__config {
     uint64_t metrics_max_connections; /* open at once, from everyone */
     uint64_t metrics_max_connections_per_ip; /* open at once, from one address */
     char *plugin_dir;                        /* looked in first for plugins named by short name */
+    char *selector;                /* the region selector: a path once loaded; NULL: none needed */
+    bool selector_given;           /* written in the file (else region-health, when needed) */
+    uint64_t controls_at_least_on; /* routing_controls.at_least_on: the assertion rule */
+    int64_t controls_wait_ms;      /* routing_controls.wait_period: between two changes */
     /* Who may publish and who may operate (see core/daemon/auth.h). Paths are
      * absolute once loaded; NULL: not configured. */
     char *curve_secret_key;             /* ingest.curve.secret_key */
@@ -98,7 +118,8 @@ typedef struct evbus__config {
     bool metrics_allow_unauthenticated; /* metrics.allow_unauthenticated */
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos regions_pos, max_request_bytes_pos, max_event_size_pos, data_dir_pos,
-        catch_all_pos, control_listen_pos, metrics_listen_pos, plugin_dir_pos;
+        catch_all_pos, control_listen_pos, metrics_listen_pos, plugin_dir_pos, selector_pos,
+        at_least_on_pos;
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */

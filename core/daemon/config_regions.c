@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "evbus/plugin.h"
 
 /* Longest region name: a DNS label, since AWS plugins build host names from
  * it (sqs.REGION.amazonaws.com). */
@@ -39,7 +40,9 @@ static long listed(const evbus__config *cfg, const char *name) {
     return -1;
 }
 
-static void check_list(const evbus__config *cfg, evbus__cfg_errors *e) {
+static void check_health(evbus__region_cfg *r, size_t i, evbus__cfg_errors *e);
+
+static void check_list(evbus__config *cfg, evbus__cfg_errors *e) {
     char key[64];
     /* pos is set once a list was read: an empty list, not a wrong type. */
     if (cfg->regions.pos && cfg->regions.n == 0)
@@ -47,7 +50,8 @@ static void check_list(const evbus__config *cfg, evbus__cfg_errors *e) {
                          "lists no region: list at least one, or leave regions: out to deliver "
                          "in the router's own region");
     for (size_t i = 0; i < cfg->regions.n; i++) {
-        const evbus__region_cfg *r = evbus__config_region(cfg, i);
+        evbus__region_cfg *r = &((evbus__region_cfg *)cfg->regions.v)[i];
+        check_health(r, i, e);
         if (!r->name)
             continue; /* missing: the schema said so */
         snprintf(key, sizeof key, "regions[%zu].name", i);
@@ -61,6 +65,54 @@ static void check_list(const evbus__config *cfg, evbus__cfg_errors *e) {
             evbus__cfg_error(
                 e, r->name_pos, key, "region '%s' is listed twice (first as regions[%ld], line %u)",
                 r->name, first, evbus__config_region(cfg, (size_t)first)->name_pos.line);
+    }
+}
+
+/* A region's health_check: the type from the url's scheme unless given, and
+ * they must agree; the timeout shorter than the interval (a check must end
+ * before the next starts); match only where there is a body. */
+static void check_health(evbus__region_cfg *r, size_t i, evbus__cfg_errors *e) {
+    char key[80];
+    if (!r->check_pos.line)
+        return;
+    snprintf(key, sizeof key, "regions[%zu].health_check.url", i);
+    int scheme = -1;
+    if (r->check_url) {
+        if (strncmp(r->check_url, "http://", 7) == 0)
+            scheme = EVBUS_CHECK_HTTP;
+        else if (strncmp(r->check_url, "https://", 8) == 0)
+            scheme = EVBUS_CHECK_HTTPS;
+        else if (strncmp(r->check_url, "tcp://", 6) == 0)
+            scheme = EVBUS_CHECK_TCP;
+        else
+            evbus__cfg_error(e, r->check_url_pos, key,
+                             "'%s' is not an http://, https:// or tcp://HOST:PORT url",
+                             r->check_url);
+    }
+    /* The schema's enum index: 0 http, 1 https, 2 tcp. */
+    int given = r->check_type >= 0 ? r->check_type + 1 : -1;
+    if (given > 0 && scheme > 0 && given != scheme)
+        evbus__cfg_error(e, r->check_url_pos, key,
+                         "the url's scheme does not match type: %s (region '%s')",
+                         given == EVBUS_CHECK_HTTP    ? "http"
+                         : given == EVBUS_CHECK_HTTPS ? "https"
+                                                      : "tcp",
+                         r->name ? r->name : "?");
+    r->check_type = scheme > 0 ? scheme : given > 0 ? given : EVBUS_CHECK_HTTP;
+    if (r->check_timeout_ms >= r->check_interval_ms) {
+        snprintf(key, sizeof key, "regions[%zu].health_check.timeout", i);
+        evbus__cfg_error(e, r->check_timeout_pos.line ? r->check_timeout_pos : r->check_pos, key,
+                         "%lldms is not shorter than the interval (%lldms)",
+                         (long long)r->check_timeout_ms, (long long)r->check_interval_ms);
+    }
+    if (r->check_match && r->check_type == EVBUS_CHECK_TCP) {
+        snprintf(key, sizeof key, "regions[%zu].health_check.match", i);
+        evbus__cfg_error(e, r->check_match_pos, key,
+                         "a tcp check has no answer to match: use an http or https url");
+    }
+    if (r->check_match && strlen(r->check_match) > 255) {
+        snprintf(key, sizeof key, "regions[%zu].health_check.match", i);
+        evbus__cfg_error(e, r->check_match_pos, key, "longer than 255 characters");
     }
 }
 
@@ -107,6 +159,67 @@ static void check_target(const evbus__config *cfg, size_t index, const evbus__ta
     }
 }
 
+/* Whether target t names region `name` under its regions: (or, without, is
+ * in the router's region). */
+static bool target_has(const evbus__config *cfg, const evbus__target_cfg *t, const char *name) {
+    if (!t->regions.at.line)
+        return strcmp(name, cfg->region) == 0;
+    for (size_t j = 0; j < t->regions.n; j++)
+        if (strcmp(t->regions.v[j].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* policy, primary and weights against the target's own regions. */
+static void check_policy(const evbus__config *cfg, size_t index, const evbus__target_cfg *t,
+                         evbus__cfg_errors *e) {
+    char key[300];
+    const char *tname = t->name ? t->name : "?";
+    if (t->primary && !target_has(cfg, t, t->primary)) {
+        snprintf(key, sizeof key, "targets[%zu].primary", index);
+        evbus__cfg_error(e, t->primary_pos, key, "'%s' is not one of target '%s''s regions",
+                         t->primary, tname);
+    }
+    if (t->policy == EVBUS_POLICY_REPLICATE - 1) {
+        snprintf(key, sizeof key, "targets[%zu].policy", index);
+        evbus__cfg_error(e, t->policy_pos, key,
+                         "replicate is not supported by this evbusd yet (target '%s'): use "
+                         "failover, weighted or home",
+                         tname);
+    }
+    bool weighted = t->policy == EVBUS_POLICY_WEIGHTED - 1;
+    snprintf(key, sizeof key, "targets[%zu].weights", index);
+    if (t->weights.line && !weighted)
+        evbus__cfg_error(e, t->weights_pos, key,
+                         "weights are for policy: weighted (target '%s' has another policy)",
+                         tname);
+    if (weighted && !t->weights.line)
+        evbus__cfg_error(e, t->policy_pos, key,
+                         "policy weighted needs weights: {REGION: 0-255, ...} (target '%s')",
+                         tname);
+    for (size_t k = 0; k < t->weights.n; k++) {
+        const evbus__cfg_kv *kv = &t->weights.v[k];
+        char wkey[360];
+        snprintf(wkey, sizeof wkey, "%s.%s", key, kv->key);
+        char *end;
+        unsigned long w = strtoul(kv->value, &end, 10);
+        if (!target_has(cfg, t, kv->key))
+            evbus__cfg_error(e, (evbus__cfg_pos){kv->key_line, kv->key_column}, wkey,
+                             "'%s' is not one of target '%s''s regions", kv->key, tname);
+        else if (kv->value[0] < '0' || kv->value[0] > '9' || *end || w > 255)
+            evbus__cfg_error(e, (evbus__cfg_pos){kv->line, kv->column}, wkey,
+                             "expected a weight from 0 to 255, got '%s'", kv->value);
+    }
+    for (size_t j = 0; weighted && t->weights.line && j < t->regions.n; j++) {
+        bool found = false;
+        for (size_t k = 0; k < t->weights.n && !found; k++)
+            found = strcmp(t->weights.v[k].key, t->regions.v[j].name) == 0;
+        if (!found)
+            evbus__cfg_error(e, t->weights_pos, key, "no weight for region '%s' (target '%s')",
+                             t->regions.v[j].name, tname);
+    }
+}
+
 /* Preference order: the top-level list's, whatever order a target writes its
  * regions in. Without a list, the only region a target may name is the
  * router's own. */
@@ -136,9 +249,16 @@ static void order_target(const evbus__config *cfg, size_t index, evbus__target_c
 
 void evbus__config_regions(evbus__config *cfg, evbus__cfg_errors *e) {
     check_list(cfg, e);
+    size_t listed_n = has_list(cfg) ? cfg->regions.n : 1;
+    if (cfg->controls_at_least_on > listed_n)
+        evbus__cfg_error(e, cfg->at_least_on_pos, "routing_controls.at_least_on",
+                         "%llu is more than the %zu region(s) there are: every change would be "
+                         "refused",
+                         (unsigned long long)cfg->controls_at_least_on, listed_n);
     for (size_t i = 0; i < cfg->targets.n; i++) {
         evbus__target_cfg *t = &((evbus__target_cfg *)cfg->targets.v)[i];
         check_target(cfg, i, t, e);
+        check_policy(cfg, i, t, e);
         order_target(cfg, i, t);
     }
 }

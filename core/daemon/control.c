@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "control_regions.h"
 #include "dispatch_msg.h"
 #include "endpoint.h"
 #include "envelope.h"
@@ -21,7 +22,9 @@
 #define REQUEST_MAX (64 * 1024)
 
 /* Every command, for messages that must name them all. */
-#define COMMANDS "status, dlq, dlq-show, dlq-replay, dlq-drop, replay"
+#define COMMANDS                                                                                   \
+    "status, dlq, dlq-show, dlq-replay, dlq-drop, replay, region-status, region-on, region-off, "  \
+    "region-fence, region-unfence, region-failover, region-failback"
 
 struct evbus__control {
     const evbus__config *cfg;
@@ -31,6 +34,7 @@ struct evbus__control {
     evbus__auth *auth;
     void *sock;
     void *results; /* PUSH to the writer, for dead-letter replays and drops */
+    evbus__control_regions *regions;
     pthread_t thread;
     bool running;
     atomic_int stop;
@@ -62,20 +66,24 @@ json_t *evbus__control_status(evbus__control *c) {
         for (int j = 0; j < EVBUS__PLUGIN_COUNTERS && tk.plugin[j].name[0]; j++)
             json_object_set_new(pc, tk.plugin[j].name,
                                 json_integer((json_int_t)tk.plugin[j].value));
-        json_array_append_new(
-            targets,
-            json_pack("{s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, "
-                      "s:I, s:s?}",
-                      "name", t->name, "plugin", plugin, "region", region, "regions", regions,
-                      "pending", (json_int_t)pending, "in_flight", (json_int_t)tk.in_flight_events,
-                      "in_flight_batches", (json_int_t)tk.in_flight_batches, "delivered",
-                      (json_int_t)tk.delivered, "retried", (json_int_t)tk.retried, "dead_lettered",
-                      (json_int_t)tk.dead, "oldest_pending_age_ms",
-                      (json_int_t)(oldest ? now - oldest : 0), "max_pending",
-                      (json_int_t)t->max_pending, "refusing_events",
-                      t->max_pending && pending >= t->max_pending, "plugin_counters", pc,
-                      "target_faults", (json_int_t)tk.target_faults, "target_fault",
-                      tk.target_fault[0] ? tk.target_fault : NULL));
+        json_t *entry = json_pack(
+            "{s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, "
+            "s:I, s:s?}",
+            "name", t->name, "plugin", plugin, "region", region, "regions", regions, "pending",
+            (json_int_t)pending, "in_flight", (json_int_t)tk.in_flight_events, "in_flight_batches",
+            (json_int_t)tk.in_flight_batches, "delivered", (json_int_t)tk.delivered, "retried",
+            (json_int_t)tk.retried, "dead_lettered", (json_int_t)tk.dead, "oldest_pending_age_ms",
+            (json_int_t)(oldest ? now - oldest : 0), "max_pending", (json_int_t)t->max_pending,
+            "refusing_events", t->max_pending && pending >= t->max_pending, "plugin_counters", pc,
+            "target_faults", (json_int_t)tk.target_faults, "target_fault",
+            tk.target_fault[0] ? tk.target_fault : NULL);
+        /* Where the region selector sends it now, and why. */
+        if (entry && tk.app_state[0]) {
+            json_object_set_new(entry, "route", json_string(tk.route));
+            json_object_set_new(entry, "route_why", json_string(tk.route_why));
+            json_object_set_new(entry, "app_state", json_string(tk.app_state));
+        }
+        json_array_append_new(targets, entry);
     }
     json_t *status = json_pack(
         "{s:b, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, "
@@ -90,6 +98,8 @@ json_t *evbus__control_status(evbus__control *c) {
         targets);
     if (status && c->auth)
         json_object_set_new(status, "auth", evbus__auth_status(c->auth));
+    if (status && c->regions)
+        json_object_set_new(status, "regions", evbus__control_regions_status(c->regions));
     return status;
 }
 
@@ -289,7 +299,7 @@ static json_t *cmd_dlq_show(evbus__control *c, json_t *req) {
 /* Commands that change what evbusd stores or delivers. */
 static bool changes_state(const char *cmd) {
     return strcmp(cmd, "dlq-replay") == 0 || strcmp(cmd, "dlq-drop") == 0 ||
-           strcmp(cmd, "replay") == 0;
+           strcmp(cmd, "replay") == 0 || evbus__control_regions_changes_state(cmd);
 }
 
 static json_t *handle(evbus__control *c, const char *text, size_t len, bool may_operate) {
@@ -318,6 +328,11 @@ static json_t *handle(evbus__control *c, const char *text, size_t len, bool may_
         answer = cmd_dlq_show(c, req);
     else if (strcmp(cmd, "replay") == 0)
         answer = cmd_replay(c, req);
+    else if (strcmp(cmd, "region-status") == 0)
+        answer = evbus__control_status(c);
+    else if (strncmp(cmd, "region-", 7) == 0 &&
+             (answer = evbus__control_regions_handle(c->regions, cmd, req)) != NULL)
+        ;
     else
         answer = json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command (" COMMANDS ")");
     json_decref(req);
@@ -377,6 +392,11 @@ evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, ev
         evbus__control_destroy(&c);
         return EVBUS_EZMQ;
     }
+    if (!(c->regions = evbus__control_regions_new(cfg, store, dispatch, c->results))) {
+        snprintf(err, errlen, "out of memory");
+        evbus__control_destroy(&c);
+        return EVBUS_ENOMEM;
+    }
     if (c->sock && evbus__auth_secure_control(auth, c->sock, err, errlen) != EVBUS_OK) {
         evbus__control_destroy(&c);
         return EVBUS_EZMQ;
@@ -419,6 +439,7 @@ void evbus__control_destroy(evbus__control **cp) {
         zmq_close(c->sock);
     if (c->results)
         zmq_close(c->results);
+    evbus__control_regions_destroy(&c->regions);
     free(c);
     *cp = NULL;
 }

@@ -58,6 +58,8 @@ static void publish_counters(evbus__dispatch *d) {
         d->snap[i].in_flight_batches = d->targets[i].in_flight;
         d->snap[i].region = d->targets[i].active;
     }
+    if (d->regions)
+        evbus__regions_snapshot(d);
     pthread_mutex_unlock(&d->snap_lock);
 }
 
@@ -97,8 +99,8 @@ static const char *result_name(evbus_result r) {
  * logged and ignored; evbusd keeps running. */
 static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus_result result,
                         uint32_t retry_after_ms, const char *reason) {
-    if (!h)
-        return;
+    if (!h || !h->t)
+        return; /* a selector's host: it has no batches */
     evbus__dispatch *d = h->d;
     const char *plugin = h->t->lib->desc->name, *target = h->t->cfg->name;
     if (d->closing) {
@@ -339,6 +341,12 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
 
 /* Turns a finished batch into durable results for the writer and retries. */
 static void finish_flight(evbus__dispatch *d, flight *f) {
+    size_t ok = 0, failed = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        ok += f->results[i] == EVBUS_RESULT_DELIVERED;
+        failed += f->results[i] == EVBUS_RESULT_RETRY || f->results[i] == EVBUS_RESULT_TARGET_FAULT;
+    }
+    evbus__regions_delivery(d, f->t, f->inst, ok, failed);
     apply_results(d, f, true);
     LIST_UNLINK(d->flights, f);
     flight_free(d, f);
@@ -439,9 +447,9 @@ static void on_record(void *arg, size_t i, const void *record, size_t len) {
     rd->found[i] = true;
 }
 
-/* Builds and submits one batch of `n` sequences. */
-static void submit_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *seqs,
-                         const uint32_t *attempts, size_t n) {
+/* Builds and submits one batch of `n` sequences to one region's instance. */
+static void submit_batch(evbus__dispatch *d, evbus__target *t, evbus__instance *inst,
+                         const uint64_t *seqs, const uint32_t *attempts, size_t n) {
     flight *f = calloc(1, sizeof *f);
     if (!f)
         return;
@@ -449,7 +457,7 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *s
     evbus__arena_init(&f->arena, 64 * 1024);
     f->pb_alloc = (ProtobufCAllocator){arena_alloc, arena_free, &f->arena};
     f->t = t;
-    f->inst = &t->instances[t->active];
+    f->inst = inst;
     f->n = n;
     f->seqs = evbus__arena_alloc(&f->arena, n * sizeof *f->seqs);
     f->attempts = evbus__arena_alloc(&f->arena, n * sizeof *f->attempts);
@@ -549,10 +557,40 @@ static int on_pending(void *arg, uint64_t seq) {
     return s->n == s->max;
 }
 
+/* Hands the events to the region(s) the target's route gives them. The
+ * route is the selector's last decision with the routing controls folded
+ * in (dispatch_regions.c): for one region, a read of t->route_inst; for a
+ * weighted route, a position per event and a batch per region. */
+static void route_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *seqs,
+                        const uint32_t *attempts, size_t n) {
+    if (!t->pref || t->route.mode != EVBUS_ROUTE_WEIGHTED) {
+        submit_batch(d, t, &t->instances[t->route_inst], seqs, attempts, n);
+        return;
+    }
+    uint64_t gs[EVBUS_ROUTE_MAX_REGIONS][64];
+    uint32_t ga[EVBUS_ROUTE_MAX_REGIONS][64];
+    size_t gn[EVBUS_ROUTE_MAX_REGIONS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t p = evbus__route_next_position(t);
+        gs[p][gn[p]] = seqs[i];
+        ga[p][gn[p]++] = attempts[i];
+        if (gn[p] == 64) {
+            submit_batch(d, t, &t->instances[t->pref[p]], gs[p], ga[p], gn[p]);
+            gn[p] = 0;
+        }
+    }
+    for (size_t p = 0; p < t->n_instances && p < EVBUS_ROUTE_MAX_REGIONS; p++)
+        if (gn[p])
+            submit_batch(d, t, &t->instances[t->pref[p]], gs[p], ga[p], gn[p]);
+}
+
 /* Submits batches to one target while it has room: due retries first, then
- * entries that became pending since the last scan. */
+ * entries that became pending since the last scan. A held target (fenced,
+ * or every region's control off) gets nothing: its entries wait. */
 static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wall,
                             bool scan_fresh) {
+    if (t->held)
+        return;
     size_t max = t->batch_max_events;
     uint64_t seqs[1024];
     uint32_t attempts[1024];
@@ -597,7 +635,7 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
             }
         }
         t->linger_since = 0;
-        submit_batch(d, t, seqs, attempts, n);
+        route_batch(d, t, seqs, attempts, n);
     }
 }
 
@@ -644,7 +682,7 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
             wait = d->timers[i].due_ms - now;
     for (size_t i = 0; i < d->n_targets; i++) {
         const evbus__target *t = &d->targets[i];
-        if (t->live && t->n_retries && t->in_flight < t->max_in_flight &&
+        if (t->live && !t->held && t->n_retries && t->in_flight < t->max_in_flight &&
             t->retries[0].due_ms - wall < wait)
             wait = t->retries[0].due_ms - wall;
         if (t->live && t->linger_since && t->linger_since + t->cfg->batch_linger_ms - now < wait)
@@ -668,6 +706,10 @@ static void take_wakes(evbus__dispatch *d) {
              * scan cursors: deliver them as retries due now. */
             for (size_t i = 0; i < m->n; i++) {
                 const evbus__store_result *r = &m->v[i];
+                if (r->outcome == EVBUS__STATE && d->regions) {
+                    evbus__regions_apply_state(d, r->reason);
+                    continue;
+                }
                 if ((r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__REPLAY) &&
                     r->target < d->n_targets && d->targets[r->target].live &&
                     !is_scheduled(&d->targets[r->target], r->seq))
@@ -741,6 +783,14 @@ static evbus__plugin_lib *open_checked(const evbus__config *cfg, size_t i, evbus
         evbus__plugin_close(&lib);
         return NULL;
     }
+    if (lib->desc->kind != EVBUS_PLUGIN_SINK) {
+        evbus__cfg_error(e, cfg->targets.pos[i], key,
+                         "%s: plugin %s is a region selector, not a sink (name it under "
+                         "selector:)",
+                         lib->path, lib->desc->name);
+        evbus__plugin_close(&lib);
+        return NULL;
+    }
     if (evbus__plugin_config_check(e, i, cfg->targets.pos[i], tc, lib->desc))
         evbus__plugin_close(&lib);
     return lib;
@@ -779,9 +829,10 @@ static evbus_err start_target(evbus__dispatch *d, evbus__target *t, char *err, s
             return EVBUS_ECONFIG;
         }
     }
-    /* Until a region selector exists, the first region in the order of
-     * preference delivers. */
+    /* The first region in the order of preference delivers until the
+     * routes are loaded (evbus__regions_init) and the selector says. */
     t->active = 0;
+    t->route_inst = 0;
     t->live = true;
     return EVBUS_OK;
 }
@@ -797,6 +848,7 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
     d->store = store;
     d->zctx = zctx;
     evbus__dispatch_host_api(&d->api, host_report);
+    evbus__regions_host_api(&d->api);
     d->n_targets = cfg->targets.n;
     d->targets = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->targets);
     d->snap = calloc(d->n_targets ? d->n_targets : 1, sizeof *d->snap);
@@ -850,6 +902,9 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
         if (t->lib && (rc = start_target(d, t, err, errlen)) != EVBUS_OK)
             goto fail;
     }
+    if ((rc = evbus__regions_init(d)) != EVBUS_OK ||
+        (rc = evbus__regions_start_selector(d, err, errlen)) != EVBUS_OK)
+        goto fail;
     evbus__store_foreach_retry(store, load_retry, d);
     *out = d;
     return EVBUS_OK;
@@ -869,6 +924,8 @@ evbus_err evbus__dispatch_check(const evbus__config *cfg, char *err, size_t errl
         evbus__plugin_lib *lib = open_checked(cfg, i, &e);
         evbus__plugin_close(&lib);
     }
+    if (evbus__regions_check_selector(cfg, err, errlen) != EVBUS_OK)
+        return EVBUS_ECONFIG;
     return e.count ? EVBUS_ECONFIG : EVBUS_OK;
 }
 
@@ -902,6 +959,7 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
         free(tr);
     }
     d->closing = true; /* a report from shutdown() is ignored */
+    evbus__regions_free(d);
     for (size_t i = 0; i < d->n_targets; i++) {
         evbus__target *t = &d->targets[i];
         /* Shutdown also after a failed init, as the ABI promises. */

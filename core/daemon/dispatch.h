@@ -6,6 +6,7 @@
 #ifndef EVBUS_DISPATCH_H
 #define EVBUS_DISPATCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -27,9 +28,39 @@ typedef struct evbus__target_counters {
     uint64_t in_flight_batches; /* including those whose results are not durable yet */
     uint64_t target_faults;     /* events answered EVBUS_RESULT_TARGET_FAULT */
     char target_fault[256];     /* the last such reason until a delivery; "" when none */
-    size_t region; /* index in the target's delivery_regions of where it delivers now */
+    size_t region;       /* index in the target's delivery_regions of where it delivers now */
+    char route[192];     /* where it delivers now: "us-west-2", "us-east-1 3, us-west-2 1",
+                            "(held: fenced)" */
+    char route_why[128]; /* the selector's reason for it; "" when none */
+    char app_state[16];  /* active, fenced, failover; "" for a target without regions */
     evbus__plugin_counter plugin[EVBUS__PLUGIN_COUNTERS];
 } evbus__target_counters;
+
+/* How many recent health checks of a region `evbus status` shows. */
+#define EVBUS__RECENT_CHECKS 8
+
+typedef struct evbus__check_record {
+    int64_t at_ms; /* wall clock */
+    bool ok;
+    char detail[56];
+} evbus__check_record;
+
+/* A region as the delivery thread last saw it, for status. */
+typedef struct evbus__region_status {
+    char name[64];
+    bool control_on;
+    int health;                                       /* evbus_region_health */
+    bool checked;                                     /* it has a health check */
+    evbus__check_record recent[EVBUS__RECENT_CHECKS]; /* oldest first */
+    size_t n_recent;
+} evbus__region_status;
+
+/* The router's regions (the top-level regions:, or its own region). */
+size_t evbus__dispatch_region_count(evbus__dispatch *d);
+
+/* Region i as of the delivery thread's last loop. Safe from any thread.
+ * EVBUS_EINVAL for an unknown region. */
+evbus_err evbus__dispatch_region_status(evbus__dispatch *d, size_t i, evbus__region_status *out);
 
 /* Loads every target's plugin, checks its configuration against the keys the
  * plugin declares (every problem of every target, each naming the file,

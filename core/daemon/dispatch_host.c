@@ -32,10 +32,14 @@ static int host_log_enabled(evbus_host *h, evbus_log_level level) {
 /* A declared key without a value is EVBUS_ENOENT from ABI 1.1 on; plugins
  * built for 1.0 keep getting the EVBUS_EINVAL they were built against. */
 static evbus_err config_answer(const evbus_host *h, evbus_err rc) {
+    if (!h->t)
+        return EVBUS_EINVAL; /* a selector has no configuration keys */
     return rc == EVBUS_ENOENT && h->t->lib->desc->abi_minor < 1 ? EVBUS_EINVAL : rc;
 }
 
 static evbus_err host_config_string(evbus_host *h, const char *key, const char **out) {
+    if (!h->t)
+        return EVBUS_EINVAL;
     return config_answer(h, evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, h->inst->region,
                                                        key, EVBUS_CONFIG_STRING, out));
 }
@@ -43,6 +47,8 @@ static evbus_err host_config_string(evbus_host *h, const char *key, const char *
 static evbus_err host_config_num(evbus_host *h, const char *key, evbus_config_type type,
                                  int64_t *out) {
     const char *v;
+    if (!h->t)
+        return EVBUS_EINVAL;
     evbus_err rc =
         evbus__plugin_config_value(h->t->lib->desc, h->t->cfg, h->inst->region, key, type, &v);
     if (rc == EVBUS_OK && evbus__plugin_config_parse(type, v, out))
@@ -159,6 +165,8 @@ static bool counter_name_ok(const char *name) {
 }
 
 static void host_counter_add(evbus_host *h, const char *name, uint64_t delta) {
+    if (!h->t)
+        return; /* a selector's: no target to count for */
     if (!name || !counter_name_ok(name)) {
         host_log(h, EVBUS_LOG_LEVEL_WARN, "counter name '%s' is not [a-z0-9_]+: ignored",
                  name ? name : "(null)");

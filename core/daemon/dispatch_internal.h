@@ -40,15 +40,28 @@ typedef struct evbus__instance evbus__instance;
 
 struct evbus_host {
     evbus__dispatch *d;
-    evbus__target *t;
-    evbus__instance *inst;
+    evbus__target *t;      /* NULL for the selector's host */
+    evbus__instance *inst; /* NULL for the selector's host */
+    bool selector;         /* the selector's host: the region services answer */
     char prefix[160];
 };
+
+/* A region of the router (dispatch_regions.c): the top-level regions:, or
+ * the router's own region when there is no list. */
+typedef struct evbus__region_rt {
+    const char *name;
+    const evbus__region_cfg *cfg;                     /* NULL: the router's own region, no list */
+    bool control_on;                                  /* the routing control (operators') */
+    evbus_region_health health;                       /* the selector's verdict */
+    evbus__check_record recent[EVBUS__RECENT_CHECKS]; /* a ring, newest at recent_next - 1 */
+    size_t n_recent, recent_next;
+} evbus__region_rt;
 
 /* One plugin instance of a target: the target's plugin in one of its
  * regions, with that region's settings. */
 struct evbus__instance {
     const evbus__target_region *region; /* one of t->cfg->delivery_regions */
+    size_t rindex;                      /* its index in d->regions; SIZE_MAX: none */
     void *state;
     bool started; /* init succeeded */
     struct evbus_host host;
@@ -64,8 +77,25 @@ struct evbus__target {
      * so a region selector changes `active`, and nothing in the store. */
     evbus__instance *instances;
     size_t n_instances, active;
-    bool live;            /* every instance started */
-    uint64_t cursor;      /* highest sequence taken from pending so far */
+    /* The region selector's view (dispatch_regions.c). pref[p]: the instance
+     * at position p of the target's order of preference (primary: first);
+     * pref_region[p] its region's index. The route is the selector's last
+     * decision; `held` and `route_inst` / `eff_weight` are derived from it,
+     * the routing controls and the application state whenever one of them
+     * changes, so that a batch costs one read of them. */
+    size_t *pref;
+    uint32_t *pref_region;
+    uint8_t *weights; /* per position, from weights: (1 each without) */
+    evbus_route route;
+    char route_why[128];
+    evbus_app_state app;
+    char app_prev[16]; /* fenced: what unfence returns to */
+    bool held;         /* nothing is dispatched: fenced, or no region on */
+    size_t route_inst; /* ROUTE_ONE: the instance every batch goes to */
+    uint32_t eff_weight[EVBUS_ROUTE_MAX_REGIONS]; /* WEIGHTED: per position, 0 when off */
+    int64_t wrr[EVBUS_ROUTE_MAX_REGIONS];         /* smooth weighted round robin state */
+    bool live;                                    /* every instance started */
+    uint64_t cursor;                              /* highest sequence taken from pending so far */
     int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
     unsigned in_flight, max_in_flight;
     size_t batch_max_events, batch_max_bytes;
@@ -140,6 +170,13 @@ struct evbus__dispatch {
     /* Copies of the targets' counters for other threads. */
     pthread_mutex_t snap_lock;
     evbus__target_counters *snap;
+    /* Regions and the selector (dispatch_regions.c). */
+    evbus__region_rt *regions, *rsnap; /* rsnap: the copy other threads read */
+    size_t n_regions;
+    evbus__plugin_lib *selector_lib;
+    void *selector_state;
+    struct evbus_host selector_host;
+    bool selector_started;
 };
 
 /* The table of host services handed to every plugin's init; `report` is the
@@ -153,5 +190,40 @@ void evbus__dispatch_host_api(evbus_host_api *api,
  * and the target. */
 void evbus__host_misuse(evbus_host *h, evbus__misuse kind, evbus_log_level level, const char *fmt,
                         ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- regions and the selector (dispatch_regions.c) ---- */
+
+/* Builds d->regions and each target's order of preference, and loads what
+ * the store holds (routing controls, application states, health, routes).
+ * After the targets' instances exist, before the selector starts. */
+evbus_err evbus__regions_init(evbus__dispatch *d);
+
+/* Loads and starts the configured selector, if any. err says why not. */
+evbus_err evbus__regions_start_selector(evbus__dispatch *d, char *err, size_t errlen);
+
+/* Loads the configured selector and checks it is one (--check-config). */
+evbus_err evbus__regions_check_selector(const evbus__config *cfg, char *err, size_t errlen);
+
+/* Shuts the selector down; frees the regions. */
+void evbus__regions_free(evbus__dispatch *d);
+
+/* A "KEY=VALUE" the writer made durable: applies what operators changed
+ * (routing controls, application states, failback requests) and tells the
+ * selector. The dispatcher's own keys (health, routes) are ignored. */
+void evbus__regions_apply_state(evbus__dispatch *d, const char *kv);
+
+/* Passive health: a finished batch's outcome, for the selector. */
+void evbus__regions_delivery(evbus__dispatch *d, evbus__target *t, evbus__instance *inst, size_t ok,
+                             size_t failed);
+
+/* WEIGHTED routes: the position of the next event (smooth weighted round
+ * robin over eff_weight: exact over every sum(eff_weight) events). */
+size_t evbus__route_next_position(evbus__target *t);
+
+/* The selector services of the host table (region_count ... set_route). */
+void evbus__regions_host_api(evbus_host_api *api);
+
+/* Copies regions and routes for other threads; under d->snap_lock. */
+void evbus__regions_snapshot(evbus__dispatch *d);
 
 #endif

@@ -32,9 +32,9 @@ static int beside_binary(char *out, size_t len) {
     return w < 0 || (size_t)w >= len ? -1 : 0;
 }
 
-static bool try_dir(const char *dir, const char *name, char **out) {
+static bool try_dir(const char *dir, const char *prefix, const char *name, char **out) {
     char path[PATH_MAX], abs[PATH_MAX];
-    const char *prefixes[] = {"evbus_sink_", ""};
+    const char *prefixes[] = {prefix, ""};
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s%s.so", dir, prefixes[i], name);
         if (access(path, R_OK) == 0 && realpath(path, abs)) {
@@ -47,6 +47,11 @@ static bool try_dir(const char *dir, const char *name, char **out) {
 
 evbus_err evbus__plugin_find(const char *name, const char *plugin_dir, char **out, char *err,
                              size_t errlen) {
+    return evbus__plugin_find_kind(name, "evbus_sink_", plugin_dir, out, err, errlen);
+}
+
+evbus_err evbus__plugin_find_kind(const char *name, const char *prefix, const char *plugin_dir,
+                                  char **out, char *err, size_t errlen) {
     const char *dirs[3];
     size_t n = 0;
     char beside[PATH_MAX];
@@ -59,14 +64,13 @@ evbus_err evbus__plugin_find(const char *name, const char *plugin_dir, char **ou
 #endif
     char *found = NULL;
     for (size_t i = 0; i < n && !found; i++)
-        if (try_dir(dirs[i], name, &found) && !found)
+        if (try_dir(dirs[i], prefix, name, &found) && !found)
             return EVBUS_ENOMEM;
     if (found) {
         *out = found;
         return EVBUS_OK;
     }
-    int w =
-        snprintf(err, errlen, "no plugin '%s' (evbus_sink_%s.so or %s.so) in", name, name, name);
+    int w = snprintf(err, errlen, "no plugin '%s' (%s%s.so or %s.so) in", name, prefix, name, name);
     for (size_t i = 0; i < n && w > 0 && (size_t)w < errlen; i++)
         w += snprintf(err + w, errlen - (size_t)w, "%s %s", i ? "," : "", dirs[i]);
     if (w > 0 && (size_t)w < errlen)

@@ -21,4 +21,10 @@ bool evbus__plugin_is_short_name(const char *s);
 evbus_err evbus__plugin_find(const char *name, const char *plugin_dir, char **out, char *err,
                              size_t errlen);
 
+/* The same for another kind of plugin: `prefix` is the file name's
+ * ("evbus_selector_" for selectors: `selector: region-health` names
+ * evbus_selector_region-health.so). */
+evbus_err evbus__plugin_find_kind(const char *name, const char *prefix, const char *plugin_dir,
+                                  char **out, char *err, size_t errlen);
+
 #endif

@@ -36,14 +36,29 @@ static int check(const char *path, const evbus_plugin *d, char *err, size_t errl
                  path, d->size, EVBUS_PLUGIN_ABI_MAJOR, (size_t)EVBUS__PLUGIN_MIN_SIZE);
         return -1;
     }
-    if (d->kind != EVBUS_PLUGIN_SINK) {
-        snprintf(err, errlen, "%s: plugin kind is %d; only sinks (%d) can be loaded as targets",
-                 path, (int)d->kind, (int)EVBUS_PLUGIN_SINK);
+    if (d->kind != EVBUS_PLUGIN_SINK && d->kind != EVBUS_PLUGIN_SELECTOR) {
+        snprintf(err, errlen,
+                 "%s: plugin kind is %d; this evbusd loads sinks (%d) and selectors (%d)", path,
+                 (int)d->kind, (int)EVBUS_PLUGIN_SINK, (int)EVBUS_PLUGIN_SELECTOR);
         return -1;
     }
     if (!valid_name(d->name)) {
         snprintf(err, errlen, "%s: plugin name must be 1 to 64 of [a-z0-9_-]", path);
         return -1;
+    }
+    if (d->kind == EVBUS_PLUGIN_SELECTOR) {
+        /* The selector field came with ABI 1.3, in a reserved slot: older
+         * descriptors cannot be selectors. */
+        if (d->abi_minor < 3 || d->size < EVBUS__SELECTOR_MIN_SIZE || !d->selector ||
+            d->selector->size < EVBUS__SELECTOR_OPS_MIN_SIZE || !d->selector->notify || !d->init ||
+            !d->shutdown) {
+            snprintf(err, errlen,
+                     "%s: selector %s needs ABI 1.3 or later, init, shutdown and a selector "
+                     "table with notify (it has ABI %u.%u)",
+                     path, d->name, d->abi_major, d->abi_minor);
+            return -1;
+        }
+        return 0;
     }
     if (!d->init || !d->submit || !d->shutdown) {
         snprintf(err, errlen,

@@ -16,8 +16,14 @@ typedef struct evbus__plugin_lib {
 /* The smallest descriptor of ABI 1.0: everything up to `shutdown`. */
 #define EVBUS__PLUGIN_MIN_SIZE (offsetof(evbus_plugin, shutdown) + sizeof(void (*)(void *)))
 
+/* The smallest descriptor of a selector (ABI 1.3): everything up to
+ * `selector`, and the smallest table it points to. */
+#define EVBUS__SELECTOR_MIN_SIZE     (offsetof(evbus_plugin, selector) + sizeof(void *))
+#define EVBUS__SELECTOR_OPS_MIN_SIZE (offsetof(evbus_selector_ops, notify) + sizeof(void (*)(void)))
+
 /* Opens `path`, finds its entry symbol and checks the descriptor: magic, ABI
- * major, size, kind (sink), name and callbacks. On failure returns
+ * major, size, kind (a sink or a selector: the caller checks which it
+ * wants), name and callbacks. On failure returns
  * EVBUS_ECONFIG (or EVBUS_ENOMEM) with err saying what was expected and what
  * was found, and leaves nothing loaded. The caller owns *out
  * (evbus__plugin_close()). */

@@ -277,6 +277,14 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
     target_key(k, r->target, r->seq);
     MDB_val kv = {sizeof k, k};
     int mrc;
+    if (r->outcome == EVBUS__STATE) {
+        const char *eq = r->reason ? strchr(r->reason, '=') : NULL;
+        if (!eq || eq == r->reason)
+            return 0; /* malformed: a bug of the sender's, nothing to store */
+        MDB_val sk = {(size_t)(eq - r->reason), (void *)r->reason},
+                sv = {strlen(eq + 1), (void *)(eq + 1)};
+        return mdb_put(txn, s->dbi[DB_STATE], &sk, &sv, 0);
+    }
     if (r->outcome == EVBUS__REPLAY) {
         unsigned char ek[8], pv[8];
         evbus__put_be64(ek, r->seq);
@@ -1013,6 +1021,31 @@ evbus_err evbus__store_foreach_since(evbus__store *s, int64_t since_ms,
             continue;
         if (fn(arg, evbus__get_be64(k.mv_data)))
             break;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return EVBUS_OK;
+}
+
+evbus_err evbus__store_foreach_state(evbus__store *s,
+                                     void (*fn)(void *arg, const char *key, const char *value),
+                                     void *arg) {
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (read_cursor(s, DB_STATE, &txn, &cur))
+        return EVBUS_ESTORE;
+    MDB_val k, v;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (mrc == 0) {
+        char key[256], value[1100];
+        if (k.mv_size < sizeof key && v.mv_size < sizeof value) {
+            memcpy(key, k.mv_data, k.mv_size);
+            key[k.mv_size] = '\0';
+            memcpy(value, v.mv_data, v.mv_size);
+            value[v.mv_size] = '\0';
+            fn(arg, key, value);
+        }
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);

@@ -57,6 +57,8 @@ typedef enum evbus__delivery {
     EVBUS__REQUEUE = 4,   /* a dead letter made pending again (replay) */
     EVBUS__DROP = 5,      /* a dead letter deleted (and its event, if no longer needed) */
     EVBUS__REPLAY = 6,    /* a stored event made pending again for a target */
+    EVBUS__STATE = 7,     /* not a delivery: `reason` "KEY=VALUE" is written to the
+                             state sub-database (target and seq unused) */
 } evbus__delivery;
 
 typedef struct evbus__store_result {
@@ -164,6 +166,14 @@ evbus_err evbus__store_foreach_dead(evbus__store *s, uint32_t target,
 evbus_err evbus__store_read_events(evbus__store *s, const uint64_t *seqs, size_t n,
                                    void (*fn)(void *arg, size_t i, const void *record, size_t len),
                                    void *arg);
+
+/* Calls fn(arg, key, value) for every entry of the state sub-database (the
+ * regions' routing controls, application states, health and routes), in
+ * key order, within one read transaction; both strings are valid only
+ * during the call. */
+evbus_err evbus__store_foreach_state(evbus__store *s,
+                                     void (*fn)(void *arg, const char *key, const char *value),
+                                     void *arg);
 
 /* Calls fn for each stored event in sequence order, within one read
  * transaction; record memory is valid only during the call. fn returns

@@ -93,6 +93,41 @@
  *  - 1.2 (evbus 0.2): result ::EVBUS_RESULT_TARGET_FAULT (retry without spending the
  *    event's attempts; shown in `evbus status`). A plugin checks
  *    `api->abi_minor >= 2` before reporting it, and reports RETRY otherwise.
+ *  - 1.3 (evbus 0.3): region selectors (::EVBUS_PLUGIN_SELECTOR, the
+ *    descriptor's `selector` field, which takes the place of the first
+ *    reserved pointer) and the selector services at the end of
+ *    ::evbus_host_api (`region_count` to `set_route`). Sinks are unchanged.
+ *
+ * @section selectors Region selectors
+ * A target that lists several regions has a sink instance in each; a
+ * *selector* decides which of them gets the target's events. evbusd loads
+ * one selector (`selector:` in the configuration, by short name or path;
+ * `region-health` by default, looked up like sinks as
+ * `evbus_selector_NAME.so`), with kind ::EVBUS_PLUGIN_SELECTOR and a
+ * ::evbus_selector_ops table in the descriptor's `selector` field; `submit`
+ * is NULL. `init` runs once, after every sink's.
+ *
+ * The selector is never asked per event. It *pushes* each target's route
+ * (::evbus_route) with `api->set_route` whenever its decision changes, and
+ * the host reads the route it holds for every batch: the steady-state cost
+ * is one load per batch. The host groups a target's pending events by the
+ * region the route gives each of them (by weight, by origin region) and
+ * hands each region's instance its own batches.
+ *
+ * Everything that must outlive a restart is the host's: routing controls
+ * and application states (set by operators with `evbus region`), the last
+ * health the selector reported (`set_health`) and its last route
+ * (`set_route`) are stored by evbusd's writer and given back to the
+ * selector after a restart through `region_info` and `target_info`. A
+ * selector keeps no files of its own.
+ *
+ * The host, not the selector, enforces two rules on every route: a region
+ * whose routing control is off gets nothing (its share goes to the next
+ * region of the target's order that is on; when none is on, events wait),
+ * and a target whose application state is `fenced` gets nothing dispatched
+ * (events are accepted and stored, and wait). A selector does its own work
+ * (health checks) with the timers and HTTP service, on the delivery thread,
+ * like a sink; `tests/plugins/test_selector.c` is a complete small one.
  */
 #ifndef EVBUS_PLUGIN_H
 #define EVBUS_PLUGIN_H
@@ -110,7 +145,7 @@ extern "C" {
 #define EVBUS_PLUGIN_MAGIC 0x45564250u
 /** ABI version this header describes. */
 #define EVBUS_PLUGIN_ABI_MAJOR 1
-#define EVBUS_PLUGIN_ABI_MINOR 2
+#define EVBUS_PLUGIN_ABI_MINOR 3
 /** Name of the one symbol a plugin exports. */
 #define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
 
@@ -121,10 +156,10 @@ extern "C" {
 #define EVBUS_PLUGIN_EXPORT
 #endif
 
-/** What a plugin is. Only sinks are loaded today. */
+/** What a plugin is. */
 typedef enum evbus_plugin_kind {
     EVBUS_PLUGIN_SINK = 1,
-    EVBUS_PLUGIN_SELECTOR = 2, /**< region selectors (reserved) */
+    EVBUS_PLUGIN_SELECTOR = 2, /**< a region selector (since ABI 1.3; see Region selectors) */
 } evbus_plugin_kind;
 
 /** Log levels for evbus_host_api::log. */
@@ -221,6 +256,122 @@ typedef struct evbus_host evbus_host;
 /** Called when a timer fires. */
 typedef void (*evbus_timer_fn)(void *arg);
 
+/* ---- Region selectors (ABI 1.3) ---- */
+
+/** Most regions one target can deliver to (a route has a weight per region). */
+#define EVBUS_ROUTE_MAX_REGIONS 16
+
+/** A region's health as a selector judged it. */
+typedef enum evbus_region_health {
+    EVBUS_HEALTH_UNKNOWN = 0, /**< no verdict yet (counts as healthy, as in Route 53) */
+    EVBUS_HEALTH_HEALTHY = 1,
+    EVBUS_HEALTH_UNHEALTHY = 2,
+} evbus_region_health;
+
+/** How a region's health is checked (`health_check:` of the region). */
+typedef enum evbus_check_type {
+    EVBUS_CHECK_NONE = 0, /**< no check: the region is always healthy */
+    EVBUS_CHECK_HTTP = 1, /**< GET url: 2xx/3xx within the timeout (and `match`) */
+    EVBUS_CHECK_HTTPS = 2,
+    EVBUS_CHECK_TCP = 3, /**< a TCP connection to url's host:port within the timeout */
+} evbus_check_type;
+
+/** A target's routing policy (`policy:` of the target). */
+typedef enum evbus_route_policy {
+    EVBUS_POLICY_FAILOVER = 1,  /**< the first healthy region of the target's order */
+    EVBUS_POLICY_WEIGHTED = 2,  /**< split by `weights:` over the healthy regions */
+    EVBUS_POLICY_HOME = 3,      /**< an event's origin region while healthy, else failover */
+    EVBUS_POLICY_REPLICATE = 4, /**< every healthy region (reserved: not dispatched yet) */
+} evbus_route_policy;
+
+/** A target's application state, set by operators (`evbus region fence|unfence|failover|
+ * failback`). `failover` asks the selector to keep the target off its primary. */
+typedef enum evbus_app_state {
+    EVBUS_APP_ACTIVE = 1,
+    EVBUS_APP_FENCED = 2, /**< events accepted and stored, nothing dispatched */
+    EVBUS_APP_FAILOVER = 3,
+} evbus_app_state;
+
+/** One region of the router (the top-level `regions:` list, in its order), as
+ * `region_info` gives it. Strings belong to the host and live until the
+ * selector's `shutdown`. */
+typedef struct evbus_region_info {
+    size_t size; /**< set by the caller to sizeof(evbus_region_info) */
+    const char *name;
+    evbus_check_type check;
+    const char *url; /**< http(s)://... or tcp://HOST:PORT; NULL without a check */
+    int64_t interval_ms, timeout_ms;
+    uint32_t failure_threshold, recovery_threshold; /**< consecutive results */
+    const char *match;      /**< must appear in the first 5,120 bytes of the body; NULL: none */
+    int inverted;           /**< non-zero: healthy when the check fails */
+    int routing_control_on; /**< the operators' switch, now (non-zero: on) */
+    evbus_region_health last_health; /**< as last reported with set_health (kept across
+                                          restarts); UNKNOWN before any */
+} evbus_region_info;
+
+/** One target (only targets with regions are listed), as `target_info` gives
+ * it. Arrays and strings belong to the host and live until `shutdown`. */
+typedef struct evbus_target_info {
+    size_t size; /**< set by the caller to sizeof(evbus_target_info) */
+    const char *name;
+    evbus_route_policy policy;
+    int failback_manual;      /**< `failback: manual`: never return to a better region alone */
+    int64_t failback_hold_ms; /**< automatic failback only after this long healthy */
+    /** The target's regions in its order of preference (its `primary:` first,
+     * then the top-level order), as indices for region_info. A route's
+     * positions (::evbus_route) are positions in this array. */
+    const uint32_t *regions;
+    size_t n_regions;
+    const uint8_t *weights; /**< per position: `weights:` (policy weighted; else all 1) */
+    evbus_app_state app_state;
+    /** The route last set with set_route (kept across restarts): the position
+     * of its first region; 0 before any. */
+    uint32_t route_first;
+} evbus_target_info;
+
+/** How a route spreads a target's events over its regions. */
+typedef enum evbus_route_mode {
+    EVBUS_ROUTE_ONE = 1,      /**< every event to position `first` */
+    EVBUS_ROUTE_WEIGHTED = 2, /**< events split by `weight`, exactly: of every
+                                   sum(weight) consecutive events, weight[p] go to p */
+    EVBUS_ROUTE_ORIGIN = 3,   /**< an event to the position of its origin region when
+                                   weight[that position] is non-zero, else to `first` */
+} evbus_route_mode;
+
+/** A selector's decision for one target. Copied by set_route. */
+typedef struct evbus_route {
+    evbus_route_mode mode;
+    uint32_t first;                          /**< a position in the target's regions */
+    uint8_t weight[EVBUS_ROUTE_MAX_REGIONS]; /**< per position (WEIGHTED, ORIGIN) */
+    const char *why; /**< a short reason for the log and `evbus status` ("us-east-1 unhealthy:
+                          2 failed checks"); may be NULL */
+} evbus_route;
+
+/** What changed, for ::evbus_selector_ops::notify. */
+typedef enum evbus_selector_event {
+    /** Region `index`'s routing control was switched (region_info says how). */
+    EVBUS_SELECTOR_CONTROL = 1,
+    /** Target `index`'s application state changed (target_info says to what). */
+    EVBUS_SELECTOR_APP_STATE = 2,
+    /** An operator asked target `index` to fail back to its first region
+     * (`evbus region failback`): the way back for `failback: manual`. */
+    EVBUS_SELECTOR_FAILBACK = 3,
+} evbus_selector_event;
+
+/** The callbacks of a selector, in its descriptor's `selector` field. */
+typedef struct evbus_selector_ops {
+    size_t size; /**< sizeof(evbus_selector_ops) */
+    /** Something the selector decides on has changed (see
+     * ::evbus_selector_event): read it through the host's services and call
+     * set_route for targets whose route changes. Runs on the delivery
+     * thread, never inside another callback of the selector's. */
+    void (*notify)(void *state, evbus_selector_event event, size_t index);
+    /** Passive health: a batch of target `target` to region `region`
+     * (region_info index) ended with `ok` events delivered and `failed`
+     * events answered RETRY or TARGET_FAULT. May be NULL. */
+    void (*delivery)(void *state, size_t target, size_t region, size_t ok, size_t failed);
+} evbus_selector_ops;
+
 /**
  * The services evbusd offers a plugin instance, passed to `init`. The table
  * is the host's and stays valid until `shutdown` returns.
@@ -306,6 +457,32 @@ typedef struct evbus_host_api {
     /** Adds `delta` to the counter `name` of this target (Prometheus metric
      * evbus_sink_NAME_total{target="..."}). `name`: [a-z0-9_]+. */
     void (*counter_add)(evbus_host *host, const char *name, uint64_t delta);
+
+    /* ---- Since ABI 1.3, for selectors (a sink's host answers EVBUS_EINVAL,
+     * 0 for counts). Check `size` before using them. ---- */
+
+    /** Regions of the router (top-level `regions:`), and targets with regions. */
+    size_t (*region_count)(evbus_host *host);
+    size_t (*target_count)(evbus_host *host);
+    /** Fills `*out` (up to out->size bytes, which the caller sets) for region
+     * `index` < region_count. EVBUS_EINVAL for another index. */
+    evbus_err (*region_info)(evbus_host *host, size_t index, evbus_region_info *out);
+    /** Fills `*out` for target `index` < target_count, as region_info does. */
+    evbus_err (*target_info)(evbus_host *host, size_t index, evbus_target_info *out);
+    /** Records one check of region `index`: `ok` non-zero when it passed,
+     * `detail` ("200 in 3 ms", "connect timeout") copied. The host keeps the
+     * recent ones for `evbus status`. EVBUS_EINVAL for a bad index. */
+    evbus_err (*check_result)(evbus_host *host, size_t index, int ok, const char *detail);
+    /** Sets region `index`'s health verdict. The host stores it durably (it is
+     * region_info's last_health after a restart), logs a change and shows it
+     * in `evbus status`. EVBUS_EINVAL for a bad index or health. */
+    evbus_err (*set_health)(evbus_host *host, size_t index, evbus_region_health health);
+    /** Sets target `index`'s route; batches formed from then on follow it
+     * (batches in flight finish where they are; their retries follow the new
+     * route). The host stores it durably, logs a change with `route->why`.
+     * EVBUS_EINVAL for a bad index, mode or position, or a weighted route
+     * whose weights are all 0. */
+    evbus_err (*set_route)(evbus_host *host, size_t index, const evbus_route *route);
 } evbus_host_api;
 
 /**
@@ -330,7 +507,8 @@ typedef struct evbus_plugin {
     uint32_t max_batch_bytes;
 
     /**
-     * Creates one instance for one target. `api` and `host` stay valid until
+     * Creates one instance for one target (for a selector: the one instance
+     * of the router, with no configuration keys). `api` and `host` stay valid until
      * shutdown returns. Sets *state to the instance's state (may be NULL).
      * Returns EVBUS_OK; anything else makes evbusd refuse to start, after
      * logging why (log it through api->log first) — then shutdown is still
@@ -342,7 +520,8 @@ typedef struct evbus_plugin {
      * Delivers a batch: report a result for every event, now or later (and
      * before the target's `delivery_timeout`). The host submits at most the
      * target's in-flight limit of batches at once. Returning an error is the
-     * same as reporting RETRY for every event not yet reported.
+     * same as reporting RETRY for every event not yet reported. NULL for a
+     * selector.
      */
     evbus_err (*submit)(void *state, const evbus_batch *batch);
 
@@ -354,8 +533,11 @@ typedef struct evbus_plugin {
      */
     void (*shutdown)(void *state);
 
+    /** A selector's callbacks (kind ::EVBUS_PLUGIN_SELECTOR, since ABI 1.3);
+     * NULL for a sink. */
+    const evbus_selector_ops *selector;
     /** Reserved for growth; zero. */
-    void *reserved[8];
+    void *reserved[7];
 } evbus_plugin;
 
 /** The type of the one exported function. */

@@ -142,7 +142,8 @@ Test(input_limits, unknown_control_command_lists_every_command) {
     start();
     char *answer = ask("{\"cmd\":\"stauts\"}");
     cr_assert(strstr(answer, "unknown command (status, dlq, dlq-show, dlq-replay, dlq-drop, "
-                             "replay)"),
+                             "replay, region-status, region-on, region-off, region-fence, "
+                             "region-unfence, region-failover, region-failback)"),
               "%s", answer);
     free(answer);
     cr_assert_eq(harness_stop(&h), 0);

@@ -1,0 +1,270 @@
+/* `evbus region ...` on the control socket: routing controls (on/off per
+ * region, with ARC's safety rules) and application states per target
+ * (active, fenced, failover), and the regions part of the status.
+ *
+ * The control thread is the only one that changes controls and application
+ * states, so it keeps their current values here (loaded from the state
+ * sub-database at start) and checks every rule against them before it
+ * hands the change to the writer: a command that returns has been judged
+ * against every earlier one, even before the writer committed them. The
+ * delivery thread applies a change once it is durable. */
+#include "control_regions.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "dispatch_msg.h"
+#include "evbus/plugin.h"
+
+struct evbus__control_regions {
+    const evbus__config *cfg;
+    evbus__dispatch *dispatch;
+    void *results; /* the control thread's PUSH to the writer */
+    size_t n_regions;
+    const char **names; /* the router's regions */
+    bool *on;
+    char (*app)[32];        /* per target: "active", "failover", "fenced:PREVIOUS" */
+    int64_t last_change_ms; /* monotonic: the gating rule's wait period */
+};
+
+static bool routed(const evbus__config *cfg, size_t t) {
+    return evbus__config_target(cfg, t)->regions.n > 0;
+}
+
+static void on_state(void *arg, const char *key, const char *value) {
+    evbus__control_regions *r = arg;
+    if (strncmp(key, "control/", 8) == 0) {
+        for (size_t i = 0; i < r->n_regions; i++)
+            if (strcmp(r->names[i], key + 8) == 0)
+                r->on[i] = strcmp(value, "off") != 0;
+    } else if (strncmp(key, "app/", 4) == 0) {
+        long t = evbus__config_target_index(r->cfg, key + 4);
+        if (t >= 0)
+            snprintf(r->app[t], sizeof r->app[t], "%s", value);
+    }
+}
+
+evbus__control_regions *evbus__control_regions_new(const evbus__config *cfg, evbus__store *store,
+                                                   evbus__dispatch *dispatch, void *results) {
+    evbus__control_regions *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cfg = cfg;
+    r->dispatch = dispatch;
+    r->results = results;
+    bool list = cfg->regions_pos.line != 0;
+    r->n_regions = list ? cfg->regions.n : 1;
+    r->names = calloc(r->n_regions ? r->n_regions : 1, sizeof *r->names);
+    r->on = calloc(r->n_regions ? r->n_regions : 1, sizeof *r->on);
+    r->app = calloc(cfg->targets.n ? cfg->targets.n : 1, sizeof *r->app);
+    if (!r->names || !r->on || !r->app) {
+        evbus__control_regions_destroy(&r);
+        return NULL;
+    }
+    for (size_t i = 0; i < r->n_regions; i++) {
+        r->names[i] = list ? evbus__config_region(cfg, i)->name : cfg->region;
+        r->on[i] = true;
+    }
+    for (size_t t = 0; t < cfg->targets.n; t++)
+        snprintf(r->app[t], sizeof r->app[t], "active");
+    evbus__store_foreach_state(store, on_state, r);
+    r->last_change_ms = INT64_MIN / 2;
+    return r;
+}
+
+void evbus__control_regions_destroy(evbus__control_regions **rp) {
+    if (!rp || !*rp)
+        return;
+    free((*rp)->names);
+    free((*rp)->on);
+    free((*rp)->app);
+    free(*rp);
+    *rp = NULL;
+}
+
+static json_t *refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *refuse(const char *fmt, ...) {
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b, s:s}", "ok", 0, "error", why);
+}
+
+/* Hands "KEY=VALUE" pairs to the writer in one message (one commit). */
+static bool store_changes(evbus__control_regions *r, const char *const *kv, size_t n) {
+    evbus__result_msg *m = evbus__result_msg_new(n);
+    if (!m)
+        return false;
+    m->target = EVBUS__MSG_NO_BATCH;
+    for (size_t i = 0; i < n; i++) {
+        evbus__store_result res = {.outcome = EVBUS__STATE};
+        evbus__result_msg_add(m, &res, kv[i]);
+    }
+    evbus__result_msg_seal(m);
+    if (zmq_send(r->results, &m, sizeof m, 0) != (int)sizeof m) {
+        evbus__result_msg_free(m);
+        return false;
+    }
+    return true;
+}
+
+static json_t *switch_control(evbus__control_regions *r, json_t *req, bool on) {
+    const char *name = json_string_value(json_object_get(req, "region"));
+    bool force = json_is_true(json_object_get(req, "force"));
+    long idx = -1;
+    for (size_t i = 0; name && i < r->n_regions; i++)
+        if (strcmp(r->names[i], name) == 0)
+            idx = (long)i;
+    if (idx < 0)
+        return refuse("no such region '%s' (name one of the top-level regions:)", name ? name : "");
+    if (r->on[idx] == on)
+        return json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "region", name, "routing_control",
+                         on ? "on" : "off", "changed", 0);
+    size_t on_after = 0;
+    for (size_t i = 0; i < r->n_regions; i++)
+        on_after += (long)i == idx ? on : r->on[i];
+    if (!force && on_after < r->cfg->controls_at_least_on)
+        return refuse("refused by the assertion rule: at least %llu region(s) must stay on "
+                      "(routing_controls.at_least_on), and switching %s off leaves %zu; use "
+                      "--force to break glass",
+                      (unsigned long long)r->cfg->controls_at_least_on, name, on_after);
+    int64_t now = evbus__now_mono_ms(), since = now - r->last_change_ms;
+    if (!force && since < r->cfg->controls_wait_ms)
+        return refuse("refused by the gating rule: the last routing control change was %lld ms "
+                      "ago, routing_controls.wait_period is %lld ms; wait, or use --force",
+                      (long long)since, (long long)r->cfg->controls_wait_ms);
+    char kv[160];
+    snprintf(kv, sizeof kv, "control/%s=%s", name, on ? "on" : "off");
+    const char *const one[] = {kv};
+    if (!store_changes(r, one, 1))
+        return refuse("cannot reach the writer");
+    r->on[idx] = on;
+    r->last_change_ms = now;
+    EVBUS_LOG_I("control", "routing control of region %s switched %s%s", name, on ? "on" : "off",
+                force ? " (--force: safety rules overridden)" : "");
+    return json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "region", name, "routing_control",
+                     on ? "on" : "off", "changed", 1);
+}
+
+/* The application state machine: fence comes before failover and before
+ * failback, so that nothing is in flight while a target changes sides. */
+static const char *transition(const char *cmd, const char *cur, char *next, size_t len) {
+    bool fenced = strncmp(cur, "fenced", 6) == 0;
+    if (strcmp(cmd, "fence") == 0) {
+        if (fenced)
+            return "already fenced";
+        snprintf(next, len, "fenced:%s", cur);
+    } else if (strcmp(cmd, "unfence") == 0) {
+        if (!fenced)
+            return "not fenced";
+        snprintf(next, len, "%s", cur[6] == ':' ? cur + 7 : "active");
+    } else if (strcmp(cmd, "failover") == 0) {
+        if (!fenced)
+            return strcmp(cur, "failover") == 0
+                       ? "already in failover"
+                       : "fence it first (evbus region fence), so that nothing is in flight "
+                         "while it moves";
+        snprintf(next, len, "failover");
+    } else { /* failback */
+        if (!fenced)
+            return "fence it first (evbus region fence), so that nothing is in flight while "
+                   "it moves";
+        snprintf(next, len, "active");
+    }
+    return NULL;
+}
+
+static json_t *change_app(evbus__control_regions *r, json_t *req, const char *cmd) {
+    const char *target = json_string_value(json_object_get(req, "target"));
+    long only = target ? evbus__config_target_index(r->cfg, target) : -1;
+    if (target && (only < 0 || !routed(r->cfg, (size_t)only)))
+        return refuse("no target '%s' with regions:", target);
+    json_t *changed = json_array();
+    char next[32], kv[2][300];
+    size_t matched = 0;
+    /* Every target is checked first: a command for all is done for all or
+     * for none. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t t = 0; t < r->cfg->targets.n; t++) {
+            if ((only >= 0 && (size_t)only != t) || !routed(r->cfg, t))
+                continue;
+            const char *name = evbus__config_target(r->cfg, t)->name;
+            const char *why = transition(cmd, r->app[t], next, sizeof next);
+            if (pass == 0) {
+                matched++;
+                if (why) {
+                    json_decref(changed);
+                    return refuse("target %s is %s: %s refused: %s", name, r->app[t], cmd, why);
+                }
+                continue;
+            }
+            snprintf(kv[0], sizeof kv[0], "app/%s=%s", name, next);
+            snprintf(kv[1], sizeof kv[1], "failback/%s=%lld", name,
+                     (long long)evbus__now_wall_ms());
+            const char *const pairs[] = {kv[0], kv[1]};
+            if (!store_changes(r, pairs, strcmp(cmd, "failback") == 0 ? 2 : 1)) {
+                json_decref(changed);
+                return refuse("cannot reach the writer");
+            }
+            EVBUS_LOG_I("control", "target %s: application state %s -> %s (%s)", name, r->app[t],
+                        next, cmd);
+            json_array_append_new(changed, json_pack("{s:s, s:s, s:s}", "target", name, "from",
+                                                     r->app[t], "to", next));
+            snprintf(r->app[t], sizeof r->app[t], "%s", next);
+        }
+    }
+    if (!matched) {
+        json_decref(changed);
+        return refuse("no target has regions:");
+    }
+    return json_pack("{s:b, s:o}", "ok", 1, "changed", changed);
+}
+
+bool evbus__control_regions_changes_state(const char *cmd) {
+    return strncmp(cmd, "region-", 7) == 0 && strcmp(cmd, "region-status") != 0;
+}
+
+json_t *evbus__control_regions_handle(evbus__control_regions *r, const char *cmd, json_t *req) {
+    if (strcmp(cmd, "region-on") == 0)
+        return switch_control(r, req, true);
+    if (strcmp(cmd, "region-off") == 0)
+        return switch_control(r, req, false);
+    if (strcmp(cmd, "region-fence") == 0 || strcmp(cmd, "region-unfence") == 0 ||
+        strcmp(cmd, "region-failover") == 0 || strcmp(cmd, "region-failback") == 0)
+        return change_app(r, req, cmd + 7);
+    return NULL;
+}
+
+json_t *evbus__control_regions_status(evbus__control_regions *r) {
+    json_t *list = json_array();
+    size_t n = evbus__dispatch_region_count(r->dispatch);
+    for (size_t i = 0; i < n; i++) {
+        evbus__region_status st;
+        if (evbus__dispatch_region_status(r->dispatch, i, &st) != EVBUS_OK)
+            continue;
+        json_t *recent = json_array();
+        for (size_t k = 0; k < st.n_recent; k++) {
+            char at[32];
+            evbus__format_time(st.recent[k].at_ms, at);
+            json_array_append_new(recent,
+                                  json_pack("{s:s, s:b, s:s}", "at", at, "ok", st.recent[k].ok,
+                                            "detail", st.recent[k].detail));
+        }
+        const char *health = st.health == EVBUS_HEALTH_HEALTHY     ? "healthy"
+                             : st.health == EVBUS_HEALTH_UNHEALTHY ? "unhealthy"
+                                                                   : "unknown";
+        /* The operators' view: what they last set, even before it is durable. */
+        bool on = i < r->n_regions ? r->on[i] : st.control_on;
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b, s:o}", "name", st.name,
+                                              "routing_control", on ? "on" : "off", "health",
+                                              health, "checked", st.checked, "recent", recent));
+    }
+    return list;
+}

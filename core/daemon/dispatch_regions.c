@@ -1,0 +1,571 @@
+/* Regions on the delivery thread: the router's regions with their routing
+ * controls and health, each target's order of preference, application
+ * state and route, the region selector plugin and the services it calls
+ * (plugin.h: "Region selectors").
+ *
+ * The selector pushes a route per target when its decision changes; the
+ * host folds the routing controls and the application state into it at
+ * once (recompute) so that forming a batch reads one cached value. What
+ * must survive a restart goes to the writer as EVBUS__STATE results
+ * ("KEY=VALUE" in the state sub-database):
+ *   control/REGION  on | off                     (operators)
+ *   app/TARGET      active | failover | fenced:PREVIOUS   (operators)
+ *   failback/TARGET the time of the request      (operators)
+ *   health/REGION   healthy | unhealthy | unknown (the selector)
+ *   route/TARGET    MODE FIRST-REGION W1,W2,...   (the selector)
+ * Operators' changes come back from the writer once durable and take
+ * effect then (evbus__regions_apply_state), so what runs is what is
+ * stored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "dispatch_internal.h"
+#include "dispatch_msg.h"
+
+static const char *health_name(evbus_region_health h) {
+    switch (h) {
+    case EVBUS_HEALTH_HEALTHY: return "healthy";
+    case EVBUS_HEALTH_UNHEALTHY: return "unhealthy";
+    case EVBUS_HEALTH_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+static const char *app_name(evbus_app_state a) {
+    switch (a) {
+    case EVBUS_APP_FENCED: return "fenced";
+    case EVBUS_APP_FAILOVER: return "failover";
+    case EVBUS_APP_ACTIVE: break;
+    }
+    return "active";
+}
+
+static long region_index(const evbus__dispatch *d, const char *name) {
+    for (size_t i = 0; i < d->n_regions; i++)
+        if (strcmp(d->regions[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+static long target_index(const evbus__dispatch *d, const char *name) {
+    for (size_t i = 0; i < d->n_targets; i++)
+        if (strcmp(d->targets[i].cfg->name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* A target the selector routes: one with regions: and running instances. */
+static bool routed(const evbus__target *t) {
+    return t->cfg->regions.n > 0 && t->pref && t->n_instances == t->cfg->n_delivery_regions;
+}
+
+/* Hands "key=value" to the writer, like delivery results: it is durable
+ * with the writer's next commit. A failure is logged; the value is then
+ * lost at a restart, not now. */
+static void persist(evbus__dispatch *d, const char *key, const char *value) {
+    char kv[600];
+    snprintf(kv, sizeof kv, "%s=%s", key, value);
+    evbus__result_msg *m = evbus__result_msg_new(1);
+    if (m) {
+        m->target = EVBUS__MSG_NO_BATCH;
+        evbus__store_result r = {.outcome = EVBUS__STATE};
+        evbus__result_msg_add(m, &r, kv);
+        evbus__result_msg_seal(m);
+    }
+    if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {
+        EVBUS_LOG_E("regions", "cannot hand %s to the writer: it is not stored", kv);
+        evbus__result_msg_free(m);
+    }
+}
+
+/* Folds the routing controls and the application state into the route:
+ * called whenever one of the three changes. */
+static void recompute(evbus__dispatch *d, evbus__target *t) {
+    if (!t->pref)
+        return;
+    size_t n = t->n_instances;
+    t->held = t->app == EVBUS_APP_FENCED;
+    const evbus_route *r = &t->route;
+    if (r->mode == EVBUS_ROUTE_WEIGHTED) {
+        uint32_t sum = 0;
+        for (size_t p = 0; p < n; p++) {
+            bool on = d->regions[t->pref_region[p]].control_on;
+            t->eff_weight[p] = on ? r->weight[p] : 0;
+            sum += t->eff_weight[p];
+        }
+        if (sum == 0) /* every weighted region off: the first one on takes all */
+            for (size_t p = 0; p < n && sum == 0; p++)
+                if (d->regions[t->pref_region[p]].control_on)
+                    t->eff_weight[p] = sum = 1;
+        if (sum == 0)
+            t->held = true;
+        memset(t->wrr, 0, sizeof t->wrr);
+        for (size_t p = 0; p < n; p++)
+            if (t->eff_weight[p]) {
+                t->route_inst = t->pref[p];
+                break;
+            }
+    } else {
+        /* ONE (and ORIGIN's fallback): `first`, or the next region of the
+         * target's order whose control is on. */
+        size_t p = r->first < n ? r->first : 0, tries = 0;
+        while (tries < n && !d->regions[t->pref_region[p]].control_on) {
+            p = (p + 1) % n;
+            tries++;
+        }
+        if (tries == n)
+            t->held = true;
+        else
+            t->route_inst = t->pref[p];
+    }
+    t->active = t->route_inst;
+}
+
+size_t evbus__route_next_position(evbus__target *t) {
+    int64_t total = 0;
+    size_t best = 0;
+    for (size_t p = 0; p < t->n_instances; p++) {
+        if (!t->eff_weight[p])
+            continue;
+        t->wrr[p] += t->eff_weight[p];
+        total += t->eff_weight[p];
+        if (t->eff_weight[best] == 0 || t->wrr[p] > t->wrr[best])
+            best = p;
+    }
+    t->wrr[best] -= total;
+    return best;
+}
+
+/* ---- start-up ---- */
+
+typedef struct loading {
+    evbus__dispatch *d;
+} loading;
+
+static void parse_route(evbus__dispatch *d, evbus__target *t, const char *v) {
+    int mode = 0, used = 0;
+    char first[64];
+    if (sscanf(v, "%d %63s %n", &mode, first, &used) < 2 || mode < EVBUS_ROUTE_ONE ||
+        mode > EVBUS_ROUTE_ORIGIN)
+        return;
+    evbus_route r = {.mode = (evbus_route_mode)mode};
+    long ri = region_index(d, first);
+    for (size_t p = 0; p < t->n_instances; p++)
+        if ((long)t->pref_region[p] == ri)
+            r.first = (uint32_t)p;
+    const char *w = v + used;
+    for (size_t p = 0; p < t->n_instances && p < EVBUS_ROUTE_MAX_REGIONS && *w; p++) {
+        r.weight[p] = (uint8_t)strtoul(w, (char **)&w, 10);
+        if (*w == ',')
+            w++;
+    }
+    t->route = r;
+    snprintf(t->route_why, sizeof t->route_why, "as before the restart");
+}
+
+static void parse_app(evbus__target *t, const char *v) {
+    if (strncmp(v, "fenced", 6) == 0) {
+        t->app = EVBUS_APP_FENCED;
+        snprintf(t->app_prev, sizeof t->app_prev, "%s", v[6] == ':' ? v + 7 : "active");
+    } else {
+        t->app = strcmp(v, "failover") == 0 ? EVBUS_APP_FAILOVER : EVBUS_APP_ACTIVE;
+    }
+}
+
+static void on_state(void *arg, const char *key, const char *value) {
+    evbus__dispatch *d = ((loading *)arg)->d;
+    const char *slash = strchr(key, '/');
+    if (!slash)
+        return;
+    const char *name = slash + 1;
+    long ri = region_index(d, name), ti = target_index(d, name);
+    if (strncmp(key, "control/", 8) == 0 && ri >= 0)
+        d->regions[ri].control_on = strcmp(value, "off") != 0;
+    else if (strncmp(key, "health/", 7) == 0 && ri >= 0)
+        d->regions[ri].health = strcmp(value, "healthy") == 0     ? EVBUS_HEALTH_HEALTHY
+                                : strcmp(value, "unhealthy") == 0 ? EVBUS_HEALTH_UNHEALTHY
+                                                                  : EVBUS_HEALTH_UNKNOWN;
+    else if (strncmp(key, "app/", 4) == 0 && ti >= 0 && routed(&d->targets[ti]))
+        parse_app(&d->targets[ti], value);
+    else if (strncmp(key, "route/", 6) == 0 && ti >= 0 && routed(&d->targets[ti]))
+        parse_route(d, &d->targets[ti], value);
+}
+
+/* A target's order of preference: its primary:, then the top-level list's
+ * order (which its instances already follow). */
+static evbus_err order_target(evbus__target *t) {
+    size_t n = t->n_instances;
+    t->pref = calloc(n ? n : 1, sizeof *t->pref);
+    t->pref_region = calloc(n ? n : 1, sizeof *t->pref_region);
+    t->weights = calloc(n ? n : 1, sizeof *t->weights);
+    if (!t->pref || !t->pref_region || !t->weights)
+        return EVBUS_ENOMEM;
+    size_t k = 0;
+    const char *primary = t->cfg->primary;
+    for (size_t j = 0; primary && j < n; j++)
+        if (strcmp(t->instances[j].region->name, primary) == 0)
+            t->pref[k++] = j;
+    for (size_t j = 0; j < n; j++)
+        if (!primary || strcmp(t->instances[j].region->name, primary) != 0)
+            t->pref[k++] = j;
+    for (size_t p = 0; p < n; p++) {
+        evbus__instance *in = &t->instances[t->pref[p]];
+        t->pref_region[p] = in->rindex == SIZE_MAX ? 0 : (uint32_t)in->rindex;
+        t->weights[p] = 1;
+        for (size_t w = 0; w < t->cfg->weights.n; w++)
+            if (strcmp(t->cfg->weights.v[w].key, in->region->name) == 0)
+                t->weights[p] = (uint8_t)strtoul(t->cfg->weights.v[w].value, NULL, 10);
+    }
+    t->app = EVBUS_APP_ACTIVE;
+    t->route = (evbus_route){.mode = EVBUS_ROUTE_ONE, .first = 0};
+    return EVBUS_OK;
+}
+
+evbus_err evbus__regions_init(evbus__dispatch *d) {
+    const evbus__config *cfg = d->cfg;
+    bool list = cfg->regions_pos.line != 0;
+    d->n_regions = list ? cfg->regions.n : 1;
+    d->regions = calloc(d->n_regions ? d->n_regions : 1, sizeof *d->regions);
+    d->rsnap = calloc(d->n_regions ? d->n_regions : 1, sizeof *d->rsnap);
+    if (!d->regions || !d->rsnap)
+        return EVBUS_ENOMEM;
+    for (size_t i = 0; i < d->n_regions; i++) {
+        evbus__region_rt *r = &d->regions[i];
+        r->cfg = list ? evbus__config_region(cfg, i) : NULL;
+        r->name = r->cfg ? r->cfg->name : cfg->region;
+        r->control_on = true;
+    }
+    for (size_t i = 0; i < d->n_targets; i++) {
+        evbus__target *t = &d->targets[i];
+        if (!t->lib || t->n_instances != t->cfg->n_delivery_regions)
+            continue;
+        for (size_t j = 0; j < t->n_instances; j++) {
+            long ri = region_index(d, t->instances[j].region->name);
+            t->instances[j].rindex = ri < 0 ? SIZE_MAX : (size_t)ri;
+        }
+        if (order_target(t) != EVBUS_OK)
+            return EVBUS_ENOMEM;
+    }
+    loading l = {d};
+    evbus__store_foreach_state(d->store, on_state, &l);
+    for (size_t i = 0; i < d->n_targets; i++)
+        recompute(d, &d->targets[i]);
+    return EVBUS_OK;
+}
+
+static evbus_err open_selector(const char *path, evbus__plugin_lib **lib, char *why, size_t len) {
+    evbus_err rc = evbus__plugin_open(path, lib, why, len);
+    if (rc == EVBUS_OK && (*lib)->desc->kind != EVBUS_PLUGIN_SELECTOR) {
+        snprintf(why, len, "%s: plugin %s is a sink, not a region selector", path,
+                 (*lib)->desc->name);
+        evbus__plugin_close(lib);
+        rc = EVBUS_ECONFIG;
+    }
+    return rc;
+}
+
+evbus_err evbus__regions_check_selector(const evbus__config *cfg, char *err, size_t errlen) {
+    if (!cfg->selector)
+        return EVBUS_OK;
+    evbus__plugin_lib *lib = NULL;
+    char why[1024];
+    if (open_selector(cfg->selector, &lib, why, sizeof why) != EVBUS_OK) {
+        size_t used = strnlen(err, errlen);
+        snprintf(err + used, errlen - used, "%s%s:%u:%u: selector: %s", used ? "\n" : "", cfg->path,
+                 cfg->selector_pos.line, cfg->selector_pos.column, why);
+        return EVBUS_ECONFIG;
+    }
+    evbus__plugin_close(&lib);
+    return EVBUS_OK;
+}
+
+evbus_err evbus__regions_start_selector(evbus__dispatch *d, char *err, size_t errlen) {
+    const evbus__config *cfg = d->cfg;
+    if (!cfg->selector)
+        return EVBUS_OK;
+    char why[1024];
+    if (open_selector(cfg->selector, &d->selector_lib, why, sizeof why) != EVBUS_OK) {
+        snprintf(err, errlen, "%s:%u:%u: selector: %s", cfg->path, cfg->selector_pos.line,
+                 cfg->selector_pos.column, why);
+        return EVBUS_ECONFIG;
+    }
+    const evbus_plugin *p = d->selector_lib->desc;
+    d->selector_host = (struct evbus_host){.d = d, .selector = true};
+    snprintf(d->selector_host.prefix, sizeof d->selector_host.prefix, "selector:%s", p->name);
+    d->selector_started = true; /* shut down from here on, even if init fails */
+    if (p->init(&d->api, &d->selector_host, &d->selector_state) != EVBUS_OK) {
+        snprintf(err, errlen, "%s:%u:%u: selector: %s failed to start (its log says why)",
+                 cfg->path, cfg->selector_pos.line, cfg->selector_pos.column, p->name);
+        return EVBUS_ECONFIG;
+    }
+    return EVBUS_OK;
+}
+
+void evbus__regions_free(evbus__dispatch *d) {
+    if (d->selector_started)
+        d->selector_lib->desc->shutdown(d->selector_state);
+    d->selector_started = false;
+    evbus__plugin_close(&d->selector_lib);
+    for (size_t i = 0; i < d->n_targets; i++) {
+        free(d->targets[i].pref);
+        free(d->targets[i].pref_region);
+        free(d->targets[i].weights);
+        d->targets[i].pref = NULL;
+    }
+    free(d->regions);
+    free(d->rsnap);
+    d->regions = d->rsnap = NULL;
+}
+
+static void notify(evbus__dispatch *d, evbus_selector_event ev, size_t index) {
+    if (d->selector_started && d->selector_state && d->selector_lib)
+        d->selector_lib->desc->selector->notify(d->selector_state, ev, index);
+}
+
+void evbus__regions_apply_state(evbus__dispatch *d, const char *kv) {
+    char key[256];
+    const char *eq = strchr(kv, '=');
+    if (!eq || (size_t)(eq - kv) >= sizeof key)
+        return;
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = '\0';
+    const char *value = eq + 1, *name = strchr(key, '/');
+    if (!name)
+        return;
+    name++;
+    if (strncmp(key, "control/", 8) == 0) {
+        long ri = region_index(d, name);
+        if (ri < 0)
+            return;
+        d->regions[ri].control_on = strcmp(value, "off") != 0;
+        EVBUS_LOG_I("regions", "routing control of %s is %s", name, value);
+        for (size_t i = 0; i < d->n_targets; i++)
+            recompute(d, &d->targets[i]);
+        notify(d, EVBUS_SELECTOR_CONTROL, (size_t)ri);
+        return;
+    }
+    long ti = target_index(d, name);
+    if (ti < 0 || !routed(&d->targets[ti]))
+        return;
+    evbus__target *t = &d->targets[ti];
+    if (strncmp(key, "app/", 4) == 0) {
+        parse_app(t, value);
+        EVBUS_LOG_I("regions", "target %s: application state %s", name, app_name(t->app));
+        recompute(d, t);
+        notify(d, EVBUS_SELECTOR_APP_STATE, (size_t)ti);
+    } else if (strncmp(key, "failback/", 9) == 0) {
+        notify(d, EVBUS_SELECTOR_FAILBACK, (size_t)ti);
+    }
+}
+
+void evbus__regions_delivery(evbus__dispatch *d, evbus__target *t, evbus__instance *inst, size_t ok,
+                             size_t failed) {
+    if (!d->selector_started || !d->selector_state || inst->rindex == SIZE_MAX)
+        return;
+    const evbus_selector_ops *ops = d->selector_lib->desc->selector;
+    if (ops->size > offsetof(evbus_selector_ops, delivery) && ops->delivery)
+        ops->delivery(d->selector_state, t->index, inst->rindex, ok, failed);
+}
+
+/* ---- the services a selector calls ---- */
+
+static size_t host_region_count(evbus_host *h) {
+    return h->selector ? h->d->n_regions : 0;
+}
+
+static size_t host_target_count(evbus_host *h) {
+    return h->selector ? h->d->n_targets : 0;
+}
+
+/* Copies at most out->size bytes of `full` into out, keeping out->size. */
+#define FILL_SIZED(out, full)                                                                      \
+    do {                                                                                           \
+        size_t want_ = (out)->size < sizeof(full) ? (out)->size : sizeof(full);                    \
+        (full).size = (out)->size;                                                                 \
+        memcpy((out), &(full), want_);                                                             \
+    } while (0)
+
+static evbus_err host_region_info(evbus_host *h, size_t index, evbus_region_info *out) {
+    if (!h->selector || index >= h->d->n_regions || !out || out->size < sizeof(size_t))
+        return EVBUS_EINVAL;
+    const evbus__region_rt *r = &h->d->regions[index];
+    const evbus__region_cfg *c = r->cfg;
+    bool checked = c && c->check_pos.line;
+    evbus_region_info full = {
+        .name = r->name,
+        .check = checked ? (evbus_check_type)c->check_type : EVBUS_CHECK_NONE,
+        .url = checked ? c->check_url : NULL,
+        .interval_ms = checked ? c->check_interval_ms : 0,
+        .timeout_ms = checked ? c->check_timeout_ms : 0,
+        .failure_threshold = checked ? (uint32_t)c->check_failure_threshold : 0,
+        .recovery_threshold = checked ? (uint32_t)c->check_recovery_threshold : 0,
+        .match = checked ? c->check_match : NULL,
+        .inverted = checked && c->check_inverted,
+        .routing_control_on = r->control_on,
+        .last_health = r->health,
+    };
+    FILL_SIZED(out, full);
+    return EVBUS_OK;
+}
+
+static evbus_err host_target_info(evbus_host *h, size_t index, evbus_target_info *out) {
+    if (!h->selector || index >= h->d->n_targets || !out || out->size < sizeof(size_t))
+        return EVBUS_EINVAL;
+    const evbus__target *t = &h->d->targets[index];
+    bool r = routed(t);
+    evbus_target_info full = {
+        .name = t->cfg->name,
+        .policy = (evbus_route_policy)(t->cfg->policy + 1),
+        .failback_manual = t->cfg->failback == 1,
+        .failback_hold_ms = t->cfg->failback_hold_ms,
+        .regions = r ? t->pref_region : NULL,
+        .n_regions = r ? t->n_instances : 0,
+        .weights = r ? t->weights : NULL,
+        .app_state = r ? t->app : EVBUS_APP_ACTIVE,
+        .route_first = r ? t->route.first : 0,
+    };
+    FILL_SIZED(out, full);
+    return EVBUS_OK;
+}
+
+static evbus_err host_check_result(evbus_host *h, size_t index, int ok, const char *detail) {
+    if (!h->selector || index >= h->d->n_regions)
+        return EVBUS_EINVAL;
+    evbus__region_rt *r = &h->d->regions[index];
+    evbus__check_record *c = &r->recent[r->recent_next];
+    c->at_ms = evbus__now_wall_ms();
+    c->ok = ok != 0;
+    snprintf(c->detail, sizeof c->detail, "%s", detail ? detail : "");
+    r->recent_next = (r->recent_next + 1) % EVBUS__RECENT_CHECKS;
+    if (r->n_recent < EVBUS__RECENT_CHECKS)
+        r->n_recent++;
+    return EVBUS_OK;
+}
+
+static evbus_err host_set_health(evbus_host *h, size_t index, evbus_region_health health) {
+    if (!h->selector || index >= h->d->n_regions || health < EVBUS_HEALTH_UNKNOWN ||
+        health > EVBUS_HEALTH_UNHEALTHY)
+        return EVBUS_EINVAL;
+    evbus__region_rt *r = &h->d->regions[index];
+    if (r->health == health)
+        return EVBUS_OK;
+    EVBUS_LOG_I("regions", "region %s is %s (was %s)", r->name, health_name(health),
+                health_name(r->health));
+    r->health = health;
+    char key[96];
+    snprintf(key, sizeof key, "health/%s", r->name);
+    persist(h->d, key, health_name(health));
+    return EVBUS_OK;
+}
+
+static evbus_err host_set_route(evbus_host *h, size_t index, const evbus_route *route) {
+    if (!h->selector || index >= h->d->n_targets || !route || !routed(&h->d->targets[index]))
+        return EVBUS_EINVAL;
+    evbus__target *t = &h->d->targets[index];
+    size_t n = t->n_instances;
+    if (route->mode < EVBUS_ROUTE_ONE || route->mode > EVBUS_ROUTE_ORIGIN || route->first >= n ||
+        n > EVBUS_ROUTE_MAX_REGIONS)
+        return EVBUS_EINVAL;
+    evbus_route r = {.mode = route->mode, .first = route->first};
+    uint32_t sum = 0;
+    if (route->mode != EVBUS_ROUTE_ONE)
+        for (size_t p = 0; p < n; p++)
+            sum += r.weight[p] = route->weight[p];
+    if (route->mode == EVBUS_ROUTE_WEIGHTED && sum == 0)
+        return EVBUS_EINVAL;
+    snprintf(t->route_why, sizeof t->route_why, "%s", route->why ? route->why : "");
+    if (memcmp(&r, &t->route, sizeof r) == 0)
+        return EVBUS_OK;
+    t->route = r;
+    recompute(h->d, t);
+    char key[300], value[300];
+    int used = snprintf(value, sizeof value, "%d %s ", (int)r.mode,
+                        h->d->regions[t->pref_region[r.first]].name);
+    for (size_t p = 0; p < n && used > 0 && (size_t)used < sizeof value; p++)
+        used +=
+            snprintf(value + used, sizeof value - (size_t)used, "%s%u", p ? "," : "", r.weight[p]);
+    snprintf(key, sizeof key, "route/%s", t->cfg->name);
+    persist(h->d, key, value);
+    EVBUS_LOG_I("regions", "target %s now delivers to %s%s%s%s%s", t->cfg->name,
+                r.mode == EVBUS_ROUTE_ONE ? "" : "weighted regions from ",
+                h->d->regions[t->pref_region[r.first]].name, route->why ? " (" : "",
+                route->why ? route->why : "", route->why ? ")" : "");
+    return EVBUS_OK;
+}
+
+void evbus__regions_host_api(evbus_host_api *api) {
+    api->region_count = host_region_count;
+    api->target_count = host_target_count;
+    api->region_info = host_region_info;
+    api->target_info = host_target_info;
+    api->check_result = host_check_result;
+    api->set_health = host_set_health;
+    api->set_route = host_set_route;
+}
+
+/* ---- status ---- */
+
+static void describe_route(const evbus__dispatch *d, const evbus__target *t, char *out,
+                           size_t len) {
+    if (t->held) {
+        snprintf(out, len, "(held: %s)",
+                 t->app == EVBUS_APP_FENCED ? "fenced" : "every region's control is off");
+        return;
+    }
+    if (t->route.mode != EVBUS_ROUTE_WEIGHTED) {
+        snprintf(out, len, "%s", t->instances[t->route_inst].region->name);
+        return;
+    }
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t p = 0; p < t->n_instances && used + 1 < len; p++) {
+        if (!t->eff_weight[p])
+            continue;
+        int w = snprintf(out + used, len - used, "%s%s %u", used ? ", " : "",
+                         d->regions[t->pref_region[p]].name, t->eff_weight[p]);
+        if (w > 0)
+            used = used + (size_t)w < len ? used + (size_t)w : len - 1;
+    }
+}
+
+void evbus__regions_snapshot(evbus__dispatch *d) {
+    for (size_t i = 0; i < d->n_regions; i++)
+        d->rsnap[i] = d->regions[i];
+    for (size_t i = 0; i < d->n_targets; i++) {
+        const evbus__target *t = &d->targets[i];
+        evbus__target_counters *k = &d->snap[i];
+        if (!routed(t)) {
+            k->route[0] = k->route_why[0] = k->app_state[0] = '\0';
+            continue;
+        }
+        describe_route(d, t, k->route, sizeof k->route);
+        snprintf(k->route_why, sizeof k->route_why, "%s", t->route_why);
+        snprintf(k->app_state, sizeof k->app_state, "%s", app_name(t->app));
+    }
+}
+
+size_t evbus__dispatch_region_count(evbus__dispatch *d) {
+    return d->n_regions;
+}
+
+evbus_err evbus__dispatch_region_status(evbus__dispatch *d, size_t i, evbus__region_status *out) {
+    if (i >= d->n_regions)
+        return EVBUS_EINVAL;
+    pthread_mutex_lock(&d->snap_lock);
+    const evbus__region_rt *r = &d->rsnap[i];
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", r->name ? r->name : "");
+    out->control_on = r->control_on;
+    out->health = r->health;
+    out->checked = r->cfg && r->cfg->check_pos.line;
+    size_t start = (r->recent_next + EVBUS__RECENT_CHECKS - r->n_recent) % EVBUS__RECENT_CHECKS;
+    for (size_t k = 0; k < r->n_recent; k++)
+        out->recent[k] = r->recent[(start + k) % EVBUS__RECENT_CHECKS];
+    out->n_recent = r->n_recent;
+    pthread_mutex_unlock(&d->snap_lock);
+    return EVBUS_OK;
+}

@@ -1,0 +1,317 @@
+/* region-health: evbus's default region selector. Route 53 health-check
+ * semantics, faster: each region with a health_check is probed every
+ * interval (1 s or more); failure_threshold consecutive failures make it
+ * unhealthy, recovery_threshold consecutive passes healthy again. A region
+ * without a check is always healthy; one whose routing control is off
+ * counts as unhealthy (ARC).
+ *
+ * Per target, by its policy:
+ *  - failover: the first usable region of its order. Leaving an unusable
+ *    region is immediate; going back to a better one (failback) waits until
+ *    it has been healthy for failback_hold (automatic), or for
+ *    `evbus region failback` (manual). Thresholds plus the hold are the
+ *    hysteresis: a flapping region never gets traffic back while it flaps.
+ *    When no region is usable, the primary (Route 53: fail open); if it is
+ *    down too, batches fail and events wait durably in the store.
+ *  - weighted: the configured weights over the usable regions; zero-weight
+ *    regions only when every weighted one is unusable.
+ *  - home: events go to their origin region while usable, else failover.
+ * The decision is pushed to the host (set_route) only when it changes. */
+#include "region_health.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rh rh;
+
+typedef struct region {
+    rh *owner;
+    size_t index;
+    evbus_region_info info;
+    evbus_region_health health;
+    uint32_t passes, failures; /* consecutive */
+    int64_t healthy_since;     /* monotonic ms; valid while HEALTHY */
+    uint64_t timer;
+    probe p;
+} region;
+
+typedef struct target {
+    evbus_target_info info;
+    uint32_t first;     /* the position it delivers to (ONE) */
+    bool failback_once; /* an operator asked: go back now if usable */
+    bool started;
+} target;
+
+struct rh {
+    const evbus_host_api *api;
+    evbus_host *host;
+    region *regions;
+    size_t n_regions;
+    target *targets;
+    size_t n_targets;
+};
+
+static bool usable(const region *r) {
+    return r->info.routing_control_on && r->health != EVBUS_HEALTH_UNHEALTHY;
+}
+
+/* The first usable position of t's order at or after `from`; -1: none. */
+static long first_usable(const rh *s, const target *t, size_t from) {
+    for (size_t p = from; p < t->info.n_regions; p++)
+        if (usable(&s->regions[t->info.regions[p]]))
+            return (long)p;
+    return -1;
+}
+
+static void decide_failover(rh *s, size_t ti, int64_t now) {
+    target *t = &s->targets[ti];
+    size_t n = t->info.n_regions;
+    /* Application state failover: keep off the primary. */
+    size_t from = t->info.app_state == EVBUS_APP_FAILOVER && n > 1 ? 1 : 0;
+    long best = first_usable(s, t, from);
+    uint32_t cur = t->first < n ? t->first : 0;
+    const region *rc = &s->regions[t->info.regions[cur]];
+    bool cur_ok = usable(rc) && cur >= from;
+    uint32_t next = cur;
+    char why[128] = "";
+    if (best < 0) {
+        next = (uint32_t)from; /* fail open, as Route 53 does */
+        snprintf(why, sizeof why, "no region healthy: failing open to %s",
+                 s->regions[t->info.regions[from]].info.name);
+    } else if (!cur_ok) {
+        next = (uint32_t)best;
+        snprintf(why, sizeof why, "%s is %s", rc->info.name,
+                 !rc->info.routing_control_on ? "switched off"
+                 : cur < from                 ? "left (application state failover)"
+                                              : "unhealthy");
+    } else if ((uint32_t)best < cur) {
+        const region *rb = &s->regions[t->info.regions[best]];
+        bool held = rb->health != EVBUS_HEALTH_HEALTHY ||
+                    now - rb->healthy_since < t->info.failback_hold_ms;
+        if (t->failback_once || (!t->info.failback_manual && !held)) {
+            next = (uint32_t)best;
+            snprintf(why, sizeof why, "failback: %s is healthy%s", rb->info.name,
+                     t->failback_once ? " (asked by an operator)" : "");
+        }
+    }
+    t->failback_once = false;
+    if (next == cur && t->started)
+        return;
+    t->first = next;
+    t->started = true;
+    evbus_route r = {.mode = EVBUS_ROUTE_ONE, .first = next, .why = why[0] ? why : NULL};
+    s->api->set_route(s->host, ti, &r);
+}
+
+static void decide_weighted(rh *s, size_t ti) {
+    target *t = &s->targets[ti];
+    size_t n =
+        t->info.n_regions < EVBUS_ROUTE_MAX_REGIONS ? t->info.n_regions : EVBUS_ROUTE_MAX_REGIONS;
+    evbus_route r = {.mode = EVBUS_ROUTE_WEIGHTED, .why = "weights over the healthy regions"};
+    uint32_t sum = 0;
+    for (size_t p = 0; p < n; p++)
+        sum += r.weight[p] = usable(&s->regions[t->info.regions[p]]) ? t->info.weights[p] : 0;
+    /* Route 53: a zero weight gets traffic only when every non-zero one is
+     * unhealthy; when all are unhealthy, all count as healthy. */
+    for (size_t p = 0; p < n && sum == 0; p++)
+        if (usable(&s->regions[t->info.regions[p]]))
+            r.weight[p] = 1;
+    for (size_t p = 0; p < n; p++)
+        sum += r.weight[p];
+    if (sum == 0) {
+        r.why = "no region healthy: failing open to the configured weights";
+        for (size_t p = 0; p < n; p++)
+            sum += r.weight[p] = t->info.weights[p];
+        for (size_t p = 0; p < n && sum == 0; p++)
+            r.weight[p] = 1;
+    }
+    for (size_t p = 0; p < n; p++)
+        if (r.weight[p]) {
+            r.first = (uint32_t)p;
+            break;
+        }
+    s->api->set_route(s->host, ti, &r);
+}
+
+static void decide(rh *s, size_t ti, int64_t now) {
+    target *t = &s->targets[ti];
+    if (t->info.n_regions == 0)
+        return;
+    switch (t->info.policy) {
+    case EVBUS_POLICY_WEIGHTED: decide_weighted(s, ti); return;
+    case EVBUS_POLICY_HOME: {
+        decide_failover(s, ti, now);
+        evbus_route r = {.mode = EVBUS_ROUTE_ORIGIN, .first = t->first, .why = "origin region"};
+        for (size_t p = 0; p < t->info.n_regions && p < EVBUS_ROUTE_MAX_REGIONS; p++)
+            r.weight[p] = usable(&s->regions[t->info.regions[p]]);
+        s->api->set_route(s->host, ti, &r);
+        return;
+    }
+    default: decide_failover(s, ti, now); return;
+    }
+}
+
+static void decide_all(rh *s) {
+    int64_t now = s->api->now_ms(s->host);
+    for (size_t i = 0; i < s->n_targets; i++)
+        decide(s, i, now);
+}
+
+static void set_health(region *r, evbus_region_health h) {
+    rh *s = r->owner;
+    if (h == EVBUS_HEALTH_HEALTHY && r->health != EVBUS_HEALTH_HEALTHY)
+        r->healthy_since = s->api->now_ms(s->host);
+    r->health = h;
+    s->api->set_health(s->host, r->index, h);
+}
+
+static void on_check(void *owner, bool ok, const char *detail) {
+    region *r = owner;
+    rh *s = r->owner;
+    if (r->info.inverted)
+        ok = !ok;
+    s->api->check_result(s->host, r->index, ok, detail);
+    if (ok) {
+        r->passes++;
+        r->failures = 0;
+        if (r->health != EVBUS_HEALTH_HEALTHY && r->passes >= r->info.recovery_threshold)
+            set_health(r, EVBUS_HEALTH_HEALTHY);
+    } else {
+        r->failures++;
+        r->passes = 0;
+        if (r->health != EVBUS_HEALTH_UNHEALTHY && r->failures >= r->info.failure_threshold) {
+            s->api->log(s->host, EVBUS_LOG_LEVEL_WARN,
+                        "region %s failed %u checks in a row (last: %s): unhealthy", r->info.name,
+                        r->failures, detail);
+            set_health(r, EVBUS_HEALTH_UNHEALTHY);
+        }
+    }
+    decide_all(s);
+}
+
+static void on_timer(void *arg) {
+    region *r = arg;
+    rh *s = r->owner;
+    r->timer = s->api->timer_add(s->host, r->info.interval_ms, on_timer, r);
+    if (rh_probe_start(&r->p, s->api, s->host) != EVBUS_OK)
+        on_check(r, false, "cannot start the check");
+}
+
+static void refresh(rh *s) {
+    for (size_t i = 0; i < s->n_regions; i++) {
+        evbus_region_info fresh = {.size = sizeof fresh};
+        if (s->api->region_info(s->host, i, &fresh) == EVBUS_OK)
+            s->regions[i].info.routing_control_on = fresh.routing_control_on;
+    }
+    for (size_t i = 0; i < s->n_targets; i++) {
+        evbus_target_info fresh = {.size = sizeof fresh};
+        if (s->api->target_info(s->host, i, &fresh) == EVBUS_OK)
+            s->targets[i].info.app_state = fresh.app_state;
+    }
+}
+
+static void notify(void *state, evbus_selector_event ev, size_t index) {
+    rh *s = state;
+    refresh(s);
+    if (ev == EVBUS_SELECTOR_FAILBACK && index < s->n_targets)
+        s->targets[index].failback_once = true;
+    decide_all(s);
+}
+
+static void shutdown(void *state) {
+    rh *s = state;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_regions; i++) {
+        if (s->regions[i].timer)
+            s->api->timer_cancel(s->host, s->regions[i].timer);
+        rh_probe_free(&s->regions[i].p);
+    }
+    free(s->regions);
+    free(s->targets);
+    free(s);
+}
+
+static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
+    if (api->abi_minor < 3 || api->size < offsetof(evbus_host_api, set_route) + sizeof(void *)) {
+        api->log(host, EVBUS_LOG_LEVEL_ERROR, "this evbusd has no selector services (ABI 1.3)");
+        return EVBUS_EINVAL;
+    }
+    rh *s = calloc(1, sizeof *s);
+    if (!s)
+        return EVBUS_ENOMEM;
+    *out = s;
+    s->api = api;
+    s->host = host;
+    s->n_regions = api->region_count(host);
+    s->n_targets = api->target_count(host);
+    s->regions = calloc(s->n_regions ? s->n_regions : 1, sizeof *s->regions);
+    s->targets = calloc(s->n_targets ? s->n_targets : 1, sizeof *s->targets);
+    if (!s->regions || !s->targets)
+        return EVBUS_ENOMEM;
+    int64_t now = api->now_ms(host);
+    size_t checked = 0;
+    for (size_t i = 0; i < s->n_regions; i++) {
+        region *r = &s->regions[i];
+        r->owner = s;
+        r->index = i;
+        r->info.size = sizeof r->info;
+        if (api->region_info(host, i, &r->info) != EVBUS_OK)
+            return EVBUS_EINVAL;
+        /* The last verdict survives a restart; a healthy region's hold
+         * starts again, so a failback is never earlier than before it. */
+        r->health = r->info.check == EVBUS_CHECK_NONE ? EVBUS_HEALTH_HEALTHY : r->info.last_health;
+        r->healthy_since = now;
+        if (r->info.check == EVBUS_CHECK_NONE) {
+            api->set_health(host, i, EVBUS_HEALTH_HEALTHY);
+            continue;
+        }
+        r->p = (probe){.owner = r,
+                       .done = on_check,
+                       .type = r->info.check,
+                       .url = r->info.url,
+                       .match = r->info.match,
+                       .timeout_ms = r->info.timeout_ms};
+        /* The first check at once: a restart learns the truth quickly. */
+        r->timer = api->timer_add(host, 0, on_timer, r);
+        checked++;
+    }
+    for (size_t i = 0; i < s->n_targets; i++) {
+        target *t = &s->targets[i];
+        t->info.size = sizeof t->info;
+        if (api->target_info(host, i, &t->info) != EVBUS_OK)
+            return EVBUS_EINVAL;
+        t->first = t->info.route_first;
+        t->started = true; /* the host already routes to route_first */
+    }
+    api->log(host, EVBUS_LOG_LEVEL_INFO, "%zu regions (%zu checked), %zu targets", s->n_regions,
+             checked, s->n_targets);
+    decide_all(s);
+    return EVBUS_OK;
+}
+
+static const evbus_selector_ops ops = {
+    .size = sizeof(evbus_selector_ops),
+    .notify = notify,
+};
+
+static const evbus_plugin descriptor = {
+    .magic = EVBUS_PLUGIN_MAGIC,
+    .abi_major = EVBUS_PLUGIN_ABI_MAJOR,
+    .abi_minor = EVBUS_PLUGIN_ABI_MINOR,
+    .size = sizeof(evbus_plugin),
+    .kind = EVBUS_PLUGIN_SELECTOR,
+    .name = "region-health",
+    .version = "0.3.0",
+    .description = "routes each target to its regions by health checks, routing controls and "
+                   "policy (failover, weighted, home)",
+    .init = init,
+    .shutdown = shutdown,
+    .selector = &ops,
+};
+
+EVBUS_PLUGIN_EXPORT const evbus_plugin *evbus_plugin_entry(void);
+EVBUS_PLUGIN_EXPORT const evbus_plugin *evbus_plugin_entry(void) {
+    return &descriptor;
+}
