@@ -304,8 +304,9 @@ bad:
 }
 
 /* Writes the configuration: one target with the sink under test at
- * `sink_url` (its resource in moto, or NULL), one rule sending the
- * benchmark's events (not the start-up probe) to it, metrics on
+ * `sink_url` (its resource in moto, or NULL) -- or with no plugin at all
+ * when sink_url is NULL, so that its events wait pending --, one rule
+ * sending the benchmark's events (not the start-up probe) to it, metrics on
  * `metrics_port` when it is not 0. */
 static int write_config(const options *o, const sink_shape *sh, server *s, const char *sink_url,
                         const char *resource, int metrics_port, char *err, size_t errlen) {
@@ -329,13 +330,11 @@ static int write_config(const options *o, const sink_shape *sh, server *s, const
             o->plugin_dir, s->zmq);
     if (metrics_port)
         fprintf(f, "metrics:\n  listen: 127.0.0.1:%d\n", metrics_port);
-    fprintf(f,
-            "targets:\n"
-            "  - name: sink\n"
-            "    plugin: %s\n"
-            "    config:\n",
-            sh->plugin);
-    sh->write_config(f, sink_url, resource);
+    fprintf(f, "targets:\n  - name: sink\n");
+    if (sink_url) {
+        fprintf(f, "    plugin: %s\n    config:\n", sh->plugin);
+        sh->write_config(f, sink_url, resource);
+    }
     fprintf(f,
             "    batch_max_events: %zu\n"
             "    max_in_flight: %u\n"
@@ -434,17 +433,13 @@ static uint64_t responder_count(void *r) {
     return responder_entries(r);
 }
 
-/* Preloads `events` into a fresh evbusd whose sink points at a port where
- * nothing listens (connection refused is a target fault: the events stay
- * pending, no attempt spent), and stops it. The next start delivers the
- * backlog with nothing else to do: the plugin path alone. */
+/* Preloads `events` into a fresh evbusd whose target has no plugin yet
+ * (its events wait pending, never attempted, so no retry is scheduled), and
+ * stops it. The next start, with the sink configured, delivers the backlog
+ * with nothing else to do: the plugin path alone. */
 static int preload(const options *o, const sink_shape *sh, server *s, uint64_t events,
                    uint32_t nonce, char *err, size_t errlen) {
-    char dead[64];
-    int port = bench_free_port();
-    snprintf(dead, sizeof dead, "http://127.0.0.1:%d", port);
-    if (port < 0 || write_config(o, sh, s, dead, NULL, 0, err, errlen) ||
-        server_start(o, s, err, errlen))
+    if (write_config(o, sh, s, NULL, NULL, 0, err, errlen) || server_start(o, s, err, errlen))
         return -1;
     pace_opts po = {.endpoint = s->zmq,
                     .event_size = o->size,
