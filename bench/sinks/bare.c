@@ -8,8 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "load.h"
+
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static size_t discard(char *data, size_t size, size_t n, void *arg) {
     (void)data;
@@ -52,6 +59,8 @@ int bare_run(const bare_opts *o, bare_result *out) {
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
         curl_multi_add_handle(multi, e);
     }
+    double cpu0 = thread_cpu_s();
+    unsigned long long ok = 0;
     uint64_t start = bench_now_ns();
     uint64_t measure_from = start + (uint64_t)(o->warmup_s * 1e9);
     uint64_t end = measure_from + (uint64_t)(o->duration_s * 1e9);
@@ -75,8 +84,10 @@ int bare_run(const bare_opts *o, bare_result *out) {
                 if (!out->error[0])
                     snprintf(out->error, sizeof out->error, "a request failed: %s, HTTP %ld",
                              curl_easy_strerror(m->data.result), status);
-            } else if (now >= measure_from && now < end) {
-                measured += o->entries;
+            } else {
+                ok += o->entries;
+                if (now >= measure_from && now < end)
+                    measured += o->entries;
             }
             curl_multi_remove_handle(multi, e);
             if (now < end)
@@ -88,6 +99,7 @@ int bare_run(const bare_opts *o, bare_result *out) {
     if (bench_interrupted)
         snprintf(out->error, sizeof out->error, "interrupted");
     out->events_per_s = (double)measured / o->duration_s;
+    out->cpu_us = ok ? (thread_cpu_s() - cpu0) * 1e6 / (double)ok : 0;
     rc = out->error[0] ? -1 : 0;
 out:
     for (unsigned i = 0; easy && i < o->concurrency; i++) {

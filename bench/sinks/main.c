@@ -64,11 +64,12 @@ typedef struct server {
 /* What one run of one sink measured. */
 typedef struct run {
     double plugin_eps, bare_eps, ratio;
-    double rss_mib;        /* evbusd's VmHWM after the drain */
-    double p50_ms, p99_ms; /* open loop */
-    double open_eps;       /* events/s the open loop delivered while measuring */
-    double late_ms;        /* the producer's worst lag behind its schedule */
-    uint64_t redelivered;  /* entries beyond one per preloaded event */
+    double plugin_us, bare_us; /* CPU per event: evbusd (all threads), the bare loop's thread */
+    double rss_mib;            /* evbusd's VmHWM after the drain */
+    double p50_ms, p99_ms;     /* open loop */
+    double open_eps;           /* events/s the open loop delivered while measuring */
+    double late_ms;            /* the producer's worst lag behind its schedule */
+    uint64_t redelivered;      /* entries beyond one per preloaded event */
     char error[256];
 } run;
 
@@ -472,9 +473,13 @@ static int plugin_run(const options *o, const sink_shape *sh, responder *rs, run
     snprintf(url, sizeof url, "http://127.0.0.1:%d", responder_port(rs));
     responder_reset(rs);
     if (write_config(o, sh, &s, url, NULL, 0, err, sizeof err) ||
-        server_start(o, &s, err, sizeof err) ||
-        wait_count(&s, responder_count, rs, o->drain_events, err, sizeof err))
+        server_start(o, &s, err, sizeof err))
         goto out;
+    double cpu0 = bench_cpu_s(s.pid);
+    if (wait_count(&s, responder_count, rs, o->drain_events, err, sizeof err))
+        goto out;
+    double cpu1 = bench_cpu_s(s.pid);
+    r->plugin_us = cpu0 >= 0 && cpu1 >= cpu0 ? (cpu1 - cpu0) * 1e6 / (double)o->drain_events : 0;
     r->rss_mib = bench_vmhwm_mib(s.pid);
     if (server_stop(&s, err, sizeof err))
         goto out;
@@ -541,6 +546,7 @@ static int bare_once(const options *o, const sink_shape *sh, responder *rs, run 
         return -1;
     }
     r->bare_eps = br.events_per_s;
+    r->bare_us = br.cpu_us;
     r->ratio = r->plugin_eps / r->bare_eps;
     return 0;
 }
@@ -665,11 +671,13 @@ static void print_header(const options *o) {
            "at half\n         the plugin path's rate%s; from each one's scheduled time to "
            "the responder\n",
            o->rate_batch, o->rate > 0 ? " (here: --rate)" : "");
-    printf("RSS:     evbusd's peak resident set over the drain and latency runs\n\n");
-    printf("sink  |  plugin ev/s |    bare ev/s | ratio  | goal 90%% | goal 150k | "
-           "rate ev/s    p50 ms   p99 ms | RSS MiB | redeliv\n");
-    printf("------+--------------+--------------+--------+----------+-----------+-"
-           "----------------------------+---------+--------\n");
+    printf("RSS:     evbusd's peak resident set over the drain and latency runs\n");
+    printf("us/ev:   CPU time per event: evbusd's, all threads, over the drain; the bare loop's "
+           "thread\n         (neither counts the responder)\n\n");
+    printf("sink  |  plugin ev/s |    bare ev/s | ratio  | goal 90%% | goal 150k | us/ev plugin "
+           "  bare | rate ev/s    p50 ms   p99 ms | RSS MiB | redeliv\n");
+    printf("------+--------------+--------------+--------+----------+-----------+-------------"
+           "-------+-----------------------------+---------+--------\n");
     fflush(stdout);
 }
 
@@ -678,8 +686,8 @@ static void print_row(const options *o, const sink_shape *sh, const run *rs) {
     char a[32], b[32], c[32];
     double plugin = median_of(rs, o->runs, offsetof(run, plugin_eps), &n);
     if (!n) {
-        printf("%-5s |       failed |            - |      - |        - |         - |"
-               "            -        -        - |       - |       -\n",
+        printf("%-5s |       failed |            - |      - |        - |         - |      -      - "
+               "|         -        -        - |       - |       -\n",
                sh->name);
         fflush(stdout);
         return;
@@ -690,13 +698,16 @@ static void print_row(const options *o, const sink_shape *sh, const run *rs) {
     double p50 = median_of(rs, o->runs, offsetof(run, p50_ms), &nl);
     double p99 = median_of(rs, o->runs, offsetof(run, p99_ms), &nl);
     double rss = median_of(rs, o->runs, offsetof(run, rss_mib), &n);
+    double pus = median_of(rs, o->runs, offsetof(run, plugin_us), &n);
+    double bus = median_of(rs, o->runs, offsetof(run, bare_us), &n);
     uint64_t redeliv = 0;
     for (unsigned i = 0; i < o->runs; i++)
         redeliv += rs[i].redelivered;
-    printf("%-5s | %12s | %12s | %5.1f%% | %-8s | %-9s | %9s %9.2f %8.2f | %7.1f | %7llu\n",
+    printf("%-5s | %12s | %12s | %5.1f%% | %-8s | %-9s | %12.2f %6.2f | %9s %9.2f %8.2f | %7.1f | "
+           "%7llu\n",
            sh->name, bench_fmt_count(plugin, a, sizeof a), bench_fmt_count(bare, b, sizeof b),
-           100 * ratio, ratio >= 0.9 ? "met" : "missed", plugin >= 150000 ? "met" : "missed",
-           bench_fmt_count(rate, c, sizeof c), p50, p99, rss, (unsigned long long)redeliv);
+           100 * ratio, ratio >= 0.9 ? "met" : "missed", plugin >= 150000 ? "met" : "missed", pus,
+           bus, bench_fmt_count(rate, c, sizeof c), p50, p99, rss, (unsigned long long)redeliv);
     fflush(stdout);
 }
 
