@@ -44,7 +44,8 @@ typedef struct options {
     size_t size;
     unsigned concurrency; /* the target's max_in_flight, the bare loop's requests */
     uint64_t drain_events, moto_events;
-    double rate; /* the latency run's events/s; 0: half the plugin path's */
+    unsigned moto_concurrency; /* max_in_flight against moto, which is one Python process */
+    double rate;               /* the latency run's events/s; 0: half the plugin path's */
     size_t rate_batch;
     int moto; /* 1: run against moto_server when it is installed */
     const char *evbusd, *plugin_dir, *tmpdir;
@@ -99,7 +100,9 @@ static void usage(FILE *out) {
             "  --drain-events N    events preloaded and then delivered (default 200000)\n"
             "  --rate N            latency run at N events/s (default: half the plugin path)\n"
             "  --rate-batch N      events per publish request in the latency run (default 10)\n"
-            "  --moto-events N     events delivered to moto_server (default 3000)\n"
+            "  --moto-events N     events delivered to moto_server (default 500)\n"
+            "  --moto-concurrency N  max_in_flight against moto_server (default 16: more\n"
+            "                      overloads it into delivery timeouts)\n"
             "  --no-moto           skip moto_server\n"
             "  --evbusd PATH       the daemon (default: core/evbusd of this build tree)\n"
             "  --plugin-dir DIR    where the sink plugins are (default: lib/evbus/plugins of\n"
@@ -163,6 +166,7 @@ static int parse_options(int argc, char **argv, options *o) {
         O_RATEB,
         O_MOTOEV,
         O_NOMOTO,
+        O_MOTOCONC,
         O_EVBUSD,
         O_PDIR,
         O_TMP,
@@ -180,6 +184,7 @@ static int parse_options(int argc, char **argv, options *o) {
                                        {"rate-batch", required_argument, NULL, O_RATEB},
                                        {"moto-events", required_argument, NULL, O_MOTOEV},
                                        {"no-moto", no_argument, NULL, O_NOMOTO},
+                                       {"moto-concurrency", required_argument, NULL, O_MOTOCONC},
                                        {"evbusd", required_argument, NULL, O_EVBUSD},
                                        {"plugin-dir", required_argument, NULL, O_PDIR},
                                        {"tmpdir", required_argument, NULL, O_TMP},
@@ -196,7 +201,8 @@ static int parse_options(int argc, char **argv, options *o) {
     o->size = 256;
     o->concurrency = 64;
     o->drain_events = 200000;
-    o->moto_events = 3000;
+    o->moto_events = 500;
+    o->moto_concurrency = 16;
     o->rate_batch = 10;
     o->moto = 1;
     o->tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -257,6 +263,11 @@ static int parse_options(int argc, char **argv, options *o) {
             have_moto = 1;
             break;
         case O_NOMOTO: o->moto = 0; break;
+        case O_MOTOCONC:
+            if (bench_parse_size(optarg, &v) || v < 1 || v > 1024)
+                goto bad;
+            o->moto_concurrency = (unsigned)v;
+            break;
         case O_EVBUSD: o->evbusd = optarg; break;
         case O_PDIR: o->plugin_dir = optarg; break;
         case O_TMP: o->tmpdir = optarg; break;
@@ -606,8 +617,11 @@ out:
 
 /* The plugin path against moto_server: preload, then deliver, counting
  * deliveries through evbusd's /metrics (moto does not tell). */
-static int moto_run(const options *o, const sink_shape *sh, const moto_server *m, double *eps,
+static int moto_run(const options *opts, const sink_shape *sh, const moto_server *m, double *eps,
                     char *why, size_t whylen) {
+    options mo = *opts;
+    const options *o = &mo;
+    mo.concurrency = opts->moto_concurrency;
     server s;
     char err[512] = "", resource[512];
     int rc = -1;
@@ -657,10 +671,14 @@ static void print_header(const options *o) {
     printf("         evbusd, the responder, the bare loop and the producer share these CPUs; "
            "on a\n         shared machine other work takes from both sides: compare the "
            "ratio, measured\n         in the same run, rather than events/s across runs\n");
-    printf("events:  %zu B (id + source + detail type + detail); %zu entries per request; "
-           "%u requests\n         in flight (the target's max_in_flight and the bare loop's); "
-           "%u run(s) per sink,\n         each figure the median\n",
-           o->size, sink_shapes[0].max_entries, o->concurrency, o->runs);
+    const char *fs = bench_fs_name(o->tmpdir);
+    printf("storage: run directories in %s (%s)%s; evbusd commits each batch's results\n"
+           "         (fsync) before its place in max_in_flight is free again\n",
+           o->tmpdir, fs, strcmp(fs, "tmpfs") == 0 ? " -- WARNING: fsync is free on tmpfs" : "");
+    printf("events:  %zu B (id + source + detail type + detail); each sink's largest request "
+           "(SQS:\n         10 entries); %u requests in flight (the target's max_in_flight and "
+           "the bare\n         loop's); %u run(s) per sink, each figure the median\n",
+           o->size, o->concurrency, o->runs);
     printf("plugin:  evbusd (%s, one delivery thread) delivers %llu preloaded\n"
            "         events to the responder; entries/s between its first and last request\n",
            o->evbusd, (unsigned long long)o->drain_events);

@@ -13,8 +13,9 @@
 #include "load.h"
 #include "proc.h"
 
-#define REGION   "us-east-1"
-#define STALL_MS 15000
+#define REGION "us-east-1"
+/* moto answers slowly and retries back off: allow for both. */
+#define STALL_MS 60000
 
 static int answers(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
