@@ -157,9 +157,19 @@ static json_t *receive_all(int want) {
 }
 
 /* Exactly PREFIX-0..n-1, once each, with the content published. */
-static void assert_once_each(json_t *msgs, const char *prefix, int n) {
-    cr_assert_eq(json_array_size(msgs), (size_t)n, "%zu messages for %d events",
-                 json_array_size(msgs), n);
+/* Every event PREFIX-0..n-1 arrived, with the content published, and once
+ * each, except that an attempt evbusd retried (the status's `retried`: a
+ * timeout under load leaves it unknown whether the service took the entry)
+ * may have left one more copy: EventBridge has no deduplication id. */
+static void assert_once_each_allowing(json_t *msgs, const char *prefix, int n, json_int_t retried) {
+    json_t *t = target_status();
+    char *st = json_dumps(t, JSON_COMPACT);
+    json_decref(t);
+    cr_assert(json_array_size(msgs) >= (size_t)n &&
+                  json_array_size(msgs) <= (size_t)n + (size_t)retried,
+              "%zu messages for %d events, %lld attempts retried; status: %s",
+              json_array_size(msgs), n, (long long)retried, st);
+    free(st);
     int *seen = calloc((size_t)n, sizeof *seen);
     size_t i;
     json_t *msg;
@@ -192,8 +202,13 @@ static void assert_once_each(json_t *msgs, const char *prefix, int n) {
                          "arn:aws:example:us-east-1:1:shop/main");
     }
     for (int k = 0; k < n; k++)
-        cr_assert_eq(seen[k], 1, "%s-%d arrived %d times", prefix, k, seen[k]);
+        cr_assert(seen[k] >= 1 && seen[k] <= 1 + retried, "%s-%d arrived %d times (%lld retried)",
+                  prefix, k, seen[k], (long long)retried);
     free(seen);
+}
+
+static void assert_once_each(json_t *msgs, const char *prefix, int n) {
+    assert_once_each_allowing(msgs, prefix, n, 0);
 }
 
 static void dlq_list(char *out, size_t len) {
@@ -207,8 +222,9 @@ Test(eventbridge, events_arrive_once_with_their_content) {
     run_evbusd();
     publish("std", 25);
     wait_for("delivered", 25, 60);
+    json_int_t retried = status_num("retried");
     json_t *msgs = receive_all(25);
-    assert_once_each(msgs, "std", 25);
+    assert_once_each_allowing(msgs, "std", 25, retried);
     json_decref(msgs);
     json_t *t = target_status();
     json_t *pc = json_object_get(t, "plugin_counters");
