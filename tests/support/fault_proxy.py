@@ -12,6 +12,10 @@ fault the test asked for:
   POST /__fault {"mode": M, "count": N, "delay_ms": D}   set the fault
   GET  /__fault                                          read the counters
 
+The counters: requests, relayed, injected, ambiguous_entries, ambiguous_ids
+(below), and busy: calls relayed whose answer is neither sent nor known
+lost yet (read the ambiguous ones once it is 0).
+
 N > 0 injects M into the next N calls, then passes again; N = -1 until the
 next POST. Modes:
 
@@ -31,8 +35,10 @@ next POST. Modes:
                  service itself answers 403
 
 `slow` and `cut_response` make a call ambiguous: the service processed it but
-the sink cannot know. The counters list the event ids of those calls
-(`ambiguous_ids`), the only ones a standard queue may hold twice.
+the sink cannot know. So does any call whose answer the sink stopped waiting
+for (a loaded machine can make the service slower than the sink's timeout).
+The counters list the event ids of those calls (`ambiguous_ids`), the only
+ones a standard queue may hold twice.
 
 Adding a service: a row in THROTTLE and SERVER_ERROR (its error shapes),
 a function in PARTIAL (how its batch answer reports retryable entries) and
@@ -76,7 +82,8 @@ class State:
         self.lock = threading.Lock()
         self.mode, self.count, self.delay_ms = "pass", 0, 0
         self.counters = {"requests": 0, "relayed": 0, "injected": 0,
-                         "ambiguous_entries": 0, "ambiguous_ids": []}
+                         "ambiguous_entries": 0, "ambiguous_ids": [],
+                         "busy": 0}
         self.flip = 0  # alternates the server_error answers
 
     def set(self, cfg):
@@ -353,25 +360,66 @@ class Handler(socketserver.StreamRequestHandler):
         if mode == "server_error":
             self.send(*error_answer(SERVER_ERROR, target, flip))
             return not close
-        if mode == "partial" and target in PARTIAL:
-            def relay_doc(doc):
-                data = json.dumps(doc).encode()
-                return relay(method, path, sign(headers, data), data)
-            self.send(*PARTIAL[target](json.loads(body), relay_doc))
+        relayed = []  # the bodies the service processed (or may have)
+
+        def relay_doc(doc):
+            data = json.dumps(doc).encode()
+            relayed.append(data)
+            return relay(method, path, sign(headers, data), data)
+
+        def ambiguous():
+            for data in relayed:
+                n, ids = entries_of(target, data)
+                STATE.ambiguous(ids, n)
+        STATE.add("busy")
+        try:
+            try:
+                if mode == "partial" and target in PARTIAL:
+                    answer = PARTIAL[target](json.loads(body), relay_doc)
+                else:
+                    if mode == "bad_signature":
+                        headers = [(k, v[:-1] + ("0" if v[-1] != "0" else "1"))
+                                   if k.lower() == "authorization" else (k, v)
+                                   for k, v in headers]
+                    relayed.append(body)
+                    answer = relay(method, path, headers, body)
+            except OSError as e:
+                # The service may or may not have processed it; the sink
+                # sees a cut connection.
+                print("relay failed:", e, file=sys.stderr, flush=True)
+                ambiguous()
+                self.reset()
+                return False
+            if mode in ("slow", "delay"):
+                end = time.monotonic() + delay_ms / 1000.0
+                while time.monotonic() < end and not self.client_gone():
+                    time.sleep(0.02)
+            # A call the service processed whose answer the sink never reads
+            # (cut here, or the sink gave up waiting: a fault of ours or a
+            # slow service) is one the sink may rightly send again.
+            if mode == "cut_response" or self.client_gone():
+                ambiguous()
+                if mode == "cut_response":
+                    self.reset()
+                return False
+            self.send(*answer, close=close)
             return not close
-        if mode == "bad_signature":
-            headers = [(k, v[:-1] + ("0" if v[-1] != "0" else "1"))
-                       if k.lower() == "authorization" else (k, v) for k, v in headers]
-        answer = relay(method, path, headers, body)
-        if mode in ("slow", "cut_response"):
-            STATE.ambiguous(entries_of(target, body)[1], entries_of(target, body)[0])
-        if mode == "cut_response":
-            self.reset()
-            return False
-        if mode in ("slow", "delay"):
-            time.sleep(delay_ms / 1000.0)
-        self.send(*answer, close=close)
-        return not close
+        finally:
+            STATE.add("busy", -1)
+
+    def client_gone(self):
+        """True when the client closed the connection (it timed out)."""
+        sock = self.connection
+        try:
+            sock.setblocking(False)
+            try:
+                return sock.recv(1, socket.MSG_PEEK) == b""
+            except BlockingIOError:
+                return False
+            finally:
+                sock.setblocking(True)
+        except OSError:
+            return True
 
 
 class Server(socketserver.ThreadingTCPServer):
