@@ -276,7 +276,6 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
         switch (f->results[i]) {
         case EVBUS_RESULT_DELIVERED:
             r.outcome = EVBUS__DELIVERED;
-            t->k.delivered++;
             t->fault_streak = 0;
             t->k.target_fault[0] = '\0';
             break;
@@ -288,7 +287,6 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
             r.attempts = f->attempts[i] ? f->attempts[i] - 1 : 0;
             r.due_ms = now + (f->retry_after[i] ? (int64_t)f->retry_after[i]
                                                 : backoff_ms(t->cfg, t->fault_streak + 1));
-            t->k.retried++;
             t->k.target_faults++;
             snprintf(t->k.target_fault, sizeof t->k.target_fault, "%s",
                      *reason ? reason : "target fault");
@@ -298,7 +296,6 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
         case EVBUS_RESULT_FAILED:
             r.outcome = EVBUS__DEAD;
             r.due_ms = now;
-            t->k.dead++;
             break;
         default:
             if (f->attempts[i] >= t->cfg->retry_max_attempts) {
@@ -307,13 +304,11 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
                 reason = why;
                 r.outcome = EVBUS__DEAD;
                 r.due_ms = now;
-                t->k.dead++;
             } else {
                 int64_t delay = f->retry_after[i] ? (int64_t)f->retry_after[i]
                                                   : backoff_ms(t->cfg, f->attempts[i]);
                 r.outcome = EVBUS__RETRY;
                 r.due_ms = now + delay;
-                t->k.retried++;
                 schedule_retry(t, f->seqs[i], f->attempts[i], r.due_ms);
             }
         }
@@ -706,6 +701,15 @@ static void take_wakes(evbus__dispatch *d) {
              * scan cursors: deliver them as retries due now. */
             for (size_t i = 0; i < m->n; i++) {
                 const evbus__store_result *r = &m->v[i];
+                /* Counted once durable, so that what `evbus status` says
+                 * was delivered or dead-lettered is what the store (and
+                 * `evbus dlq list`) holds. */
+                if (r->target < d->n_targets) {
+                    evbus__target_counters *k = &d->targets[r->target].k;
+                    k->delivered += r->outcome == EVBUS__DELIVERED;
+                    k->retried += r->outcome == EVBUS__RETRY;
+                    k->dead += r->outcome == EVBUS__DEAD;
+                }
                 if (r->outcome == EVBUS__STATE && d->regions) {
                     evbus__regions_apply_state(d, r->reason);
                     continue;
