@@ -209,6 +209,16 @@ static int64_t backoff_ms(const evbus__target_cfg *t, uint32_t attempts) {
     return (int64_t)((double)rand() / ((double)RAND_MAX + 1.0) * (double)(cap + 1));
 }
 
+static bool is_scheduled(const evbus__target *t, uint64_t seq) {
+    size_t cursor = 0;
+    uint64_t cand;
+    uint64_t h = evbus__id_hash(&seq, sizeof seq);
+    while (evbus__id_index_next(t->scheduled, h, &cursor, &cand))
+        if (cand == seq)
+            return true;
+    return false;
+}
+
 static void schedule_retry(evbus__target *t, uint64_t seq, uint32_t attempts, int64_t due_ms) {
     if (t->n_retries == t->retries_cap) {
         size_t cap = t->retries_cap ? t->retries_cap * 2 : 64;
@@ -225,17 +235,10 @@ static void schedule_retry(evbus__target *t, uint64_t seq, uint32_t attempts, in
     }
     t->retries[i] = (evbus__retry){due_ms, seq, attempts};
     t->n_retries++;
-    evbus__id_index_put(t->scheduled, evbus__id_hash(&seq, sizeof seq), seq);
-}
-
-static bool is_scheduled(const evbus__target *t, uint64_t seq) {
-    size_t cursor = 0;
-    uint64_t cand;
-    uint64_t h = evbus__id_hash(&seq, sizeof seq);
-    while (evbus__id_index_next(t->scheduled, h, &cursor, &cand))
-        if (cand == seq)
-            return true;
-    return false;
+    /* A retry taken for delivery stays marked until its result is durable
+     * (see dispatch_target), so it may be marked already. */
+    if (!is_scheduled(t, seq))
+        evbus__id_index_put(t->scheduled, evbus__id_hash(&seq, sizeof seq), seq);
 }
 
 static void note_due(evbus__dispatch *d, int64_t due_ms) {
@@ -603,9 +606,10 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
         size_t retried = n;
         uint64_t cursor_before = t->cursor;
         if (n < max && scan_fresh) {
-            /* The retries just taken stay marked scheduled during the scan:
-             * after a restart the cursor is behind them, and the scan would
-             * put them into this batch a second time. */
+            /* Retries taken stay marked scheduled until their results are
+             * durable (the writer hands them back): after a restart the
+             * cursor is behind them, and a scan before then, in this pass or
+             * a later one, would deliver them a second time. */
             scan s = {t, seqs + n, 0, max - n};
             evbus__store_foreach_pending(d->store, t->index, t->cursor, on_pending, &s);
             for (size_t i = 0; i < s.n; i++)
@@ -614,8 +618,6 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
                 scan_fresh = false; /* caught up */
             n += s.n;
         }
-        for (size_t i = 0; i < retried; i++)
-            evbus__id_index_del(t->scheduled, evbus__id_hash(&seqs[i], sizeof seqs[i]), seqs[i]);
         if (n == 0)
             return;
         /* batch_linger: a partial batch of new events waits a little for
@@ -705,10 +707,16 @@ static void take_wakes(evbus__dispatch *d) {
                  * was delivered or dead-lettered is what the store (and
                  * `evbus dlq list`) holds. */
                 if (r->target < d->n_targets) {
-                    evbus__target_counters *k = &d->targets[r->target].k;
-                    k->delivered += r->outcome == EVBUS__DELIVERED;
-                    k->retried += r->outcome == EVBUS__RETRY;
-                    k->dead += r->outcome == EVBUS__DEAD;
+                    evbus__target *t = &d->targets[r->target];
+                    t->k.delivered += r->outcome == EVBUS__DELIVERED;
+                    t->k.retried += r->outcome == EVBUS__RETRY;
+                    t->k.dead += r->outcome == EVBUS__DEAD;
+                    /* Its pending entry is gone now: scans may not find it,
+                     * so the mark a retry kept while in flight can go. */
+                    if (t->scheduled &&
+                        (r->outcome == EVBUS__DELIVERED || r->outcome == EVBUS__DEAD))
+                        evbus__id_index_del(t->scheduled, evbus__id_hash(&r->seq, sizeof r->seq),
+                                            r->seq);
                 }
                 if (r->outcome == EVBUS__STATE && d->regions) {
                     evbus__regions_apply_state(d, r->reason);
@@ -972,6 +980,7 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
         free(t->instances);
         evbus__plugin_close(&t->lib);
         evbus__id_index_destroy(&t->scheduled);
+        t->live = false; /* take_wakes below schedules nothing for it */
         free(t->retries);
     }
     if (d->wake)

@@ -663,6 +663,43 @@ Test(delivery, retries_pending_at_restart_are_delivered_once) {
     cr_assert_eq(sink_lines(&distinct, NULL), 5, "each event delivered once");
 }
 
+/* The same with more due retries than one batch holds: the first dispatch
+ * after the restart takes them batch by batch, and its scan of pending
+ * entries (from sequence 0) must not take the ones already in flight. */
+Test(delivery, retries_spanning_batches_at_restart_are_delivered_once) {
+    config_with_sink("good", "    batch_max_events: 10\n"
+                             "    retry_base_delay: 200ms\n"
+                             "    retry_max_delay: 400ms\n");
+    char down[400], cmd[1024], out[8192];
+    snprintf(down, sizeof down, "%s/out.txt.down", h.dir);
+    FILE *f = fopen(down, "w");
+    fclose(f);
+    cr_assert(harness_start(&h));
+    open_client();
+    publish_range(0, 30, "a");
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' --json 2>&1", harness_bin("evbus"), h.config);
+    time_t end = time(NULL) + 20;
+    json_int_t retried = 0;
+    while (time(NULL) < end && retried < 30) {
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        json_t *st = json_loads(out, 0, NULL);
+        retried = json_integer_value(
+            json_object_get(json_array_get(json_object_get(st, "targets"), 0), "retried"));
+        json_decref(st);
+        usleep(20000);
+    }
+    cr_assert_geq(retried, 30, "%s", out);
+    evbus_client_destroy(&client);
+    cr_assert_eq(harness_stop(&h), 0);
+    usleep(500000); /* every stored retry is due when evbusd starts again */
+    unlink(down);
+    cr_assert(harness_start(&h));
+    wait_for_distinct(30, 20);
+    usleep(300000); /* room for a duplicate to show up */
+    size_t distinct;
+    cr_assert_eq(sink_lines(&distinct, NULL), 30, "each event delivered once");
+}
+
 /* ---- the host's HTTP service, against a real HTTP server ---- */
 
 typedef struct http_server {
