@@ -23,6 +23,8 @@ set format y '%.0s%c'
 set format y2 '%.0s%c'
 load dir . '/marks.gp'
 
+set terminal pngcairo size 1200,560 font ',10'
+set output out . '.png'
 plot data using 1:2 with lines lw 1 dt 3 lc rgb '#777777' title 'offered', \
      ''   using 1:3 with lines lw 1 lc rgb '#2ca02c' title 'accepted (acked durable)', \
      ''   using 1:4 with lines lw 2 lc rgb '#1f77b4' title 'delivered us-east-1 (primary)', \
@@ -30,9 +32,6 @@ plot data using 1:2 with lines lw 1 dt 3 lc rgb '#777777' title 'offered', \
      ''   using 1:6 with lines lw 1 lc rgb '#d62728' title 'refused by us-east-1 (retried)', \
      ''   using 1:7 axes x1y2 with lines lw 1 dt 2 lc rgb '#000000' title 'pending (right axis)'
 
-set terminal pngcairo size 1200,560 font ',10'
-set output out . '.png'
-replot
 set terminal svg size 1200,560 dynamic font 'sans,10'
 set output out . '.svg'
 replot

@@ -391,8 +391,9 @@ int fo_write_data(const fo_run *r, const char *dir, char *err, size_t errlen) {
         fprintf(
             f, "set arrow %zu from %.3f, graph 0 to %.3f, graph 1 nohead dt 2 lc rgb \"#555555\"\n",
             i + 1, t, t);
-        fprintf(f, "set label %zu \"%s\" at %.3f, graph 0.97 left offset 0.3,0 font \",9\"\n",
-                i + 1, mark_names[m->kind], t);
+        /* Alternate heights: steps close together would overwrite each other. */
+        fprintf(f, "set label %zu \"%s\" at %.3f, graph %.2f left offset 0.3,0 font \",9\"\n",
+                i + 1, mark_names[m->kind], t, i % 2 ? 0.92 : 0.97);
     }
     bad = fclose(f) != 0;
     series_free(&s);
