@@ -11,6 +11,8 @@ pkgs=(
   libcriterion-dev libjansson-dev libyaml-dev libcyaml-dev libmicrohttpd-dev
   python3-zmq python3-protobuf protobuf-compiler
   redis-server
+  # bench/failover/plot.gp draws the failover timeline (PNG and SVG).
+  gnuplot-nox
   # The Debian package: CPack's DEB generator (dpkg-shlibdeps, file), its
   # postinst (adduser), and systemd-analyze for checking the unit.
   dpkg-dev file adduser systemd

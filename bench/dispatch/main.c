@@ -21,6 +21,7 @@
 #include "args.h"
 #include "delivery_stats.h"
 #include "follow.h"
+#include "health.h"
 #include "host.h"
 #include "load.h"
 #include "proc.h"
@@ -34,9 +35,15 @@
 
 const char *bench_name = "bench-dispatch";
 
-/* The sinks a cell can deliver to. */
-enum { SINK_NULL, SINK_JSONL, SINK_JSONL_FSYNC, N_SINKS };
-static const char *const sink_names[N_SINKS] = {"null", "jsonl", "jsonl+fsync"};
+/* The sinks a cell can deliver to. null-2r is the null sink in a target
+ * with two regions, routed by the region-health selector with a health
+ * check per region: next to null, it shows what the selector costs. */
+enum { SINK_NULL, SINK_NULL_2R, SINK_JSONL, SINK_JSONL_FSYNC, N_SINKS };
+static const char *const sink_names[N_SINKS] = {"null", "null-2r", "jsonl", "jsonl+fsync"};
+
+static int is_null(int sink) {
+    return sink == SINK_NULL || sink == SINK_NULL_2R;
+}
 
 typedef struct options {
     unsigned runs;
@@ -57,8 +64,9 @@ typedef struct options {
 typedef struct server {
     char dir[PATH_MAX - 64];
     char log[PATH_MAX];
-    pid_t pid;  /* 0 once reaped */
-    int status; /* wait status once reaped */
+    pid_t pid;               /* 0 once reaped */
+    int status;              /* wait status once reaped */
+    bench_health *health[2]; /* null-2r: each region's health endpoint */
 } server;
 
 /* What one run measured beyond what the load measures. */
@@ -91,7 +99,7 @@ static void usage(FILE *out) {
             "  --warmup S          seconds of load before measuring (default 0.5)\n"
             "  --quick             smoke run: 1 run of 0.5 s, 256 B, batch_max_events 100,\n"
             "                      1 producer, every sink\n"
-            "  --sinks LIST        null,jsonl,jsonl+fsync (default: all three)\n"
+            "  --sinks LIST        null,null-2r,jsonl,jsonl+fsync (default: all four)\n"
             "  --sizes LIST        event sizes, e.g. 256,1KiB (default 256,1KiB)\n"
             "  --batches LIST      the target's batch_max_events (default 10,100)\n"
             "  --producers LIST    producer threads, each with its own client (default 1,4)\n"
@@ -290,7 +298,7 @@ static int parse_options(int argc, char **argv, options *o) {
         }
         o->evbusd = o->evbusd_found;
     }
-    if (!o->null_sink && o->sinks[SINK_NULL]) {
+    if (!o->null_sink && (o->sinks[SINK_NULL] || o->sinks[SINK_NULL_2R])) {
         if (beside_self("evbus_bench_null_sink.so", o->null_found, sizeof o->null_found)) {
             fprintf(stderr, "evbus-bench-dispatch: cannot find evbus_bench_null_sink.so next to "
                             "this program; build it or give --null-sink PATH\n");
@@ -337,22 +345,44 @@ static int write_config(const options *o, const server *s, int sink, size_t batc
         return -1;
     }
     fprintf(f,
-            "region: bench\n"
+            "region: %s\n"
             "log_level: info\n"
             "ingest:\n"
             "  listen:\n"
             "    - %s\n"
             "storage:\n"
             "  data_dir: data\n"
-            "  map_size: 8GiB\n"
+            "  map_size: 8GiB\n",
+            sink == SINK_NULL_2R ? "us-east-1" : "bench", endpoint);
+    /* Two regions as bench/failover has them, both healthy: every event
+     * goes to the first, whose record the benchmark reads. */
+    if (sink == SINK_NULL_2R)
+        fprintf(f,
+                "regions:\n"
+                "  - name: us-east-1\n"
+                "    health_check: {url: \"%s\", interval: 1s, timeout: 500ms, "
+                "failure_threshold: 2, recovery_threshold: 2, match: \"OK\"}\n"
+                "  - name: us-west-2\n"
+                "    health_check: {url: \"%s\", interval: 1s, timeout: 500ms, "
+                "failure_threshold: 2, recovery_threshold: 2}\n",
+                bench_health_url(s->health[0]), bench_health_url(s->health[1]));
+    fprintf(f,
             "targets:\n"
             "  - name: sink\n"
-            "    plugin: %s\n"
-            "    config:\n",
-            endpoint, sink == SINK_NULL ? o->null_sink : o->jsonl_sink);
+            "    plugin: %s\n",
+            is_null(sink) ? o->null_sink : o->jsonl_sink);
+    if (sink == SINK_NULL_2R)
+        fprintf(f,
+                "    policy: failover\n"
+                "    regions:\n"
+                "      us-east-1: {stats_path: \"%s/stats\"}\n"
+                "      us-west-2: {stats_path: \"%s/stats-us-west-2\"}\n",
+                s->dir, s->dir);
+    else
+        fprintf(f, "    config:\n");
     if (sink == SINK_NULL)
         fprintf(f, "      stats_path: %s/stats\n", s->dir);
-    else
+    else if (!is_null(sink))
         fprintf(f, "      path: %s/events.jsonl\n      fsync: %s\n", s->dir,
                 sink == SINK_JSONL_FSYNC ? "true" : "false");
     fprintf(f, "    batch_max_events: %zu\n", batch);
@@ -458,12 +488,17 @@ static int run_one(const options *o, int sink, bench_load *ld, run *r) {
         goto out;
     }
     snprintf(s.log, sizeof s.log, "%s/server.log", s.dir);
+    for (int i = 0; i < 2 && sink == SINK_NULL_2R; i++)
+        if (bench_health_start(&s.health[i], err, sizeof err)) {
+            say(r->error, sizeof r->error, "%s", err);
+            goto out;
+        }
     if (start_evbusd(o, &s, sink, ld->batch == 0 ? 1 : ld->batch, endpoint, sizeof endpoint, err,
                      sizeof err)) {
         say(r->error, sizeof r->error, "evbusd: %s", err);
         goto out;
     }
-    if (sink == SINK_NULL) {
+    if (is_null(sink)) {
         snprintf(path, sizeof path, "%s/stats", s.dir);
         st = map_stats(path, err, sizeof err);
     } else {
@@ -514,6 +549,8 @@ out:
             rc = -1;
         }
     }
+    for (int i = 0; i < 2; i++)
+        bench_health_stop(&s.health[i]);
     /* The follower reads the file to its end, so that the figures below
      * include what arrived while evbusd stopped. */
     follower_stop(&fol);
@@ -571,7 +608,10 @@ static void print_header(const options *o) {
     printf("sinks:   null: evbus_bench_null_sink.so, reports DELIVERED at once\n"
            "         jsonl: examples/evbus_sink_jsonl.so appending to a file, fsync: false;\n"
            "         jsonl+fsync: the same with fsync: true (fdatasync per batch); an event is\n"
-           "         delivered when its line is read back from the file\n\n");
+           "         delivered when its line is read back from the file\n"
+           "         null-2r: the null sink in a target with two regions (us-east-1 first),\n"
+           "         routed by the region-health selector with an HTTP check per region every\n"
+           "         1 s (endpoints in this process); run in turns with null\n\n");
     printf("deliv/s: events published while measuring / (last one's arrival - first one's "
            "publish)\n");
     printf("latency: publish call to arrival at the sink, per event, in ms; when the sink is\n"
@@ -580,10 +620,12 @@ static void print_header(const options *o) {
     printf("us/ev:   evbusd CPU time (user + system, all threads) per event, ingest and "
            "delivery\n");
     printf("redeliv: arrivals beyond one per accepted event, over all runs (expected 0)\n\n");
+    printf("load:    the 1-minute load average when the row was printed (other work on the "
+           "machine)\n\n");
     printf("sink         size batch prod |    deliv/s    p50    p99   p999 |    acked/s | "
-           "RSS MiB  us/ev | redeliv\n");
+           "RSS MiB  us/ev | redeliv | load\n");
     printf("-----------------------------+---------------------------------+------------+-"
-           "---------------+--------\n");
+           "---------------+---------+-----\n");
     fflush(stdout);
 }
 
@@ -607,8 +649,9 @@ static double median_of(const run *rs, unsigned runs, size_t offset, size_t *n) 
 }
 
 static void print_row(const options *o, const cell *c) {
-    char size_s[32], a[32], b[32];
+    char size_s[32], a[32], b[32], load[64];
     size_t n;
+    bench_loadavg(load, sizeof load);
     if (c->size % 1024 == 0)
         snprintf(size_s, sizeof size_s, "%zu KiB", c->size / 1024);
     else
@@ -625,8 +668,8 @@ static void print_row(const options *o, const cell *c) {
     for (unsigned i = 0; i < o->runs; i++)
         redeliv += c->r[i].redelivered;
     printf(
-        " %10s %6.2f %6.1f %6.1f | %10s | %7.1f %6.2f | %7llu\n", bench_fmt_count(dps, a, sizeof a),
-        median_of(c->r, o->runs, offsetof(run, p50_ms), &n),
+        " %10s %6.2f %6.1f %6.1f | %10s | %7.1f %6.2f | %7llu | %s\n",
+        bench_fmt_count(dps, a, sizeof a), median_of(c->r, o->runs, offsetof(run, p50_ms), &n),
         median_of(c->r, o->runs, offsetof(run, p99_ms), &n),
         median_of(c->r, o->runs, offsetof(run, p999_ms), &n),
         bench_fmt_count(median_of(c->r, o->runs,
@@ -634,7 +677,23 @@ static void print_row(const options *o, const cell *c) {
                         b, sizeof b),
         median_of(c->r, o->runs, offsetof(run, load) + offsetof(bench_result, rss_mib), &n),
         median_of(c->r, o->runs, offsetof(run, load) + offsetof(bench_result, cpu_us), &n),
-        (unsigned long long)redeliv);
+        (unsigned long long)redeliv, load);
+    fflush(stdout);
+}
+
+/* null-2r next to null: what routing through the region-health selector
+ * with two regions costs in steady state, as ratios of medians. */
+static void print_selector_cost(const options *o, const cell *c) {
+    size_t n1, n2;
+    double d1 = median_of(c[0].r, o->runs, offsetof(run, delivered_per_s), &n1);
+    double d2 = median_of(c[1].r, o->runs, offsetof(run, delivered_per_s), &n2);
+    size_t off = offsetof(run, load) + offsetof(bench_result, cpu_us);
+    double u1 = median_of(c[0].r, o->runs, off, &n1), u2 = median_of(c[1].r, o->runs, off, &n2);
+    if (!n1 || !n2 || d1 <= 0 || u1 <= 0)
+        return;
+    printf("  null-2r / null: deliv/s %.1f %%, evbusd CPU per event %.1f %% (medians of %u "
+           "runs, in turns)\n",
+           100 * d2 / d1, 100 * u2 / u1, o->runs);
     fflush(stdout);
 }
 
@@ -645,7 +704,7 @@ int main(int argc, char **argv) {
         return 2;
     bench_catch_signals();
 
-    cell *c = calloc(1, sizeof *c);
+    cell *c = calloc(2, sizeof *c);
     if (!c) {
         fprintf(stderr, "evbus-bench-dispatch: out of memory\n");
         return 1;
@@ -657,36 +716,48 @@ int main(int argc, char **argv) {
     for (int k = 0; k < N_SINKS && !bench_interrupted; k++) {
         if (!o.sinks[k])
             continue;
+        /* null and null-2r run in turns, run for run, so that the machine's
+         * load drifts alike over both and their ratio means something. */
+        int pair = k == SINK_NULL && o.sinks[SINK_NULL_2R];
+        if (k == SINK_NULL_2R && o.sinks[SINK_NULL])
+            continue;
         for (size_t si = 0; si < o.sizes.n && !bench_interrupted; si++) {
             for (size_t bi = 0; bi < o.batches.n && !bench_interrupted; bi++) {
                 for (size_t pi = 0; pi < o.producers.n && !bench_interrupted; pi++) {
-                    memset(c, 0, sizeof *c);
-                    c->sink = k;
-                    c->size = o.sizes.v[si];
-                    c->batch = o.batches.v[bi];
-                    c->producers = (unsigned)o.producers.v[pi];
-                    for (unsigned r = 0; r < o.runs && !bench_interrupted; r++) {
-                        /* batch here is the target's batch_max_events; the
-                         * publish batch is set in run_one. */
-                        bench_load ld = {.event_size = c->size,
-                                         .batch = c->batch,
-                                         .producers = c->producers,
-                                         .window = o.window,
-                                         .warmup_s = o.warmup_s,
-                                         .duration_s = o.duration_s,
-                                         .nonce = nonce++};
-                        failures += run_one(&o, k, &ld, &c->r[r]) != 0;
-                        not_stored += c->r[r].load.not_stored;
-                        retried += c->r[r].retried;
-                        if (o.verbose)
-                            fprintf(stderr,
-                                    "bench-dispatch: %s %zu B x %zu x %u run %u: %.0f deliv/s, "
-                                    "p99 %.1f ms\n",
-                                    sink_names[k], c->size, c->batch, c->producers, r + 1,
-                                    c->r[r].delivered_per_s, c->r[r].p99_ms);
+                    memset(c, 0, 2 * sizeof *c);
+                    for (int j = 0; j <= pair; j++) {
+                        c[j].sink = j ? SINK_NULL_2R : k;
+                        c[j].size = o.sizes.v[si];
+                        c[j].batch = o.batches.v[bi];
+                        c[j].producers = (unsigned)o.producers.v[pi];
                     }
-                    if (!bench_interrupted)
-                        print_row(&o, c);
+                    for (unsigned r = 0; r < o.runs && !bench_interrupted; r++) {
+                        for (int j = 0; j <= pair && !bench_interrupted; j++) {
+                            /* batch here is the target's batch_max_events;
+                             * the publish batch is set in run_one. */
+                            bench_load ld = {.event_size = c[j].size,
+                                             .batch = c[j].batch,
+                                             .producers = c[j].producers,
+                                             .window = o.window,
+                                             .warmup_s = o.warmup_s,
+                                             .duration_s = o.duration_s,
+                                             .nonce = nonce++};
+                            failures += run_one(&o, c[j].sink, &ld, &c[j].r[r]) != 0;
+                            not_stored += c[j].r[r].load.not_stored;
+                            retried += c[j].r[r].retried;
+                            if (o.verbose)
+                                fprintf(stderr,
+                                        "bench-dispatch: %s %zu B x %zu x %u run %u: %.0f "
+                                        "deliv/s, p99 %.1f ms\n",
+                                        sink_names[c[j].sink], c[j].size, c[j].batch,
+                                        c[j].producers, r + 1, c[j].r[r].delivered_per_s,
+                                        c[j].r[r].p99_ms);
+                        }
+                    }
+                    for (int j = 0; j <= pair && !bench_interrupted; j++)
+                        print_row(&o, &c[j]);
+                    if (pair && !bench_interrupted)
+                        print_selector_cost(&o, c);
                 }
             }
         }
