@@ -195,6 +195,17 @@ static void print_regions(json_t *st) {
                json_string_value(json_object_get(r, "app_state")),
                json_string_value(json_object_get(r, "route")),
                json_string_value(json_object_get(r, "route_why")));
+        /* policy replicate: what each region still has to receive */
+        const char *region;
+        json_t *count;
+        bool first = true;
+        json_object_foreach(json_object_get(r, "owed"), region, count) {
+            printf("%s%s %lld", first ? "  replicate, owed to: " : ", ", region,
+                   (long long)json_integer_value(count));
+            first = false;
+        }
+        if (!first)
+            printf("\n");
     }
 }
 

@@ -180,13 +180,6 @@ static void check_policy(const evbus__config *cfg, size_t index, const evbus__ta
         evbus__cfg_error(e, t->primary_pos, key, "'%s' is not one of target '%s''s regions",
                          t->primary, tname);
     }
-    if (t->policy == EVBUS_POLICY_REPLICATE - 1) {
-        snprintf(key, sizeof key, "targets[%zu].policy", index);
-        evbus__cfg_error(e, t->policy_pos, key,
-                         "replicate is not supported by this evbusd yet (target '%s'): use "
-                         "failover, weighted or home",
-                         tname);
-    }
     bool weighted = t->policy == EVBUS_POLICY_WEIGHTED - 1;
     snprintf(key, sizeof key, "targets[%zu].weights", index);
     if (t->weights.line && !weighted)

@@ -17,6 +17,7 @@
 #include "endpoint.h"
 #include "envelope.h"
 #include "evbus.pb-c.h"
+#include "evbus/plugin.h"
 
 /* Largest control request: they are small JSON objects. */
 #define REQUEST_MAX (64 * 1024)
@@ -39,6 +40,19 @@ struct evbus__control {
     bool running;
     atomic_int stop;
 };
+
+/* Policy replicate: per region, the pending entries it still owes. */
+static json_t *owed_by_region(evbus__store *store, uint32_t target, const evbus__target_cfg *t) {
+    size_t n = t->n_delivery_regions < 32 ? t->n_delivery_regions : 32;
+    uint64_t counts[32];
+    uint32_t all = n == 32 ? UINT32_MAX : (1u << n) - 1;
+    json_t *owed = json_object();
+    if (evbus__store_owed_counts(store, target, all, counts, n) == EVBUS_OK)
+        for (size_t j = 0; j < n; j++)
+            json_object_set_new(owed, t->delivery_regions[j].name,
+                                json_integer((json_int_t)counts[j]));
+    return owed;
+}
 
 json_t *evbus__control_status(evbus__control *c) {
     evbus__ingest_counters k;
@@ -83,6 +97,8 @@ json_t *evbus__control_status(evbus__control *c) {
             json_object_set_new(entry, "route_why", json_string(tk.route_why));
             json_object_set_new(entry, "app_state", json_string(tk.app_state));
         }
+        if (entry && t->policy == EVBUS_POLICY_REPLICATE - 1)
+            json_object_set_new(entry, "owed", owed_by_region(c->store, (uint32_t)i, t));
         json_array_append_new(targets, entry);
     }
     json_t *status = json_pack(

@@ -57,6 +57,8 @@ static void publish_counters(evbus__dispatch *d) {
         d->snap[i] = d->targets[i].k;
         d->snap[i].in_flight_batches = d->targets[i].in_flight;
         d->snap[i].region = d->targets[i].active;
+        if (d->targets[i].lanes)
+            evbus__replicate_counters(&d->targets[i], &d->snap[i]);
     }
     if (d->regions)
         evbus__regions_snapshot(d);
@@ -129,7 +131,7 @@ static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus
     case EVBUS__BATCH_LIVE: break;
     }
     flight *f = owner;
-    if (f->t != h->t) {
+    if ((f->t->lane_of ? f->t->lane_of : f->t) != h->t) {
         evbus__host_misuse(h, EVBUS__MISUSE_OTHER_TARGET, EVBUS_LOG_LEVEL_ERROR,
                            "plugin %s reported, through target %s's host, a result for a batch of "
                            "target %s (event %zu): ignored",
@@ -264,8 +266,10 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     evbus__target *t = f->t;
     int64_t now = evbus__now_wall_ms();
     evbus__result_msg *m = evbus__result_msg_new(f->reported - f->applied);
-    if (m)
+    if (m) {
         m->target = last ? t->index : EVBUS__MSG_NO_BATCH;
+        m->lane = t->lane;
+    }
     size_t applied = 0;
     bool faulted = false;
     for (size_t i = 0; i < f->n; i++) {
@@ -315,6 +319,9 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
                 schedule_retry(t, f->seqs[i], f->attempts[i], r.due_ms);
             }
         }
+        char region_why[1200];
+        if (t->lane)
+            reason = evbus__replicate_result(d, t, &r, reason, region_why, sizeof region_why);
         if (m)
             evbus__result_msg_add(m, &r, reason);
     }
@@ -611,7 +618,10 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
              * cursor is behind them, and a scan before then, in this pass or
              * a later one, would deliver them a second time. */
             scan s = {t, seqs + n, 0, max - n};
-            evbus__store_foreach_pending(d->store, t->index, t->cursor, on_pending, &s);
+            if (t->lane)
+                s.n = evbus__replicate_scan(d, t, seqs + n, max - n);
+            else
+                evbus__store_foreach_pending(d->store, t->index, t->cursor, on_pending, &s);
             for (size_t i = 0; i < s.n; i++)
                 attempts[n + i] = 1;
             if (s.n < max - n)
@@ -634,6 +644,10 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
         t->linger_since = 0;
         route_batch(d, t, seqs, attempts, n);
     }
+}
+
+void evbus__dispatch_lane(evbus__dispatch *d, evbus__target *lane, int64_t now_wall, bool fresh) {
+    dispatch_target(d, lane, now_wall, fresh);
 }
 
 /* ---- the thread ---- */
@@ -684,6 +698,8 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
             wait = t->retries[0].due_ms - wall;
         if (t->live && t->linger_since && t->linger_since + t->cfg->batch_linger_ms - now < wait)
             wait = t->linger_since + t->cfg->batch_linger_ms - now;
+        if (t->lanes)
+            evbus__replicate_wait(t, now, wall, &wait);
     }
     if (d->next_sweep_ms - now < wait)
         wait = d->next_sweep_ms - now;
@@ -697,8 +713,10 @@ static void take_wakes(evbus__dispatch *d) {
     int n;
     while ((n = zmq_recv(d->wake, &m, sizeof m, ZMQ_DONTWAIT)) >= 0) {
         if (n == (int)sizeof m) {
-            if (m->target < d->n_targets)
-                d->targets[m->target].in_flight--;
+            if (m->target < d->n_targets) {
+                evbus__target *mt = &d->targets[m->target];
+                (m->lane && mt->lanes ? &mt->lanes[m->lane - 1] : mt)->in_flight--;
+            }
             /* Replayed dead letters are pending again, below the targets'
              * scan cursors: deliver them as retries due now. */
             for (size_t i = 0; i < m->n; i++) {
@@ -720,6 +738,12 @@ static void take_wakes(evbus__dispatch *d) {
                 }
                 if (r->outcome == EVBUS__STATE && d->regions) {
                     evbus__regions_apply_state(d, r->reason);
+                    continue;
+                }
+                if ((r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__REPLAY) &&
+                    r->target < d->n_targets && d->targets[r->target].lanes) {
+                    for (size_t j = 0; j < d->targets[r->target].n_instances; j++)
+                        d->targets[r->target].lanes[j].rescan = true;
                     continue;
                 }
                 if ((r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__REPLAY) &&
@@ -762,9 +786,12 @@ static void *dispatch_main(void *arg) {
         if (fresh)
             d->last_scan_ms = now;
         int64_t wall = evbus__now_wall_ms();
-        for (size_t i = 0; i < d->n_targets; i++)
-            if (d->targets[i].live)
+        for (size_t i = 0; i < d->n_targets; i++) {
+            if (d->targets[i].lanes)
+                evbus__replicate_dispatch(d, &d->targets[i], wall, fresh);
+            else if (d->targets[i].live)
                 dispatch_target(d, &d->targets[i], wall, fresh);
+        }
         publish_counters(d);
     }
     return NULL;
@@ -774,7 +801,8 @@ static void *dispatch_main(void *arg) {
 
 static int load_retry(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t due_ms) {
     evbus__dispatch *d = arg;
-    if (target < d->n_targets && d->targets[target].live)
+    /* A replicate target's lanes find their entries by what they owe. */
+    if (target < d->n_targets && d->targets[target].live && !d->targets[target].lanes)
         schedule_retry(&d->targets[target], seq, attempts, due_ms);
     return 0;
 }
@@ -914,7 +942,7 @@ evbus_err evbus__dispatch_new(const evbus__config *cfg, evbus__store *store, voi
         if (t->lib && (rc = start_target(d, t, err, errlen)) != EVBUS_OK)
             goto fail;
     }
-    if ((rc = evbus__regions_init(d)) != EVBUS_OK ||
+    if ((rc = evbus__regions_init(d)) != EVBUS_OK || (rc = evbus__replicate_init(d)) != EVBUS_OK ||
         (rc = evbus__regions_start_selector(d, err, errlen)) != EVBUS_OK)
         goto fail;
     evbus__store_foreach_retry(store, load_retry, d);
@@ -990,6 +1018,7 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
         LIST_UNLINK(d->flights, f);
         flight_free(d, f);
     }
+    evbus__replicate_free(d);
     evbus__batch_table_destroy(&d->batches);
     if (d->multi)
         curl_multi_cleanup(d->multi);

@@ -108,6 +108,16 @@ struct evbus__target {
         uint64_t count, logged; /* occurrences; how many the log has told */
         int64_t last_log_ms;
     } misuse[EVBUS__MISUSE_KINDS];
+    /* Policy replicate (dispatch_replicate.c): the target dispatches nothing
+     * itself; each of its regions has a lane, a copy of the target with its
+     * own cursor, retries and in-flight window that delivers to one instance
+     * the entries still owed to that region. `lanes`: the target's, one per
+     * instance (NULL for other policies); `lane_of`: a lane's target, `lane`
+     * its instance + 1 (0: not a lane); `rescan`: go over the owed entries
+     * from the start once idle (after a replayed dead letter). */
+    evbus__target *lanes, *lane_of;
+    uint32_t lane;
+    bool rescan;
 };
 
 typedef struct evbus__timer {
@@ -225,5 +235,44 @@ void evbus__regions_host_api(evbus_host_api *api);
 
 /* Copies regions and routes for other threads; under d->snap_lock. */
 void evbus__regions_snapshot(evbus__dispatch *d);
+
+/* ---- policy replicate (dispatch_replicate.c) ---- */
+
+/* Gives every target with policy replicate a lane per region. After
+ * evbus__regions_init. */
+evbus_err evbus__replicate_init(evbus__dispatch *d);
+
+/* Frees the lanes (after every flight's results came back or were freed). */
+void evbus__replicate_free(evbus__dispatch *d);
+
+/* Dispatches a replicate target: each lane whose region takes events now
+ * (routing control on; healthy, or no region of the target is). */
+void evbus__replicate_dispatch(evbus__dispatch *d, evbus__target *t, int64_t now_wall, bool fresh);
+
+/* A lane's scan: takes up to `max` entries above its cursor still owed to its
+ * region and not scheduled for a retry; settles entries owed only to regions
+ * switched off. Returns how many it took. */
+size_t evbus__replicate_scan(evbus__dispatch *d, evbus__target *lane, uint64_t *seqs, size_t max);
+
+/* Marks a lane's result as one for its region (and regions switched off);
+ * names the region in the reason of a dead letter (written to `buf`).
+ * Returns the reason to record. */
+const char *evbus__replicate_result(evbus__dispatch *d, const evbus__target *lane,
+                                    evbus__store_result *r, const char *reason, char *buf,
+                                    size_t len);
+
+/* Lowers *wait to the earliest due retry or lingering batch of t's lanes. */
+void evbus__replicate_wait(const evbus__target *t, int64_t now_mono, int64_t now_wall,
+                           int64_t *wait);
+
+/* Adds the lanes' counters into the target's snapshot. */
+void evbus__replicate_counters(const evbus__target *t, evbus__target_counters *k);
+
+/* Where a replicate target delivers now, for status. */
+void evbus__replicate_describe(const evbus__dispatch *d, const evbus__target *t, char *out,
+                               size_t len);
+
+/* dispatch.c's dispatch_target, for a lane. */
+void evbus__dispatch_lane(evbus__dispatch *d, evbus__target *lane, int64_t now_wall, bool fresh);
 
 #endif

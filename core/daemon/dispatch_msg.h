@@ -19,6 +19,7 @@
 
 typedef struct evbus__result_msg {
     uint32_t target; /* the batch's target, or EVBUS__MSG_NO_BATCH */
+    uint32_t lane;   /* policy replicate: the batch's lane + 1 (dispatch_replicate.c); 0: none */
     size_t n, cap;
     evbus__store_result *v; /* reasons point into `text` once sealed */
     size_t *reason_at;      /* offsets in `text` until then */

@@ -511,6 +511,10 @@ void evbus__regions_host_api(evbus_host_api *api) {
 
 static void describe_route(const evbus__dispatch *d, const evbus__target *t, char *out,
                            size_t len) {
+    if (t->lanes && !t->held) {
+        evbus__replicate_describe(d, t, out, len);
+        return;
+    }
     if (t->held) {
         snprintf(out, len, "(held: %s)",
                  t->app == EVBUS_APP_FENCED ? "fenced" : "every region's control is off");

@@ -271,12 +271,115 @@ static int sweep_retained(evbus__store *s, MDB_txn *txn, int64_t before_ms, size
     return mrc == MDB_NOTFOUND ? 0 : mrc;
 }
 
+/* ---- policy replicate: entries owed to several regions ---- */
+
+/* The regions a dead letter was recorded for: the 4 bytes after a NUL that
+ * ends its reason (older dead letters, and other policies', have none). */
+static uint32_t dead_regions(const MDB_val *v) {
+    if (v->mv_size < 12 + 5)
+        return 0;
+    const unsigned char *p = v->mv_data;
+    const unsigned char *nul = memchr(p + 12, 0, v->mv_size - 12);
+    return nul && (size_t)(p + v->mv_size - nul) == 5 ? get_be32(nul + 1) : 0;
+}
+
+/* Dead-letters (target, seq) for r->regions, keeping the regions and reason
+ * of an earlier dead letter of the same entry: "region A: why; region B:
+ * why". */
+static int put_dead_regions(evbus__store *s, MDB_txn *txn, MDB_val *kv,
+                            const evbus__store_result *r) {
+    char reason[1024];
+    size_t len = 0;
+    uint32_t regions = r->regions;
+    MDB_val old;
+    int mrc = mdb_get(txn, s->dbi[DB_DLQ], kv, &old);
+    if (mrc && mrc != MDB_NOTFOUND)
+        return mrc;
+    if (mrc == 0 && old.mv_size >= 12) {
+        regions |= dead_regions(&old);
+        len = strnlen((const char *)old.mv_data + 12, old.mv_size - 12);
+        len = len < sizeof reason - 3 ? len : sizeof reason - 3;
+        memcpy(reason, (const char *)old.mv_data + 12, len);
+        reason[len++] = ';';
+        reason[len++] = ' ';
+    }
+    const char *add = r->reason ? r->reason : "";
+    size_t alen = strnlen(add, sizeof reason - len);
+    memcpy(reason + len, add, alen);
+    len += alen;
+    MDB_val vv = {12 + len + 5, NULL};
+    if ((mrc = mdb_put(txn, s->dbi[DB_DLQ], kv, &vv, MDB_RESERVE)))
+        return mrc;
+    unsigned char *p = vv.mv_data;
+    put_be32(p, r->attempts);
+    evbus__put_be64(p + 4, (uint64_t)r->due_ms);
+    memcpy(p + 12, reason, len);
+    p[12 + len] = 0;
+    put_be32(p + 12 + len + 1, regions);
+    return 0;
+}
+
+/* Writes (target, seq) pending with the regions it owes: `owed` (never
+ * 0), merged into an entry already there. */
+static int put_owed(evbus__store *s, MDB_txn *txn, MDB_val *kv, uint32_t target, uint32_t owed,
+                    int64_t accepted_ms) {
+    MDB_val old;
+    int mrc = mdb_get(txn, s->dbi[DB_PENDING], kv, &old);
+    if (mrc && mrc != MDB_NOTFOUND)
+        return mrc;
+    if (mrc == 0 && old.mv_size < 12)
+        return 0; /* owed to every region already */
+    unsigned char v[12];
+    if (mrc == 0) {
+        owed |= get_be32((const unsigned char *)old.mv_data + 8);
+        memcpy(v, old.mv_data, 8);
+    } else {
+        evbus__put_be64(v, (uint64_t)accepted_ms);
+        count_change(s, target, 1);
+    }
+    put_be32(v + 8, owed);
+    MDB_val vv = {sizeof v, v};
+    return mdb_put(txn, s->dbi[DB_PENDING], kv, &vv, 0);
+}
+
+/* A replicate target's result for some of an entry's regions (store.h:
+ * evbus__store_result). */
+static int apply_regions(evbus__store *s, MDB_txn *txn, const evbus__store_result *r, MDB_val *kv,
+                         uint32_t n_targets) {
+    int mrc;
+    if (r->outcome != EVBUS__DELIVERED && r->outcome != EVBUS__DEAD)
+        return 0; /* RETRY: kept by the dispatcher, which finds the entry by what it owes */
+    MDB_val v;
+    if ((mrc = mdb_get(txn, s->dbi[DB_PENDING], kv, &v)))
+        return mrc == MDB_NOTFOUND ? 0 : mrc; /* settled already */
+    uint32_t owed =
+        v.mv_size >= 12 ? get_be32((const unsigned char *)v.mv_data + 8) : r->regions_all;
+    unsigned char nv[12];
+    memcpy(nv, v.mv_data, 8);
+    owed &= ~(r->regions | r->settled);
+    if (r->outcome == EVBUS__DEAD && (mrc = put_dead_regions(s, txn, kv, r)))
+        return mrc;
+    if (owed) {
+        put_be32(nv + 8, owed);
+        MDB_val nvv = {sizeof nv, nv};
+        return mdb_put(txn, s->dbi[DB_PENDING], kv, &nvv, 0);
+    }
+    if ((mrc = mdb_del(txn, s->dbi[DB_PENDING], kv, NULL)))
+        return mrc;
+    count_change(s, r->target, -1);
+    if ((mrc = del_if_present(txn, s->dbi[DB_RETRY], kv)))
+        return mrc;
+    return release_event(s, txn, r->seq, n_targets);
+}
+
 static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result *r,
                         uint32_t n_targets) {
     unsigned char k[12];
     target_key(k, r->target, r->seq);
     MDB_val kv = {sizeof k, k};
     int mrc;
+    if (r->regions_all && r->outcome != EVBUS__STATE && r->outcome != EVBUS__DROP)
+        return apply_regions(s, txn, r, &kv, n_targets);
     if (r->outcome == EVBUS__STATE) {
         const char *eq = r->reason ? strchr(r->reason, '=') : NULL;
         if (!eq || eq == r->reason)
@@ -299,6 +402,12 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
         return mrc == MDB_KEYEXIST ? 0 : mrc;
     }
     if (r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__DROP) {
+        /* A replicate target's dead letter is owed again only to the regions
+         * it died for. */
+        MDB_val dv;
+        uint32_t regions = 0;
+        if (r->outcome == EVBUS__REQUEUE && mdb_get(txn, s->dbi[DB_DLQ], &kv, &dv) == 0)
+            regions = dead_regions(&dv);
         mrc = mdb_del(txn, s->dbi[DB_DLQ], &kv, NULL);
         if (mrc == MDB_NOTFOUND)
             return 0; /* replayed or dropped already */
@@ -306,6 +415,8 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
             return mrc;
         if (r->outcome == EVBUS__DROP)
             return release_event(s, txn, r->seq, n_targets);
+        if (regions)
+            return put_owed(s, txn, &kv, r->target, regions, r->due_ms);
         unsigned char pv[8];
         evbus__put_be64(pv, (uint64_t)r->due_ms);
         MDB_val pvv = {sizeof pv, pv};
@@ -912,6 +1023,47 @@ evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_
     return walk_targets(s, DB_PENDING, target, after + 1, on_pending, &w);
 }
 
+typedef struct owed_walk {
+    int (*fn)(void *arg, uint64_t seq, uint32_t owed);
+    void *arg;
+    uint32_t all;
+    uint64_t *counts;
+    size_t n;
+} owed_walk;
+
+static uint32_t owed_of(const owed_walk *w, const MDB_val *v) {
+    return v->mv_size >= 12 ? get_be32((const unsigned char *)v->mv_data + 8) : w->all;
+}
+
+static int on_owed(void *arg, const MDB_val *k, const MDB_val *v) {
+    owed_walk *w = arg;
+    return w->fn(w->arg, evbus__get_be64((const unsigned char *)k->mv_data + 4), owed_of(w, v));
+}
+
+evbus_err evbus__store_foreach_owed(evbus__store *s, uint32_t target, uint64_t after, uint32_t all,
+                                    int (*fn)(void *arg, uint64_t seq, uint32_t owed), void *arg) {
+    if (after == UINT64_MAX)
+        return EVBUS_OK;
+    owed_walk w = {.fn = fn, .arg = arg, .all = all};
+    return walk_targets(s, DB_PENDING, target, after + 1, on_owed, &w);
+}
+
+static int count_owed(void *arg, const MDB_val *k, const MDB_val *v) {
+    (void)k;
+    owed_walk *w = arg;
+    uint32_t owed = owed_of(w, v);
+    for (size_t p = 0; p < w->n && p < 32; p++)
+        w->counts[p] += (owed >> p) & 1;
+    return 0;
+}
+
+evbus_err evbus__store_owed_counts(evbus__store *s, uint32_t target, uint32_t all, uint64_t *counts,
+                                   size_t n) {
+    memset(counts, 0, n * sizeof *counts);
+    owed_walk w = {.all = all, .counts = counts, .n = n};
+    return walk_targets(s, DB_PENDING, target, 0, count_owed, &w);
+}
+
 typedef struct retry_walk {
     int (*fn)(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t due_ms);
     void *arg;
@@ -994,7 +1146,7 @@ evbus_err evbus__store_target_backlog(evbus__store *s, uint32_t target, uint64_t
     MDB_val k = {sizeof start, start}, v;
     /* The lowest sequence is the oldest entry: sequences grow with time. */
     if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == 12 &&
-        memcmp(k.mv_data, start, 4) == 0 && v.mv_size == 8)
+        memcmp(k.mv_data, start, 4) == 0 && v.mv_size >= 8)
         *oldest_ms = (int64_t)evbus__get_be64(v.mv_data);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);

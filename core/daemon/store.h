@@ -4,9 +4,11 @@
  *
  *   events     seq(8)                  -> serialized evbus.v1.Event
  *   dedup_log  seq(8)                  -> accepted_ms(8) event id
- *   pending    target(4) seq(8)        -> accepted_ms(8): one per matched target
+ *   pending    target(4) seq(8)        -> accepted_ms(8) [owed(4)]: one per matched target;
+ *                                         owed: policy replicate, the regions that still
+ *                                         need the event (absent: all of them)
  *   retry      target(4) seq(8)        -> attempts(4) due_ms(8): a scheduled retry
- *   dlq        target(4) seq(8)        -> attempts(4) dead_ms(8) reason
+ *   dlq        target(4) seq(8)        -> attempts(4) dead_ms(8) reason [NUL regions(4)]
  *   state      name                    -> region state, routing controls
  *   meta       name                    -> counters such as "next_seq"
  *
@@ -68,6 +70,16 @@ typedef struct evbus__store_result {
     uint32_t attempts; /* attempts made so far */
     int64_t due_ms;    /* RETRY: when (wall clock) */
     const char *reason;
+    /* Policy replicate (regions_all non-zero): the result is about the
+     * regions in `regions` (a bit per position in the target's regions), not
+     * the whole entry. DELIVERED and DEAD take `regions` and `settled` (regions
+     * excused: switched off) out of the entry's owed set; the entry leaves
+     * pending when none is owed. DEAD dead-letters it for `regions` (merged
+     * with an earlier dead letter of other regions). RETRY stores nothing
+     * (the dispatcher finds the entry again by its owed set). REQUEUE makes
+     * the dead letter's regions owed again. regions_all is what an entry
+     * without an owed set owes: every region. 0: as for any other target. */
+    uint32_t regions, settled, regions_all;
 } evbus__store_result;
 
 /* Delivery results applied in the same transaction as an append. */
@@ -137,6 +149,19 @@ evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out);
  * non-zero to stop. */
 evbus_err evbus__store_foreach_pending(evbus__store *s, uint32_t target, uint64_t after,
                                        int (*fn)(void *arg, uint64_t seq), void *arg);
+
+/* Like evbus__store_foreach_pending, with each entry's owed regions
+ * (policy replicate): the stored set, or `all` for an entry that has none
+ * (no region has it yet; every entry written before this policy). */
+evbus_err evbus__store_foreach_owed(evbus__store *s, uint32_t target, uint64_t after, uint32_t all,
+                                    int (*fn)(void *arg, uint64_t seq, uint32_t owed), void *arg);
+
+/* Counts, for the n regions of `target` (bit p: counts[p]), the pending
+ * entries still owed to each, `all` standing for an entry without an owed
+ * set. Walks every pending entry of the target in one read transaction
+ * (for `evbus status`, not the hot path). */
+evbus_err evbus__store_owed_counts(evbus__store *s, uint32_t target, uint32_t all, uint64_t *counts,
+                                   size_t n);
 
 /* How many deliveries `target` has pending, and when the oldest was accepted
  * (wall-clock ms; 0 when none). Safe from any thread. */

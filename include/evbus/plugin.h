@@ -278,10 +278,15 @@ typedef enum evbus_check_type {
 
 /** A target's routing policy (`policy:` of the target). */
 typedef enum evbus_route_policy {
-    EVBUS_POLICY_FAILOVER = 1,  /**< the first healthy region of the target's order */
-    EVBUS_POLICY_WEIGHTED = 2,  /**< split by `weights:` over the healthy regions */
-    EVBUS_POLICY_HOME = 3,      /**< an event's origin region while healthy, else failover */
-    EVBUS_POLICY_REPLICATE = 4, /**< every healthy region (reserved: not dispatched yet) */
+    EVBUS_POLICY_FAILOVER = 1, /**< the first healthy region of the target's order */
+    EVBUS_POLICY_WEIGHTED = 2, /**< split by `weights:` over the healthy regions */
+    EVBUS_POLICY_HOME = 3,     /**< an event's origin region while healthy, else failover */
+    /** Every event to every region whose routing control is on and whose
+     * health (set_health) is not unhealthy (all of them when none is
+     * healthy). The host forms this from the selector's health verdicts and
+     * ignores routes set for such a target; an event stays pending until
+     * each region it is owed to has it. */
+    EVBUS_POLICY_REPLICATE = 4,
 } evbus_route_policy;
 
 /** A target's application state, set by operators (`evbus region fence|unfence|failover|

@@ -16,6 +16,8 @@
  *  - weighted: the configured weights over the usable regions; zero-weight
  *    regions only when every weighted one is unusable.
  *  - home: events go to their origin region while usable, else failover.
+ *  - replicate: no route; the host delivers to every region that is on and
+ *    not unhealthy by the verdicts this selector sets.
  * The decision is pushed to the host (set_route) only when it changes. */
 #include "region_health.h"
 
@@ -140,6 +142,7 @@ static void decide(rh *s, size_t ti, int64_t now) {
         return;
     switch (t->info.policy) {
     case EVBUS_POLICY_WEIGHTED: decide_weighted(s, ti); return;
+    case EVBUS_POLICY_REPLICATE: return; /* the host sends to every healthy region */
     case EVBUS_POLICY_HOME: {
         decide_failover(s, ti, now);
         evbus_route r = {.mode = EVBUS_ROUTE_ORIGIN, .first = t->first, .why = "origin region"};
@@ -305,7 +308,7 @@ static const evbus_plugin descriptor = {
     .name = "region-health",
     .version = "0.3.0",
     .description = "routes each target to its regions by health checks, routing controls and "
-                   "policy (failover, weighted, home)",
+                   "policy (failover, weighted, home, replicate)",
     .init = init,
     .shutdown = shutdown,
     .selector = &ops,

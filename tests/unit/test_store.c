@@ -196,3 +196,104 @@ Test(store, retention_keeps_delivered_events_until_their_time_is_up) {
     evbus__store_foreach_event(store, first_seq, &seq);
     cr_assert_eq(seq, b.seq, "r2 (accepted at 5000) is kept");
 }
+
+/* ---- policy replicate: what each entry still owes ---- */
+
+static uint32_t owed_of_first;
+
+static int note_owed(void *arg, uint64_t seq, uint32_t owed) {
+    (void)seq;
+    *(uint32_t *)arg = owed;
+    return 1;
+}
+
+static void apply(evbus__store_result r) {
+    evbus__store_results res = {&r, 1, 1, 0};
+    cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
+    cr_assert_eq(res.n_recorded, 1);
+}
+
+static int note_dead(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, int64_t dead_ms,
+                     const char *reason) {
+    (void)target, (void)seq, (void)attempts, (void)dead_ms;
+    snprintf(arg, 512, "%s", reason);
+    return 0;
+}
+
+Test(store, a_replicate_entry_leaves_pending_once_every_region_has_it) {
+    static const uint32_t to_target0 = 0;
+    evbus__store_item a = item("r", "rec");
+    a.targets = &to_target0;
+    a.n_targets = 1;
+    cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
+    /* Written as any pending entry (accepted_ms alone): owed to all. */
+    evbus__store_foreach_owed(store, 0, 0, 0x3, note_owed, &owed_of_first);
+    cr_assert_eq(owed_of_first, 0x3);
+    uint64_t counts[2];
+    evbus__store_owed_counts(store, 0, 0x3, counts, 2);
+    cr_assert(counts[0] == 1 && counts[1] == 1);
+
+    /* Region 1 retries (nothing stored), region 0 delivers. */
+    apply((evbus__store_result){
+        .target = 0, .seq = a.seq, .outcome = EVBUS__RETRY, .regions = 0x2, .regions_all = 0x3});
+    apply((evbus__store_result){.target = 0,
+                                .seq = a.seq,
+                                .outcome = EVBUS__DELIVERED,
+                                .regions = 0x1,
+                                .regions_all = 0x3});
+    evbus__store_foreach_owed(store, 0, 0, 0x3, note_owed, &owed_of_first);
+    cr_assert_eq(owed_of_first, 0x2, "still owed to region 1 only");
+    int64_t oldest = 0;
+    uint64_t pending = 0;
+    evbus__store_target_backlog(store, 0, &pending, &oldest);
+    cr_assert_eq(pending, 1);
+    cr_assert_eq(oldest, 1000, "the acceptance time is kept");
+
+    /* Region 1 dead-letters it: the entry is done, the dead letter names it. */
+    apply((evbus__store_result){.target = 0,
+                                .seq = a.seq,
+                                .outcome = EVBUS__DEAD,
+                                .reason = "region us-west-2: bad",
+                                .regions = 0x2,
+                                .regions_all = 0x3});
+    evbus__store_stats st;
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.pending, 0);
+    cr_assert_eq(st.events, 1, "kept for the dead letter");
+    char reason[512] = "";
+    evbus__store_foreach_dead(store, 0, note_dead, reason);
+    cr_assert_str_eq(reason, "region us-west-2: bad");
+
+    /* Replayed: owed again to region 1 alone, not to the one that has it. */
+    apply((evbus__store_result){
+        .target = 0, .seq = a.seq, .outcome = EVBUS__REQUEUE, .due_ms = 2000});
+    owed_of_first = 0;
+    evbus__store_foreach_owed(store, 0, 0, 0x3, note_owed, &owed_of_first);
+    cr_assert_eq(owed_of_first, 0x2);
+    apply((evbus__store_result){.target = 0,
+                                .seq = a.seq,
+                                .outcome = EVBUS__DELIVERED,
+                                .regions = 0x2,
+                                .regions_all = 0x3});
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.pending, 0);
+    cr_assert_eq(st.events, 0, "released once no region owes it");
+}
+
+Test(store, a_region_switched_off_is_settled_with_the_others_results) {
+    static const uint32_t to_target0 = 0;
+    evbus__store_item a = item("s", "rec");
+    a.targets = &to_target0;
+    a.n_targets = 1;
+    cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
+    apply((evbus__store_result){.target = 0,
+                                .seq = a.seq,
+                                .outcome = EVBUS__DELIVERED,
+                                .regions = 0x1,
+                                .settled = 0x2,
+                                .regions_all = 0x3});
+    evbus__store_stats st;
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.pending, 0);
+    cr_assert_eq(st.events, 0);
+}
