@@ -725,7 +725,11 @@ static void take_wakes(evbus__dispatch *d) {
                  * was delivered or dead-lettered is what the store (and
                  * `evbus dlq list`) holds. */
                 if (r->target < d->n_targets) {
+                    /* A replicate target's results belong to the lane (the
+                     * region) the message names. */
                     evbus__target *t = &d->targets[r->target];
+                    if (m->lane && t->lanes)
+                        t = &t->lanes[m->lane - 1];
                     t->k.delivered += r->outcome == EVBUS__DELIVERED;
                     t->k.retried += r->outcome == EVBUS__RETRY;
                     t->k.dead += r->outcome == EVBUS__DEAD;
