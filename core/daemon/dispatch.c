@@ -248,6 +248,13 @@ static void note_due(evbus__dispatch *d, int64_t due_ms) {
         d->next_sweep_ms = due_ms;
 }
 
+/* True when the batch went to a region the target no longer delivers to
+ * (failover policy; weighted and replicate routes spread by design). */
+static bool moved_away(const evbus__target *t, const flight *f) {
+    return t->pref && !t->lanes && t->route.mode != EVBUS_ROUTE_WEIGHTED && f->inst &&
+           f->inst != &t->instances[t->route_inst];
+}
+
 /* Sends the results reported since the last call to the writer, and
  * schedules retries.
  *
@@ -305,7 +312,15 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
             r.due_ms = now;
             break;
         default:
-            if (f->attempts[i] >= t->cfg->retry_max_attempts) {
+            if (moved_away(t, f)) {
+                /* Refused by a region traffic has since left: retried in
+                 * the new one at once, the attempt given back (see
+                 * retry_in_new_region in dispatch_regions.c). */
+                r.outcome = EVBUS__RETRY;
+                r.attempts = f->attempts[i] ? f->attempts[i] - 1 : 0;
+                r.due_ms = now;
+                schedule_retry(t, f->seqs[i], r.attempts, r.due_ms);
+            } else if (f->attempts[i] >= t->cfg->retry_max_attempts) {
                 snprintf(why, sizeof why, "gave up after %u attempts: %s", f->attempts[i],
                          *reason ? reason : "retryable failure");
                 reason = why;

@@ -84,10 +84,24 @@ static void persist(evbus__dispatch *d, const char *key, const char *value) {
 
 /* Folds the routing controls and the application state into the route:
  * called whenever one of the three changes. */
+/* The route moved: events waiting for a retry were refused by the region
+ * traffic left, so they go to the new one at the next dispatch, not after
+ * their backoff, and their attempts there start again (attempts spent on a
+ * failed region would otherwise dead-letter them during a failover). */
+static void retry_in_new_region(evbus__target *t) {
+    int64_t now = evbus__now_wall_ms();
+    for (size_t i = 0; i < t->n_retries; i++) {
+        t->retries[i].due_ms = now;
+        t->retries[i].attempts = 0;
+    }
+    t->fault_streak = 0;
+}
+
 static void recompute(evbus__dispatch *d, evbus__target *t) {
     if (!t->pref)
         return;
-    size_t n = t->n_instances;
+    size_t n = t->n_instances, before = t->route_inst;
+    bool was_held = t->held;
     t->held = t->app == EVBUS_APP_FENCED;
     const evbus_route *r = &t->route;
     if (r->mode == EVBUS_ROUTE_WEIGHTED) {
@@ -123,6 +137,8 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
             t->route_inst = t->pref[p];
     }
     t->active = t->route_inst;
+    if (!t->held && (t->route_inst != before || was_held) && t->n_retries)
+        retry_in_new_region(t);
 }
 
 size_t evbus__route_next_position(evbus__target *t) {

@@ -258,6 +258,39 @@ Test(failover, both_unhealthy_fails_open_to_the_primary) {
     assert_none_lost();
 }
 
+/* Events the failing region refused wait for a retry; when traffic moves
+ * they go to the new region at once instead of waiting out a backoff meant
+ * for the old one (here up to 30 s and more: wait_delivered gives each 20 s),
+ * with the attempt spent on the old region given back. */
+Test(failover, retries_follow_the_route_to_the_new_region) {
+    start("    retry_base_delay: 30s\n    retry_max_delay: 5m\n", NULL, true);
+    wait_status("us-east-1        on       healthy");
+    char down[400];
+    snprintf(down, sizeof down, "%s/orders.txt.down-q-east", h.dir);
+    FILE *f = fopen(down, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    atomic_store(&east.healthy, 0);
+    int first = published;
+    for (int i = 0; i < 10; i++)
+        publish();
+    /* One deadline for all ten: failover takes about 2 s here; a retry left
+     * to its backoff would come after up to 30 s, 60 s, ... */
+    int64_t end = now_ms() + 12000;
+    char got[64];
+    for (int n = first; n < first + 10; n++) {
+        do {
+            region_of(n, got, sizeof got);
+        } while (!got[0] && now_ms() < end && usleep(10000) == 0);
+        cr_assert_str_eq(got, "us-west-2", "ev-%d (\"\": not delivered within 12 s)", n);
+    }
+    char out[8192];
+    cr_assert_eq(cli("dlq list", out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "no dead letters\n");
+    unlink(down);
+    assert_none_lost();
+}
+
 Test(failover, manual_failback_waits_for_the_operator) {
     start("    failback: manual\n    failback_hold: 0s\n", NULL, true);
     wait_status("us-east-1        on       healthy");

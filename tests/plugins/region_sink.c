@@ -3,16 +3,20 @@
  * file named by `path` (its settings in its region: that region's keys over
  * the target's config:), and for every event it delivers
  * "deliver TARGET BATCH_REGION queue_url=Q SEQ ID\n", so that a test sees
- * which instance delivered and what region the host named in the batch. */
+ * which instance delivered and what region the host named in the batch.
+ * While a file PATH.down-QUEUE_URL exists, that instance answers RETRY for
+ * every event instead (a region whose service fails). */
 #include <evbus/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 typedef struct state {
     const evbus_host_api *api;
     evbus_host *host;
     FILE *out;
     const char *queue_url;
+    char down[1024]; /* PATH.down-QUEUE_URL */
 } state;
 
 static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
@@ -32,6 +36,7 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
         api->log(host, EVBUS_LOG_LEVEL_ERROR, "cannot open %s", path);
         return EVBUS_EIO;
     }
+    snprintf(s->down, sizeof s->down, "%s.down-%s", path, s->queue_url);
     fprintf(s->out, "init queue_url=%s endpoint=%s message_group_id=%s\n", s->queue_url, endpoint,
             group);
     fflush(s->out);
@@ -41,6 +46,12 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
 
 static evbus_err submit(void *st, const evbus_batch *b) {
     state *s = st;
+    if (access(s->down, F_OK) == 0) {
+        size_t n = b->n_events;
+        for (size_t i = 0; i < n; i++)
+            s->api->report(s->host, b, i, EVBUS_RESULT_RETRY, 0, "region down (test switch)");
+        return EVBUS_OK;
+    }
     for (size_t i = 0; i < b->n_events; i++)
         fprintf(s->out, "deliver %s %s queue_url=%s %llu %s\n", b->target, b->region, s->queue_url,
                 (unsigned long long)b->events[i].sequence, b->events[i].id);
