@@ -121,8 +121,22 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
             t->held = true;
         else
             t->route_inst = t->pref[p];
+        /* ORIGIN: the positions an event may go to when it came from there. */
+        for (size_t q = 0; q < n && q < EVBUS_ROUTE_MAX_REGIONS; q++)
+            t->eff_weight[q] = r->mode == EVBUS_ROUTE_ORIGIN && r->weight[q] &&
+                               d->regions[t->pref_region[q]].control_on;
     }
     t->active = t->route_inst;
+}
+
+size_t evbus__route_origin_position(const evbus__target *t, const char *origin) {
+    for (size_t p = 0; p < t->n_instances && p < EVBUS_ROUTE_MAX_REGIONS; p++)
+        if (t->eff_weight[p] && strcmp(t->instances[t->pref[p]].region->name, origin) == 0)
+            return p;
+    for (size_t p = 0; p < t->n_instances; p++)
+        if (t->pref[p] == t->route_inst)
+            return p;
+    return 0;
 }
 
 size_t evbus__route_next_position(evbus__target *t) {

@@ -64,7 +64,10 @@ static long first_usable(const rh *s, const target *t, size_t from) {
     return -1;
 }
 
-static void decide_failover(rh *s, size_t ti, int64_t now) {
+/* Failover (and home's fallback): the first usable region of the order,
+ * with failback after the hold. `home`: the route is ORIGIN, each event to
+ * its origin region while that one is usable, else to the failover choice. */
+static void decide_failover(rh *s, size_t ti, int64_t now, bool home) {
     target *t = &s->targets[ti];
     size_t n = t->info.n_regions;
     /* Application state failover: keep off the primary. */
@@ -96,11 +99,18 @@ static void decide_failover(rh *s, size_t ti, int64_t now) {
         }
     }
     t->failback_once = false;
-    if (next == cur && t->started)
+    if (next == cur && t->started && !home)
         return;
     t->first = next;
     t->started = true;
-    evbus_route r = {.mode = EVBUS_ROUTE_ONE, .first = next, .why = why[0] ? why : NULL};
+    evbus_route r = {.mode = home ? EVBUS_ROUTE_ORIGIN : EVBUS_ROUTE_ONE,
+                     .first = next,
+                     .why = why[0] ? why
+                            : home ? "origin region"
+                                   : NULL};
+    /* The host skips a route equal to the one it has: no churn. */
+    for (size_t p = 0; home && p < n && p < EVBUS_ROUTE_MAX_REGIONS; p++)
+        r.weight[p] = usable(&s->regions[t->info.regions[p]]);
     s->api->set_route(s->host, ti, &r);
 }
 
@@ -140,15 +150,8 @@ static void decide(rh *s, size_t ti, int64_t now) {
         return;
     switch (t->info.policy) {
     case EVBUS_POLICY_WEIGHTED: decide_weighted(s, ti); return;
-    case EVBUS_POLICY_HOME: {
-        decide_failover(s, ti, now);
-        evbus_route r = {.mode = EVBUS_ROUTE_ORIGIN, .first = t->first, .why = "origin region"};
-        for (size_t p = 0; p < t->info.n_regions && p < EVBUS_ROUTE_MAX_REGIONS; p++)
-            r.weight[p] = usable(&s->regions[t->info.regions[p]]);
-        s->api->set_route(s->host, ti, &r);
-        return;
-    }
-    default: decide_failover(s, ti, now); return;
+    case EVBUS_POLICY_HOME: decide_failover(s, ti, now, true); return;
+    default: decide_failover(s, ti, now, false); return;
     }
 }
 

@@ -99,7 +99,7 @@ void tr_start_full(const char *target_extra, const char *extra, bool checks,
             "targets:\n"
             "  - name: orders\n"
             "    plugin: %s/test_sink_regions.so\n"
-            "    batch_max_events: 1\n"
+            "%s"
             "    config: {path: \"%s/orders.txt\"}\n"
             "%s"
             "    regions:\n"
@@ -111,8 +111,10 @@ void tr_start_full(const char *target_extra, const char *extra, bool checks,
             "    pattern: {source: [a]}\n"
             "    targets: [orders]\n"
             "%s",
-            extra ? extra : "", ce, cw, EVBUS_TEST_PLUGIN_DIR, tr_h.dir,
-            target_extra ? target_extra : "", tr_h.dir, tr_h.dir, targets,
+            extra ? extra : "", ce, cw, EVBUS_TEST_PLUGIN_DIR,
+            target_extra && strstr(target_extra, "batch_max_events") ? ""
+                                                                     : "    batch_max_events: 1\n",
+            tr_h.dir, target_extra ? target_extra : "", tr_h.dir, tr_h.dir, targets,
             more_rules ? more_rules : "");
     fclose(f);
     cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);

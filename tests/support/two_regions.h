@@ -40,8 +40,8 @@ void tr_stop(void);
 
 /* Writes the configuration and starts evbusd: regions us-east-1 and
  * us-west-2, with checks every second against the health endpoints when
- * `checks` (thresholds 2 and 2), target `orders` (batch_max_events 1)
- * with `target_extra` under it (may be NULL), `extra` at the top level
+ * `checks` (thresholds 2 and 2), target `orders` (batch_max_events 1
+ * unless target_extra sets it) with `target_extra` under it (may be NULL), `extra` at the top level
  * (may be NULL); and a client. Each region's sink instance fails while
  * tr_fail() says so. */
 void tr_start(const char *target_extra, const char *extra, bool checks);
