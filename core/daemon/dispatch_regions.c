@@ -421,6 +421,8 @@ static evbus_err host_region_info(evbus_host *h, size_t index, evbus_region_info
         .inverted = checked && c->check_inverted,
         .routing_control_on = r->control_on,
         .last_health = r->health,
+        .passive_window_ms = c && c->passive_pos.line ? c->passive_window_ms : 0,
+        .passive_min_failures = c && c->passive_pos.line ? (uint32_t)c->passive_min_failures : 0,
     };
     FILL_SIZED(out, full);
     return EVBUS_OK;
@@ -575,7 +577,7 @@ evbus_err evbus__dispatch_region_status(evbus__dispatch *d, size_t i, evbus__reg
     snprintf(out->name, sizeof out->name, "%s", r->name ? r->name : "");
     out->control_on = r->control_on;
     out->health = r->health;
-    out->checked = r->cfg && r->cfg->check_pos.line;
+    out->checked = r->cfg && (r->cfg->check_pos.line || r->cfg->passive_pos.line);
     size_t start = (r->recent_next + EVBUS__RECENT_CHECKS - r->n_recent) % EVBUS__RECENT_CHECKS;
     for (size_t k = 0; k < r->n_recent; k++)
         out->recent[k] = r->recent[(start + k) % EVBUS__RECENT_CHECKS];

@@ -13,6 +13,7 @@ harness tr_h;
 evbus_client_t *tr_client;
 tr_health tr_east, tr_west;
 int tr_published;
+const char *tr_region_extra;
 
 int64_t tr_now_ms(void) {
     struct timespec ts;
@@ -94,8 +95,8 @@ void tr_start_full(const char *target_extra, const char *extra, bool checks,
     fprintf(f,
             "%s"
             "regions:\n"
-            "  - name: us-east-1\n%s"
-            "  - name: us-west-2\n%s"
+            "  - name: us-east-1\n%s%s"
+            "  - name: us-west-2\n%s%s"
             "targets:\n"
             "  - name: orders\n"
             "    plugin: %s/test_sink_regions.so\n"
@@ -111,7 +112,8 @@ void tr_start_full(const char *target_extra, const char *extra, bool checks,
             "    pattern: {source: [a]}\n"
             "    targets: [orders]\n"
             "%s",
-            extra ? extra : "", ce, cw, EVBUS_TEST_PLUGIN_DIR,
+            extra ? extra : "", ce, tr_region_extra ? tr_region_extra : "", cw,
+            tr_region_extra ? tr_region_extra : "", EVBUS_TEST_PLUGIN_DIR,
             target_extra && strstr(target_extra, "batch_max_events") ? ""
                                                                      : "    batch_max_events: 1\n",
             tr_h.dir, target_extra ? target_extra : "", tr_h.dir, tr_h.dir, targets,

@@ -28,6 +28,10 @@ extern harness tr_h;
 extern evbus_client_t *tr_client;
 extern tr_health tr_east, tr_west;
 extern int tr_published; /* events published so far: ev-0 .. ev-(n-1) */
+/* YAML lines written under each of the two regions (after its
+ * health_check), e.g. "    passive_health: {...}\n"; NULL: none. Set
+ * before tr_start. */
+extern const char *tr_region_extra;
 
 /* Milliseconds on a monotonic clock. */
 int64_t tr_now_ms(void);
