@@ -264,6 +264,7 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
                                          {"since", required_argument, NULL, 'S'},
                                          {"seq", required_argument, NULL, 'q'},
                                          {"force", no_argument, NULL, 'F'},
+                                         {"reason", required_argument, NULL, 'R'},
                                          {"server-key", required_argument, NULL, 'K'},
                                          {"key", required_argument, NULL, 'Y'},
                                          {"help", no_argument, NULL, 'h'},
@@ -281,6 +282,7 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
         case 'T': timeout = atoi(optarg) > 0 ? atoi(optarg) : 5000; break;
         case 'q': json_object_set_new(req, "sequence", json_integer(atoll(optarg))); break;
         case 'F': json_object_set_new(req, "force", json_true()); break;
+        case 'R': json_object_set_new(req, "reason", json_string(optarg)); break;
         case 'K': server_key = optarg; break;
         case 'Y': key_file = optarg; break;
         case 'S': {
@@ -429,6 +431,7 @@ int evbus__cmd_region(int argc, char **argv) {
             "       evbus region fence|unfence [-t TARGET]   stop / resume dispatching\n"
             "       evbus region failover|failback [-t TARGET] move a fenced target off its\n"
             "                                             primary / back to it\n"
-            "  (each also takes -c FILE | --control ENDPOINT, --json, --timeout MS)\n");
+            "  (each also takes -c FILE | --control ENDPOINT, --json, --timeout MS; changes\n"
+            "   take --reason TEXT, kept in their audit event, source evbus.region)\n");
     return 2;
 }

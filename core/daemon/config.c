@@ -394,6 +394,24 @@ static const evbus__cfg_field health_check_fields[] = {
     {.key = NULL},
 };
 
+static const evbus__cfg_field passive_health_fields[] = {
+    {.key = "window",
+     .type = EVBUS__CFG_DURATION,
+     .offset = R(passive_window_ms),
+     .min = 100,
+     .max = 3600000,
+     .help = "failures count within this window; the region is usable again once a window "
+             "passes without one"},
+    {.key = "min_failures",
+     .type = EVBUS__CFG_UINT,
+     .offset = R(passive_min_failures),
+     .min = 1,
+     .max = 100000,
+     .help = "failed sink calls in a row (none delivered) within the window that make the "
+             "region unhealthy"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field region_fields[] = {
     {.key = "name",
      .type = EVBUS__CFG_STRING,
@@ -406,6 +424,12 @@ static const evbus__cfg_field region_fields[] = {
      .section = health_check_fields,
      .pos_offset = R(check_pos),
      .help = "how the selector checks the region's health (none: always healthy)"},
+    {.key = "passive_health",
+     .type = EVBUS__CFG_SECTION,
+     .section = passive_health_fields,
+     .pos_offset = R(passive_pos),
+     .help = "the region also counts as unhealthy while its sinks' calls keep failing "
+             "(connection errors, 5xx, target faults, timeouts)"},
     {.key = NULL},
 };
 
@@ -416,6 +440,8 @@ static void region_init(void *elem) {
     r->check_timeout_ms = 2000;
     r->check_failure_threshold = 3;
     r->check_recovery_threshold = 3;
+    r->passive_window_ms = 10000;
+    r->passive_min_failures = 5;
 }
 
 static const evbus__cfg_field routing_controls_fields[] = {
@@ -709,7 +735,8 @@ static int absolutize(const evbus__config *cfg, char **path) {
  * or a policy other than failover. */
 static bool selector_work(const evbus__config *cfg) {
     for (size_t i = 0; i < cfg->regions.n; i++)
-        if (evbus__config_region(cfg, i)->check_pos.line)
+        if (evbus__config_region(cfg, i)->check_pos.line ||
+            evbus__config_region(cfg, i)->passive_pos.line)
             return true;
     for (size_t i = 0; i < cfg->targets.n; i++)
         if (evbus__config_target(cfg, i)->policy != 0)
@@ -718,13 +745,15 @@ static bool selector_work(const evbus__config *cfg) {
 }
 
 /* A selector is loaded when one is named, or when something needs one: a
- * target with several regions, or a region with a health check. */
+ * target with several regions, or a region with a health check or passive
+ * health. */
 static void resolve_selector(evbus__config *cfg, evbus__cfg_errors *e) {
     bool needed = cfg->selector != NULL;
     for (size_t i = 0; i < cfg->targets.n && !needed; i++)
         needed = evbus__config_target(cfg, i)->n_delivery_regions > 1;
     for (size_t i = 0; i < cfg->regions.n && !needed; i++)
-        needed = evbus__config_region(cfg, i)->check_pos.line != 0;
+        needed = evbus__config_region(cfg, i)->check_pos.line != 0 ||
+                 evbus__config_region(cfg, i)->passive_pos.line != 0;
     if (!needed)
         return;
     cfg->selector_given = cfg->selector != NULL;

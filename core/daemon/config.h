@@ -22,6 +22,10 @@ typedef struct evbus__region_cfg {
     uint64_t check_failure_threshold, check_recovery_threshold;
     char *check_match; /* NULL: none */
     bool check_inverted;
+    /* passive_health: (passive_pos.line 0: off) */
+    evbus__cfg_pos passive_pos;
+    int64_t passive_window_ms;
+    uint64_t passive_min_failures;
 } evbus__region_cfg;
 
 /* A region a target delivers to: the host runs one plugin instance for each.

@@ -318,7 +318,8 @@ static bool changes_state(const char *cmd) {
            strcmp(cmd, "replay") == 0 || evbus__control_regions_changes_state(cmd);
 }
 
-static json_t *handle(evbus__control *c, const char *text, size_t len, bool may_operate) {
+static json_t *handle(evbus__control *c, const char *text, size_t len, bool may_operate,
+                      const char *who) {
     json_error_t jerr;
     json_t *req = json_loadb(text, len, 0, &jerr);
     const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
@@ -347,7 +348,7 @@ static json_t *handle(evbus__control *c, const char *text, size_t len, bool may_
     else if (strcmp(cmd, "region-status") == 0)
         answer = evbus__control_status(c);
     else if (strncmp(cmd, "region-", 7) == 0 &&
-             (answer = evbus__control_regions_handle(c->regions, cmd, req)) != NULL)
+             (answer = evbus__control_regions_handle(c->regions, cmd, req, who)) != NULL)
         ;
     else
         answer = json_pack("{s:b, s:s}", "ok", 0, "error", "unknown command (" COMMANDS ")");
@@ -368,10 +369,10 @@ static void *control_main(void *arg) {
             continue;
         }
         /* Requests are small; a large one is refused before parsing. */
-        json_t *answer =
-            zmq_msg_size(&msg) > REQUEST_MAX
-                ? json_pack("{s:b, s:s}", "ok", 0, "error", "request too large")
-                : handle(c, zmq_msg_data(&msg), zmq_msg_size(&msg), evbus__auth_may_operate(&msg));
+        json_t *answer = zmq_msg_size(&msg) > REQUEST_MAX
+                             ? json_pack("{s:b, s:s}", "ok", 0, "error", "request too large")
+                             : handle(c, zmq_msg_data(&msg), zmq_msg_size(&msg),
+                                      evbus__auth_may_operate(&msg), zmq_msg_gets(&msg, "User-Id"));
         zmq_msg_close(&msg);
         char *out = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
         json_decref(answer);

@@ -97,8 +97,33 @@ static json_t *refuse(const char *fmt, ...) {
     return json_pack("{s:b, s:s}", "ok", 0, "error", why);
 }
 
-/* Hands "KEY=VALUE" pairs to the writer in one message (one commit). */
-static bool store_changes(evbus__control_regions *r, const char *const *kv, size_t n) {
+/* Who asked and why, for the audit event of a change. */
+typedef struct asker {
+    const char *who;     /* the control connection's User-Id: owner, operator:NAME, local */
+    const char *command; /* "evbus region off us-east-1 --force" */
+    const char *reason;  /* the operator's --reason; NULL: none */
+} asker;
+
+/* The audit event's detail (audit.h): what changed, from, to, by whom, why
+ * and when. Caller frees. */
+static char *audit_detail(const char *kind, const char *name, const char *from, const char *to,
+                          const asker *a) {
+    char at[32], why[600];
+    evbus__format_time(evbus__now_wall_ms(), at);
+    snprintf(why, sizeof why, "%s%s%s", a->command, a->reason ? ": " : "",
+             a->reason ? a->reason : "");
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", kind, name, "from", from, "to", to,
+                          "by", a->who ? a->who : "unknown", "why", why, "time", at);
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    return text;
+}
+
+/* Hands "KEY=VALUE" pairs to the writer in one message (one commit), with
+ * the audit event that records them: both are durable in the same
+ * transaction, or neither is. */
+static bool store_changes(evbus__control_regions *r, const char *const *kv, size_t n,
+                          const char *audit_type, const char *audit) {
     evbus__result_msg *m = evbus__result_msg_new(n);
     if (!m)
         return false;
@@ -108,14 +133,15 @@ static bool store_changes(evbus__control_regions *r, const char *const *kv, size
         evbus__result_msg_add(m, &res, kv[i]);
     }
     evbus__result_msg_seal(m);
-    if (zmq_send(r->results, &m, sizeof m, 0) != (int)sizeof m) {
+    if ((audit && !evbus__result_msg_audit(m, audit_type, audit)) ||
+        zmq_send(r->results, &m, sizeof m, 0) != (int)sizeof m) {
         evbus__result_msg_free(m);
         return false;
     }
     return true;
 }
 
-static json_t *switch_control(evbus__control_regions *r, json_t *req, bool on) {
+static json_t *switch_control(evbus__control_regions *r, json_t *req, bool on, const asker *a) {
     const char *name = json_string_value(json_object_get(req, "region"));
     bool force = json_is_true(json_object_get(req, "force"));
     long idx = -1;
@@ -140,10 +166,17 @@ static json_t *switch_control(evbus__control_regions *r, json_t *req, bool on) {
         return refuse("refused by the gating rule: the last routing control change was %lld ms "
                       "ago, routing_controls.wait_period is %lld ms; wait, or use --force",
                       (long long)since, (long long)r->cfg->controls_wait_ms);
-    char kv[160];
+    char kv[160], command[200];
     snprintf(kv, sizeof kv, "control/%s=%s", name, on ? "on" : "off");
+    snprintf(command, sizeof command, "evbus region %s %s%s", on ? "on" : "off", name,
+             force ? " --force" : "");
+    asker says = *a;
+    says.command = command;
+    char *audit = audit_detail("region", name, on ? "off" : "on", on ? "on" : "off", &says);
     const char *const one[] = {kv};
-    if (!store_changes(r, one, 1))
+    bool stored = audit && store_changes(r, one, 1, "Routing Control Changed", audit);
+    free(audit);
+    if (!stored)
         return refuse("cannot reach the writer");
     r->on[idx] = on;
     r->last_change_ms = now;
@@ -181,7 +214,7 @@ static const char *transition(const char *cmd, const char *cur, char *next, size
     return NULL;
 }
 
-static json_t *change_app(evbus__control_regions *r, json_t *req, const char *cmd) {
+static json_t *change_app(evbus__control_regions *r, json_t *req, const char *cmd, const asker *a) {
     const char *target = json_string_value(json_object_get(req, "target"));
     long only = target ? evbus__config_target_index(r->cfg, target) : -1;
     if (target && (only < 0 || !routed(r->cfg, (size_t)only)))
@@ -209,7 +242,16 @@ static json_t *change_app(evbus__control_regions *r, json_t *req, const char *cm
             snprintf(kv[1], sizeof kv[1], "failback/%s=%lld", name,
                      (long long)evbus__now_wall_ms());
             const char *const pairs[] = {kv[0], kv[1]};
-            if (!store_changes(r, pairs, strcmp(cmd, "failback") == 0 ? 2 : 1)) {
+            char command[200];
+            snprintf(command, sizeof command, "evbus region %s%s%s", cmd, target ? " -t " : "",
+                     target ? target : "");
+            asker says = *a;
+            says.command = command;
+            char *audit = audit_detail("target", name, r->app[t], next, &says);
+            bool stored = audit && store_changes(r, pairs, strcmp(cmd, "failback") == 0 ? 2 : 1,
+                                                 "Application State Changed", audit);
+            free(audit);
+            if (!stored) {
                 json_decref(changed);
                 return refuse("cannot reach the writer");
             }
@@ -231,14 +273,17 @@ bool evbus__control_regions_changes_state(const char *cmd) {
     return strncmp(cmd, "region-", 7) == 0 && strcmp(cmd, "region-status") != 0;
 }
 
-json_t *evbus__control_regions_handle(evbus__control_regions *r, const char *cmd, json_t *req) {
+json_t *evbus__control_regions_handle(evbus__control_regions *r, const char *cmd, json_t *req,
+                                      const char *who) {
+    asker a = {
+        .who = who, .command = "", .reason = json_string_value(json_object_get(req, "reason"))};
     if (strcmp(cmd, "region-on") == 0)
-        return switch_control(r, req, true);
+        return switch_control(r, req, true, &a);
     if (strcmp(cmd, "region-off") == 0)
-        return switch_control(r, req, false);
+        return switch_control(r, req, false, &a);
     if (strcmp(cmd, "region-fence") == 0 || strcmp(cmd, "region-unfence") == 0 ||
         strcmp(cmd, "region-failover") == 0 || strcmp(cmd, "region-failback") == 0)
-        return change_app(r, req, cmd + 7);
+        return change_app(r, req, cmd + 7, &a);
     return NULL;
 }
 

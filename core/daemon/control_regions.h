@@ -10,7 +10,8 @@
  * application states move active|failover -> fenced -> active|failover
  * (unfence returns where fencing came from; failover and failback need
  * fenced first). A refusal says which rule and why. Accepted changes go to
- * the writer as EVBUS__STATE results and take effect once durable. */
+ * the writer as EVBUS__STATE results and take effect once durable; each
+ * carries its audit event (source evbus.region), committed with it. */
 #ifndef EVBUS_CONTROL_REGIONS_H
 #define EVBUS_CONTROL_REGIONS_H
 
@@ -35,8 +36,11 @@ void evbus__control_regions_destroy(evbus__control_regions **r);
 bool evbus__control_regions_changes_state(const char *cmd);
 
 /* Answers a region command (caller owns the answer), or NULL when `cmd` is
- * not one. Call only from the control thread. */
-json_t *evbus__control_regions_handle(evbus__control_regions *r, const char *cmd, json_t *req);
+ * not one. `who` is the asker's User-Id (owner, operator:NAME, local; NULL
+ * when unknown), named with the request's "reason" in the audit event of
+ * each change (audit.h). Call only from the control thread. */
+json_t *evbus__control_regions_handle(evbus__control_regions *r, const char *cmd, json_t *req,
+                                      const char *who);
 
 /* The "regions" array of the status: per region its routing control,
  * health and recent checks. Caller owns it. */

@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "evbus.pb-c.h"
 #include "plugin_config.h"
+#include "wire.h"
 
 /* How often pending entries are scanned even without a wake-up: a safety net
  * for a lost wake message, cheap when nothing is pending. */
@@ -46,6 +47,7 @@ typedef struct evbus__flight {
     bool *is_applied; /* the result went to the writer */
     uint32_t *retry_after;
     const char **reasons;
+    bool *found; /* the event's record was read */
     evbus__arena arena;
     ProtobufCAllocator pb_alloc;
     evbus__bytes envelopes;
@@ -427,14 +429,8 @@ static void sweep_flights(evbus__dispatch *d, int64_t now) {
     d->next_sweep_ms = next;
 }
 
-typedef struct reading {
-    flight *f;
-    bool *found;
-} reading;
-
-static void on_record(void *arg, size_t i, const void *record, size_t len) {
-    reading *rd = arg;
-    flight *f = rd->f;
+/* Decodes one stored record into event i of f (its memory in f's arena). */
+static void read_into(flight *f, size_t i, const void *record, size_t len) {
     Evbus__V1__Event *ev = evbus__v1__event__unpack(&f->pb_alloc, len, record);
     if (!ev)
         return;
@@ -464,48 +460,55 @@ static void on_record(void *arg, size_t i, const void *record, size_t len) {
         se->attributes = a;
         se->n_attributes = a ? ev->n_attributes : 0;
     }
-    rd->found[i] = true;
+    f->found[i] = true;
 }
 
-/* Builds and submits one batch of `n` sequences to one region's instance. */
-static void submit_batch(evbus__dispatch *d, evbus__target *t, evbus__instance *inst,
-                         const uint64_t *seqs, const uint32_t *attempts, size_t n) {
+static void on_record(void *arg, size_t i, const void *record, size_t len) {
+    read_into(arg, i, record, len);
+}
+
+/* A batch of target t with room for `cap` events, none in it yet: fill
+ * seqs, attempts and n, read the records, then flight_submit. NULL when
+ * out of memory. */
+static flight *flight_new(evbus__dispatch *d, evbus__target *t, size_t cap) {
     flight *f = calloc(1, sizeof *f);
     if (!f)
-        return;
-    int64_t now_mono = evbus__now_mono_ms();
+        return NULL;
     evbus__arena_init(&f->arena, 64 * 1024);
     f->pb_alloc = (ProtobufCAllocator){arena_alloc, arena_free, &f->arena};
     f->t = t;
-    f->inst = inst;
-    f->n = n;
-    f->seqs = evbus__arena_alloc(&f->arena, n * sizeof *f->seqs);
-    f->attempts = evbus__arena_alloc(&f->arena, n * sizeof *f->attempts);
-    f->events = evbus__arena_alloc(&f->arena, n * sizeof *f->events);
-    f->results = evbus__arena_alloc(&f->arena, n * sizeof *f->results);
-    f->retry_after = evbus__arena_alloc(&f->arena, n * sizeof *f->retry_after);
-    f->reasons = evbus__arena_alloc(&f->arena, n * sizeof *f->reasons);
-    f->is_applied = evbus__arena_alloc(&f->arena, n * sizeof *f->is_applied);
-    bool *found = evbus__arena_alloc(&f->arena, n * sizeof *found);
+    f->seqs = evbus__arena_alloc(&f->arena, cap * sizeof *f->seqs);
+    f->attempts = evbus__arena_alloc(&f->arena, cap * sizeof *f->attempts);
+    f->events = evbus__arena_alloc(&f->arena, cap * sizeof *f->events);
+    f->results = evbus__arena_alloc(&f->arena, cap * sizeof *f->results);
+    f->retry_after = evbus__arena_alloc(&f->arena, cap * sizeof *f->retry_after);
+    f->reasons = evbus__arena_alloc(&f->arena, cap * sizeof *f->reasons);
+    f->is_applied = evbus__arena_alloc(&f->arena, cap * sizeof *f->is_applied);
+    f->found = evbus__arena_alloc(&f->arena, cap * sizeof *f->found);
     if (!f->seqs || !f->attempts || !f->events || !f->results || !f->retry_after || !f->reasons ||
-        !f->is_applied || !found || !(f->b = evbus__batch_table_take(d->batches, f, now_mono))) {
+        !f->is_applied || !f->found ||
+        !(f->b = evbus__batch_table_take(d->batches, f, evbus__now_mono_ms()))) {
         flight_free(d, f);
-        return;
+        return NULL;
     }
     /* Results the host fills in itself (missing records, a refused batch, a
      * timeout) have no retry_after hint and no reason of the plugin's. */
-    memset(f->is_applied, 0, n * sizeof *f->is_applied);
-    memset(f->retry_after, 0, n * sizeof *f->retry_after);
-    memset(f->reasons, 0, n * sizeof *f->reasons);
-    memcpy(f->seqs, seqs, n * sizeof *seqs);
-    memcpy(f->attempts, attempts, n * sizeof *attempts);
-    memset(f->events, 0, n * sizeof *f->events);
-    memset(f->results, 0, n * sizeof *f->results);
-    memset(found, 0, n * sizeof *found);
-    reading rd = {f, found};
-    evbus__store_read_events(d->store, seqs, n, on_record, &rd);
+    memset(f->is_applied, 0, cap * sizeof *f->is_applied);
+    memset(f->retry_after, 0, cap * sizeof *f->retry_after);
+    memset(f->reasons, 0, cap * sizeof *f->reasons);
+    memset(f->events, 0, cap * sizeof *f->events);
+    memset(f->results, 0, cap * sizeof *f->results);
+    memset(f->found, 0, cap * sizeof *f->found);
+    return f;
+}
+
+/* Hands a filled and read batch to one region's instance. */
+static void flight_submit(evbus__dispatch *d, flight *f, evbus__instance *inst) {
+    evbus__target *t = f->t;
+    size_t n = f->n;
+    f->inst = inst;
     for (size_t i = 0; i < n; i++)
-        if (found[i])
+        if (f->found[i])
             f->events[i].envelope_json =
                 (const char *)f->envelopes.data + (uintptr_t)f->events[i].envelope_json;
     /* The byte limit is only known once the events are read: cut the batch
@@ -521,7 +524,7 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, evbus__instance *
         }
         int64_t now = evbus__now_wall_ms();
         for (size_t i = keep; i < n; i++)
-            schedule_retry(t, seqs[i], attempts[i] - 1, now);
+            schedule_retry(t, f->seqs[i], f->attempts[i] - 1, now);
         n = keep;
         f->n = keep;
     }
@@ -529,7 +532,7 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, evbus__instance *
     f->b->region = f->inst->region->name;
     f->b->events = f->events;
     f->b->n_events = n;
-    f->deadline_ms = now_mono + t->cfg->delivery_timeout_ms;
+    f->deadline_ms = evbus__now_mono_ms() + t->cfg->delivery_timeout_ms;
     note_due(d, f->deadline_ms);
     LIST_PUSH(d->flights, f);
     t->in_flight++;
@@ -537,7 +540,7 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, evbus__instance *
     t->k.in_flight_events += n;
     /* An event whose record is gone cannot be delivered by anyone. */
     for (size_t i = 0; i < n; i++) {
-        if (!found[i]) {
+        if (!f->found[i]) {
             f->results[i] = EVBUS_RESULT_FAILED;
             f->reasons[i] = "event record missing from the store";
             f->reported++;
@@ -563,6 +566,91 @@ static void submit_batch(evbus__dispatch *d, evbus__target *t, evbus__instance *
         finish_flight(d, f);
 }
 
+/* Builds and submits one batch of `n` sequences to one region's instance. */
+static void submit_batch(evbus__dispatch *d, evbus__target *t, evbus__instance *inst,
+                         const uint64_t *seqs, const uint32_t *attempts, size_t n) {
+    flight *f = flight_new(d, t, n);
+    if (!f)
+        return;
+    f->n = n;
+    memcpy(f->seqs, seqs, n * sizeof *seqs);
+    memcpy(f->attempts, attempts, n * sizeof *attempts);
+    evbus__store_read_events(d->store, seqs, n, on_record, f);
+    flight_submit(d, f, inst);
+}
+
+/* ORIGIN routes (policy home): one batch per region, each event in the
+ * batch of the position evbus__route_origin_position gives its origin
+ * region. The batch key is read from the record's bytes in the same read
+ * transaction that decodes the record into that batch, so grouping costs
+ * no second read: a scan of the record's field tags. */
+typedef struct by_origin {
+    evbus__dispatch *d;
+    evbus__target *t;
+    const uint64_t *seqs;
+    const uint32_t *attempts;
+    size_t n;
+    bool *seen;                         /* per event: its record was read */
+    flight *g[EVBUS_ROUTE_MAX_REGIONS]; /* per position, created on first use */
+} by_origin;
+
+/* The record's origin_region (field 9 of evbus.v1.Event) into out. */
+static void peek_origin(const void *record, size_t len, char *out, size_t outlen) {
+    evbus__wire w;
+    evbus__wire_field fl;
+    evbus__wire_init(&w, record, len);
+    out[0] = '\0';
+    while (evbus__wire_next(&w, &fl) == 1)
+        if (fl.number == 9 && fl.type == EVBUS_WIRE_LEN) {
+            snprintf(out, outlen, "%.*s", (int)fl.len, (const char *)fl.data);
+            return;
+        }
+}
+
+static flight *group_of(by_origin *o, size_t p) {
+    if (!o->g[p])
+        o->g[p] = flight_new(o->d, o->t, o->n);
+    return o->g[p];
+}
+
+static void on_origin_record(void *arg, size_t i, const void *record, size_t len) {
+    by_origin *o = arg;
+    char origin[64];
+    peek_origin(record, len, origin, sizeof origin);
+    size_t p = evbus__route_origin_position(o->t, origin);
+    flight *f = group_of(o, p);
+    if (!f)
+        return; /* out of memory: the entry is scanned again later */
+    size_t k = f->n++;
+    o->seen[i] = true;
+    f->seqs[k] = o->seqs[i];
+    f->attempts[k] = o->attempts[i];
+    read_into(f, k, record, len);
+}
+
+static void route_by_origin(evbus__dispatch *d, evbus__target *t, const uint64_t *seqs,
+                            const uint32_t *attempts, size_t n) {
+    bool seen[1024]; /* dispatch_target's largest batch */
+    if (n > sizeof seen / sizeof seen[0])
+        n = sizeof seen / sizeof seen[0];
+    memset(seen, 0, n * sizeof *seen);
+    by_origin o = {.d = d, .t = t, .seqs = seqs, .attempts = attempts, .n = n, .seen = seen};
+    evbus__store_read_events(d->store, seqs, n, on_origin_record, &o);
+    /* A record that is gone has no origin: its batch is the fallback's,
+     * where it is answered "missing" like in any other batch. */
+    size_t fb = evbus__route_origin_position(t, "");
+    for (size_t i = 0; i < n; i++) {
+        flight *f = seen[i] ? NULL : group_of(&o, fb);
+        if (f) {
+            f->seqs[f->n] = seqs[i];
+            f->attempts[f->n++] = attempts[i];
+        }
+    }
+    for (size_t p = 0; p < EVBUS_ROUTE_MAX_REGIONS; p++)
+        if (o.g[p])
+            flight_submit(d, o.g[p], &t->instances[t->pref[p]]);
+}
+
 typedef struct scan {
     evbus__target *t;
     uint64_t *seqs;
@@ -580,9 +668,14 @@ static int on_pending(void *arg, uint64_t seq) {
 /* Hands the events to the region(s) the target's route gives them. The
  * route is the selector's last decision with the routing controls folded
  * in (dispatch_regions.c): for one region, a read of t->route_inst; for a
- * weighted route, a position per event and a batch per region. */
+ * weighted route, a position per event and a batch per region; for an
+ * origin route, a batch per origin region (route_by_origin). */
 static void route_batch(evbus__dispatch *d, evbus__target *t, const uint64_t *seqs,
                         const uint32_t *attempts, size_t n) {
+    if (t->pref && t->route.mode == EVBUS_ROUTE_ORIGIN) {
+        route_by_origin(d, t, seqs, attempts, n);
+        return;
+    }
     if (!t->pref || t->route.mode != EVBUS_ROUTE_WEIGHTED) {
         submit_batch(d, t, &t->instances[t->route_inst], seqs, attempts, n);
         return;

@@ -50,7 +50,7 @@ typedef struct evbus__region_status {
     char name[64];
     bool control_on;
     int health;                                       /* evbus_region_health */
-    bool checked;                                     /* it has a health check */
+    bool checked;                                     /* it has a health check, or passive health */
     evbus__check_record recent[EVBUS__RECENT_CHECKS]; /* oldest first */
     size_t n_recent;
 } evbus__region_status;

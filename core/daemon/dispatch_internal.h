@@ -230,6 +230,12 @@ void evbus__regions_delivery(evbus__dispatch *d, evbus__target *t, evbus__instan
  * robin over eff_weight: exact over every sum(eff_weight) events). */
 size_t evbus__route_next_position(evbus__target *t);
 
+/* ORIGIN routes: the position of an event from region `origin` (its own
+ * region while the route allows it and its control is on), else the
+ * position of route_inst. A loop over at most EVBUS_ROUTE_MAX_REGIONS
+ * names. */
+size_t evbus__route_origin_position(const evbus__target *t, const char *origin);
+
 /* The selector services of the host table (region_count ... set_route). */
 void evbus__regions_host_api(evbus_host_api *api);
 

@@ -47,9 +47,19 @@ void evbus__result_msg_seal(evbus__result_msg *m) {
         m->v[i].reason = m->text + m->reason_at[i];
 }
 
+bool evbus__result_msg_audit(evbus__result_msg *m, const char *detail_type, const char *detail) {
+    free(m->audit_type);
+    free(m->audit_detail);
+    m->audit_type = strdup(detail_type);
+    m->audit_detail = strdup(detail);
+    return m->audit_type && m->audit_detail;
+}
+
 void evbus__result_msg_free(evbus__result_msg *m) {
     if (!m)
         return;
+    free(m->audit_type);
+    free(m->audit_detail);
     free(m->v);
     free(m->reason_at);
     free(m->text);

@@ -8,6 +8,7 @@
 #ifndef EVBUS_DISPATCH_MSG_H
 #define EVBUS_DISPATCH_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,10 @@ typedef struct evbus__result_msg {
     size_t *reason_at;      /* offsets in `text` until then */
     char *text;
     size_t text_len, text_cap;
+    /* An audit event to accept with these results, in the same commit
+     * (audit.h): its detail-type and detail JSON (heap, freed with the
+     * message; set with evbus__result_msg_audit); NULL for none. */
+    char *audit_type, *audit_detail;
 } evbus__result_msg;
 
 /* A message with room for `cap` results; NULL when out of memory. */
@@ -36,6 +41,9 @@ void evbus__result_msg_add(evbus__result_msg *m, const evbus__store_result *r, c
 
 /* Points every result's reason into the text; call once, before sending. */
 void evbus__result_msg_seal(evbus__result_msg *m);
+
+/* Attaches an audit event (copied). Returns false when out of memory. */
+bool evbus__result_msg_audit(evbus__result_msg *m, const char *detail_type, const char *detail);
 
 /* Frees; accepts NULL. */
 void evbus__result_msg_free(evbus__result_msg *m);

@@ -135,10 +135,24 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
             t->held = true;
         else
             t->route_inst = t->pref[p];
+        /* ORIGIN: the positions an event may go to when it came from there. */
+        for (size_t q = 0; q < n && q < EVBUS_ROUTE_MAX_REGIONS; q++)
+            t->eff_weight[q] = r->mode == EVBUS_ROUTE_ORIGIN && r->weight[q] &&
+                               d->regions[t->pref_region[q]].control_on;
     }
     t->active = t->route_inst;
     if (!t->held && (t->route_inst != before || was_held) && t->n_retries)
         retry_in_new_region(t);
+}
+
+size_t evbus__route_origin_position(const evbus__target *t, const char *origin) {
+    for (size_t p = 0; p < t->n_instances && p < EVBUS_ROUTE_MAX_REGIONS; p++)
+        if (t->eff_weight[p] && strcmp(t->instances[t->pref[p]].region->name, origin) == 0)
+            return p;
+    for (size_t p = 0; p < t->n_instances; p++)
+        if (t->pref[p] == t->route_inst)
+            return p;
+    return 0;
 }
 
 size_t evbus__route_next_position(evbus__target *t) {
@@ -423,6 +437,8 @@ static evbus_err host_region_info(evbus_host *h, size_t index, evbus_region_info
         .inverted = checked && c->check_inverted,
         .routing_control_on = r->control_on,
         .last_health = r->health,
+        .passive_window_ms = c && c->passive_pos.line ? c->passive_window_ms : 0,
+        .passive_min_failures = c && c->passive_pos.line ? (uint32_t)c->passive_min_failures : 0,
     };
     FILL_SIZED(out, full);
     return EVBUS_OK;
@@ -581,7 +597,7 @@ evbus_err evbus__dispatch_region_status(evbus__dispatch *d, size_t i, evbus__reg
     snprintf(out->name, sizeof out->name, "%s", r->name ? r->name : "");
     out->control_on = r->control_on;
     out->health = r->health;
-    out->checked = r->cfg && r->cfg->check_pos.line;
+    out->checked = r->cfg && (r->cfg->check_pos.line || r->cfg->passive_pos.line);
     size_t start = (r->recent_next + EVBUS__RECENT_CHECKS - r->n_recent) % EVBUS__RECENT_CHECKS;
     for (size_t k = 0; k < r->n_recent; k++)
         out->recent[k] = r->recent[(start + k) % EVBUS__RECENT_CHECKS];

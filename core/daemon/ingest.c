@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "common/arena.h"
 #include "common/log.h"
@@ -111,6 +112,7 @@ struct evbus__ingest {
     evbus__uuid_gen uuids;
     evbus__auth *auth;
     const evbus__producers *producers; /* held by the receiver; NULL without CURVE */
+    evbus__audit *audit;               /* the writer's: audit events of state changes */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -187,6 +189,10 @@ static void take_results(evbus__ingest *ing) {
             ing->msgs = nm;
             ing->msgs_cap = cap;
         }
+        /* Taken once per message, so a message kept for a later commit does
+         * not queue its audit event twice. */
+        if (m->audit_type && m->audit_detail)
+            evbus__audit_add(ing->audit, m->audit_type, m->audit_detail);
         ing->msgs[ing->n_msgs++] = m;
     }
 }
@@ -263,8 +269,10 @@ static void *writer_main(void *arg) {
     for (;;) {
         zmq_pollitem_t items[2] = {{ing->wpipe, 0, ZMQ_POLLIN, 0},
                                    {ing->results, 0, ZMQ_POLLIN, 0}};
-        /* Results waiting for space are tried again on their own, too. */
-        if (zmq_poll(items, 2, ing->n_msgs ? RESULTS_RETRY_MS : -1) < 0) {
+        /* Results and audit events waiting for space are tried again on
+         * their own, too. */
+        bool waiting = ing->n_msgs || evbus__audit_waiting(ing->audit);
+        if (zmq_poll(items, 2, waiting ? RESULTS_RETRY_MS : -1) < 0) {
             if (errno == EINTR)
                 continue;
             EVBUS_LOG_E("ingest", "writer poll failed: %s", zmq_strerror(errno));
@@ -280,10 +288,19 @@ static void *writer_main(void *arg) {
             res.n = 0;
         evbus_err rc = EVBUS_OK;
         bool new_pending = false;
-        if ((b && b->nitems > 0) || res.n > 0) {
-            int64_t now = b ? b->now_ms : evbus__now_wall_ms();
-            rc = evbus__store_append(ing->store, b ? b->items : NULL, b ? b->nitems : 0, &res, now,
+        int64_t now = b ? b->now_ms : evbus__now_wall_ms();
+        size_t n_items = b ? b->nitems : 0, total;
+        /* Audit events ride in the same transaction as the state changes
+         * they describe (audit.h). */
+        evbus__store_item *all =
+            evbus__audit_items(ing->audit, b ? b->items : NULL, n_items, now, &total);
+        if (total > 0 || res.n > 0) {
+            rc = evbus__store_append(ing->store, all, total, &res, now,
                                      now - ing->cfg->dedup_window_ms, ing->cfg->max_backlog);
+            if (rc == EVBUS_OK)
+                new_pending = evbus__audit_done(ing->audit, b ? b->items : NULL, n_items);
+            else
+                evbus__audit_forget(ing->audit);
             for (size_t i = 0; b && rc == EVBUS_OK && i < b->nitems && !new_pending; i++)
                 new_pending = b->items[i].outcome == EVBUS__STORED && b->items[i].n_targets;
         }
@@ -307,8 +324,11 @@ static void *writer_main(void *arg) {
     evbus__store_results res = {0};
     if (ing->n_msgs && gather_results(ing, &res) == 0) {
         int64_t now = evbus__now_wall_ms();
-        evbus__store_append(ing->store, NULL, 0, &res, now, now - ing->cfg->dedup_window_ms,
-                            ing->cfg->max_backlog);
+        size_t total;
+        evbus__store_item *items = evbus__audit_items(ing->audit, NULL, 0, now, &total);
+        if (evbus__store_append(ing->store, items, total, &res, now,
+                                now - ing->cfg->dedup_window_ms, ing->cfg->max_backlog) == EVBUS_OK)
+            evbus__audit_done(ing->audit, NULL, 0);
     }
     return_results(ing, true);
     return NULL;
@@ -333,6 +353,12 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
     }
     for (size_t i = 0; i < cfg->targets.n; i++)
         ing->any_max_pending |= evbus__config_target(cfg, i)->max_pending > 0;
+    if (!(ing->audit = evbus__audit_new(cfg, router))) {
+        evbus__route_scratch_destroy(&ing->route);
+        free(ing->pending);
+        free(ing);
+        return EVBUS_ENOMEM;
+    }
     ing->zctx = zctx;
     evbus__uuid_gen_init(&ing->uuids);
     for (int i = 0; i < NBATCHES; i++) {
@@ -430,6 +456,7 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
     free(ing->acks);
     free(ing->ack_ptrs);
     evbus__route_scratch_destroy(&ing->route);
+    evbus__audit_destroy(&ing->audit);
     evbus__auth_producers_release(ing->auth, ing->producers);
     free(ing->pending);
     pthread_mutex_destroy(&ing->snap_lock);

@@ -97,6 +97,7 @@
  *    descriptor's `selector` field, which takes the place of the first
  *    reserved pointer) and the selector services at the end of
  *    ::evbus_host_api (`region_count` to `set_route`). Sinks are unchanged.
+ *    ::evbus_region_info ends with the region's passive health settings.
  *
  * @section selectors Region selectors
  * A target that lists several regions has a sink instance in each; a
@@ -312,6 +313,13 @@ typedef struct evbus_region_info {
     int routing_control_on; /**< the operators' switch, now (non-zero: on) */
     evbus_region_health last_health; /**< as last reported with set_health (kept across
                                           restarts); UNKNOWN before any */
+    /** Passive health (`passive_health:` of the region; 0 and 0 when not set):
+     * the region counts as unhealthy once `passive_min_failures` batches in a
+     * row, within `passive_window_ms`, ended with no event delivered and some
+     * answered RETRY or TARGET_FAULT (or timed out), as told by
+     * ::evbus_selector_ops::delivery. */
+    int64_t passive_window_ms;
+    uint32_t passive_min_failures;
 } evbus_region_info;
 
 /** One target (only targets with regions are listed), as `target_info` gives

@@ -3,7 +3,13 @@
  * interval (1 s or more); failure_threshold consecutive failures make it
  * unhealthy, recovery_threshold consecutive passes healthy again. A region
  * without a check is always healthy; one whose routing control is off
- * counts as unhealthy (ARC).
+ * counts as unhealthy (ARC). With passive_health, a region is also
+ * unhealthy once min_failures sink calls in a row failed (no event
+ * delivered; RETRY, TARGET_FAULT or a timeout), the first of them at most
+ * `window` before the last: an outage is noticed between probes, or
+ * without any health endpoint. It is usable again once a whole window
+ * passes without a failure (it then gets traffic back, after failback_hold
+ * under failover), or as soon as a call to it delivers.
  *
  * Per target, by its policy:
  *  - failover: the first usable region of its order. Leaving an unusable
@@ -31,11 +37,16 @@ typedef struct region {
     rh *owner;
     size_t index;
     evbus_region_info info;
-    evbus_region_health health;
-    uint32_t passes, failures; /* consecutive */
-    int64_t healthy_since;     /* monotonic ms; valid while HEALTHY */
+    evbus_region_health health; /* the health check's verdict (HEALTHY without one) */
+    uint32_t passes, failures;  /* consecutive */
+    int64_t healthy_since;      /* monotonic ms; valid while usable() health is HEALTHY */
     uint64_t timer;
     probe p;
+    /* Passive health: the current streak of failed sink calls. */
+    uint32_t passive_fails;
+    int64_t passive_first_ms, passive_last_ms;
+    bool passive_down;
+    uint64_t passive_timer;
 } region;
 
 typedef struct target {
@@ -52,10 +63,39 @@ struct rh {
     size_t n_regions;
     target *targets;
     size_t n_targets;
+    /* A decision waiting for time alone (a failback hold ending): without
+     * health checks nothing else would run it. */
+    uint64_t wake_timer;
+    int64_t wake_at;
 };
 
+static void decide_all(rh *s);
+
+static void on_wake(void *arg) {
+    rh *s = arg;
+    s->wake_timer = 0;
+    decide_all(s);
+}
+
+/* Runs decide_all at `at` (monotonic ms), or earlier if already due. */
+static void wake_at(rh *s, int64_t at) {
+    if (s->wake_timer && s->wake_at <= at)
+        return;
+    if (s->wake_timer)
+        s->api->timer_cancel(s->host, s->wake_timer);
+    int64_t delay = at - s->api->now_ms(s->host);
+    s->wake_at = at;
+    s->wake_timer = s->api->timer_add(s->host, delay > 0 ? delay : 0, on_wake, s);
+}
+
+/* The health the host is told: the check's verdict, unless passive health
+ * says the region's sinks keep failing. */
+static evbus_region_health combined(const region *r) {
+    return r->passive_down ? EVBUS_HEALTH_UNHEALTHY : r->health;
+}
+
 static bool usable(const region *r) {
-    return r->info.routing_control_on && r->health != EVBUS_HEALTH_UNHEALTHY;
+    return r->info.routing_control_on && combined(r) != EVBUS_HEALTH_UNHEALTHY;
 }
 
 /* The first usable position of t's order at or after `from`; -1: none. */
@@ -66,7 +106,10 @@ static long first_usable(const rh *s, const target *t, size_t from) {
     return -1;
 }
 
-static void decide_failover(rh *s, size_t ti, int64_t now) {
+/* Failover (and home's fallback): the first usable region of the order,
+ * with failback after the hold. `home`: the route is ORIGIN, each event to
+ * its origin region while that one is usable, else to the failover choice. */
+static void decide_failover(rh *s, size_t ti, int64_t now, bool home) {
     target *t = &s->targets[ti];
     size_t n = t->info.n_regions;
     /* Application state failover: keep off the primary. */
@@ -89,8 +132,10 @@ static void decide_failover(rh *s, size_t ti, int64_t now) {
                                               : "unhealthy");
     } else if ((uint32_t)best < cur) {
         const region *rb = &s->regions[t->info.regions[best]];
-        bool held = rb->health != EVBUS_HEALTH_HEALTHY ||
+        bool held = combined(rb) != EVBUS_HEALTH_HEALTHY ||
                     now - rb->healthy_since < t->info.failback_hold_ms;
+        if (held && combined(rb) == EVBUS_HEALTH_HEALTHY && !t->info.failback_manual)
+            wake_at(s, rb->healthy_since + t->info.failback_hold_ms);
         if (t->failback_once || (!t->info.failback_manual && !held)) {
             next = (uint32_t)best;
             snprintf(why, sizeof why, "failback: %s is healthy%s", rb->info.name,
@@ -98,11 +143,18 @@ static void decide_failover(rh *s, size_t ti, int64_t now) {
         }
     }
     t->failback_once = false;
-    if (next == cur && t->started)
+    if (next == cur && t->started && !home)
         return;
     t->first = next;
     t->started = true;
-    evbus_route r = {.mode = EVBUS_ROUTE_ONE, .first = next, .why = why[0] ? why : NULL};
+    evbus_route r = {.mode = home ? EVBUS_ROUTE_ORIGIN : EVBUS_ROUTE_ONE,
+                     .first = next,
+                     .why = why[0] ? why
+                            : home ? "origin region"
+                                   : NULL};
+    /* The host skips a route equal to the one it has: no churn. */
+    for (size_t p = 0; home && p < n && p < EVBUS_ROUTE_MAX_REGIONS; p++)
+        r.weight[p] = usable(&s->regions[t->info.regions[p]]);
     s->api->set_route(s->host, ti, &r);
 }
 
@@ -143,15 +195,8 @@ static void decide(rh *s, size_t ti, int64_t now) {
     switch (t->info.policy) {
     case EVBUS_POLICY_WEIGHTED: decide_weighted(s, ti); return;
     case EVBUS_POLICY_REPLICATE: return; /* the host sends to every healthy region */
-    case EVBUS_POLICY_HOME: {
-        decide_failover(s, ti, now);
-        evbus_route r = {.mode = EVBUS_ROUTE_ORIGIN, .first = t->first, .why = "origin region"};
-        for (size_t p = 0; p < t->info.n_regions && p < EVBUS_ROUTE_MAX_REGIONS; p++)
-            r.weight[p] = usable(&s->regions[t->info.regions[p]]);
-        s->api->set_route(s->host, ti, &r);
-        return;
-    }
-    default: decide_failover(s, ti, now); return;
+    case EVBUS_POLICY_HOME: decide_failover(s, ti, now, true); return;
+    default: decide_failover(s, ti, now, false); return;
     }
 }
 
@@ -161,12 +206,20 @@ static void decide_all(rh *s) {
         decide(s, i, now);
 }
 
-static void set_health(region *r, evbus_region_health h) {
+/* Tells the host when the combined health changed from `before`. */
+static void publish_health(region *r, evbus_region_health before) {
     rh *s = r->owner;
-    if (h == EVBUS_HEALTH_HEALTHY && r->health != EVBUS_HEALTH_HEALTHY)
+    evbus_region_health now = combined(r);
+    if (now == EVBUS_HEALTH_HEALTHY && before != EVBUS_HEALTH_HEALTHY)
         r->healthy_since = s->api->now_ms(s->host);
+    if (now != before)
+        s->api->set_health(s->host, r->index, now);
+}
+
+static void set_health(region *r, evbus_region_health h) {
+    evbus_region_health before = combined(r);
     r->health = h;
-    s->api->set_health(s->host, r->index, h);
+    publish_health(r, before);
 }
 
 static void on_check(void *owner, bool ok, const char *detail) {
@@ -201,6 +254,69 @@ static void on_timer(void *arg) {
         on_check(r, false, "cannot start the check");
 }
 
+/* Passive health's way back: once a whole window has passed without a
+ * failure, the region may get traffic again. */
+static void on_passive_timer(void *arg) {
+    region *r = arg;
+    rh *s = r->owner;
+    r->passive_timer = 0;
+    int64_t now = s->api->now_ms(s->host), quiet = now - r->passive_last_ms;
+    if (!r->passive_down)
+        return;
+    if (quiet < r->info.passive_window_ms) {
+        r->passive_timer =
+            s->api->timer_add(s->host, r->info.passive_window_ms - quiet, on_passive_timer, r);
+        return;
+    }
+    s->api->log(s->host, EVBUS_LOG_LEVEL_INFO,
+                "region %s: no failed sink call for %lld ms: usable again (passive health)",
+                r->info.name, (long long)quiet);
+    r->passive_down = false;
+    r->passive_fails = 0;
+    publish_health(r, EVBUS_HEALTH_UNHEALTHY);
+    decide_all(s);
+}
+
+/* The host's report of a finished batch (plugin.h: passive health). */
+static void delivery(void *state, size_t ti, size_t ri, size_t ok, size_t failed) {
+    (void)ti;
+    rh *s = state;
+    if (ri >= s->n_regions || !s->regions[ri].info.passive_min_failures || (!ok && !failed))
+        return;
+    region *r = &s->regions[ri];
+    int64_t now = s->api->now_ms(s->host), window = r->info.passive_window_ms;
+    if (ok) { /* it delivers: whatever failed before, it works now */
+        r->passive_fails = 0;
+        if (r->passive_down) {
+            s->api->log(s->host, EVBUS_LOG_LEVEL_INFO,
+                        "region %s: a sink call delivered: usable again (passive health)",
+                        r->info.name);
+            r->passive_down = false;
+            publish_health(r, EVBUS_HEALTH_UNHEALTHY);
+            decide_all(s);
+        }
+        return;
+    }
+    if (r->passive_fails == 0 || now - r->passive_first_ms > window) {
+        r->passive_fails = 0; /* a new streak: the old one was too slow to count */
+        r->passive_first_ms = now;
+    }
+    r->passive_fails++;
+    r->passive_last_ms = now;
+    if (r->passive_down || r->passive_fails < r->info.passive_min_failures)
+        return;
+    evbus_region_health before = combined(r);
+    r->passive_down = true;
+    s->api->log(s->host, EVBUS_LOG_LEVEL_WARN,
+                "region %s: %u sink calls in a row failed within %lld ms: unhealthy (passive "
+                "health)",
+                r->info.name, r->passive_fails, (long long)(now - r->passive_first_ms));
+    if (!r->passive_timer)
+        r->passive_timer = s->api->timer_add(s->host, window, on_passive_timer, r);
+    publish_health(r, before);
+    decide_all(s);
+}
+
 static void refresh(rh *s) {
     for (size_t i = 0; i < s->n_regions; i++) {
         evbus_region_info fresh = {.size = sizeof fresh};
@@ -226,9 +342,13 @@ static void shutdown(void *state) {
     rh *s = state;
     if (!s)
         return;
+    if (s->wake_timer)
+        s->api->timer_cancel(s->host, s->wake_timer);
     for (size_t i = 0; i < s->n_regions; i++) {
         if (s->regions[i].timer)
             s->api->timer_cancel(s->host, s->regions[i].timer);
+        if (s->regions[i].passive_timer)
+            s->api->timer_cancel(s->host, s->regions[i].passive_timer);
         rh_probe_free(&s->regions[i].p);
     }
     free(s->regions);
@@ -297,6 +417,7 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
 static const evbus_selector_ops ops = {
     .size = sizeof(evbus_selector_ops),
     .notify = notify,
+    .delivery = delivery,
 };
 
 static const evbus_plugin descriptor = {

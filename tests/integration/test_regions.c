@@ -244,7 +244,7 @@ Test(regions, plugin_key_problems_in_regions_name_file_line_column_and_key) {
     cr_assert_eq(system(cmd), 0);
     const char *want[] = {
         "evbus.yaml:17:7: targets[0].config.message_grp: unknown key for plugin test-sink-regions "
-        "(known: path, queue_url, endpoint, message_group_id)",
+        "(known: path, queue_url, endpoint, message_group_id, fail_flag)",
         "evbus.yaml:20:38: targets[0].regions.us-east-1.endpont: unknown key for plugin "
         "test-sink-regions",
         "evbus.yaml:21:7: targets[0].regions.us-west-2 (orders): plugin test-sink-regions needs "

@@ -4,19 +4,22 @@
  * the target's config:), and for every event it delivers
  * "deliver TARGET BATCH_REGION queue_url=Q SEQ ID\n", so that a test sees
  * which instance delivered and what region the host named in the batch.
- * While a file PATH.down-QUEUE_URL exists, that instance answers RETRY for
- * every event instead (a region whose service fails). */
+ *
+ * `fail_flag` names a file: while it exists, its first word says how every
+ * event fails instead ("retry": RETRY as after a 5xx, "fault": TARGET_FAULT
+ * as for a connection refused, "hang": no answer, so the batch times out),
+ * and each attempt is written "fail TARGET REGION MODE SEQ ID\n". */
 #include <evbus/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <string.h>
 
 typedef struct state {
     const evbus_host_api *api;
     evbus_host *host;
     FILE *out;
     const char *queue_url;
-    char down[1024]; /* PATH.down-QUEUE_URL */
+    const char *fail_flag; /* NULL: never fails */
 } state;
 
 static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
@@ -32,11 +35,11 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
         api->config_string(host, "endpoint", &endpoint) != EVBUS_OK)
         return EVBUS_EINVAL;
     api->config_string(host, "message_group_id", &group); /* optional, no default */
+    api->config_string(host, "fail_flag", &s->fail_flag); /* optional, no default */
     if (!(s->out = fopen(path, "a"))) {
         api->log(host, EVBUS_LOG_LEVEL_ERROR, "cannot open %s", path);
         return EVBUS_EIO;
     }
-    snprintf(s->down, sizeof s->down, "%s.down-%s", path, s->queue_url);
     fprintf(s->out, "init queue_url=%s endpoint=%s message_group_id=%s\n", s->queue_url, endpoint,
             group);
     fflush(s->out);
@@ -44,12 +47,33 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
     return EVBUS_OK;
 }
 
+/* How this instance fails now: "" when it does not. */
+static void failing(const state *s, char mode[16]) {
+    mode[0] = '\0';
+    FILE *f = s->fail_flag ? fopen(s->fail_flag, "r") : NULL;
+    if (f) {
+        if (fscanf(f, "%15s", mode) != 1)
+            mode[0] = '\0';
+        fclose(f);
+    }
+}
+
 static evbus_err submit(void *st, const evbus_batch *b) {
     state *s = st;
-    if (access(s->down, F_OK) == 0) {
+    char mode[16];
+    failing(s, mode);
+    if (mode[0]) {
+        for (size_t i = 0; i < b->n_events; i++)
+            fprintf(s->out, "fail %s %s %s %llu %s\n", b->target, b->region, mode,
+                    (unsigned long long)b->events[i].sequence, b->events[i].id);
+        fflush(s->out);
+        if (strcmp(mode, "hang") == 0)
+            return EVBUS_OK; /* never answered: the host's delivery_timeout ends it */
+        evbus_result r =
+            strcmp(mode, "fault") == 0 ? EVBUS_RESULT_TARGET_FAULT : EVBUS_RESULT_RETRY;
         size_t n = b->n_events;
         for (size_t i = 0; i < n; i++)
-            s->api->report(s->host, b, i, EVBUS_RESULT_RETRY, 0, "region down (test switch)");
+            s->api->report(s->host, b, i, r, 0, mode);
         return EVBUS_OK;
     }
     for (size_t i = 0; i < b->n_events; i++)
@@ -76,6 +100,7 @@ static const evbus_config_key keys[] = {
     {"queue_url", EVBUS_CONFIG_STRING, NULL, 1, "where this region's instance sends"},
     {"endpoint", EVBUS_CONFIG_STRING, "https://default.invalid", 0, "the service's endpoint"},
     {"message_group_id", EVBUS_CONFIG_STRING, NULL, 0, "optional, no default"},
+    {"fail_flag", EVBUS_CONFIG_STRING, NULL, 0, "a file whose presence makes every event fail"},
     {NULL, 0, NULL, 0, NULL},
 };
 

@@ -1,0 +1,235 @@
+/* The two-region failover fixture (two_regions.h). */
+#include "two_regions.h"
+
+#include <criterion/criterion.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+harness tr_h;
+evbus_client_t *tr_client;
+tr_health tr_east, tr_west;
+int tr_published;
+const char *tr_region_extra;
+
+int64_t tr_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static enum MHD_Result on_http(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *size, void **con_cls) {
+    (void)url, (void)method, (void)version, (void)data, (void)size, (void)con_cls;
+    tr_health *hs = cls;
+    bool ok = atomic_load(&hs->healthy);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(ok ? 2 : 4, ok ? "OK" : "down", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_queue_response(conn, ok ? 200 : 503, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+void tr_serve(tr_health *hs) {
+    atomic_store(&hs->healthy, 1);
+    hs->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_http, hs,
+                               MHD_OPTION_END);
+    cr_assert_not_null(hs->mhd);
+    hs->port = MHD_get_daemon_info(hs->mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
+}
+
+void tr_stop(void) {
+    evbus_client_destroy(&tr_client);
+    harness_cleanup(&tr_h);
+    if (tr_east.mhd)
+        MHD_stop_daemon(tr_east.mhd);
+    if (tr_west.mhd)
+        MHD_stop_daemon(tr_west.mhd);
+    tr_east.mhd = tr_west.mhd = NULL;
+}
+
+void tr_start(const char *target_extra, const char *extra, bool checks) {
+    tr_start_full(target_extra, extra, checks, NULL, NULL);
+}
+
+/* `text` with every @DIR@ replaced by the test's directory; static. */
+static const char *with_dir(const char *text) {
+    static char out[4096];
+    size_t used = 0;
+    for (const char *p = text ? text : ""; *p && used + 1 < sizeof out;) {
+        if (strncmp(p, "@DIR@", 5) == 0) {
+            used += (size_t)snprintf(out + used, sizeof out - used, "%s", tr_h.dir);
+            p += 5;
+        } else {
+            out[used++] = *p++;
+        }
+    }
+    out[used < sizeof out ? used : sizeof out - 1] = '\0';
+    return out;
+}
+
+void tr_start_full(const char *target_extra, const char *extra, bool checks,
+                   const char *more_targets, const char *more_rules) {
+    tr_serve(&tr_east);
+    tr_serve(&tr_west);
+    harness_init(&tr_h, NULL);
+    char targets[4096];
+    snprintf(targets, sizeof targets, "%s", with_dir(more_targets));
+    FILE *f = fopen(tr_h.config, "a");
+    cr_assert_not_null(f);
+    char ce[256] = "", cw[256] = "";
+    if (checks) {
+        snprintf(ce, sizeof ce,
+                 "    health_check: {url: \"http://127.0.0.1:%d/ok\", interval: 1s, timeout: "
+                 "500ms, failure_threshold: 2, recovery_threshold: 2, match: \"OK\"}\n",
+                 tr_east.port);
+        snprintf(cw, sizeof cw,
+                 "    health_check: {url: \"http://127.0.0.1:%d/ok\", interval: 1s, timeout: "
+                 "500ms, failure_threshold: 2, recovery_threshold: 2}\n",
+                 tr_west.port);
+    }
+    fprintf(f,
+            "%s"
+            "regions:\n"
+            "  - name: us-east-1\n%s%s"
+            "  - name: us-west-2\n%s%s"
+            "targets:\n"
+            "  - name: orders\n"
+            "    plugin: %s/test_sink_regions.so\n"
+            "%s"
+            "    config: {path: \"%s/orders.txt\"}\n"
+            "%s"
+            "    regions:\n"
+            "      us-east-1: {queue_url: q-east, fail_flag: \"%s/us-east-1.fail\"}\n"
+            "      us-west-2: {queue_url: q-west, fail_flag: \"%s/us-west-2.fail\"}\n"
+            "%s"
+            "rules:\n"
+            "  - name: all\n"
+            "    pattern: {source: [a]}\n"
+            "    targets: [orders]\n"
+            "%s",
+            extra ? extra : "", ce, tr_region_extra ? tr_region_extra : "", cw,
+            tr_region_extra ? tr_region_extra : "", EVBUS_TEST_PLUGIN_DIR,
+            target_extra && strstr(target_extra, "batch_max_events") ? ""
+                                                                     : "    batch_max_events: 1\n",
+            tr_h.dir, target_extra ? target_extra : "", tr_h.dir, tr_h.dir, targets,
+            more_rules ? more_rules : "");
+    fclose(f);
+    cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    o.timeout_ms = 30000;
+    cr_assert_eq(evbus_client_new(tr_h.endpoint, &o, &tr_client), EVBUS_OK);
+}
+
+void tr_fail(const char *region, const char *mode) {
+    char path[400], tmp[420];
+    snprintf(path, sizeof path, "%s/%s.fail", tr_h.dir, region);
+    if (!mode) {
+        unlink(path);
+        return;
+    }
+    /* Renamed into place, so the sink never reads a half-written mode. */
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n", mode);
+    fclose(f);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+int tr_publish_from(const char *origin) {
+    char id[32];
+    int n = tr_published++;
+    snprintf(id, sizeof id, "ev-%d", n);
+    evbus_event e = {
+        .id = id, .source = "a", .detail_type = "T", .detail = "{}", .origin_region = origin};
+    evbus_ack ack;
+    cr_assert_eq(evbus_publish(tr_client, &e, 1, &ack), EVBUS_OK);
+    cr_assert_eq(ack.status, EVBUS_ACK_ACCEPTED, "%s", ack.reason);
+    return n;
+}
+
+int tr_publish(void) {
+    return tr_publish_from(NULL);
+}
+
+void tr_region_of(int n, char *out, size_t len) {
+    char path[400], line[512], want[40];
+    snprintf(path, sizeof path, "%s/orders.txt", tr_h.dir);
+    snprintf(want, sizeof want, " ev-%d\n", n);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        size_t l = strlen(line), w = strlen(want);
+        if (strncmp(line, "deliver orders ", 15) == 0 && l > w && strcmp(line + l - w, want) == 0)
+            snprintf(out, len, "%.*s", (int)strcspn(line + 15, " "), line + 15);
+    }
+    if (f)
+        fclose(f);
+}
+
+void tr_wait_delivered(int n, char *out, size_t len) {
+    int64_t end = tr_now_ms() + 30000;
+    do {
+        tr_region_of(n, out, len);
+        if (out[0])
+            return;
+        usleep(10000);
+    } while (tr_now_ms() < end);
+    cr_assert_fail("ev-%d was never delivered", n);
+}
+
+void tr_publish_expecting(int count, const char *region) {
+    int first = tr_published;
+    for (int i = 0; i < count; i++)
+        tr_publish();
+    for (int i = first; i < first + count; i++) {
+        char got[64];
+        tr_wait_delivered(i, got, sizeof got);
+        cr_assert_str_eq(got, region, "ev-%d went to %s, wanted %s", i, got, region);
+    }
+}
+
+int64_t tr_publish_until(const char *region, int64_t since) {
+    int64_t end = tr_now_ms() + 30000;
+    while (tr_now_ms() < end) {
+        int n = tr_publish();
+        char got[64];
+        tr_wait_delivered(n, got, sizeof got);
+        if (strcmp(got, region) == 0)
+            return tr_now_ms() - since;
+        usleep(50000);
+    }
+    cr_assert_fail("no event reached %s", region);
+    return -1;
+}
+
+void tr_assert_none_lost(void) {
+    for (int i = 0; i < tr_published; i++) {
+        char got[64];
+        tr_wait_delivered(i, got, sizeof got);
+    }
+}
+
+int tr_cli(const char *args, char *out, size_t len) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s -c '%s' 2>&1", harness_bin("evbus"), args, tr_h.config);
+    return harness_run(cmd, out, len);
+}
+
+void tr_wait_status(const char *want) {
+    char out[16384];
+    int64_t end = tr_now_ms() + 15000;
+    while (tr_now_ms() < end) {
+        tr_cli("region status", out, sizeof out);
+        if (strstr(out, want))
+            return;
+        usleep(50000);
+    }
+    cr_assert_fail("'%s' not in:\n%s", want, out);
+}
