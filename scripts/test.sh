@@ -55,12 +55,15 @@ echo "== tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
-echo "== the README's first command: scripts/demo.sh --once"
+echo "== the README's first command: scripts/demo.sh --once (two regions and a failover)"
 demo_out=$(bash scripts/demo.sh --once 2>&1) || { echo "$demo_out"; echo "demo failed"; exit 1; }
-# What a user reads in it: each event where the configuration sends it.
-for want in "demo-order-1001 com.example.orders OrderPlaced" "demo-order-1002 com.example.orders" \
-            "com.example.orders OrderPlaced {\"orderId\": \"1002\"" '"id": {"S": "demo-payment-77"}' \
-            "demo: done"; do
+# What a user reads in it: traffic moved to the secondary and back, the
+# AWS CLI found every order in one region or the other, none lost or
+# dead-lettered, and the sample payment in DynamoDB.
+for want in "orders-queue delivers to us-west-2 now" "orders-queue delivers to us-east-1 now" \
+            " 0 missing, " " 0 not acked as stored, 0 dead-lettered" \
+            '"id": {"S": "demo-payment-77"}' "demo: done"; do
   grep -qF -- "$want" <<<"$demo_out" || { echo "$demo_out"; echo "demo output lacks: $want"; exit 1; }
 done
-echo "demo: events read back from SQS, EventBridge (through a rule) and DynamoDB"
+grep -E "^   (us-east-1|us-west-2): [0-9]+ orders" <<<"$demo_out"
+echo "demo: failover and failback, every order read back from one region's SQS queue"
