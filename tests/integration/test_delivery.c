@@ -241,7 +241,7 @@ Test(delivery, plugin_with_wrong_abi_stops_startup) {
     cr_assert_not(harness_start(&h));
     char log[8192];
     harness_read_log(&h, log, sizeof log);
-    cr_assert(strstr(log, "evbus.yaml:10:5: targets[0] (out):"), "%s", log);
+    cr_assert(strstr(log, "evbus.yaml:11:13: targets[0] (out):"), "%s", log);
     cr_assert(strstr(log, "plugin ABI 2.0; this evbusd speaks 1.x"), "%s", log);
 }
 
