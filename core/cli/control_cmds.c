@@ -319,8 +319,20 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
                    json_string_value(json_object_get(e, "from")),
                    json_string_value(json_object_get(e, "to")));
     } else if (strcmp(cmd, "dlq show") == 0) {
-        json_dumpf(json_object_get(answer, "dead_letter"), stdout, JSON_INDENT(2));
+        json_t *dl = json_object_get(answer, "dead_letter");
+        json_t *raw = json_incref(json_object_get(dl, "event_json"));
+        json_t *why = json_incref(json_object_get(dl, "event_json_why"));
+        json_object_del(dl, "event_json");
+        json_object_del(dl, "event_json_why");
+        json_dumpf(dl, stdout, JSON_INDENT(2));
         printf("\n");
+        /* An event that evbusd could not hold as a JSON object (\u0000 in a
+         * key, 1e400) is printed as the text it stored. */
+        if (raw)
+            printf("event (raw JSON text, not reformatted: %s):\n%s\n",
+                   json_string_value(why) ? json_string_value(why) : "?", json_string_value(raw));
+        json_decref(raw);
+        json_decref(why);
     } else if (strcmp(cmd, "dlq replay") == 0) {
         printf("%lld dead letters queued for delivery again\n", (long long)num(answer, "replayed"));
     } else if (strcmp(cmd, "dlq drop") == 0) {
