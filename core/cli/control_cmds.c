@@ -1,11 +1,13 @@
 /* evbus status and evbus dlq: operators' commands over evbusd's control
  * socket (core/daemon/control.h has the protocol). */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "cli.h"
@@ -47,7 +49,15 @@ static json_t *ask(const char *endpoint, const evbus__cli_curve *curve, json_t *
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     json_t *answer = NULL;
     char *text = json_dumps(req, JSON_COMPACT);
-    if (zmq_connect(s, endpoint) != 0) {
+    /* ZeroMQ connects in the background and retries a refused ipc://
+     * connect silently: say at once what waiting would not. */
+    if (strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' && access(endpoint + 6, W_OK) &&
+        errno == EACCES) {
+        fprintf(stderr,
+                "evbus: permission denied: %s is only for evbusd's user (or root); run this as "
+                "that user\n",
+                endpoint + 6);
+    } else if (zmq_connect(s, endpoint) != 0) {
         fprintf(stderr, "evbus: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
     } else if (zmq_send(s, text, strlen(text), 0) < 0) {
         fprintf(stderr, "evbus: cannot send to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
@@ -199,12 +209,19 @@ static void print_regions(json_t *st) {
 }
 
 /* --since: an RFC 3339 time, or a duration back from now ("90m", "2h"). */
-static int parse_since(const char *s, int64_t *out_ms) {
+static int parse_since(const char *arg, int64_t *out_ms) {
     int64_t ago;
-    if (evbus__cfg_parse_duration(s, &ago) == 0) {
+    if (evbus__cfg_parse_duration(arg, &ago) == 0) {
         *out_ms = evbus__now_wall_ms() - ago;
         return 0;
     }
+    /* RFC 3339 allows t and z, and the wire accepts them. */
+    char s[32];
+    if (strlen(arg) >= sizeof s)
+        return -1;
+    for (size_t i = 0; (s[i] = arg[i]) != '\0'; i++)
+        if (s[i] == 't' || s[i] == 'z')
+            s[i] = (char)(s[i] - 'a' + 'A');
     struct tm tm = {0};
     int frac_ms = 0;
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
