@@ -19,9 +19,8 @@
 #include "envelope.h"
 #include "evbus.pb-c.h"
 
-/* Largest control request: they are small JSON objects. */
-/* Requests are read up to 64 KiB; up to twice that (ZMQ_MAXMSGSIZE) they
- * are answered "request too large"; a longer one makes ZeroMQ drop the
+/* Largest control request (they are small JSON objects): read up to 64 KiB; up to twice that
+ * (ZMQ_MAXMSGSIZE) they are answered "request too large"; a longer one makes ZeroMQ drop the
  * connection before reading it, and the client gets no answer (a REQ client
  * must time out, as `evbus` does). */
 #define REQUEST_MAX (64 * 1024)
