@@ -1,11 +1,13 @@
 /* evbus status and evbus dlq: operators' commands over evbusd's control
  * socket (core/daemon/control.h has the protocol). */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "cli.h"
@@ -47,7 +49,15 @@ static json_t *ask(const char *endpoint, const evbus__cli_curve *curve, json_t *
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     json_t *answer = NULL;
     char *text = json_dumps(req, JSON_COMPACT);
-    if (zmq_connect(s, endpoint) != 0) {
+    /* ZeroMQ connects in the background and retries a refused ipc://
+     * connect silently: say at once what waiting would not. */
+    if (strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' && access(endpoint + 6, W_OK) &&
+        errno == EACCES) {
+        fprintf(stderr,
+                "evbus: permission denied: %s is only for evbusd's user (or root); run this as "
+                "that user\n",
+                endpoint + 6);
+    } else if (zmq_connect(s, endpoint) != 0) {
         fprintf(stderr, "evbus: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
     } else if (zmq_send(s, text, strlen(text), 0) < 0) {
         fprintf(stderr, "evbus: cannot send to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
@@ -210,12 +220,19 @@ static void print_regions(json_t *st) {
 }
 
 /* --since: an RFC 3339 time, or a duration back from now ("90m", "2h"). */
-static int parse_since(const char *s, int64_t *out_ms) {
+static int parse_since(const char *arg, int64_t *out_ms) {
     int64_t ago;
-    if (evbus__cfg_parse_duration(s, &ago) == 0) {
+    if (evbus__cfg_parse_duration(arg, &ago) == 0) {
         *out_ms = evbus__now_wall_ms() - ago;
         return 0;
     }
+    /* RFC 3339 allows t and z, and the wire accepts them. */
+    char s[32];
+    if (strlen(arg) >= sizeof s)
+        return -1;
+    for (size_t i = 0; (s[i] = arg[i]) != '\0'; i++)
+        if (s[i] == 't' || s[i] == 'z')
+            s[i] = (char)(s[i] - 'a' + 'A');
     struct tm tm = {0};
     int frac_ms = 0;
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
@@ -332,8 +349,20 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
                    json_string_value(json_object_get(e, "from")),
                    json_string_value(json_object_get(e, "to")));
     } else if (strcmp(cmd, "dlq show") == 0) {
-        json_dumpf(json_object_get(answer, "dead_letter"), stdout, JSON_INDENT(2));
+        json_t *dl = json_object_get(answer, "dead_letter");
+        json_t *raw = json_incref(json_object_get(dl, "event_json"));
+        json_t *why = json_incref(json_object_get(dl, "event_json_why"));
+        json_object_del(dl, "event_json");
+        json_object_del(dl, "event_json_why");
+        json_dumpf(dl, stdout, JSON_INDENT(2));
         printf("\n");
+        /* An event that evbusd could not hold as a JSON object (\u0000 in a
+         * key, 1e400) is printed as the text it stored. */
+        if (raw)
+            printf("event (raw JSON text, not reformatted: %s):\n%s\n",
+                   json_string_value(why) ? json_string_value(why) : "?", json_string_value(raw));
+        json_decref(raw);
+        json_decref(why);
     } else if (strcmp(cmd, "dlq replay") == 0) {
         printf("%lld dead letters queued for delivery again\n", (long long)num(answer, "replayed"));
     } else if (strcmp(cmd, "dlq drop") == 0) {

@@ -150,22 +150,36 @@ static evbus_err load_operators(evbus__auth *a, char *err, size_t errlen) {
 }
 
 evbus_err evbus__auth_check(const evbus__config *cfg, char *err, size_t errlen) {
-    char pub[41], sec[41];
+    char pub[41], sec[41], why[1024];
     evbus__keylist l;
     const char *secrets[2] = {cfg->curve_secret_key, cfg->control_curve_secret_key};
     const char *lists[2] = {cfg->curve_authorized_keys, cfg->control_curve_operator_keys};
+    const evbus__cfg_pos secret_pos[2] = {cfg->curve_secret_key_pos,
+                                          cfg->control_curve_secret_key_pos};
+    const evbus__cfg_pos list_pos[2] = {cfg->curve_authorized_keys_pos,
+                                        cfg->control_curve_operator_keys_pos};
+    const char *secret_keys[2] = {"ingest.curve.secret_key", "control.curve.secret_key"};
+    const char *list_keys[2] = {"ingest.curve.authorized_keys", "control.curve.operator_keys"};
+    evbus__cfg_errors e;
+    if (errlen)
+        err[0] = '\0';
+    evbus__cfg_errors_init(&e, cfg->path, err, errlen);
+    /* The messages name the key file ("PATH:LINE: ..."); the configuration's
+     * place and key say which setting named it. */
     for (int i = 0; i < 2; i++) {
         if (!secrets[i])
             continue;
-        evbus_err rc = evbus__curve_keyfile_read(secrets[i], pub, sec, err, errlen);
+        evbus_err rc = evbus__curve_keyfile_read(secrets[i], pub, sec, why, sizeof why);
         explicit_bzero(sec, sizeof sec);
-        if (rc == EVBUS_OK)
-            rc = evbus__keylist_load(lists[i], i == 0, &l, err, errlen);
         if (rc != EVBUS_OK)
-            return rc;
-        evbus__keylist_free(&l);
+            evbus__cfg_error(&e, secret_pos[i], secret_keys[i], "%s", why);
+        rc = evbus__keylist_load(lists[i], i == 0, &l, why, sizeof why);
+        if (rc != EVBUS_OK)
+            evbus__cfg_error(&e, list_pos[i], list_keys[i], "%s", why);
+        else
+            evbus__keylist_free(&l);
     }
-    return EVBUS_OK;
+    return e.count ? EVBUS_ECONFIG : EVBUS_OK;
 }
 
 evbus_err evbus__auth_new(const evbus__config *cfg, void *zctx, evbus__auth **out, char *err,

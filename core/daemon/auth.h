@@ -53,7 +53,9 @@ typedef struct evbus__producer_stats evbus__producer_stats;
 evbus_err evbus__auth_new(const evbus__config *cfg, void *zctx, evbus__auth **out, char *err,
                           size_t errlen);
 
-/* Checks the key files of cfg without binding anything (--check-config). */
+/* Checks the key files of cfg without binding anything (--check-config).
+ * Returns EVBUS_OK, or EVBUS_ECONFIG with one line in err per problem, each
+ * "CONFIG:LINE:COL: KEY: what is wrong with the key file". */
 evbus_err evbus__auth_check(const evbus__config *cfg, char *err, size_t errlen);
 
 /* Starts the handler's thread. It reloads the key lists whenever *reload is

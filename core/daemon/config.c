@@ -2,12 +2,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "endpoint.h"
@@ -22,10 +24,12 @@ static const evbus__cfg_field ingest_curve_fields[] = {
     {.key = "secret_key",
      .type = EVBUS__CFG_STRING,
      .offset = F(curve_secret_key),
+     .pos_offset = F(curve_secret_key_pos),
      .help = "evbusd's CURVE key file (PATH.key from `evbus keygen PATH`)"},
     {.key = "authorized_keys",
      .type = EVBUS__CFG_STRING,
      .offset = F(curve_authorized_keys),
+     .pos_offset = F(curve_authorized_keys_pos),
      .help = "producers allowed to publish: lines NAME Z85-PUBLIC-KEY [SOURCE-OR-PREFIX* ...]"},
     {.key = NULL},
 };
@@ -287,10 +291,12 @@ static const evbus__cfg_field control_curve_fields[] = {
     {.key = "secret_key",
      .type = EVBUS__CFG_STRING,
      .offset = F(control_curve_secret_key),
+     .pos_offset = F(control_curve_secret_key_pos),
      .help = "evbusd's CURVE key file for the control socket (PATH.key from `evbus keygen`)"},
     {.key = "operator_keys",
      .type = EVBUS__CFG_STRING,
      .offset = F(control_curve_operator_keys),
+     .pos_offset = F(control_curve_operator_keys_pos),
      .help = "operators allowed to use the control socket: lines NAME Z85-PUBLIC-KEY"},
     {.key = NULL},
 };
@@ -565,24 +571,20 @@ int evbus__config_host_port(const char *s, struct sockaddr_in *out, const char *
     return 0;
 }
 
-/* Only ZeroMQ's tcp:// and ipc:// transports make sense for a daemon. */
-static void check_endpoint(evbus__cfg_errors *e, const char *ep, evbus__cfg_pos at,
-                           const char *key) {
-    if (strncmp(ep, "tcp://", 6) != 0 && strncmp(ep, "ipc://", 6) != 0)
-        evbus__cfg_error(e, at, key, "'%s' is not a tcp:// or ipc:// endpoint", ep);
-}
-
+/* The form of each endpoint (endpoint.c); what the file system must hold
+ * for them is checked once data_dir is known (check_files). */
 static void check_endpoints(const evbus__config *cfg, evbus__cfg_errors *e) {
     if (cfg->listen.n == 0)
         evbus__cfg_error(e, cfg->listen.at, "ingest.listen", "at least one endpoint is needed");
     for (size_t i = 0; i < cfg->listen.n; i++) {
         char key[48];
         snprintf(key, sizeof key, "ingest.listen[%zu]", i);
-        check_endpoint(e, cfg->listen.v[i], cfg->listen.pos ? cfg->listen.pos[i] : cfg->listen.at,
-                       key);
+        evbus__endpoint_check(e, cfg->listen.v[i],
+                              cfg->listen.pos ? cfg->listen.pos[i] : cfg->listen.at, key, true);
     }
     if (cfg->control_listen)
-        check_endpoint(e, cfg->control_listen, cfg->control_listen_pos, "control.listen");
+        evbus__endpoint_check(e, cfg->control_listen, cfg->control_listen_pos, "control.listen",
+                              false);
     struct sockaddr_in addr;
     const char *why;
     if (cfg->metrics_listen && evbus__config_host_port(cfg->metrics_listen, &addr, &why))
@@ -617,13 +619,28 @@ static void check_routing(const evbus__config *cfg, evbus__cfg_errors *e) {
                 break;
             }
         }
+        /* A rule without targets (or naming one twice) is a slip, not a
+         * way to disable it: that is enabled: false. */
+        if (r->targets.v && r->targets.n == 0) {
+            snprintf(key, sizeof key, "rules[%zu].targets", i);
+            evbus__cfg_error(e, r->targets.at, key,
+                             "lists no target (rule '%s'): name at least one, or set "
+                             "enabled: false",
+                             r->name ? r->name : "?");
+        }
         for (size_t t = 0; t < r->targets.n; t++) {
-            if (evbus__config_target_index(cfg, r->targets.v[t]) < 0) {
-                snprintf(key, sizeof key, "rules[%zu].targets[%zu]", i, t);
-                evbus__cfg_error(e, r->targets.pos ? r->targets.pos[t] : r->targets.at, key,
+            evbus__cfg_pos at = r->targets.pos ? r->targets.pos[t] : r->targets.at;
+            snprintf(key, sizeof key, "rules[%zu].targets[%zu]", i, t);
+            size_t first = 0;
+            while (first < t && strcmp(r->targets.v[first], r->targets.v[t]) != 0)
+                first++;
+            if (first < t)
+                evbus__cfg_error(e, at, key, "target '%s' is listed twice (first as targets[%zu])",
+                                 r->targets.v[t], first);
+            else if (evbus__config_target_index(cfg, r->targets.v[t]) < 0)
+                evbus__cfg_error(e, at, key,
                                  "target '%s' is not defined under targets: (rule '%s')",
                                  r->targets.v[t], r->name ? r->name : "?");
-            }
         }
     }
     if (cfg->catch_all_target && evbus__config_target_index(cfg, cfg->catch_all_target) < 0)
@@ -664,14 +681,20 @@ static void check_patterns(const evbus__config *cfg, evbus__cfg_errors *e) {
                              rc == EVBUS_ECONFIG ? why : evbus_strerror(rc));
             break;
         }
-        /* The matcher names the rule ("rule \"r\": pattern.a: ..."): the
-         * key names it here. */
+        /* The matcher names the rule on each line of its problems ("rule
+         * \"r\": pattern.a: ..."): the key names it here. */
         const evbus__rule_cfg *r = evbus__config_rule(cfg, index[failed]);
         char prefix[300], key[300];
         snprintf(prefix, sizeof prefix, "rule \"%s\": ", r->name);
-        const char *what = strncmp(why, prefix, strlen(prefix)) == 0 ? why + strlen(prefix) : why;
         snprintf(key, sizeof key, "rules[%zu] (%s)", index[failed], r->name);
-        evbus__cfg_error(e, r->pattern_pos, key, "%s", what);
+        for (char *line = why, *next; line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            const char *what =
+                strncmp(line, prefix, strlen(prefix)) == 0 ? line + strlen(prefix) : line;
+            evbus__cfg_error(e, r->pattern_pos, key, "%s", what);
+        }
         memmove(&rules[failed], &rules[failed + 1], (n - failed - 1) * sizeof *rules);
         memmove(&index[failed], &index[failed + 1], (n - failed - 1) * sizeof *index);
         n--;
@@ -786,6 +809,58 @@ static void resolve_selector(evbus__config *cfg, evbus__cfg_errors *e) {
     }
 }
 
+static const char *const key_names[] = {"ingest.curve.secret_key", "ingest.curve.authorized_keys",
+                                        "control.curve.secret_key", "control.curve.operator_keys"};
+
+static evbus__cfg_pos *key_pos(evbus__config *cfg, size_t i) {
+    evbus__cfg_pos *pos[] = {&cfg->curve_secret_key_pos, &cfg->curve_authorized_keys_pos,
+                             &cfg->control_curve_secret_key_pos,
+                             &cfg->control_curve_operator_keys_pos};
+    return pos[i];
+}
+
+/* A file the configuration names must be there to be read by evbusd; how
+ * it reads is checked later (a plugin is loaded by --check-config and at
+ * start, a key file is parsed by auth.c), but a missing one is reported
+ * here, with every other problem. */
+static void check_readable(evbus__cfg_errors *e, const char *path, evbus__cfg_pos at,
+                           const char *key) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        evbus__cfg_error(e, at, key, "cannot open %s: %s", path, strerror(errno));
+    else
+        close(fd);
+}
+
+/* What the endpoints, plugins and key files need from the file system. */
+static void check_files(evbus__config *cfg, evbus__cfg_errors *e) {
+    for (size_t i = 0; i < cfg->listen.n; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "ingest.listen[%zu]", i);
+        evbus__endpoint_check_ipc_dir(e, cfg->listen.v[i],
+                                      cfg->listen.pos ? cfg->listen.pos[i] : cfg->listen.at, key,
+                                      cfg->data_dir);
+    }
+    if (cfg->control_listen)
+        evbus__endpoint_check_ipc_dir(e, cfg->control_listen,
+                                      cfg->control_listen_pos.line ? cfg->control_listen_pos
+                                                                   : cfg->data_dir_pos,
+                                      "control.listen", cfg->data_dir);
+    for (size_t i = 0; i < cfg->targets.n; i++) {
+        const evbus__target_cfg *t = evbus__config_target(cfg, i);
+        char key[300];
+        snprintf(key, sizeof key, "targets[%zu].plugin", i);
+        if (t->plugin && t->plugin[0] == '/')
+            check_readable(e, t->plugin, t->plugin_pos, key);
+    }
+    for (size_t i = 0; i < sizeof key_names / sizeof key_names[0]; i++) {
+        char *const *paths[] = {&cfg->curve_secret_key, &cfg->curve_authorized_keys,
+                                &cfg->control_curve_secret_key, &cfg->control_curve_operator_keys};
+        if (*paths[i] && (*paths[i])[0] == '/')
+            check_readable(e, *paths[i], *key_pos(cfg, i), key_names[i]);
+    }
+}
+
 evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, size_t errlen) {
     free(cfg->path);
     cfg->path = strdup(path);
@@ -836,27 +911,26 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
     if (absolutize(cfg, &cfg->data_dir))
         evbus__cfg_error(&e, cfg->data_dir_pos, "storage.data_dir",
                          "cannot resolve the configuration's directory");
-    if (rc != EVBUS_OK || e.count)
-        return EVBUS_ECONFIG;
     char **key_paths[] = {&cfg->curve_secret_key, &cfg->curve_authorized_keys,
                           &cfg->control_curve_secret_key, &cfg->control_curve_operator_keys};
-    const char *key_names[] = {"ingest.curve.secret_key", "ingest.curve.authorized_keys",
-                               "control.curve.secret_key", "control.curve.operator_keys"};
     for (size_t i = 0; i < sizeof key_paths / sizeof key_paths[0]; i++) {
-        if (*key_paths[i] && absolutize(cfg, key_paths[i])) {
-            snprintf(err, errlen, "%s: %s: cannot resolve the path %s", path, key_names[i],
-                     *key_paths[i]);
-            return EVBUS_ECONFIG;
-        }
+        if (*key_paths[i] && absolutize(cfg, key_paths[i]))
+            evbus__cfg_error(&e, *key_pos(cfg, i), key_names[i], "cannot resolve the path %s",
+                             *key_paths[i]);
     }
-    if (!cfg->control_listen) {
+    if (!cfg->control_listen && cfg->data_dir[0] == '/') {
         size_t n = strlen(cfg->data_dir) + 32;
         cfg->control_listen = malloc(n);
         if (!cfg->control_listen)
             return EVBUS_ENOMEM;
         snprintf(cfg->control_listen, n, "ipc://%s/control.sock", cfg->data_dir);
+        /* A long data_dir can make the default socket path too long. */
+        evbus__endpoint_check(&e, cfg->control_listen, cfg->data_dir_pos,
+                              "control.listen (default, in storage.data_dir)", false);
     }
-    return evbus__endpoint_policy_check(cfg, err, errlen);
+    evbus__endpoint_policy_check(cfg, &e);
+    check_files(cfg, &e);
+    return rc != EVBUS_OK || e.count ? EVBUS_ECONFIG : EVBUS_OK;
 }
 
 void evbus__config_free(evbus__config *cfg) {

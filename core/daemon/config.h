@@ -123,7 +123,8 @@ typedef struct evbus__config {
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos regions_pos, max_request_bytes_pos, max_event_size_pos, data_dir_pos,
         catch_all_pos, control_listen_pos, metrics_listen_pos, plugin_dir_pos, selector_pos,
-        at_least_on_pos;
+        at_least_on_pos, curve_secret_key_pos, curve_authorized_keys_pos,
+        control_curve_secret_key_pos, control_curve_operator_keys_pos;
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */

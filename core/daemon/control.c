@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "auth.h"
+#include "common/json_check.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "control_regions.h"
@@ -19,7 +20,10 @@
 #include "evbus.pb-c.h"
 #include "evbus/plugin.h"
 
-/* Largest control request: they are small JSON objects. */
+/* Largest control request (they are small JSON objects): read up to 64 KiB; up to twice that
+ * (ZMQ_MAXMSGSIZE) they are answered "request too large"; a longer one makes ZeroMQ drop the
+ * connection before reading it, and the client gets no answer (a REQ client
+ * must time out, as `evbus` does). */
 #define REQUEST_MAX (64 * 1024)
 
 /* Every command, for messages that must name them all. */
@@ -82,7 +86,7 @@ json_t *evbus__control_status(evbus__control *c) {
                                 json_integer((json_int_t)tk.plugin[j].value));
         json_t *entry = json_pack(
             "{s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, "
-            "s:I, s:s?}",
+            "s:I, s:o?}",
             "name", t->name, "plugin", plugin, "region", region, "regions", regions, "pending",
             (json_int_t)pending, "in_flight", (json_int_t)tk.in_flight_events, "in_flight_batches",
             (json_int_t)tk.in_flight_batches, "delivered", (json_int_t)tk.delivered, "retried",
@@ -90,11 +94,11 @@ json_t *evbus__control_status(evbus__control *c) {
             (json_int_t)(oldest ? now - oldest : 0), "max_pending", (json_int_t)t->max_pending,
             "refusing_events", t->max_pending && pending >= t->max_pending, "plugin_counters", pc,
             "target_faults", (json_int_t)tk.target_faults, "target_fault",
-            tk.target_fault[0] ? tk.target_fault : NULL);
+            tk.target_fault[0] ? evbus__control_text(tk.target_fault) : NULL);
         /* Where the region selector sends it now, and why. */
         if (entry && tk.app_state[0]) {
             json_object_set_new(entry, "route", json_string(tk.route));
-            json_object_set_new(entry, "route_why", json_string(tk.route_why));
+            json_object_set_new(entry, "route_why", evbus__control_text(tk.route_why));
             json_object_set_new(entry, "app_state", json_string(tk.app_state));
         }
         if (entry && t->policy == EVBUS_POLICY_REPLICATE - 1)
@@ -119,6 +123,32 @@ json_t *evbus__control_status(evbus__control *c) {
     return status;
 }
 
+json_t *evbus__control_text(const char *s) {
+    size_t len = strlen(s);
+    if (evbus__utf8_valid(s, len))
+        return json_stringn(s, len);
+    char *copy = malloc(len * 3 + 1), *o = copy;
+    if (!copy)
+        return json_string("");
+    for (size_t i = 0; i < len;) {
+        size_t n = 1;
+        while (n <= 4 && i + n <= len && !evbus__utf8_valid(s + i, n))
+            n++;
+        if (n <= 4 && i + n <= len) {
+            memcpy(o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    json_t *j = json_stringn(copy, (size_t)(o - copy));
+    free(copy);
+    return j;
+}
+
 typedef struct dlq_walk {
     evbus__control *c;
     json_t *entries;
@@ -136,9 +166,10 @@ static int on_dead(void *arg, uint32_t target, uint64_t seq, uint32_t attempts, 
         target < w->c->cfg->targets.n ? evbus__config_target(w->c->cfg, target)->name : "?";
     char at[21];
     evbus__format_time(when, at);
-    json_array_append_new(w->entries, json_pack("{s:s, s:I, s:i, s:s, s:s}", "target", tname,
-                                                "sequence", (json_int_t)seq, "attempts",
-                                                (int)attempts, "dead_at", at, "reason", reason));
+    json_array_append_new(w->entries,
+                          json_pack("{s:s, s:I, s:i, s:s, s:o}", "target", tname, "sequence",
+                                    (json_int_t)seq, "attempts", (int)attempts, "dead_at", at,
+                                    "reason", evbus__control_text(reason)));
     w->seqs[w->n++] = seq;
     return 0;
 }
@@ -273,8 +304,8 @@ static int on_dead_show(void *arg, uint32_t target, uint64_t seq, uint32_t attem
         return 0;
     char at[21];
     evbus__format_time(when, at);
-    w->found = json_pack("{s:I, s:i, s:s, s:s}", "sequence", (json_int_t)seq, "attempts",
-                         (int)attempts, "dead_at", at, "reason", reason);
+    w->found = json_pack("{s:I, s:i, s:s, s:o}", "sequence", (json_int_t)seq, "attempts",
+                         (int)attempts, "dead_at", at, "reason", evbus__control_text(reason));
     return 1;
 }
 
@@ -282,15 +313,28 @@ static void add_envelope(void *arg, size_t i, const void *record, size_t len) {
     (void)i;
     json_t *entry = arg;
     Evbus__V1__Event *ev = evbus__v1__event__unpack(NULL, len, record);
-    if (!ev)
+    if (!ev) {
+        json_object_set_new(entry, "event_error", json_string("the stored record cannot be read"));
         return;
+    }
     evbus__bytes env = {0};
     json_error_t jerr;
     /* A detail may hold an escaped NUL (legal JSON): without JSON_ALLOW_NUL
-     * the event would silently be left out. */
-    if (evbus__envelope_json(ev, &env) == 0)
-        json_object_set_new(entry, "event",
-                            json_loadb((const char *)env.data, env.len, JSON_ALLOW_NUL, &jerr));
+     * the event would silently be left out. Some legal JSON jansson cannot
+     * hold at all (\u0000 inside a key, a number beyond a double such as
+     * 1e400): then the envelope goes out as its text, under event_json, and
+     * event_json_why says why it is not an object. */
+    if (evbus__envelope_json(ev, &env) != 0) {
+        json_object_set_new(entry, "event_error", json_string("out of memory"));
+    } else {
+        json_t *event = json_loadb((const char *)env.data, env.len, JSON_ALLOW_NUL, &jerr);
+        if (event) {
+            json_object_set_new(entry, "event", event);
+        } else {
+            json_object_set_new(entry, "event_json", json_stringn((const char *)env.data, env.len));
+            json_object_set_new(entry, "event_json_why", json_string(jerr.text));
+        }
+    }
     free(env.data);
     evbus__v1__event__free_unpacked(ev, NULL);
 }

@@ -41,4 +41,11 @@ void evbus__control_destroy(evbus__control **c);
 struct json_t;
 struct json_t *evbus__control_status(evbus__control *c);
 
+/* A JSON string of `s` (NUL-terminated), for text that comes from plugins or
+ * the store: jansson refuses invalid UTF-8 (json_pack then fails, and the
+ * entry holding it would silently be left out of an answer), so bytes that
+ * are not UTF-8 become U+FFFD. Caller owns the result; NULL only when out of
+ * memory. */
+struct json_t *evbus__control_text(const char *s);
+
 #endif

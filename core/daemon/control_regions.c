@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "control.h"
 #include "dispatch_msg.h"
 #include "evbus/plugin.h"
 
@@ -299,8 +300,8 @@ json_t *evbus__control_regions_status(evbus__control_regions *r) {
             char at[32];
             evbus__format_time(st.recent[k].at_ms, at);
             json_array_append_new(recent,
-                                  json_pack("{s:s, s:b, s:s}", "at", at, "ok", st.recent[k].ok,
-                                            "detail", st.recent[k].detail));
+                                  json_pack("{s:s, s:b, s:o}", "at", at, "ok", st.recent[k].ok,
+                                            "detail", evbus__control_text(st.recent[k].detail)));
         }
         const char *health = st.health == EVBUS_HEALTH_HEALTHY     ? "healthy"
                              : st.health == EVBUS_HEALTH_UNHEALTHY ? "unhealthy"

@@ -927,7 +927,8 @@ static evbus__plugin_lib *open_checked(const evbus__config *cfg, size_t i, evbus
     snprintf(key, sizeof key, "targets[%zu] (%s)", i, tc->name);
     evbus__plugin_lib *lib = NULL;
     if (evbus__plugin_open(tc->plugin, &lib, why, sizeof why) != EVBUS_OK) {
-        evbus__cfg_error(e, cfg->targets.pos[i], key, "%s", why);
+        evbus__cfg_error(e, tc->plugin_pos.line ? tc->plugin_pos : cfg->targets.pos[i], key, "%s",
+                         why);
         return NULL;
     }
     if (tc->n_delivery_regions == 0) {

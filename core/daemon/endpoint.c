@@ -46,63 +46,118 @@ static bool is_tcp(const char *endpoint) {
     return strncmp(endpoint, "tcp://", 6) == 0;
 }
 
-/* Both keys of a CURVE section, or neither. */
-static evbus_err pair_check(const evbus__config *cfg, const char *section, const char *a,
-                            const char *a_name, const char *b, const char *b_name, char *err,
-                            size_t errlen) {
-    if (!a != !b) {
-        snprintf(err, errlen, "%s: %s.%s is set but %s.%s is not: CURVE needs both", cfg->path,
-                 section, a ? a_name : b_name, section, a ? b_name : a_name);
-        return EVBUS_ECONFIG;
+void evbus__endpoint_check(evbus__cfg_errors *e, const char *ep, evbus__cfg_pos at, const char *key,
+                           bool any_port) {
+    if (strncmp(ep, "ipc://", 6) == 0) {
+        /* An abstract name (@name) takes the leading NUL byte's place. */
+        size_t len = strlen(ep + 6), room = sizeof((struct sockaddr_un *)0)->sun_path - 1;
+        if (len == 0)
+            evbus__cfg_error(e, at, key, "'%s' names no socket path", ep);
+        else if (len > room)
+            evbus__cfg_error(e, at, key,
+                             "the path of %s is %zu bytes; a Unix socket path holds at most %zu: "
+                             "choose a shorter one",
+                             ep, len, room);
+        return;
     }
-    if (a && !zmq_has("curve")) {
-        snprintf(err, errlen, "%s: %s: this libzmq was built without CURVE", cfg->path, section);
-        return EVBUS_ECONFIG;
+    if (strncmp(ep, "tcp://", 6) != 0) {
+        evbus__cfg_error(e, at, key, "'%s' is not a tcp:// or ipc:// endpoint", ep);
+        return;
     }
-    return EVBUS_OK;
+    const char *colon = strrchr(ep + 6, ':');
+    if (!colon || colon == ep + 6 || colon[-1] == ';') {
+        evbus__cfg_error(e, at, key,
+                         "expected tcp://HOST:PORT such as tcp://127.0.0.1:5555, got '%s'", ep);
+        return;
+    }
+    const char *port = colon + 1;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(port, &end, 10);
+    bool digits = port[0] >= '0' && port[0] <= '9' && !*end && !errno;
+    if (strcmp(port, "*") == 0 || (digits && n == 0)) {
+        if (!any_port)
+            evbus__cfg_error(e, at, key,
+                             "'%s' asks for any free port, but the evbus command finds this "
+                             "socket by the port written here: give a port from 1 to 65535",
+                             ep);
+    } else if (!digits || n > 65535) {
+        evbus__cfg_error(e, at, key, "the port of '%s' must be a number from 1 to 65535%s", ep,
+                         any_port ? " (or * for any free port)" : "");
+    }
 }
 
-evbus_err evbus__endpoint_policy_check(const evbus__config *cfg, char *err, size_t errlen) {
-    evbus_err rc = pair_check(cfg, "ingest.curve", cfg->curve_secret_key, "secret_key",
-                              cfg->curve_authorized_keys, "authorized_keys", err, errlen);
-    if (rc == EVBUS_OK)
-        rc = pair_check(cfg, "control.curve", cfg->control_curve_secret_key, "secret_key",
-                        cfg->control_curve_operator_keys, "operator_keys", err, errlen);
-    if (rc != EVBUS_OK)
-        return rc;
+void evbus__endpoint_check_ipc_dir(evbus__cfg_errors *e, const char *ep, evbus__cfg_pos at,
+                                   const char *key, const char *data_dir) {
+    if (strncmp(ep, "ipc://", 6) != 0 || ep[6] == '@' || !ep[6])
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", ep + 6);
+    dirname(dir);
+    if (data_dir && strcmp(dir, data_dir) == 0)
+        return; /* made by evbusd before it binds */
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        evbus__cfg_error(e, at, key, "cannot bind %s: directory %s: %s", ep, dir, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        evbus__cfg_error(e, at, key, "cannot bind %s: %s is not a directory", ep, dir);
+}
+
+/* Both keys of a CURVE section, or neither. */
+static void pair_check(evbus__cfg_errors *e, const char *section, const char *a,
+                       evbus__cfg_pos a_pos, const char *a_name, const char *b,
+                       evbus__cfg_pos b_pos, const char *b_name) {
+    char key[64];
+    if (!a != !b) {
+        snprintf(key, sizeof key, "%s.%s", section, a ? a_name : b_name);
+        evbus__cfg_error(e, a ? a_pos : b_pos, key, "is set but %s.%s is not: CURVE needs both",
+                         section, a ? b_name : a_name);
+    } else if (a && !zmq_has("curve")) {
+        snprintf(key, sizeof key, "%s.%s", section, a_name);
+        evbus__cfg_error(e, a_pos, key, "this libzmq was built without CURVE");
+    }
+}
+
+void evbus__endpoint_policy_check(const evbus__config *cfg, evbus__cfg_errors *e) {
+    pair_check(e, "ingest.curve", cfg->curve_secret_key, cfg->curve_secret_key_pos, "secret_key",
+               cfg->curve_authorized_keys, cfg->curve_authorized_keys_pos, "authorized_keys");
+    pair_check(e, "control.curve", cfg->control_curve_secret_key, cfg->control_curve_secret_key_pos,
+               "secret_key", cfg->control_curve_operator_keys, cfg->control_curve_operator_keys_pos,
+               "operator_keys");
     for (size_t i = 0; i < cfg->listen.n; i++) {
         const char *ep = cfg->listen.v[i];
+        char key[48];
+        snprintf(key, sizeof key, "ingest.listen[%zu]", i);
         if (is_tcp(ep) && !evbus__endpoint_is_loopback(ep) && !cfg->curve_secret_key &&
-            !cfg->allow_unauthenticated) {
-            snprintf(err, errlen,
-                     "%s: ingest.listen: %s can be reached from other machines, and producers "
-                     "are not authenticated: set ingest.curve.secret_key and "
-                     "ingest.curve.authorized_keys (keys from `evbus keygen`), listen on "
-                     "127.0.0.1, or set ingest.allow_unauthenticated: true to let anyone publish",
-                     cfg->path, ep);
-            return EVBUS_ECONFIG;
-        }
+            !cfg->allow_unauthenticated)
+            evbus__cfg_error(
+                e, cfg->listen.pos ? cfg->listen.pos[i] : cfg->listen.at, key,
+                "%s can be reached from other machines, and producers are not authenticated: "
+                "set ingest.curve.secret_key and ingest.curve.authorized_keys (keys from `evbus "
+                "keygen`), listen on 127.0.0.1, or set ingest.allow_unauthenticated: true to let "
+                "anyone publish",
+                ep);
     }
     if (cfg->control_listen && is_tcp(cfg->control_listen) &&
-        !evbus__endpoint_is_loopback(cfg->control_listen) && !cfg->control_curve_secret_key) {
-        snprintf(err, errlen,
-                 "%s: control.listen: %s can be reached from other machines, and operators are "
-                 "not authenticated: set control.curve.secret_key and control.curve.operator_keys "
-                 "(keys from `evbus keygen`), or use an ipc:// socket or 127.0.0.1",
-                 cfg->path, cfg->control_listen);
-        return EVBUS_ECONFIG;
-    }
+        !evbus__endpoint_is_loopback(cfg->control_listen) && !cfg->control_curve_secret_key)
+        evbus__cfg_error(e, cfg->control_listen_pos, "control.listen",
+                         "%s can be reached from other machines, and operators are not "
+                         "authenticated: set control.curve.secret_key and "
+                         "control.curve.operator_keys (keys from `evbus keygen`), or use an "
+                         "ipc:// socket or 127.0.0.1",
+                         cfg->control_listen);
+    struct sockaddr_in addr;
+    const char *why;
+    /* A malformed metrics.listen is reported by its own check. */
     if (cfg->metrics_listen && !evbus__hostport_is_loopback(cfg->metrics_listen) &&
-        !cfg->metrics_allow_unauthenticated) {
-        snprintf(err, errlen,
-                 "%s: metrics.listen: %s can be reached from other machines, and the metrics "
-                 "endpoint has no authentication: listen on 127.0.0.1 (behind a proxy that "
-                 "authenticates), or set metrics.allow_unauthenticated: true to let anyone read "
-                 "them",
-                 cfg->path, cfg->metrics_listen);
-        return EVBUS_ECONFIG;
-    }
-    return EVBUS_OK;
+        !cfg->metrics_allow_unauthenticated &&
+        evbus__config_host_port(cfg->metrics_listen, &addr, &why) == 0)
+        evbus__cfg_error(e, cfg->metrics_listen_pos, "metrics.listen",
+                         "%s can be reached from other machines, and the metrics endpoint has "
+                         "no authentication: listen on 127.0.0.1 (behind a proxy that "
+                         "authenticates), or set metrics.allow_unauthenticated: true to let "
+                         "anyone read them",
+                         cfg->metrics_listen);
 }
 
 struct evbus__ipc_claims {

@@ -29,12 +29,27 @@ bool evbus__endpoint_is_loopback(const char *endpoint);
 /* The same for a bare HOST:PORT (metrics.listen). */
 bool evbus__hostport_is_loopback(const char *hostport);
 
+/* Checks the form of one ZeroMQ endpoint a listener binds, adding each
+ * problem at `at` under `key` to `e`: only tcp:// and ipc://; a tcp:// port
+ * from 1 to 65535 (libzmq would take 99999 modulo 65536 and bind another
+ * port), or `*` / 0 (any free port, which evbusd logs once bound) when
+ * `any_port` allows it; an ipc:// path that fits a socket address (107
+ * bytes). Does not touch the file system. */
+void evbus__endpoint_check(evbus__cfg_errors *e, const char *endpoint, evbus__cfg_pos at,
+                           const char *key, bool any_port);
+
+/* Checks that an ipc:// endpoint's directory exists (binding does not create
+ * it), unless it is `data_dir`, which evbusd creates; adds the problem to
+ * `e`. Other endpoints pass. */
+void evbus__endpoint_check_ipc_dir(evbus__cfg_errors *e, const char *endpoint, evbus__cfg_pos at,
+                                   const char *key, const char *data_dir);
+
 /* Refuses a non-loopback ingest listener without CURVE unless
  * ingest.allow_unauthenticated, a non-loopback control listener without
  * control.curve, a non-loopback metrics listener unless
- * metrics.allow_unauthenticated, and half a CURVE section. err says why and
- * what to do. Returns EVBUS_OK or EVBUS_ECONFIG. */
-evbus_err evbus__endpoint_policy_check(const evbus__config *cfg, char *err, size_t errlen);
+ * metrics.allow_unauthenticated, and half a CURVE section: each problem is
+ * added to `e` at the key's place in the file, saying why and what to do. */
+void evbus__endpoint_policy_check(const evbus__config *cfg, evbus__cfg_errors *e);
 
 typedef struct evbus__ipc_claims evbus__ipc_claims;
 

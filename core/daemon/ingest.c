@@ -406,6 +406,13 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
                      cfg->listen.v[i], zmq_strerror(errno));
             goto fail;
         }
+        /* What was bound, not what was asked: the port of tcp://HOST:*. */
+        char bound[512] = "";
+        size_t blen = sizeof bound;
+        zmq_getsockopt(ing->sock, ZMQ_LAST_ENDPOINT, bound, &blen);
+        EVBUS_LOG_I("evbusd", "listening on %s%s", bound[0] ? bound : cfg->listen.v[i],
+                    cfg->curve_secret_key ? " (CURVE: producers in ingest.curve.authorized_keys)"
+                                          : "");
     }
     if (pthread_create(&ing->writer, NULL, writer_main, ing) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");

@@ -78,9 +78,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (check_only) {
-        if (evbus__dispatch_check(&cfg, err, sizeof err) != EVBUS_OK ||
-            evbus__auth_check(&cfg, err, sizeof err) != EVBUS_OK) {
-            fprintf(stderr, "evbusd: configuration is invalid:\n%s\n", err);
+        /* Both, so that every problem is reported in one run. */
+        char err2[4096];
+        evbus_err drc = evbus__dispatch_check(&cfg, err, sizeof err);
+        evbus_err arc = evbus__auth_check(&cfg, err2, sizeof err2);
+        if (drc != EVBUS_OK || arc != EVBUS_OK) {
+            fprintf(stderr, "evbusd: configuration is invalid:\n%s%s%s\n", drc ? err : "",
+                    drc && arc ? "\n" : "", arc ? err2 : "");
             evbus__router_destroy(&router);
             evbus__config_free(&cfg);
             return 1;
@@ -175,10 +179,6 @@ int main(int argc, char **argv) {
         EVBUS_LOG_I("evbusd", "metrics on http://%s/metrics", cfg.metrics_listen);
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
-    for (size_t i = 0; i < cfg.listen.n; i++)
-        EVBUS_LOG_I("evbusd", "listening on %s%s", cfg.listen.v[i],
-                    cfg.curve_secret_key ? " (CURVE: producers in ingest.curve.authorized_keys)"
-                                         : "");
     EVBUS_LOG_I("evbusd", "control socket on %s", cfg.control_listen);
     EVBUS_LOG_I("evbusd",
                 "ready: region %s, data dir %s (%llu events stored, %llu pending deliveries, "

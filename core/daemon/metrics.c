@@ -3,14 +3,46 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* One open HTTP connection. libmicrohttpd's connection timeout counts from
+ * the last byte received, so a client trickling a header byte a second
+ * (slowloris) was never closed, and 16 of them took every per-address slot
+ * for good. Each connection here gets a deadline to finish sending its
+ * request's headers (from its start, or from the end of its previous request
+ * on a kept-alive connection); the reaper thread shuts down the socket of
+ * one that misses it, which libmicrohttpd sees as the peer leaving and
+ * closes. libmicrohttpd 0.9.75 has no call to close a connection from
+ * outside its callbacks; shutdown() from another thread is safe because
+ * the record is removed (under the lock) in the CLOSED notification, which
+ * libmicrohttpd makes before it closes the descriptor. */
+typedef struct conn_rec {
+    struct conn_rec *prev, *next;
+    int fd;
+    int64_t deadline_ms; /* 0: headers received, being answered */
+} conn_rec;
 
 struct evbus__metrics {
     struct MHD_Daemon *mhd;
     evbus__control *control;
+    int64_t request_ms; /* metrics.connection_timeout */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    conn_rec *conns;
+    bool stopping, reaper_running;
+    pthread_t reaper;
+    atomic_int_fast64_t log_second, log_lines; /* libmicrohttpd's messages, rate-limited */
 };
 
 typedef struct text {
@@ -204,6 +236,16 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     (void)upload_len;
     (void)con_cls;
     evbus__metrics *m = cls;
+    /* Called once the request's headers are all in: no deadline while it
+     * is answered (the connection timeout still covers a stalled reader). */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_rec *rec = ci ? ci->socket_context : NULL;
+    if (rec) {
+        pthread_mutex_lock(&m->lock);
+        rec->deadline_ms = 0;
+        pthread_mutex_unlock(&m->lock);
+    }
     /* HEAD is answered like GET; MHD leaves the body out. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return not_allowed(conn);
@@ -235,6 +277,125 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     return rc;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    evbus__metrics *m = cls;
+    conn_rec *rec = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        rec = ci ? calloc(1, sizeof *rec) : NULL;
+        if (!rec)
+            return; /* out of memory: only the idle timeout applies */
+        rec->fd = ci->connect_fd;
+        pthread_mutex_lock(&m->lock);
+        rec->deadline_ms = evbus__now_mono_ms() + m->request_ms;
+        rec->next = m->conns;
+        if (m->conns)
+            m->conns->prev = rec;
+        m->conns = rec;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->lock);
+        *socket_context = rec;
+    } else if (rec) {
+        pthread_mutex_lock(&m->lock);
+        if (rec->prev)
+            rec->prev->next = rec->next;
+        else
+            m->conns = rec->next;
+        if (rec->next)
+            rec->next->prev = rec->prev;
+        pthread_mutex_unlock(&m->lock);
+        free(rec);
+        *socket_context = NULL;
+    }
+}
+
+/* A request answered: the next one on this connection has its own deadline. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)con_cls;
+    (void)toe;
+    evbus__metrics *m = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_rec *rec = ci ? ci->socket_context : NULL;
+    if (!rec)
+        return;
+    pthread_mutex_lock(&m->lock);
+    rec->deadline_ms = evbus__now_mono_ms() + m->request_ms;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void *reaper_main(void *arg) {
+    evbus__metrics *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stopping) {
+        int64_t now = evbus__now_mono_ms(), next = now + 1000;
+        unsigned closed = 0;
+        for (conn_rec *r = m->conns; r; r = r->next) {
+            if (!r->deadline_ms)
+                continue;
+            if (r->deadline_ms <= now) {
+                shutdown(r->fd, SHUT_RDWR);
+                r->deadline_ms = 0; /* once; libmicrohttpd closes it soon */
+                closed++;
+            } else if (r->deadline_ms < next) {
+                next = r->deadline_ms;
+            }
+        }
+        if (closed)
+            EVBUS_LOG_D("metrics",
+                        "closed %u connection(s) that did not send a request within %lld ms",
+                        closed, (long long)m->request_ms);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        int64_t wait_ms = next - now;
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (wait_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&m->wake, &m->lock, &until);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* libmicrohttpd's own messages ("Server reached connection limit", ...) go
+ * through the project's log with a time and a level; an attack can make
+ * many, so at most 10 a second are written. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    evbus__metrics *m = cls;
+    int64_t second = evbus__now_mono_ms() / 1000;
+    if (atomic_exchange(&m->log_second, second) != second)
+        atomic_store(&m->log_lines, 0);
+    if (atomic_fetch_add(&m->log_lines, 1) >= 10 || EVBUS_LOG_WARN > evbus__log_threshold)
+        return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\r\n")] = '\0';
+    evbus__log_write(EVBUS_LOG_WARN, "metrics", "libmicrohttpd: %s", line);
+}
+
+static void metrics_free(evbus__metrics *m) {
+    if (m->reaper_running) {
+        pthread_mutex_lock(&m->lock);
+        m->stopping = true;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->reaper, NULL);
+    }
+    /* Its CLOSED notifications free the records still open. */
+    if (m->mhd)
+        MHD_stop_daemon(m->mhd);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
 evbus_err evbus__metrics_start(const evbus__config *cfg, evbus__control *control,
                                evbus__metrics **out, char *err, size_t errlen) {
     *out = NULL;
@@ -251,21 +412,35 @@ evbus_err evbus__metrics_start(const evbus__config *cfg, evbus__control *control
     if (!m)
         return EVBUS_ENOMEM;
     m->control = control;
+    m->request_ms = cfg->metrics_timeout_ms;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&m->reaper, NULL, reaper_main, m) != 0) {
+        snprintf(err, errlen, "cannot start the metrics connection reaper");
+        metrics_free(m);
+        return EVBUS_ENOMEM;
+    }
+    m->reaper_running = true;
     /* epoll (AUTO on Linux), not select: connections past FD_SETSIZE must
-     * not break the listener. The timeout closes idle and half-sent
-     * connections; the limits bound how many anyone, and any one address,
-     * may hold meanwhile. */
+     * not break the listener. The timeout closes idle connections, the
+     * reaper half-sent ones; the limits bound how many anyone, and any one
+     * address, may hold meanwhile. */
     unsigned timeout_s = (unsigned)((cfg->metrics_timeout_ms + 999) / 1000);
-    m->mhd =
-        MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, m,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)cfg->metrics_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                         (unsigned)cfg->metrics_max_connections_per_ip, MHD_OPTION_END);
+    m->mhd = MHD_start_daemon(
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, m,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->metrics_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->metrics_max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        m, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m, MHD_OPTION_END);
     if (!m->mhd) {
         snprintf(err, errlen, "%s: metrics.listen: cannot listen on %s (in use?)", cfg->path,
                  cfg->metrics_listen);
-        free(m);
+        metrics_free(m);
         return EVBUS_EIO;
     }
     *out = m;
@@ -275,7 +450,6 @@ evbus_err evbus__metrics_start(const evbus__config *cfg, evbus__control *control
 void evbus__metrics_destroy(evbus__metrics **mp) {
     if (!mp || !*mp)
         return;
-    MHD_stop_daemon((*mp)->mhd);
-    free(*mp);
+    metrics_free(*mp);
     *mp = NULL;
 }

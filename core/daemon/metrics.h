@@ -10,8 +10,10 @@
 typedef struct evbus__metrics evbus__metrics;
 
 /* Starts serving on cfg->metrics_listen ("HOST:PORT"); *out stays NULL when
- * it is not set. Idle and half-sent connections are closed after
- * cfg->metrics_timeout_ms (rounded up to whole seconds); at most
+ * it is not set. Idle connections are closed after cfg->metrics_timeout_ms
+ * (rounded up to whole seconds) without a byte, and a request's headers must
+ * arrive whole within cfg->metrics_timeout_ms of the connection (or of its
+ * previous request) however slowly they trickle; at most
  * cfg->metrics_max_connections are open at once, and
  * cfg->metrics_max_connections_per_ip from one address. Only GET and HEAD
  * are answered (others: 405). EVBUS_ECONFIG / EVBUS_EIO with err naming the

@@ -92,16 +92,17 @@ int evbus__event_validate(const Evbus__V1__Event *ev, size_t max_event_size, cha
     if (ev->n_resources > EVBUS_RESOURCES_MAX)
         REJECT("%zu resources; the limit is %d", ev->n_resources, EVBUS_RESOURCES_MAX);
     for (size_t i = 0; i < ev->n_resources; i++)
-        if (check_string("resources[]", ev->resources[i], 0, EVBUS_RESOURCE_MAX, why, whylen,
-                         &total))
+        if (check_string("resources", ev->resources[i], 0, EVBUS_RESOURCE_MAX, why, whylen, &total))
             return -1;
     if (ev->n_attributes > EVBUS_ATTRIBUTES_MAX)
         REJECT("%zu attributes; the limit is %d", ev->n_attributes, EVBUS_ATTRIBUTES_MAX);
     for (size_t i = 0; i < ev->n_attributes; i++) {
         const Evbus__V1__Attribute *a = ev->attributes[i];
-        if (check_string("attribute key", a->key, 1, EVBUS_ATTRIBUTE_KEY_MAX, why, whylen,
+        /* Named by their path in the message, as the raw-NUL check names
+         * them (frame.c): "attributes.key". */
+        if (check_string("attributes.key", a->key, 1, EVBUS_ATTRIBUTE_KEY_MAX, why, whylen,
                          &total) ||
-            check_string("attribute value", a->value, 0, max_event_size, why, whylen, &total))
+            check_string("attributes.value", a->value, 0, max_event_size, why, whylen, &total))
             return -1;
     }
     size_t dlen = strlen(ev->detail);

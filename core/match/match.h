@@ -135,8 +135,10 @@ typedef void (*evbus__match_cb)(void *arg, uint32_t rule);
  *                   untouched on failure.
  * @param[out] err   on EVBUS_ECONFIG, a NUL-terminated message naming the
  *                   rule, the path in the pattern and why, e.g.
- *                   `rule "orders": pattern.detail.amount[0].numeric: ...`.
- *                   May be NULL if errlen is 0.
+ *                   `rule "orders": pattern.detail.amount[0].numeric: ...`;
+ *                   several such lines (up to 8) when that pattern has
+ *                   several problems. Only the first refused rule is
+ *                   reported. May be NULL if errlen is 0.
  * @return EVBUS_OK; EVBUS_EINVAL (NULL arguments); EVBUS_ECONFIG (a pattern
  *         EventBridge would refuse); EVBUS_ENOMEM.
  */

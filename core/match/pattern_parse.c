@@ -6,6 +6,12 @@
  * jansson parses the text (patterns are parsed once, at start-up); the rest
  * is a recursive walk that keeps the JSON path of the node it is looking at,
  * so that every error can say where it is: `pattern.detail.amount[0].numeric`.
+ *
+ * A refused value does not end the walk: the field (or list element, or $or
+ * branch) holding it is left out and its siblings are still checked, so that
+ * one run reports up to PATTERN_ERRORS_MAX problems of a pattern, one per
+ * line. Only siblings are checked after an error, never what contains the
+ * bad value, so no error is a consequence of another.
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -19,6 +25,9 @@
 
 #define KEYS_MAX (EVBUS_MATCH_DEPTH_MAX - 1)
 
+/* Problems of one pattern reported at once; the rest are not looked for. */
+#define PATTERN_ERRORS_MAX 8
+
 typedef struct pp {
     evbus__arena *a;
     const char *name;
@@ -28,28 +37,41 @@ typedef struct pp {
     size_t key_lens[KEYS_MAX];
     size_t n_keys;
     char *err;
-    size_t errlen;
+    size_t errlen, errused;
+    unsigned n_errors;
     evbus_err rc;
 } pp;
 
+/* Adds one problem (a line of err) and returns false. */
 __attribute__((format(printf, 2, 3))) static bool fail(pp *p, const char *fmt, ...) {
-    if (p->rc != EVBUS_OK)
+    if (p->rc == EVBUS_ENOMEM || p->n_errors >= PATTERN_ERRORS_MAX)
         return false;
     p->rc = EVBUS_ECONFIG;
-    if (p->err && p->errlen) {
-        int n = snprintf(p->err, p->errlen, "rule \"%s\": %s: ", p->name, p->path);
-        if (n >= 0 && (size_t)n < p->errlen) {
+    p->n_errors++;
+    if (p->err && p->errlen > p->errused + 1) {
+        char *at = p->err + p->errused;
+        size_t room = p->errlen - p->errused;
+        int n = snprintf(at, room, "%srule \"%s\": %s: ", p->n_errors > 1 ? "\n" : "", p->name,
+                         p->path);
+        if (n >= 0 && (size_t)n < room) {
             va_list ap;
             va_start(ap, fmt);
-            vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+            vsnprintf(at + n, room - (size_t)n, fmt, ap);
             va_end(ap);
         }
+        p->errused += strlen(at);
     }
     return false;
 }
 
+/* After a part of the pattern was refused: whether to go on with its
+ * siblings (not after running out of memory, nor once enough is said). */
+static bool go_on(const pp *p) {
+    return p->rc == EVBUS_ECONFIG && p->n_errors < PATTERN_ERRORS_MAX;
+}
+
 static bool oom(pp *p) {
-    if (p->rc == EVBUS_OK) {
+    if (p->rc != EVBUS_ENOMEM) {
         p->rc = EVBUS_ENOMEM;
         if (p->err && p->errlen)
             snprintf(p->err, p->errlen, "rule \"%s\": out of memory", p->name);
@@ -494,22 +516,22 @@ static bool leaf(pp *p, const json_t *list, pdnf *out) {
     if (!ms)
         return oom(p);
     size_t nm = 0;
+    bool refused = false;
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(list, i);
         pmatch *m = &ms[nm];
         memset(m, 0, sizeof *m);
         size_t old = push(p, "[%zu]", i);
+        bool ok = true;
         switch (json_typeof(v)) {
         case JSON_STRING:
             m->kind = K_EXACT;
-            if (!str_of(p, v, false, &m->s, &m->len))
-                return false;
+            ok = str_of(p, v, false, &m->s, &m->len);
             break;
         case JSON_INTEGER:
         case JSON_REAL:
             m->kind = K_NUM;
-            if (!number_of(p, v, &m->num, &m->s, &m->len))
-                return false;
+            ok = number_of(p, v, &m->num, &m->s, &m->len);
             break;
         case JSON_TRUE:
         case JSON_FALSE:
@@ -518,16 +540,21 @@ static bool leaf(pp *p, const json_t *list, pdnf *out) {
             m->s = json_is_true(v) ? "t" : json_is_false(v) ? "f" : "n";
             m->len = 1;
             break;
-        case JSON_OBJECT:
-            if (!op_object(p, v, m, &absent, &present))
-                return false;
-            break;
-        case JSON_ARRAY: return fail(p, "a list of values cannot hold a list");
+        case JSON_OBJECT: ok = op_object(p, v, m, &absent, &present); break;
+        case JSON_ARRAY: ok = fail(p, "a list of values cannot hold a list"); break;
         }
         pop(p, old);
+        if (!ok) {
+            if (!go_on(p))
+                return false;
+            refused = true; /* the other values may be wrong too */
+            continue;
+        }
         if (m->kind != K_ABSENT)
             nm++;
     }
+    if (refused)
+        return false;
     pterm *val = NULL, *abs = NULL;
     if (nm) {
         val = new_term(p, list, false);
@@ -567,27 +594,36 @@ static bool object(pp *p, const json_t *obj, pdnf *out) {
         return fail(p, "empty object");
     if (!dnf_one(p, out, NULL))
         return false;
+    bool refused = false;
     json_object_foreach((json_t *)obj, key, v) {
         pdnf sub;
         if (is_or(key, v)) {
             size_t old = push(p, ".$or");
             size_t n = json_array_size(v);
-            if (n < 2)
-                return fail(p, "$or needs at least two sub-patterns");
-            for (size_t i = 0; i < n; i++) {
+            bool ok = n >= 2 || fail(p, "$or needs at least two sub-patterns");
+            bool have = false, bad = false;
+            for (size_t i = 0; ok && i < n; i++) {
                 pdnf b;
                 size_t o2 = push(p, "[%zu]", i);
-                if (!object(p, json_array_get(v, i), &b))
-                    return false;
-                if (i == 0)
-                    sub = b;
-                else if (!dnf_union(p, &sub, &b))
-                    return false;
+                if (!object(p, json_array_get(v, i), &b)) {
+                    pop(p, o2);
+                    if (!go_on(p))
+                        return false;
+                    bad = true; /* look at the other branches still */
+                    continue;
+                }
                 pop(p, o2);
+                if (!have)
+                    sub = b;
+                else
+                    ok = dnf_union(p, &sub, &b);
+                have = true;
             }
-            if (!dnf_cross(p, out, &sub))
-                return false;
+            ok = ok && !bad && !refused && dnf_cross(p, out, &sub);
             pop(p, old);
+            if (!ok && !go_on(p))
+                return false;
+            refused |= !ok;
             continue;
         }
         size_t old = push(p, ".%s", key);
@@ -599,24 +635,24 @@ static bool object(pp *p, const json_t *obj, pdnf *out) {
         if (!p->keys[p->n_keys])
             return oom(p);
         p->n_keys++;
-        if (json_is_object(v)) {
-            if (!object(p, v, &sub))
-                return false;
-        } else if (json_is_array(v)) {
-            if (!leaf(p, v, &sub))
-                return false;
-        } else {
-            return fail(p,
-                        "a field takes a list of values or an object, not "
-                        "%s (write [%s])",
-                        type_name(v), json_is_string(v) ? "\"...\"" : "...");
-        }
-        if (!dnf_cross(p, out, &sub))
-            return false;
+        bool ok;
+        if (json_is_object(v))
+            ok = object(p, v, &sub);
+        else if (json_is_array(v))
+            ok = leaf(p, v, &sub);
+        else
+            ok = fail(p,
+                      "a field takes a list of values or an object, not "
+                      "%s (write [%s])",
+                      type_name(v), json_is_string(v) ? "\"...\"" : "...");
+        ok = ok && !refused && dnf_cross(p, out, &sub);
         p->n_keys--;
         pop(p, old);
+        if (!ok && !go_on(p))
+            return false;
+        refused |= !ok;
     }
-    return true;
+    return !refused;
 }
 
 static size_t utf8_chars(const char *s) {

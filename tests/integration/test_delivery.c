@@ -241,7 +241,7 @@ Test(delivery, plugin_with_wrong_abi_stops_startup) {
     cr_assert_not(harness_start(&h));
     char log[8192];
     harness_read_log(&h, log, sizeof log);
-    cr_assert(strstr(log, "evbus.yaml:10:5: targets[0] (out):"), "%s", log);
+    cr_assert(strstr(log, "evbus.yaml:11:13: targets[0] (out):"), "%s", log);
     cr_assert(strstr(log, "plugin ABI 2.0; this evbusd speaks 1.x"), "%s", log);
 }
 
@@ -430,6 +430,42 @@ Test(delivery, status_and_dlq_commands_show_what_happened) {
              harness_bin("evbus"), h.dir);
     cr_assert_eq(harness_run(cmd, out, sizeof out), 1);
     cr_assert(strstr(out, "is evbusd running?"), "%s", out);
+}
+
+/* Legal JSON that jansson cannot hold as an object (\u0000 in a key, a
+ * number beyond a double): dlq show answered rc 0 without the event. It now
+ * shows the event as its stored text, marked as such. */
+Test(delivery, dlq_show_prints_an_event_jansson_cannot_parse_as_text) {
+    config_with_sink("good", "    retry_max_attempts: 1\n");
+    cr_assert(harness_start(&h));
+    open_client();
+    static const char *const details[] = {"{\"fail\":\"retry\",\"a\\u0000\":1}",
+                                          "{\"fail\":\"retry\",\"k\":1e400}"};
+    static const char *const wanted[] = {"\"detail\":{\"fail\":\"retry\",\"a\\u0000\":1}}",
+                                         "\"detail\":{\"fail\":\"retry\",\"k\":1e400}}"};
+    for (size_t i = 0; i < 2; i++) {
+        evbus_event e = {.source = "a", .detail_type = "T", .detail = details[i]};
+        evbus_ack ack;
+        cr_assert_eq(evbus_publish(client, &e, 1, &ack), EVBUS_OK);
+        cr_assert_eq(ack.status, EVBUS_ACK_ACCEPTED);
+        char cmd[1024], out[8192] = "";
+        snprintf(cmd, sizeof cmd, "'%s' dlq show -t out --seq %llu -c '%s' 2>&1",
+                 harness_bin("evbus"), (unsigned long long)ack.sequence, h.config);
+        time_t end = time(NULL) + 20;
+        int rc = 1;
+        while (time(NULL) < end && (rc = harness_run(cmd, out, sizeof out)) != 0)
+            usleep(20000); /* until it is dead-lettered */
+        cr_assert_eq(rc, 0, "%s", out);
+        cr_assert(strstr(out, "event (raw JSON text, not reformatted: "), "%s", out);
+        cr_assert(strstr(out, wanted[i]), "the event's detail, as sent: %s", out);
+
+        /* The control answer carries it too, for scripts. */
+        snprintf(cmd, sizeof cmd, "'%s' dlq show --json -t out --seq %llu -c '%s' 2>&1",
+                 harness_bin("evbus"), (unsigned long long)ack.sequence, h.config);
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        cr_assert(strstr(out, "\"event_json\": \"{"), "%s", out);
+        cr_assert(strstr(out, "\"event_json_why\": "), "%s", out);
+    }
 }
 
 static size_t collect_body(char *data, size_t size, size_t n, void *arg) {
@@ -801,7 +837,8 @@ Test(delivery, replay_redelivers_retained_events_since_a_time) {
     usleep(1100000); /* two acceptance times, over a second apart */
     char since[32];
     time_t now = time(NULL);
-    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    /* Lower-case t and z, as RFC 3339 and the wire allow. */
+    strftime(since, sizeof since, "%Y-%m-%dt%H:%M:%Sz", gmtime(&now));
     usleep(1100000);
     publish_range(10, 15, "a");
     wait_for_distinct(15, 20);

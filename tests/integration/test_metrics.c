@@ -137,6 +137,65 @@ Test(metrics, slow_clients_are_cut_off_and_scrapes_still_work) {
     http("GET /metrics HTTP/1.0\r\n\r\n", body, sizeof body);
     cr_assert(strstr(body, " 200 "), "%.200s", body);
     cr_assert_eq(harness_stop(&h), 0);
+    /* libmicrohttpd's refusals reach the log as the project's lines, with a
+     * time and a level, not as bare text on stderr. */
+    static char log[1 << 20];
+    harness_read_log(&h, log, sizeof log);
+    cr_assert(strstr(log, "Z warn [metrics] libmicrohttpd: Server reached connection limit"),
+              "%.2000s", log);
+    cr_assert_null(strstr(log, "\nServer reached"), "%.2000s", log);
+}
+
+/* Slowloris: clients that send a header byte every 200 ms were never idle
+ * long enough for libmicrohttpd's timeout, so 16 of them held every slot of
+ * their address forever. Each request now has connection_timeout to arrive
+ * whole. */
+Test(metrics, trickling_clients_are_cut_off_at_the_deadline) {
+    start("  connection_timeout: 1s\n  max_connections_per_ip: 16\n");
+    enum { N = 16 };
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = slow[i] = connect_from("127.0.0.3");
+        (void)!send(fds[i], "GET /metrics HTTP/1.1\r\nX-Slow: ", 31, MSG_NOSIGNAL);
+    }
+    long long started = now_ms();
+    int open = N;
+    bool closed[N] = {false};
+    while (open > 0 && now_ms() < started + 6000) {
+        for (int i = 0; i < N; i++) {
+            if (closed[i])
+                continue;
+            char buf[256];
+            if (send(fds[i], "a", 1, MSG_NOSIGNAL) != 1 ||
+                (recv(fds[i], buf, sizeof buf, MSG_DONTWAIT) == 0)) {
+                closed[i] = true;
+                open--;
+            }
+        }
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL); /* the trickle's pace, not a synchronisation */
+    }
+    long long took = now_ms() - started;
+    cr_assert_eq(open, 0, "%d of %d trickling connections still open after %lld ms", open, N, took);
+    /* The same address can scrape again. */
+    int fd = connect_from("127.0.0.3");
+    static const char get[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    cr_assert_eq(write(fd, get, sizeof get - 1), (ssize_t)(sizeof get - 1));
+    char answer[64] = "";
+    long long end = now_ms() + 5000;
+    ssize_t n = 0;
+    while (n <= 0 && now_ms() < end) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) > 0)
+            n = read(fd, answer, sizeof answer - 1);
+    }
+    close(fd);
+    cr_assert(n > 0 && strstr(answer, " 200 "), "scrape from the same address: %s", answer);
+    for (int i = 0; i < N; i++) {
+        close(fds[i]);
+        slow[i] = -1;
+    }
+    cr_assert_eq(harness_stop(&h), 0);
 }
 
 Test(metrics, only_get_and_head_are_answered) {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "evbus/evbus.h"
@@ -26,6 +27,12 @@ static void stop(void) {
 }
 
 TestSuite(operators, .fini = stop, .timeout = 90);
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int free_port(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -186,7 +193,12 @@ Test(operators, nobody_can_neither_read_the_store_nor_use_the_control_socket) {
              "setpriv --reuid=65534 --regid=65534 --clear-groups %s status --timeout 1000 "
              "--control ipc://%s 2>&1",
              harness_bin("evbus"), sock);
+    long long asked = now_ms();
     cr_assert_neq(harness_run(args, out, sizeof out), 0, "nobody got a status: %s", out);
+    /* Said at once, not after the timeout as "is evbusd running?". */
+    cr_assert(strstr(out, "permission denied: ") && strstr(out, "is only for evbusd's user"), "%s",
+              out);
+    cr_assert_lt(now_ms() - asked, 900, "%s", out);
     snprintf(args, sizeof args, "status --control ipc://%s", sock);
     cr_assert_eq(cli(args, out, sizeof out), 0, "its owner still can: %s", out);
 }

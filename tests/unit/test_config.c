@@ -133,6 +133,47 @@ ParameterizedTestParameters(config, bad_files_name_line_and_key) {
         {"targets:\n  - name: t\n    config:\n      a: 1\n      a: 2\n",
          "evbus.yaml:5:7: targets[0].config.a: key given twice in the same mapping"},
 
+        /* Endpoints that --check-config used to pass and evbusd could not use
+         * (99999 bound port 34463: libzmq takes it modulo 65536). */
+        {"ingest:\n  listen: [tcp://127.0.0.1:99999]\n",
+         "evbus.yaml:2:12: ingest.listen[0]: the port of 'tcp://127.0.0.1:99999' must be a "
+         "number from 1 to 65535"},
+        {"ingest:\n  listen: [tcp://127.0.0.1:http]\n",
+         "evbus.yaml:2:12: ingest.listen[0]: the port of 'tcp://127.0.0.1:http' must be"},
+        {"ingest:\n  listen: [tcp://127.0.0.1]\n",
+         "evbus.yaml:2:12: ingest.listen[0]: expected tcp://HOST:PORT"},
+        {"control:\n  listen: tcp://127.0.0.1:*\n",
+         "evbus.yaml:2:11: control.listen: 'tcp://127.0.0.1:*' asks for any free port"},
+        {"ingest:\n  listen: [ipc:///tmp/"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaa.sock]\n",
+         "evbus.yaml:2:12: ingest.listen[0]: the path of ipc:///tmp/aaaa"},
+        {"ingest:\n  listen: [ipc:///nonexistent/dir/x.sock]\n",
+         "evbus.yaml:2:12: ingest.listen[0]: cannot bind ipc:///nonexistent/dir/x.sock: directory "
+         "/nonexistent/dir: No such file or directory"},
+        {"control:\n  listen: ipc:///nonexistent/c.sock\n",
+         "evbus.yaml:2:11: control.listen: cannot bind ipc:///nonexistent/c.sock: directory"},
+        /* Rules that route nowhere, or twice to the same place. */
+        {"targets:\n  - name: a\nrules:\n  - name: r\n    pattern: {source: [x]}\n"
+         "    targets: [a, a]\n",
+         "evbus.yaml:6:18: rules[0].targets[1]: target 'a' is listed twice (first as targets[0])"},
+        {"targets:\n  - name: a\nrules:\n  - name: r\n    pattern: {source: [x]}\n"
+         "    targets: []\n",
+         "evbus.yaml:6:14: rules[0].targets: lists no target (rule 'r')"},
+        /* Files named by the configuration, with the key that names them. */
+        {"targets:\n  - name: a\n    plugin: /nonexistent.so\n",
+         "evbus.yaml:3:13: targets[0].plugin: cannot open /nonexistent.so: No such file"},
+        {"ingest:\n  curve:\n    secret_key: /nonexistent.key\n"
+         "    authorized_keys: /nonexistent.keys\n",
+         "evbus.yaml:3:17: ingest.curve.secret_key: cannot open /nonexistent.key: No such file or "
+         "directory"},
+        {"ingest:\n  curve:\n    secret_key: /nonexistent.key\n",
+         "evbus.yaml:3:17: ingest.curve.secret_key: is set but ingest.curve.authorized_keys is "
+         "not"},
+        /* The listener policy, with the listener's place. */
+        {"ingest:\n  listen: [tcp://0.0.0.0:5555]\n",
+         "evbus.yaml:2:12: ingest.listen[0]: tcp://0.0.0.0:5555 can be reached from other"},
+
         /* Regions. */
         {"regions:\n  - name: us-east-1\ntargets:\n  - name: t\n    regions:\n      us-west-9: "
          "{}\n",
@@ -258,6 +299,35 @@ ParameterizedTestParameters(config, every_problem_is_reported_at_once) {
           "evbus.yaml:13:5: rules[2]: missing required key 'name'",
           "evbus.yaml:13:5: rules[2]: missing required key 'targets'",
           "evbus.yaml:15:11: metrics.listen: expected HOST:PORT"}},
+        /* The listener policy, missing files, rules' target lists and several
+         * problems of one pattern, besides the schema's errors. */
+        {"log_levle: info\n"
+         "ingest:\n"
+         "  listen: [tcp://127.0.0.1:99999, tcp://0.0.0.0:5555]\n"
+         "targets:\n"
+         "  - name: a\n"
+         "    plugin: /nonexistent.so\n"
+         "rules:\n"
+         "  - name: r\n"
+         "    pattern: {source: [{prefix: 5}], x: [{cidr: \"10.0.0.0/33\"}]}\n"
+         "    targets: [a, a]\n"
+         "  - name: r2\n"
+         "    pattern: {source: [x]}\n"
+         "    targets: []\n"
+         "metrics:\n"
+         "  listen: 0.0.0.0:9464\n"
+         "control:\n"
+         "  listen: tcp://0.0.0.0:7000\n",
+         {"evbus.yaml:1:1: log_levle: unknown key",
+          "evbus.yaml:3:12: ingest.listen[0]: the port of 'tcp://127.0.0.1:99999'",
+          "evbus.yaml:3:35: ingest.listen[1]: tcp://0.0.0.0:5555 can be reached",
+          "evbus.yaml:6:13: targets[0].plugin: cannot open /nonexistent.so",
+          "evbus.yaml:9:14: rules[0] (r): pattern.source[0].prefix: ",
+          "evbus.yaml:9:14: rules[0] (r): pattern.x[0].cidr: ",
+          "evbus.yaml:10:18: rules[0].targets[1]: target 'a' is listed twice",
+          "evbus.yaml:13:14: rules[1].targets: lists no target",
+          "evbus.yaml:15:11: metrics.listen: 0.0.0.0:9464 can be reached",
+          "evbus.yaml:17:11: control.listen: tcp://0.0.0.0:7000 can be reached"}},
         /* Region problems in the list and in several targets. */
         {"regions:\n"
          "  - name: us-east-1\n"
@@ -292,6 +362,19 @@ ParameterizedTest(many_case *c, config, every_problem_is_reported_at_once) {
     for (const char *p = err; *p; p++)
         lines += *p == '\n';
     cr_expect_eq(lines, want, "%zu problems reported, %zu wanted:\n%s", lines, want, err);
+    evbus__config_free(&cfg);
+}
+
+/* `*` (or 0) asks ZeroMQ for any free port: evbusd logs the one bound. */
+Test(config, ingest_may_listen_on_any_free_port) {
+    evbus__config cfg;
+    char err[2048];
+    evbus__config_defaults(&cfg);
+    cr_assert_eq(evbus__config_load(&cfg,
+                                    write_file("ingest:\n  listen: [tcp://127.0.0.1:*, "
+                                               "tcp://127.0.0.1:0, tcp://127.0.0.1:65535]\n"),
+                                    err, sizeof err),
+                 EVBUS_OK, "%s", err);
     evbus__config_free(&cfg);
 }
 

@@ -77,7 +77,7 @@ Test(json, depth_limit) {
 }
 
 typedef struct event_case {
-    char field[16];
+    char field[24];
     char value[300];
     char why[64]; /* "" when valid */
 } event_case;
@@ -106,6 +106,10 @@ ParameterizedTestParameters(event, validate) {
         {"id", "\xff\xfe", "id is not valid UTF-8"},
         {"time", "2026-11-23T17:44:20\xffZ", "time is not valid UTF-8"},
         {"partition_key", "k", ""},
+        /* Named as the raw-NUL check names them (frame.c). */
+        {"attributes.key", "\xff", "attributes.key is not valid UTF-8"},
+        {"attributes.value", "\xff", "attributes.value is not valid UTF-8"},
+        {"resources", "\xff", "resources is not valid UTF-8"},
     };
     return cr_make_param_array(event_case, cases, sizeof cases / sizeof cases[0]);
 }
@@ -127,6 +131,18 @@ ParameterizedTest(event_case *c, event, validate) {
         ev.id = c->value;
     else if (strcmp(c->field, "partition_key") == 0)
         ev.partition_key = c->value;
+    Evbus__V1__Attribute attr = EVBUS__V1__ATTRIBUTE__INIT, *attrs[] = {&attr};
+    attr.key = strcmp(c->field, "attributes.key") == 0 ? c->value : "k";
+    attr.value = strcmp(c->field, "attributes.value") == 0 ? c->value : "v";
+    if (strncmp(c->field, "attributes.", 11) == 0) {
+        ev.attributes = attrs;
+        ev.n_attributes = 1;
+    }
+    char *res[] = {c->value};
+    if (strcmp(c->field, "resources") == 0) {
+        ev.resources = res;
+        ev.n_resources = 1;
+    }
     char why[256] = "";
     int rc = evbus__event_validate(&ev, 256 * 1024, why, sizeof why);
     if (!c->why[0])
