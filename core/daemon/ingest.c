@@ -674,6 +674,10 @@ static const char *outcome_reason(evbus__store_outcome o) {
     case EVBUS__FULL:
         return "storage full: storage.map_size is reached; send again later (delivery frees "
                "space, or raise storage.map_size)";
+    case EVBUS__FULL_IDS:
+        return "storage full of event ids kept for deduplication (storage.dedup_window): evbusd "
+               "is forgetting the oldest early to make room; send again now (or raise "
+               "storage.map_size to keep the whole window)";
     case EVBUS__BACKLOG:
         return "backlog limit reached (storage.max_backlog events are waiting); send again later";
     case EVBUS__DISK_FULL:

@@ -203,6 +203,14 @@ void evbus__space_note(evbus__space *sp, evbus__store_outcome state, uint64_t re
                         "frees space (or raise storage.map_size)",
                         sp->dir, (unsigned long long)(sp->map_pages * sp->psize >> 10),
                         (unsigned long long)(sp->reserve_pages * sp->psize >> 10));
+        else if (state == EVBUS__FULL_IDS)
+            EVBUS_LOG_W("store",
+                        "storage full of event ids kept for deduplication: %s holds "
+                        "storage.map_size (%llu KiB) less the %llu KiB kept for delivery "
+                        "results, at least half of it ids; the oldest are forgotten early to make "
+                        "room (or raise storage.map_size)",
+                        sp->dir, (unsigned long long)(sp->map_pages * sp->psize >> 10),
+                        (unsigned long long)(sp->reserve_pages * sp->psize >> 10));
         else if (state == EVBUS__DISK_FULL)
             EVBUS_LOG_W("store",
                         "disk full: the file system holding %s has no space left; producers get "
