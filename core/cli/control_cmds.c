@@ -122,6 +122,11 @@ static void print_status(json_t *st) {
     printf("store: %lld events, %lld pending deliveries, %.1f of %.1f MiB used\n\n",
            (long long)num(store, "events"), (long long)num(store, "pending"),
            (double)num(store, "map_used") / 1048576.0, (double)num(store, "map_size") / 1048576.0);
+    if (num(store, "ids_forgotten_early"))
+        printf("dedup window shortened: %lld ids forgotten early to make room; ids were kept "
+               "%.0f s when it last happened (raise storage.map_size)\n\n",
+               (long long)num(store, "ids_forgotten_early"),
+               (double)num(store, "dedup_window_effective_ms") / 1000.0);
     printf("%-24s %-12s %10s %9s %12s %9s %9s %12s  %s\n", "TARGET", "PLUGIN", "PENDING",
            "IN FLIGHT", "DELIVERED", "RETRIED", "DEAD", "OLDEST AGE", "REGION");
     size_t i;

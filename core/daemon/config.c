@@ -65,6 +65,20 @@ static const evbus__cfg_field ingest_fields[] = {
      .min = 1,
      .max = 60000,
      .help = "how long to wait for room in a slow producer's queue before dropping its ack"},
+    {.key = "handshake_timeout",
+     .type = EVBUS__CFG_DURATION,
+     .offset = F(handshake_timeout_ms),
+     .min = 100,
+     .max = 600000,
+     .help = "a connection that has not finished its ZeroMQ (and CURVE) handshake by then is "
+             "closed"},
+    {.key = "max_connections",
+     .type = EVBUS__CFG_UINT,
+     .offset = F(max_connections),
+     .min = 1,
+     .max = 1000000,
+     .help = "producer connections open at once (at most half the open files evbusd may "
+             "have); more are closed at once"},
     {.key = "curve",
      .type = EVBUS__CFG_SECTION,
      .section = ingest_curve_fields,
@@ -715,6 +729,10 @@ void evbus__config_defaults(evbus__config *cfg) {
     cfg->max_events_per_request = 10000;
     cfg->max_event_size = 256 * 1024;
     cfg->ack_send_timeout_ms = 1000;
+    /* libzmq's 30 s lets a flood of half-handshakes hold descriptors for
+     * long; a real producer's handshake takes milliseconds. */
+    cfg->handshake_timeout_ms = 5000;
+    cfg->max_connections = 4096;
     cfg->data_dir = strdup("evbus-data");
     cfg->map_size = 1ull << 30;
     cfg->max_backlog = 0;

@@ -92,7 +92,9 @@ typedef struct evbus__config {
     uint64_t max_events_per_request;
     uint64_t max_event_size;
     uint64_t ack_send_timeout_ms;
-    char *data_dir; /* absolute once loaded */
+    uint64_t handshake_timeout_ms; /* unfinished ingest handshakes are dropped after it */
+    uint64_t max_connections;      /* ingest connections open at once */
+    char *data_dir;                /* absolute once loaded */
     uint64_t map_size;
     uint64_t max_backlog; /* stored events before RETRY_LATER; 0 = no limit */
     int64_t dedup_window_ms;

@@ -107,15 +107,16 @@ json_t *evbus__control_status(evbus__control *c) {
     }
     json_t *status = json_pack(
         "{s:b, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, "
-        "s:I}, s:o}",
+        "s:I, s:I, s:I}, s:o}",
         "ok", 1, "region", c->cfg->region, "version", EVBUS_VERSION, "ingest", "requests",
         (json_int_t)k.requests, "accepted", (json_int_t)k.accepted, "duplicates",
         (json_int_t)k.duplicates, "rejected", (json_int_t)k.rejected, "retry_later",
         (json_int_t)k.retry_later, "bad_frames", (json_int_t)k.bad_frames, "unmatched",
         (json_int_t)k.unmatched, "commits", (json_int_t)k.commits, "store", "events",
         (json_int_t)st.events, "pending", (json_int_t)st.pending, "ids", (json_int_t)st.ids,
-        "map_size", (json_int_t)st.map_size, "map_used", (json_int_t)st.map_used, "targets",
-        targets);
+        "map_size", (json_int_t)st.map_size, "map_used", (json_int_t)st.map_used,
+        "ids_forgotten_early", (json_int_t)st.ids_forgotten_early, "dedup_window_effective_ms",
+        (json_int_t)st.dedup_window_ms, "targets", targets);
     if (status && c->auth)
         json_object_set_new(status, "auth", evbus__auth_status(c->auth));
     if (status && c->regions)

@@ -13,6 +13,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "conn_guard.h"
 #include "dispatch_msg.h"
 #include "evbus.pb-c.h"
 #include "frame.h"
@@ -111,6 +112,7 @@ struct evbus__ingest {
     int64_t last_drop_log_ms;
     evbus__uuid_gen uuids;
     evbus__auth *auth;
+    evbus__conn_guard *guard;          /* keeps connections from using up descriptors */
     const evbus__producers *producers; /* held by the receiver; NULL without CURVE */
     evbus__audit *audit;               /* the writer's: audit events of state changes */
 };
@@ -398,6 +400,12 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
     zmq_setsockopt(ing->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(ing->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     zmq_setsockopt(ing->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    int handshake = (int)cfg->handshake_timeout_ms;
+    zmq_setsockopt(ing->sock, ZMQ_HANDSHAKE_IVL, &handshake, sizeof handshake);
+    /* Watching connections starts before the first can be accepted. */
+    if (evbus__conn_guard_start(zctx, ing->sock, cfg->max_connections, &ing->guard, err, errlen) !=
+        EVBUS_OK)
+        goto fail;
     if (evbus__auth_secure_ingest(auth, ing->sock, err, errlen) != EVBUS_OK)
         goto fail;
     for (size_t i = 0; i < cfg->listen.n; i++) {
@@ -440,6 +448,7 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
         return;
     evbus__ingest *ing = *ingp;
     stop_writer(ing);
+    evbus__conn_guard_stop(&ing->guard);
     if (ing->sock)
         zmq_close(ing->sock);
     if (ing->pipe)
@@ -699,6 +708,10 @@ static const char *outcome_reason(evbus__store_outcome o) {
     case EVBUS__FULL:
         return "storage full: storage.map_size is reached; send again later (delivery frees "
                "space, or raise storage.map_size)";
+    case EVBUS__FULL_IDS:
+        return "storage full of event ids kept for deduplication (storage.dedup_window): evbusd "
+               "is forgetting the oldest early to make room; send again now (or raise "
+               "storage.map_size to keep the whole window)";
     case EVBUS__BACKLOG:
         return "backlog limit reached (storage.max_backlog events are waiting); send again later";
     case EVBUS__DISK_FULL:

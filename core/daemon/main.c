@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <zmq.h>
 
 #include "auth.h"
@@ -26,6 +27,29 @@ static void on_signal(int sig) {
         reload_requested = 1; /* the authentication thread re-reads the key lists */
     else
         stop_requested = 1;
+}
+
+/* Raises the soft limit on open files to the hard one: every producer
+ * connection, plugin connection and control client holds a descriptor, and
+ * a soft limit of 1024 (the usual default) is soon reached. Logged, so that
+ * an operator sees what evbusd has to work with. */
+static void raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t was = rl.rlim_cur;
+    /* Linux refuses an infinite limit above fs.nr_open: settle for that. */
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != was)
+        EVBUS_LOG_I("evbusd", "open files limit: %llu (raised from %llu)",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)was);
+    else
+        EVBUS_LOG_I("evbusd", "open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 static void usage(FILE *out) {
@@ -121,6 +145,7 @@ int main(int argc, char **argv) {
     /* Over a file size limit, writes then fail with EFBIG, which the store treats
      * as a full disk, instead of the signal killing evbusd. */
     signal(SIGXFSZ, SIG_IGN);
+    raise_nofile();
 
     if (evbus__store_open(cfg.data_dir, cfg.map_size, &store, err, sizeof err) != EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);

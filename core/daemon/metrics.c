@@ -155,6 +155,17 @@ char *evbus__metrics_render(json_t *st) {
         "# TYPE evbus_store_map_size_bytes gauge\nevbus_store_map_size_bytes %lld\n",
         num(in, "bad_frames"), num(in, "unmatched"), num(in, "commits"), num(store, "events"),
         num(store, "map_used"), num(store, "map_size"));
+    add(&t,
+        "# HELP evbus_store_ids_forgotten_early_total Event ids forgotten before "
+        "storage.dedup_window ended, to make room in a store full of them.\n"
+        "# TYPE evbus_store_ids_forgotten_early_total counter\n"
+        "evbus_store_ids_forgotten_early_total %lld\n"
+        "# HELP evbus_store_dedup_window_effective_seconds How long ids were kept when some "
+        "were last forgotten early (0: never).\n"
+        "# TYPE evbus_store_dedup_window_effective_seconds gauge\n"
+        "evbus_store_dedup_window_effective_seconds %.3f\n",
+        num(store, "ids_forgotten_early"),
+        (double)num(store, "dedup_window_effective_ms") / 1000.0);
     static const char *const per_target[][4] = {
         {"pending", "gauge", "pending", "Deliveries waiting, in flight or scheduled for retry."},
         {"in_flight", "gauge", "in_flight", "Events handed to the plugin and not yet answered."},

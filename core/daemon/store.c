@@ -52,6 +52,10 @@ struct evbus__store {
     evbus__space space; /* limits that keep a full store working */
     int64_t results_log_ms;
     int64_t io_log_ms;
+    /* Ids forgotten before their window ended (store full of ids): the
+     * total, and the window they had, published under counts_lock. */
+    uint64_t ids_early, ids_early_logged;
+    int64_t early_window_ms, early_log_ms;
 };
 
 void evbus__store_set_retention(evbus__store *s, int64_t retention_ms, uint32_t n_targets) {
@@ -694,6 +698,64 @@ static uint64_t batch_pages(const evbus__store *s, const evbus__store_item *item
     return pages + 2 * small / s->space.psize;
 }
 
+/* Most ids forgotten early in one commit, which keeps that commit short. */
+#define EARLY_IDS_MAX 100000
+
+/* The map is full for events. When ids kept for deduplication hold at least
+ * half of it, waiting for their window to end (24 h by default) would keep
+ * ingest refused all that time with nothing to deliver: the oldest ids are
+ * forgotten now instead (an eighth of them per commit), which shortens the
+ * dedup window; the refused items are told so (FULL_IDS). Sets *forgot and
+ * *window_ms (how long the oldest id left had been kept). Returns an LMDB
+ * code. */
+static int forget_ids_early(evbus__store *s, MDB_txn *txn, evbus__store_item *items, size_t n,
+                            int64_t now_ms, size_t *forgot, int64_t *window_ms) {
+    MDB_stat st;
+    int mrc = mdb_stat(txn, s->dbi[DB_DEDUP_LOG], &st);
+    if (mrc)
+        return mrc;
+    uint64_t id_pages = st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    if (2 * id_pages < pages_in_use(s, txn))
+        return 0; /* mostly events waiting for delivery: delivery frees space */
+    size_t budget = st.ms_entries / 8;
+    if (budget < 2 * n + 16)
+        budget = 2 * n + 16;
+    if (budget > EARLY_IDS_MAX)
+        budget = EARLY_IDS_MAX;
+    size_t before = s->n_expired;
+    if ((mrc = expire_ids(s, txn, INT64_MAX, budget)))
+        return mrc;
+    *forgot = s->n_expired - before;
+    MDB_cursor *cur;
+    if ((mrc = mdb_cursor_open(txn, s->dbi[DB_DEDUP_LOG], &cur)))
+        return mrc;
+    MDB_val k, v;
+    *window_ms = 0;
+    if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && v.mv_size >= 8)
+        *window_ms = now_ms - (int64_t)evbus__get_be64(v.mv_data);
+    mdb_cursor_close(cur);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].outcome == EVBUS__FULL)
+            items[i].outcome = EVBUS__FULL_IDS;
+    return 0;
+}
+
+/* Says, at most once a minute, that ids are forgotten early and how long
+ * they are kept now: producers relying on deduplication need to know. */
+static void warn_ids_early(evbus__store *s, int64_t window_ms, int64_t mono_ms) {
+    if (s->early_log_ms && mono_ms - s->early_log_ms < 60000)
+        return;
+    EVBUS_LOG_W("store",
+                "storage full of event ids kept for deduplication: forgot %llu id(s) before "
+                "storage.dedup_window ended; ids are now remembered for about %lld s, so a "
+                "producer resending later gets its event stored twice (raise storage.map_size "
+                "to keep the whole window)",
+                (unsigned long long)(s->ids_early - s->ids_early_logged),
+                (long long)(window_ms / 1000));
+    s->ids_early_logged = s->ids_early;
+    s->early_log_ms = mono_ms;
+}
+
 /* One attempt at appending items[0..n). Returns an LMDB code; on success every
  * item's outcome is set. */
 static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
@@ -803,6 +865,17 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     }
     /* Expiry rides along in the same commit: forgetting twice as many ids as
      * were added keeps the window bounded without a commit of its own. */
+    int64_t early_window = 0;
+    size_t n_early = 0;
+    /* Full for events: first what nothing needs any more (events no target
+     * takes, kept only until space is wanted when there is no retention),
+     * then, if ids hold most of the store, the oldest ids. */
+    if (refused == EVBUS__FULL && s->retention_ms == 0 &&
+        (mrc = sweep_retained(s, txn, INT64_MAX, 8 * n + 1024)))
+        goto abort;
+    if (refused == EVBUS__FULL &&
+        (mrc = forget_ids_early(s, txn, items, n, now_ms, &n_early, &early_window)))
+        goto abort;
     if ((mrc = expire_ids(s, txn, expire_before_ms, 2 * n + 16)))
         goto abort;
     if (s->retention_ms > 0 &&
@@ -813,6 +886,13 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     if (mrc)
         goto abort;
     s->next_seq = seq;
+    if (n_early) {
+        pthread_mutex_lock(&s->counts_lock);
+        s->ids_early += n_early;
+        s->early_window_ms = early_window;
+        pthread_mutex_unlock(&s->counts_lock);
+        warn_ids_early(s, early_window, mono_ms);
+    }
     for (size_t i = 0; i < s->n_expired; i++)
         evbus__id_index_del(s->ids, s->expired[i].hash, s->expired[i].seq);
     pthread_mutex_lock(&s->counts_lock);
@@ -862,7 +942,8 @@ static void note_space(evbus__store *s, const evbus__store_item *items, size_t n
     evbus__store_outcome why = EVBUS__STORED;
     for (size_t i = 0; i < n; i++) {
         evbus__store_outcome o = items[i].outcome;
-        if (o == EVBUS__FULL || o == EVBUS__DISK_FULL || o == EVBUS__IO_ERROR) {
+        if (o == EVBUS__FULL || o == EVBUS__FULL_IDS || o == EVBUS__DISK_FULL ||
+            o == EVBUS__IO_ERROR) {
             refused++;
             why = o;
         }
@@ -953,6 +1034,10 @@ evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out) {
         out->pending = st.ms_entries;
     mdb_txn_abort(txn);
     out->ids = evbus__id_index_count(s->ids);
+    pthread_mutex_lock(&s->counts_lock);
+    out->ids_forgotten_early = s->ids_early;
+    out->dedup_window_ms = s->early_window_ms;
+    pthread_mutex_unlock(&s->counts_lock);
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &envst);
     out->map_size = info.me_mapsize;

@@ -35,6 +35,8 @@ typedef enum evbus__store_outcome {
     EVBUS__BACKLOG = 4,   /* not stored: max_backlog events are waiting */
     EVBUS__DISK_FULL = 5, /* not stored: the file system holding the store is full */
     EVBUS__IO_ERROR = 6,  /* not stored: writing to the store failed */
+    EVBUS__FULL_IDS = 7,  /* not stored: the map is full, mostly of ids kept for
+                             deduplication (the oldest are being forgotten early) */
 } evbus__store_outcome;
 
 typedef struct evbus__store_item {
@@ -92,10 +94,13 @@ typedef struct evbus__store_results {
 } evbus__store_results;
 
 typedef struct evbus__store_stats {
-    uint64_t events;   /* event records stored */
-    uint64_t pending;  /* pending deliveries (event, target) */
-    uint64_t ids;      /* ids remembered for deduplication */
-    uint64_t next_seq; /* sequence the next new event gets */
+    uint64_t events;              /* event records stored */
+    uint64_t pending;             /* pending deliveries (event, target) */
+    uint64_t ids;                 /* ids remembered for deduplication */
+    uint64_t ids_forgotten_early; /* before storage.dedup_window ended, to make room */
+    int64_t dedup_window_ms;      /* how long ids were kept when some were last forgotten
+                                     early; 0 when that never happened */
+    uint64_t next_seq;            /* sequence the next new event gets */
     uint64_t map_size, map_used;
 } evbus__store_stats;
 
@@ -127,12 +132,14 @@ void evbus__store_close(evbus__store **s);
  *
  * A store short of space keeps working (store_space.h): events stop being
  * stored once the map, less a reserve kept for delivery results, is used
- * up (FULL), or while the file system is full (DISK_FULL); a commit that
- * fails writing comes back DISK_FULL or IO_ERROR. Such items are not
- * stored and nothing already acked is touched. Results may use the reserve;
- * when even they do not fit they are committed in smaller parts, and
- * res->n_recorded says how many leading ones are durable (the rest: try
- * again later). Each change of state is logged once.
+ * up (FULL: then, without retention, records no target needs any more
+ * (events no rule routed) are removed in the same commit; FULL_IDS when ids
+ * kept for deduplication hold at least half of the store: the oldest ids
+ * are then forgotten before their window ends, so that later events fit), or while the file system
+ * is full (DISK_FULL); a commit that fails writing comes back DISK_FULL or IO_ERROR. Such items are
+ * not stored and nothing already acked is touched. Results may use the reserve; when even they do
+ * not fit they are committed in smaller parts, and res->n_recorded says how many leading ones are
+ * durable (the rest: try again later). Each change of state is logged once.
  *
  * Returns EVBUS_OK (check each outcome and res->n_recorded) or EVBUS_ESTORE
  * when LMDB failed in a way that is not about space or I/O (nothing of the

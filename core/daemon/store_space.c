@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,9 +55,12 @@ void evbus__space_init(evbus__space *sp, int fd, const char *dir, uint64_t psize
      * a batch's entries dirties a few pages per sub-database and level, and
      * a dead letter adds up to 1 KiB, so results of every batch in flight
      * fit several times over. */
-    sp->reserve_pages = clamp_u64(sp->map_pages / 16, (256u << 10) / psize, (64u << 20) / psize);
+    sp->min_reserve_pages = (256u << 10) / psize;
+    sp->reserve_pages = clamp_u64(sp->map_pages / 16, sp->min_reserve_pages, (64u << 20) / psize);
     if (sp->reserve_pages > sp->map_pages / 2)
         sp->reserve_pages = sp->map_pages / 2;
+    if (sp->min_reserve_pages > sp->reserve_pages)
+        sp->min_reserve_pages = sp->reserve_pages;
     sp->chunk_pages = clamp_u64(sp->map_pages / 16, (1u << 20) / psize, (64u << 20) / psize);
     sp->state = EVBUS__STORED;
     struct stat st;
@@ -66,31 +70,59 @@ void evbus__space_init(evbus__space *sp, int fd, const char *dir, uint64_t psize
     evbus__space_prepare(sp, hwm_pages, 0, now_ms);
 }
 
+/* The reserve kept for results inside a file system too small for the
+ * map's: a sixteenth of the data, at least 256 KiB, never more than the
+ * map's reserve. A fixed share of a 1 GiB map (64 MiB) would leave nothing
+ * for events on a disk of 100 MiB. */
+static uint64_t reserve_for(const evbus__space *sp, uint64_t data_pages) {
+    return clamp_u64(data_pages / 16, sp->min_reserve_pages, sp->reserve_pages);
+}
+
+static bool out_of_space(int e) {
+    return e == ENOSPC || e == EDQUOT || e == EFBIG || e == EINTR;
+}
+
 void evbus__space_prepare(evbus__space *sp, uint64_t hwm_pages, uint64_t need_pages,
                           int64_t now_ms) {
     if (!sp->prealloc)
         return;
     uint64_t ahead = hwm_pages + need_pages + sp->reserve_pages;
-    if (sp->alloc_pages >= min_u64(sp->map_pages, ahead + sp->chunk_pages / 2))
+    if (sp->alloc_pages >= min_u64(sp->map_pages, ahead + sp->chunk_pages / 2)) {
+        sp->disk_short = sp->disk_full = false;
         return;
-    if (sp->disk_full && now_ms < sp->retry_ms)
+    }
+    /* What the next commit needs, with the reserve scaled to the data. */
+    uint64_t floor =
+        min_u64(sp->map_pages, hwm_pages + need_pages + reserve_for(sp, hwm_pages + need_pages));
+    /* Short of disk, the file system is asked again only every 250 ms,
+     * unless the next commit does not fit in what is allocated. */
+    if (sp->disk_short && now_ms < sp->retry_ms && (sp->disk_full || sp->alloc_pages >= floor))
         return;
     int e = grow_to(sp, min_u64(sp->map_pages, ahead + sp->chunk_pages));
     if (e == 0) {
-        sp->disk_full = false;
+        sp->disk_short = sp->disk_full = false;
         return;
     }
-    if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == EINTR) {
-        /* Short of a whole increment, take what is needed now (and stay
-         * "full": ingest then stops at what is allocated). */
-        grow_to(sp, min_u64(sp->map_pages, ahead));
-        if (!sp->disk_full)
-            EVBUS_LOG_D(
-                "store", "%s: cannot grow data.mdb to %llu MiB: %s", sp->dir,
-                (unsigned long long)(min_u64(sp->map_pages, ahead + sp->chunk_pages) * sp->psize >>
-                                     20),
-                strerror(e));
-        sp->disk_full = true;
+    if (out_of_space(e)) {
+        /* Short of a whole increment: the largest smaller one that fits,
+         * halving down to what the next commit needs. */
+        for (uint64_t step = sp->chunk_pages;; step /= 2) {
+            e = grow_to(sp, min_u64(sp->map_pages, floor + step));
+            if (e == 0 || step == 0 || !out_of_space(e))
+                break;
+        }
+        bool full = e != 0; /* not even the next commit fits: the disk is full */
+        if (full && !sp->disk_full)
+            EVBUS_LOG_D("store", "%s: cannot grow data.mdb to %llu KiB: %s", sp->dir,
+                        (unsigned long long)(floor * sp->psize >> 10), strerror(e));
+        else if (!full && !sp->disk_short)
+            EVBUS_LOG_D("store",
+                        "%s: the file system has no room for a %llu MiB step of data.mdb; it is "
+                        "grown in smaller ones (now %llu KiB)",
+                        sp->dir, (unsigned long long)(sp->chunk_pages * sp->psize >> 20),
+                        (unsigned long long)(sp->alloc_pages * sp->psize >> 10));
+        sp->disk_short = true;
+        sp->disk_full = full;
         sp->retry_ms = now_ms + DISK_RETRY_MS;
         return;
     }
@@ -102,7 +134,7 @@ void evbus__space_prepare(evbus__space *sp, uint64_t hwm_pages, uint64_t need_pa
                 "noticed when a commit fails instead",
                 sp->dir, strerror(e));
     sp->prealloc = false;
-    sp->disk_full = false;
+    sp->disk_short = sp->disk_full = false;
 }
 
 uint64_t evbus__space_item_pages(const evbus__space *sp, const evbus__store_item *it) {
@@ -123,7 +155,8 @@ evbus__store_outcome evbus__space_admit(const evbus__space *sp, uint64_t live, u
      * delivery are reused before the file grows. When they cannot be (a
      * reader still sees them), the commit fails with ENOSPC and
      * evbus__space_classify() holds ingest off for a moment. */
-    if (sp->prealloc && sp->disk_full && live + need + sp->reserve_pages > sp->alloc_pages)
+    if (sp->prealloc && sp->disk_short &&
+        live + need + reserve_for(sp, live + need) > sp->alloc_pages)
         return EVBUS__DISK_FULL;
     return EVBUS__STORED;
 }
@@ -149,7 +182,7 @@ evbus__store_outcome evbus__space_classify(evbus__space *sp, int mrc, int64_t no
         return 0;
     if (o == EVBUS__DISK_FULL) {
         sp->refuse_until_ms = now_ms + DISK_RETRY_MS;
-        sp->disk_full = true;
+        sp->disk_short = sp->disk_full = true;
         sp->retry_ms = now_ms; /* grow the allocation as soon as it can */
     }
     return o;
@@ -168,6 +201,14 @@ void evbus__space_note(evbus__space *sp, evbus__store_outcome state, uint64_t re
                         "storage full: %s holds storage.map_size (%llu KiB) less the %llu KiB "
                         "kept for delivery results; producers get RETRY_LATER until delivery "
                         "frees space (or raise storage.map_size)",
+                        sp->dir, (unsigned long long)(sp->map_pages * sp->psize >> 10),
+                        (unsigned long long)(sp->reserve_pages * sp->psize >> 10));
+        else if (state == EVBUS__FULL_IDS)
+            EVBUS_LOG_W("store",
+                        "storage full of event ids kept for deduplication: %s holds "
+                        "storage.map_size (%llu KiB) less the %llu KiB kept for delivery "
+                        "results, at least half of it ids; the oldest are forgotten early to make "
+                        "room (or raise storage.map_size)",
                         sp->dir, (unsigned long long)(sp->map_pages * sp->psize >> 10),
                         (unsigned long long)(sp->reserve_pages * sp->psize >> 10));
         else if (state == EVBUS__DISK_FULL)

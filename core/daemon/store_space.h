@@ -13,8 +13,13 @@
  *   the pages LMDB has used, in increments of `chunk_pages`. A file system
  *   that fills up then fails the fallocate, before any transaction, instead
  *   of a commit's page writes (which LMDB reports as EIO on a short write).
- *   While the allocation cannot grow, ingest may use only what is allocated,
- *   less the same reserve, so results still commit into space already ours.
+ *   Where a whole increment (with the map's reserve) does not fit, smaller
+ *   ones are taken, halving down to what the next commit needs with a
+ *   reserve scaled to the data (a sixteenth, at least 256 KiB), so a disk
+ *   far smaller than map_size is used to the end. While the allocation is
+ *   short, ingest may use only what is allocated, less that reserve, so
+ *   results still commit into space already ours; "disk full" means that
+ *   not even the next commit fits on the file system.
  *   Increments rather than the whole map at once: map_size is a ceiling
  *   that is often set far above the data a deployment keeps, and reserving
  *   it all would take the disk from everything else on it. */
@@ -28,15 +33,18 @@
 #include "store.h"
 
 typedef struct evbus__space {
-    char dir[256];      /* for log lines */
-    int fd;             /* the data file: LMDB's descriptor, not ours to close */
-    uint64_t psize;     /* page size */
-    uint64_t map_pages; /* map_size in pages */
-    uint64_t reserve_pages;
+    char dir[256];              /* for log lines */
+    int fd;                     /* the data file: LMDB's descriptor, not ours to close */
+    uint64_t psize;             /* page size */
+    uint64_t map_pages;         /* map_size in pages */
+    uint64_t reserve_pages;     /* kept for results below map_size */
+    uint64_t min_reserve_pages; /* the least kept on a file system smaller than that */
     uint64_t chunk_pages;
     uint64_t alloc_pages;       /* the data file is allocated up to here */
     bool prealloc;              /* false once the file system cannot fallocate */
-    bool disk_full;             /* the allocation could not grow last time */
+    bool disk_short;            /* the allocation could not take a whole increment: ingest
+                                   stays within it, less a reserve scaled to the data */
+    bool disk_full;             /* not even the next commit fitted on the file system */
     int64_t retry_ms;           /* monotonic: when to try growing it again */
     int64_t refuse_until_ms;    /* monotonic: a commit failed for lack of disk:
                                    refuse ingest without trying until then */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -214,11 +215,13 @@ Test(storage_full, full_map_drains_once_delivery_works_and_ingest_resumes) {
     cr_assert_eq(harness_stop(&h), 0, "evbusd exits cleanly");
 }
 
-/* Mounts an 8 MiB tmpfs at dir; false (the test is skipped) where this
- * process may not mount. */
-static bool mount_small_fs(const char *dir) {
+/* Mounts a tmpfs of `size` (mount's option, "8m") at dir; false (the test
+ * is skipped) where this process may not mount. */
+static bool mount_small_fs(const char *dir, const char *size) {
     cr_assert_eq(mkdir(dir, 0700), 0);
-    if (mount("tmpfs", dir, "tmpfs", 0, "size=8m") != 0) {
+    char opts[32];
+    snprintf(opts, sizeof opts, "size=%s", size);
+    if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
         fprintf(stderr, "cannot mount a tmpfs at %s (%s): needs root (CAP_SYS_ADMIN)\n", dir,
                 strerror(errno));
         return false;
@@ -231,7 +234,7 @@ Test(storage_full, full_disk_answers_retry_later_and_resumes_when_space_is_freed
     harness_init(&h, NULL);
     char disk[300];
     snprintf(disk, sizeof disk, "%s/disk", h.dir);
-    if (!mount_small_fs(disk))
+    if (!mount_small_fs(disk, "8m"))
         cr_skip_test("cannot mount a small tmpfs here (needs root); disk-full test skipped");
     /* Something else on the file system, freed later. */
     char ballast[340];
@@ -278,4 +281,38 @@ Test(storage_full, full_disk_answers_retry_later_and_resumes_when_space_is_freed
         cr_assert_eq(evbus_publish(client, &e, 1, &ack), EVBUS_OK);
         cr_assert_eq(ack.status, EVBUS_ACK_DUPLICATE, "%s was acked, then lost", accepted[i]);
     }
+}
+
+/* With the default map_size (1 GiB) on a file system of 32 MiB, the data
+ * file cannot be preallocated in the map's 64 MiB steps: evbusd takes
+ * smaller ones and accepts events until the disk is really full, instead
+ * of answering "disk full" to the first event. */
+Test(storage_full, small_disk_with_the_default_map_size_is_used_to_the_end) {
+    harness_init(&h, NULL);
+    char disk[300];
+    snprintf(disk, sizeof disk, "%s/disk", h.dir);
+    if (!mount_small_fs(disk, "32m"))
+        cr_skip_test("cannot mount a small tmpfs here (needs root); small-disk test skipped");
+    char storage[400];
+    snprintf(storage, sizeof storage, "  data_dir: %s/data\n", disk); /* default map_size */
+    write_config(storage, "");
+    cr_assert(harness_start(&h));
+    open_client();
+
+    int next = 0;
+    char why[512] = "";
+    cr_assert_eq(publish_req("small", &next, "s", why, sizeof why), 0,
+                 "the first events were refused with 32 MiB free: %s", why);
+    fill_until_refused("small", "s", &next, why, sizeof why);
+    cr_assert(strstr(why, "disk full"), "%s", why);
+    struct statvfs vfs;
+    cr_assert_eq(statvfs(disk, &vfs), 0);
+    unsigned long long free_kib = (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 10;
+    cr_log_info("%zu events accepted; %llu KiB free when \"disk full\" was answered", n_accepted,
+                free_kib);
+    /* Full means full: what is left would not hold another commit with its
+     * reserve (a batch of these events is about 100 KiB). */
+    cr_assert_lt(free_kib, 4096, "\"disk full\" with %llu KiB free", free_kib);
+    cr_assert_gt(n_accepted, 3000, "only %zu events of 2 KiB fitted in 32 MiB", n_accepted);
+    cr_assert_eq(count_in_log("Input/output error"), 0);
 }

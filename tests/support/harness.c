@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,13 @@ bool harness_start(harness *h) {
             _exit(127);
         FILE *log = freopen(h->log, "a", stderr);
         (void)log;
+        if (h->nofile) {
+            struct rlimit rl = {(rlim_t)h->nofile, (rlim_t)h->nofile};
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+                fprintf(stderr, "setrlimit(RLIMIT_NOFILE, %lu): %s\n", h->nofile, strerror(errno));
+                _exit(127);
+            }
+        }
         execl(bin, "evbusd", "--config", h->config, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);

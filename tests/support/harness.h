@@ -15,6 +15,9 @@ typedef struct harness {
     char log[300];      /* dir/evbusd.log: the daemon's stderr */
     pid_t pid;
     int starts; /* how many times started: readiness counts log lines */
+    /* When non-zero, the daemon starts with RLIMIT_NOFILE soft = hard = this
+     * (set between fork and exec), as a service manager would give it. */
+    unsigned long nofile;
 } harness;
 
 /* Creates the directory and writes a configuration: region test-1, the
