@@ -97,9 +97,18 @@ void evbus__endpoint_check_ipc_dir(evbus__cfg_errors *e, const char *ep, evbus__
     if (data_dir && strcmp(dir, data_dir) == 0)
         return; /* made by evbusd before it binds */
     struct stat st;
-    if (stat(dir, &st) != 0)
-        evbus__cfg_error(e, at, key, "cannot bind %s: directory %s: %s", ep, dir, strerror(errno));
-    else if (!S_ISDIR(st.st_mode))
+    if (stat(dir, &st) != 0) {
+        /* A missing last directory is made at start-up (mode 0700), as for
+         * /run/evbus before systemd's RuntimeDirectory exists; a missing
+         * parent is a mistake. */
+        int why = errno;
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", dir);
+        dirname(parent);
+        if (why != ENOENT || stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+            evbus__cfg_error(e, at, key, "cannot bind %s: directory %s: %s", ep, dir,
+                             strerror(why));
+    } else if (!S_ISDIR(st.st_mode))
         evbus__cfg_error(e, at, key, "cannot bind %s: %s is not a directory", ep, dir);
 }
 
@@ -168,6 +177,15 @@ struct evbus__ipc_claims {
 /* Claims one ipc:// path. Returns the lock's fd, or -1 with err set. */
 static int claim(const char *key, const char *endpoint, char *err, size_t errlen, evbus_err *why) {
     const char *path = endpoint + 6;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    dirname(dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s: cannot create the directory %s: %s", key, endpoint, dir,
+                 strerror(errno));
+        *why = EVBUS_EIO;
+        return -1;
+    }
     char lock_path[PATH_MAX];
     if (snprintf(lock_path, sizeof lock_path, "%s.lock", path) >= (int)sizeof lock_path) {
         snprintf(err, errlen, "%s: %s: path too long", key, endpoint);
