@@ -439,6 +439,33 @@ static evbus_err host_region_info(evbus_host *h, size_t index, evbus_region_info
         .last_health = r->health,
         .passive_window_ms = c && c->passive_pos.line ? c->passive_window_ms : 0,
         .passive_min_failures = c && c->passive_pos.line ? (uint32_t)c->passive_min_failures : 0,
+        .calc_at_least = checked && c->calc_pos.line ? (uint32_t)c->calc_at_least : 0,
+        .n_children = checked && c->calc_pos.line ? c->calc_checks.n : 0,
+    };
+    if (full.check == EVBUS_CHECK_CALCULATED)
+        full.url = NULL;
+    FILL_SIZED(out, full);
+    return EVBUS_OK;
+}
+
+static evbus_err host_region_child_info(evbus_host *h, size_t index, size_t child,
+                                        evbus_region_info *out) {
+    if (!h->selector || index >= h->d->n_regions || !out || out->size < sizeof(size_t))
+        return EVBUS_EINVAL;
+    const evbus__region_cfg *c = h->d->regions[index].cfg;
+    if (!c || !c->check_pos.line || !c->calc_pos.line || child >= c->calc_checks.n)
+        return EVBUS_EINVAL;
+    const evbus__region_cfg *k = (const evbus__region_cfg *)c->calc_checks.v + child;
+    evbus_region_info full = {
+        .name = h->d->regions[index].name,
+        .check = (evbus_check_type)k->check_type,
+        .url = k->check_url,
+        .interval_ms = k->check_interval_ms,
+        .timeout_ms = k->check_timeout_ms,
+        .failure_threshold = (uint32_t)k->check_failure_threshold,
+        .recovery_threshold = (uint32_t)k->check_recovery_threshold,
+        .match = k->check_match,
+        .inverted = k->check_inverted,
     };
     FILL_SIZED(out, full);
     return EVBUS_OK;
@@ -537,6 +564,7 @@ void evbus__regions_host_api(evbus_host_api *api) {
     api->check_result = host_check_result;
     api->set_health = host_set_health;
     api->set_route = host_set_route;
+    api->region_child_info = host_region_child_info;
 }
 
 /* ---- status ---- */
