@@ -2,7 +2,9 @@
  * transition an operator makes is itself accepted as an event with source
  * `evbus.region`, routed by the rules and delivered like any other.
  *
- *   detail-type  "Routing Control Changed" | "Application State Changed"
+ *   detail-type  "Routing Control Changed" | "Application State Changed" |
+ *                "Region Route Changed" (the selector's decisions: by "selector:NAME",
+ *                made by the delivery thread through the same result message)
  *   detail       {"region"|"target": NAME, "from": ..., "to": ..., "by": WHO,
  *                 "why": COMMAND [ + ": " REASON], "time": RFC 3339}
  *

@@ -365,52 +365,92 @@ static const evbus__cfg_field metrics_fields[] = {
 
 static const char *const check_types[] = {"http", "https", "tcp", NULL};
 
+/* The keys of one simple check: a region's health_check, or one child of a
+ * calculated one. */
+#define SIMPLE_CHECK_FIELDS                                                                        \
+    {.key = "url",                                                                                 \
+     .type = EVBUS__CFG_STRING,                                                                    \
+     .offset = R(check_url),                                                                       \
+     .pos_offset = R(check_url_pos),                                                               \
+     .help = "what is checked: http://..., https://... or tcp://HOST:PORT (required unless "       \
+             "calculated)"},                                                                       \
+        {.key = "type",                                                                            \
+         .type = EVBUS__CFG_ENUM,                                                                  \
+         .offset = R(check_type),                                                                  \
+         .choices = check_types,                                                                   \
+         .help = "http, https or tcp (default: the url's scheme)"},                                \
+        {.key = "interval",                                                                        \
+         .type = EVBUS__CFG_DURATION,                                                              \
+         .offset = R(check_interval_ms),                                                           \
+         .min = 1000,                                                                              \
+         .max = 3600000,                                                                           \
+         .help = "time between two checks, 1s or more"},                                           \
+        {.key = "timeout",                                                                         \
+         .type = EVBUS__CFG_DURATION,                                                              \
+         .offset = R(check_timeout_ms),                                                            \
+         .pos_offset = R(check_timeout_pos),                                                       \
+         .min = 10,                                                                                \
+         .max = 60000,                                                                             \
+         .help = "a check that has no answer by then fails; shorter than interval"},               \
+        {.key = "failure_threshold",                                                               \
+         .type = EVBUS__CFG_UINT,                                                                  \
+         .offset = R(check_failure_threshold),                                                     \
+         .min = 1,                                                                                 \
+         .max = 10,                                                                                \
+         .help = "consecutive failed checks that make a healthy region unhealthy"},                \
+        {.key = "recovery_threshold",                                                              \
+         .type = EVBUS__CFG_UINT,                                                                  \
+         .offset = R(check_recovery_threshold),                                                    \
+         .min = 1,                                                                                 \
+         .max = 10,                                                                                \
+         .help = "consecutive passed checks that make an unhealthy region healthy"},               \
+        {.key = "match",                                                                           \
+         .type = EVBUS__CFG_STRING,                                                                \
+         .offset = R(check_match),                                                                 \
+         .pos_offset = R(check_match_pos),                                                         \
+         .help = "text the answer's first 5,120 bytes must hold (http and https)"},                \
+        {.key = "inverted",                                                                        \
+         .type = EVBUS__CFG_BOOL,                                                                  \
+         .offset = R(check_inverted),                                                              \
+         .help = "true: the region is healthy when the check fails"},
+
+/* A calculated check's children: simple checks; the keys a child leaves out
+ * (interval, timeout, thresholds) are the calculated check's own. */
+static const evbus__cfg_field child_check_fields[] = {SIMPLE_CHECK_FIELDS{.key = NULL}};
+
+static void child_check_init(void *elem) {
+    evbus__region_cfg *c = elem;
+    c->check_type = -1; /* from the url's scheme */
+    /* 0: inherited from the calculated check (config_regions.c) */
+}
+
+static const evbus__cfg_field calculated_fields[] = {
+    {.key = "at_least",
+     .type = EVBUS__CFG_UINT,
+     .offset = R(calc_at_least),
+     .pos_offset = R(calc_at_least_pos),
+     .min = 0,
+     .max = 256,
+     .help = "healthy when at least this many child checks are (0: always healthy; more than "
+             "there are: never)"},
+    {.key = "checks",
+     .type = EVBUS__CFG_LIST,
+     .offset = R(calc_checks),
+     .pos_offset = R(calc_checks_pos),
+     .section = child_check_fields,
+     .elem_size = sizeof(evbus__region_cfg),
+     .elem_init = child_check_init,
+     .help = "the child checks, each with url: and the other keys of a health_check"},
+    {.key = NULL},
+};
+
 static const evbus__cfg_field health_check_fields[] = {
-    {.key = "url",
-     .type = EVBUS__CFG_STRING,
-     .offset = R(check_url),
-     .pos_offset = R(check_url_pos),
-     .required = true,
-     .help = "what is checked: http://..., https://... or tcp://HOST:PORT"},
-    {.key = "type",
-     .type = EVBUS__CFG_ENUM,
-     .offset = R(check_type),
-     .choices = check_types,
-     .help = "http, https or tcp (default: the url's scheme)"},
-    {.key = "interval",
-     .type = EVBUS__CFG_DURATION,
-     .offset = R(check_interval_ms),
-     .min = 1000,
-     .max = 3600000,
-     .help = "time between two checks, 1s or more"},
-    {.key = "timeout",
-     .type = EVBUS__CFG_DURATION,
-     .offset = R(check_timeout_ms),
-     .pos_offset = R(check_timeout_pos),
-     .min = 10,
-     .max = 60000,
-     .help = "a check that has no answer by then fails; shorter than interval"},
-    {.key = "failure_threshold",
-     .type = EVBUS__CFG_UINT,
-     .offset = R(check_failure_threshold),
-     .min = 1,
-     .max = 10,
-     .help = "consecutive failed checks that make a healthy region unhealthy"},
-    {.key = "recovery_threshold",
-     .type = EVBUS__CFG_UINT,
-     .offset = R(check_recovery_threshold),
-     .min = 1,
-     .max = 10,
-     .help = "consecutive passed checks that make an unhealthy region healthy"},
-    {.key = "match",
-     .type = EVBUS__CFG_STRING,
-     .offset = R(check_match),
-     .pos_offset = R(check_match_pos),
-     .help = "text the answer's first 5,120 bytes must hold (http and https)"},
-    {.key = "inverted",
-     .type = EVBUS__CFG_BOOL,
-     .offset = R(check_inverted),
-     .help = "true: the region is healthy when the check fails"},
+    SIMPLE_CHECK_FIELDS{.key = "calculated",
+                        .type = EVBUS__CFG_SECTION,
+                        .section = calculated_fields,
+                        .pos_offset = R(calc_pos),
+                        .help = "Route 53's calculated check: healthy when at least at_least of "
+                                "its child checks are"},
     {.key = NULL},
 };
 

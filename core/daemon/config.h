@@ -22,6 +22,11 @@ typedef struct evbus__region_cfg {
     uint64_t check_failure_threshold, check_recovery_threshold;
     char *check_match; /* NULL: none */
     bool check_inverted;
+    /* health_check.calculated: (calc_pos.line 0: a simple check). The
+     * children are evbus__region_cfg with only the check_* fields set. */
+    evbus__cfg_pos calc_pos, calc_at_least_pos, calc_checks_pos;
+    uint64_t calc_at_least;
+    evbus__cfg_list calc_checks;
     /* passive_health: (passive_pos.line 0: off) */
     evbus__cfg_pos passive_pos;
     int64_t passive_window_ms;

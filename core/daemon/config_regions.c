@@ -68,51 +68,87 @@ static void check_list(evbus__config *cfg, evbus__cfg_errors *e) {
     }
 }
 
-/* A region's health_check: the type from the url's scheme unless given, and
- * they must agree; the timeout shorter than the interval (a check must end
- * before the next starts); match only where there is a body. */
-static void check_health(evbus__region_cfg *r, size_t i, evbus__cfg_errors *e) {
-    char key[80];
-    if (!r->check_pos.line)
-        return;
-    snprintf(key, sizeof key, "regions[%zu].health_check.url", i);
+/* One simple check (a region's, or a calculated check's child at `key`):
+ * the type from the url's scheme unless given, and they must agree; the
+ * timeout shorter than the interval (a check must end before the next
+ * starts); match only where there is a body. */
+static void check_simple(evbus__region_cfg *r, const char *key, const char *region,
+                         evbus__cfg_pos at, evbus__cfg_errors *e) {
+    char k[160];
+    snprintf(k, sizeof k, "%s.url", key);
     int scheme = -1;
-    if (r->check_url) {
-        if (strncmp(r->check_url, "http://", 7) == 0)
-            scheme = EVBUS_CHECK_HTTP;
-        else if (strncmp(r->check_url, "https://", 8) == 0)
-            scheme = EVBUS_CHECK_HTTPS;
-        else if (strncmp(r->check_url, "tcp://", 6) == 0)
-            scheme = EVBUS_CHECK_TCP;
-        else
-            evbus__cfg_error(e, r->check_url_pos, key,
-                             "'%s' is not an http://, https:// or tcp://HOST:PORT url",
-                             r->check_url);
-    }
+    if (!r->check_url)
+        evbus__cfg_error(e, at, k, "missing: what is checked (region '%s')", region);
+    else if (strncmp(r->check_url, "http://", 7) == 0)
+        scheme = EVBUS_CHECK_HTTP;
+    else if (strncmp(r->check_url, "https://", 8) == 0)
+        scheme = EVBUS_CHECK_HTTPS;
+    else if (strncmp(r->check_url, "tcp://", 6) == 0)
+        scheme = EVBUS_CHECK_TCP;
+    else
+        evbus__cfg_error(e, r->check_url_pos, k,
+                         "'%s' is not an http://, https:// or tcp://HOST:PORT url", r->check_url);
     /* The schema's enum index: 0 http, 1 https, 2 tcp. */
     int given = r->check_type >= 0 ? r->check_type + 1 : -1;
     if (given > 0 && scheme > 0 && given != scheme)
-        evbus__cfg_error(e, r->check_url_pos, key,
+        evbus__cfg_error(e, r->check_url_pos, k,
                          "the url's scheme does not match type: %s (region '%s')",
                          given == EVBUS_CHECK_HTTP    ? "http"
                          : given == EVBUS_CHECK_HTTPS ? "https"
                                                       : "tcp",
-                         r->name ? r->name : "?");
+                         region);
     r->check_type = scheme > 0 ? scheme : given > 0 ? given : EVBUS_CHECK_HTTP;
     if (r->check_timeout_ms >= r->check_interval_ms) {
-        snprintf(key, sizeof key, "regions[%zu].health_check.timeout", i);
-        evbus__cfg_error(e, r->check_timeout_pos.line ? r->check_timeout_pos : r->check_pos, key,
+        snprintf(k, sizeof k, "%s.timeout", key);
+        evbus__cfg_error(e, r->check_timeout_pos.line ? r->check_timeout_pos : at, k,
                          "%lldms is not shorter than the interval (%lldms)",
                          (long long)r->check_timeout_ms, (long long)r->check_interval_ms);
     }
-    if (r->check_match && r->check_type == EVBUS_CHECK_TCP) {
-        snprintf(key, sizeof key, "regions[%zu].health_check.match", i);
-        evbus__cfg_error(e, r->check_match_pos, key,
+    snprintf(k, sizeof k, "%s.match", key);
+    if (r->check_match && r->check_type == EVBUS_CHECK_TCP)
+        evbus__cfg_error(e, r->check_match_pos, k,
                          "a tcp check has no answer to match: use an http or https url");
+    if (r->check_match && strlen(r->check_match) > 255)
+        evbus__cfg_error(e, r->check_match_pos, k, "longer than 255 characters");
+}
+
+/* A region's health_check: a simple one, or a calculated one whose children
+ * take the keys they leave out from it. */
+static void check_health(evbus__region_cfg *r, size_t i, evbus__cfg_errors *e) {
+    char key[120];
+    const char *name = r->name ? r->name : "?";
+    if (!r->check_pos.line)
+        return;
+    snprintf(key, sizeof key, "regions[%zu].health_check", i);
+    if (!r->calc_pos.line) {
+        check_simple(r, key, name, r->check_pos, e);
+        return;
     }
-    if (r->check_match && strlen(r->check_match) > 255) {
-        snprintf(key, sizeof key, "regions[%zu].health_check.match", i);
-        evbus__cfg_error(e, r->check_match_pos, key, "longer than 255 characters");
+    if (r->check_url || r->check_match || r->check_inverted) {
+        evbus__cfg_error(e, r->check_url_pos.line ? r->check_url_pos : r->calc_pos, key,
+                         "a calculated check has no url, match or inverted of its own: give "
+                         "them to its child checks (region '%s')",
+                         name);
+        return;
+    }
+    if (!r->calc_checks_pos.line || r->calc_checks.n == 0) {
+        snprintf(key, sizeof key, "regions[%zu].health_check.calculated.checks", i);
+        evbus__cfg_error(e, r->calc_pos, key, "names no child check (region '%s')", name);
+        return;
+    }
+    r->check_type = EVBUS_CHECK_CALCULATED;
+    for (size_t c = 0; c < r->calc_checks.n; c++) {
+        evbus__region_cfg *child = (evbus__region_cfg *)r->calc_checks.v + c;
+        if (!child->check_interval_ms)
+            child->check_interval_ms = r->check_interval_ms;
+        if (!child->check_timeout_ms)
+            child->check_timeout_ms = r->check_timeout_ms;
+        if (!child->check_failure_threshold)
+            child->check_failure_threshold = r->check_failure_threshold;
+        if (!child->check_recovery_threshold)
+            child->check_recovery_threshold = r->check_recovery_threshold;
+        snprintf(key, sizeof key, "regions[%zu].health_check.calculated.checks[%zu]", i, c);
+        check_simple(child, key, name, r->calc_checks.pos[c], e);
     }
 }
 

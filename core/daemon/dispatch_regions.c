@@ -16,6 +16,7 @@
  * Operators' changes come back from the writer once durable and take
  * effect then (evbus__regions_apply_state), so what runs is what is
  * stored. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,10 @@ static bool routed(const evbus__target *t) {
 /* Hands "key=value" to the writer, like delivery results: it is durable
  * with the writer's next commit. A failure is logged; the value is then
  * lost at a restart, not now. */
-static void persist(evbus__dispatch *d, const char *key, const char *value) {
+/* Stores key=value (the writer's `state`), with an audit event committed in
+ * the same transaction when audit_type is set (audit.h). */
+static void persist_audited(evbus__dispatch *d, const char *key, const char *value,
+                            const char *audit_type, const char *audit) {
     char kv[600];
     snprintf(kv, sizeof kv, "%s=%s", key, value);
     evbus__result_msg *m = evbus__result_msg_new(1);
@@ -74,12 +78,18 @@ static void persist(evbus__dispatch *d, const char *key, const char *value) {
         m->target = EVBUS__MSG_NO_BATCH;
         evbus__store_result r = {.outcome = EVBUS__STATE};
         evbus__result_msg_add(m, &r, kv);
+        if (audit_type && audit && !evbus__result_msg_audit(m, audit_type, audit))
+            EVBUS_LOG_E("regions", "out of memory: no audit event for %s", kv);
         evbus__result_msg_seal(m);
     }
     if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {
         EVBUS_LOG_E("regions", "cannot hand %s to the writer: it is not stored", kv);
         evbus__result_msg_free(m);
     }
+}
+
+static void persist(evbus__dispatch *d, const char *key, const char *value) {
+    persist_audited(d, key, value, NULL, NULL);
 }
 
 /* Folds the routing controls and the application state into the route:
@@ -439,6 +449,33 @@ static evbus_err host_region_info(evbus_host *h, size_t index, evbus_region_info
         .last_health = r->health,
         .passive_window_ms = c && c->passive_pos.line ? c->passive_window_ms : 0,
         .passive_min_failures = c && c->passive_pos.line ? (uint32_t)c->passive_min_failures : 0,
+        .calc_at_least = checked && c->calc_pos.line ? (uint32_t)c->calc_at_least : 0,
+        .n_children = checked && c->calc_pos.line ? c->calc_checks.n : 0,
+    };
+    if (full.check == EVBUS_CHECK_CALCULATED)
+        full.url = NULL;
+    FILL_SIZED(out, full);
+    return EVBUS_OK;
+}
+
+static evbus_err host_region_child_info(evbus_host *h, size_t index, size_t child,
+                                        evbus_region_info *out) {
+    if (!h->selector || index >= h->d->n_regions || !out || out->size < sizeof(size_t))
+        return EVBUS_EINVAL;
+    const evbus__region_cfg *c = h->d->regions[index].cfg;
+    if (!c || !c->check_pos.line || !c->calc_pos.line || child >= c->calc_checks.n)
+        return EVBUS_EINVAL;
+    const evbus__region_cfg *k = (const evbus__region_cfg *)c->calc_checks.v + child;
+    evbus_region_info full = {
+        .name = h->d->regions[index].name,
+        .check = (evbus_check_type)k->check_type,
+        .url = k->check_url,
+        .interval_ms = k->check_interval_ms,
+        .timeout_ms = k->check_timeout_ms,
+        .failure_threshold = (uint32_t)k->check_failure_threshold,
+        .recovery_threshold = (uint32_t)k->check_recovery_threshold,
+        .match = k->check_match,
+        .inverted = k->check_inverted,
     };
     FILL_SIZED(out, full);
     return EVBUS_OK;
@@ -494,6 +531,43 @@ static evbus_err host_set_health(evbus_host *h, size_t index, evbus_region_healt
     return EVBUS_OK;
 }
 
+/* A route as people read it: "us-east-1", "weighted: us-east-1 200,
+ * us-west-2 55", "origin region, else us-east-1". */
+static void route_text(const evbus__dispatch *d, const evbus__target *t, const evbus_route *r,
+                       char *out, size_t len) {
+    const char *first = d->regions[t->pref_region[r->first]].name;
+    if (r->mode == EVBUS_ROUTE_ONE) {
+        snprintf(out, len, "%s", first);
+        return;
+    }
+    if (r->mode == EVBUS_ROUTE_ORIGIN) {
+        snprintf(out, len, "origin region, else %s", first);
+        return;
+    }
+    int used = snprintf(out, len, "weighted:");
+    for (size_t p = 0; p < t->n_instances && used > 0 && (size_t)used < len; p++)
+        if (r->weight[p])
+            used += snprintf(out + used, len - (size_t)used, "%s %s %u", used > 9 ? "," : "",
+                             d->regions[t->pref_region[p]].name, r->weight[p]);
+}
+
+/* The audit event of a route the selector changed (audit.h): like an
+ * operator's change, "by" the selector, "why" its reason. Caller frees. */
+static char *route_audit(const evbus__dispatch *d, const evbus__target *t, const evbus_route *from,
+                         const evbus_route *to, const char *why) {
+    char at[32], a[300], b[300], by[120];
+    evbus__format_time(evbus__now_wall_ms(), at);
+    route_text(d, t, from, a, sizeof a);
+    route_text(d, t, to, b, sizeof b);
+    snprintf(by, sizeof by, "selector:%s",
+             d->selector_lib && d->selector_lib->desc->name ? d->selector_lib->desc->name : "?");
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "target", t->cfg->name, "from", a, "to",
+                          b, "by", by, "why", why && *why ? why : "(no reason given)", "time", at);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
 static evbus_err host_set_route(evbus_host *h, size_t index, const evbus_route *route) {
     if (!h->selector || index >= h->d->n_targets || !route || !routed(&h->d->targets[index]))
         return EVBUS_EINVAL;
@@ -512,6 +586,7 @@ static evbus_err host_set_route(evbus_host *h, size_t index, const evbus_route *
     snprintf(t->route_why, sizeof t->route_why, "%s", route->why ? route->why : "");
     if (memcmp(&r, &t->route, sizeof r) == 0)
         return EVBUS_OK;
+    evbus_route before = t->route;
     t->route = r;
     recompute(h->d, t);
     char key[300], value[300];
@@ -521,7 +596,11 @@ static evbus_err host_set_route(evbus_host *h, size_t index, const evbus_route *
         used +=
             snprintf(value + used, sizeof value - (size_t)used, "%s%u", p ? "," : "", r.weight[p]);
     snprintf(key, sizeof key, "route/%s", t->cfg->name);
-    persist(h->d, key, value);
+    /* A failover or failback the selector decided is audited like an
+     * operator's change, committed with the route it records. */
+    char *audit = route_audit(h->d, t, &before, &r, route->why);
+    persist_audited(h->d, key, value, "Region Route Changed", audit);
+    free(audit);
     EVBUS_LOG_I("regions", "target %s now delivers to %s%s%s%s%s", t->cfg->name,
                 r.mode == EVBUS_ROUTE_ONE ? "" : "weighted regions from ",
                 h->d->regions[t->pref_region[r.first]].name, route->why ? " (" : "",
@@ -537,6 +616,7 @@ void evbus__regions_host_api(evbus_host_api *api) {
     api->check_result = host_check_result;
     api->set_health = host_set_health;
     api->set_route = host_set_route;
+    api->region_child_info = host_region_child_info;
 }
 
 /* ---- status ---- */

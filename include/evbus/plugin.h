@@ -98,6 +98,10 @@
  *    reserved pointer) and the selector services at the end of
  *    ::evbus_host_api (`region_count` to `set_route`). Sinks are unchanged.
  *    ::evbus_region_info ends with the region's passive health settings.
+ *  - 1.4 (evbus 0.3): calculated health checks: ::EVBUS_CHECK_CALCULATED,
+ *    ::evbus_region_info's `calc_at_least` and `n_children`, and
+ *    `region_child_info` at the end of ::evbus_host_api. A selector built
+ *    for 1.3 sees such a region's check as an unknown type.
  *
  * @section selectors Region selectors
  * A target that lists several regions has a sink instance in each; a
@@ -146,7 +150,7 @@ extern "C" {
 #define EVBUS_PLUGIN_MAGIC 0x45564250u
 /** ABI version this header describes. */
 #define EVBUS_PLUGIN_ABI_MAJOR 1
-#define EVBUS_PLUGIN_ABI_MINOR 3
+#define EVBUS_PLUGIN_ABI_MINOR 4
 /** Name of the one symbol a plugin exports. */
 #define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
 
@@ -275,6 +279,12 @@ typedef enum evbus_check_type {
     EVBUS_CHECK_HTTP = 1, /**< GET url: 2xx/3xx within the timeout (and `match`) */
     EVBUS_CHECK_HTTPS = 2,
     EVBUS_CHECK_TCP = 3, /**< a TCP connection to url's host:port within the timeout */
+    /** Since ABI 1.4: Route 53's calculated check. The region has no url of
+     * its own; it is healthy when at least `calc_at_least` of its
+     * `n_children` child checks are (each a simple check, with its own
+     * thresholds, given by `region_child_info`). 0: always healthy; more
+     * than n_children: never. */
+    EVBUS_CHECK_CALCULATED = 4,
 } evbus_check_type;
 
 /** A target's routing policy (`policy:` of the target). */
@@ -320,6 +330,10 @@ typedef struct evbus_region_info {
      * ::evbus_selector_ops::delivery. */
     int64_t passive_window_ms;
     uint32_t passive_min_failures;
+    /** Since ABI 1.4, for a check of type ::EVBUS_CHECK_CALCULATED (else 0):
+     * the child checks needed healthy, and how many there are. */
+    uint32_t calc_at_least;
+    size_t n_children;
 } evbus_region_info;
 
 /** One target (only targets with regions are listed), as `target_info` gives
@@ -496,6 +510,16 @@ typedef struct evbus_host_api {
      * EVBUS_EINVAL for a bad index, mode or position, or a weighted route
      * whose weights are all 0. */
     evbus_err (*set_route)(evbus_host *host, size_t index, const evbus_route *route);
+
+    /* ---- Since ABI 1.4 ---- */
+
+    /** Fills `*out` (as region_info does) with child check `child` <
+     * n_children of region `index`'s calculated check: its check fields
+     * (check, url, interval_ms, timeout_ms, thresholds, match, inverted),
+     * and the region's name; the other fields are 0. EVBUS_EINVAL for a bad
+     * index or child. */
+    evbus_err (*region_child_info)(evbus_host *host, size_t index, size_t child,
+                                   evbus_region_info *out);
 } evbus_host_api;
 
 /**

@@ -3,7 +3,9 @@
  * interval (1 s or more); failure_threshold consecutive failures make it
  * unhealthy, recovery_threshold consecutive passes healthy again. A region
  * without a check is always healthy; one whose routing control is off
- * counts as unhealthy (ARC). With passive_health, a region is also
+ * counts as unhealthy (ARC). A calculated check runs each child check on
+ * its own (own thresholds, own verdict) and is healthy while at least
+ * calc_at_least of them are (Route 53's CALCULATED). With passive_health, a region is also
  * unhealthy once min_failures sink calls in a row failed (no event
  * delivered; RETRY, TARGET_FAULT or a timeout), the first of them at most
  * `window` before the last: an outage is noticed between probes, or
@@ -32,8 +34,21 @@
 #include <string.h>
 
 typedef struct rh rh;
+typedef struct region region;
 
-typedef struct region {
+/* One child check of a calculated check: a simple check with its own
+ * thresholds and verdict (as a Route 53 child health check is). */
+typedef struct child {
+    region *r;
+    size_t index;
+    evbus_region_info info; /* the check fields only */
+    evbus_region_health health;
+    uint32_t passes, failures;
+    uint64_t timer;
+    probe p;
+} child;
+
+struct region {
     rh *owner;
     size_t index;
     evbus_region_info info;
@@ -47,7 +62,10 @@ typedef struct region {
     int64_t passive_first_ms, passive_last_ms;
     bool passive_down;
     uint64_t passive_timer;
-} region;
+    /* A calculated check: its children (none for a simple check). */
+    child *children;
+    size_t n_children;
+};
 
 typedef struct target {
     evbus_target_info info;
@@ -246,6 +264,89 @@ static void on_check(void *owner, bool ok, const char *detail) {
     decide_all(s);
 }
 
+/* A calculated check's verdict: at least calc_at_least children not
+ * unhealthy (a child without a verdict yet counts as healthy, as in Route 53). */
+static evbus_region_health calculated(const region *r) {
+    size_t healthy = 0;
+    for (size_t c = 0; c < r->n_children; c++)
+        healthy += r->children[c].health != EVBUS_HEALTH_UNHEALTHY;
+    return healthy >= r->info.calc_at_least ? EVBUS_HEALTH_HEALTHY : EVBUS_HEALTH_UNHEALTHY;
+}
+
+static void on_child_check(void *owner, bool ok, const char *detail) {
+    child *k = owner;
+    region *r = k->r;
+    rh *s = r->owner;
+    if (k->info.inverted)
+        ok = !ok;
+    char line[120];
+    snprintf(line, sizeof line, "%.60s: %s", k->info.url, detail);
+    s->api->check_result(s->host, r->index, ok, line);
+    evbus_region_health before = k->health;
+    if (ok) {
+        k->passes++;
+        k->failures = 0;
+        if (k->health != EVBUS_HEALTH_HEALTHY && k->passes >= k->info.recovery_threshold)
+            k->health = EVBUS_HEALTH_HEALTHY;
+    } else {
+        k->failures++;
+        k->passes = 0;
+        if (k->health != EVBUS_HEALTH_UNHEALTHY && k->failures >= k->info.failure_threshold)
+            k->health = EVBUS_HEALTH_UNHEALTHY;
+    }
+    if (k->health == before)
+        return;
+    evbus_region_health verdict = calculated(r);
+    s->api->log(s->host, EVBUS_LOG_LEVEL_INFO,
+                "region %s: child check %s is %s (last: %s); calculated: %s", r->info.name,
+                k->info.url, k->health == EVBUS_HEALTH_HEALTHY ? "healthy" : "unhealthy", detail,
+                verdict == EVBUS_HEALTH_HEALTHY ? "healthy" : "unhealthy");
+    if (verdict != r->health)
+        set_health(r, verdict);
+    decide_all(s);
+}
+
+static void on_child_timer(void *arg) {
+    child *k = arg;
+    rh *s = k->r->owner;
+    k->timer = s->api->timer_add(s->host, k->info.interval_ms, on_child_timer, k);
+    if (rh_probe_start(&k->p, s->api, s->host) != EVBUS_OK)
+        on_child_check(k, false, "cannot start the check");
+}
+
+/* Sets up region r's child checks and its first verdict; returns how many
+ * were started, or -1. */
+static long start_children(rh *s, region *r) {
+    r->children = calloc(r->info.n_children ? r->info.n_children : 1, sizeof *r->children);
+    if (!r->children)
+        return -1;
+    r->n_children = r->info.n_children;
+    /* Before the first results the children keep the region's last verdict,
+     * so a restart does not flip it. */
+    evbus_region_health start = r->info.last_health == EVBUS_HEALTH_UNHEALTHY
+                                    ? EVBUS_HEALTH_UNHEALTHY
+                                    : EVBUS_HEALTH_HEALTHY;
+    for (size_t c = 0; c < r->n_children; c++) {
+        child *k = &r->children[c];
+        k->r = r;
+        k->index = c;
+        k->info.size = sizeof k->info;
+        if (s->api->region_child_info(s->host, r->index, c, &k->info) != EVBUS_OK)
+            return -1;
+        k->health = start;
+        k->p = (probe){.owner = k,
+                       .done = on_child_check,
+                       .type = k->info.check,
+                       .url = k->info.url,
+                       .match = k->info.match,
+                       .timeout_ms = k->info.timeout_ms};
+        k->timer = s->api->timer_add(s->host, 0, on_child_timer, k);
+    }
+    r->health = calculated(r);
+    s->api->set_health(s->host, r->index, r->health);
+    return (long)r->n_children;
+}
+
 static void on_timer(void *arg) {
     region *r = arg;
     rh *s = r->owner;
@@ -350,6 +451,12 @@ static void shutdown(void *state) {
         if (s->regions[i].passive_timer)
             s->api->timer_cancel(s->host, s->regions[i].passive_timer);
         rh_probe_free(&s->regions[i].p);
+        for (size_t c = 0; c < s->regions[i].n_children; c++) {
+            if (s->regions[i].children[c].timer)
+                s->api->timer_cancel(s->host, s->regions[i].children[c].timer);
+            rh_probe_free(&s->regions[i].children[c].p);
+        }
+        free(s->regions[i].children);
     }
     free(s->regions);
     free(s->targets);
@@ -388,6 +495,12 @@ static evbus_err init(const evbus_host_api *api, evbus_host *host, void **out) {
         r->healthy_since = now;
         if (r->info.check == EVBUS_CHECK_NONE) {
             api->set_health(host, i, EVBUS_HEALTH_HEALTHY);
+            continue;
+        }
+        if (r->info.check == EVBUS_CHECK_CALCULATED) {
+            if (api->abi_minor < 4 || start_children(s, r) < 0)
+                return EVBUS_EINVAL;
+            checked++;
             continue;
         }
         r->p = (probe){.owner = r,

@@ -136,6 +136,32 @@ Test(failover, routing_control_moves_traffic_at_once_within_the_safety_rules) {
     tr_assert_none_lost();
 }
 
+/* The gating rule: a second routing control change within
+ * routing_controls.wait_period is refused with why; after it, allowed. */
+Test(failover, a_change_within_the_wait_period_is_refused_and_allowed_after_it) {
+    tr_start(NULL, "routing_controls: {wait_period: 1500ms}\n", false);
+    char out[4096];
+    cr_assert_eq(tr_cli("region off us-east-1", out, sizeof out), 0, "%s", out);
+    int64_t t0 = tr_now_ms();
+    tr_publish_until("us-west-2", t0);
+    cr_assert_neq(tr_cli("region on us-east-1", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "refused by the gating rule: the last routing control change was"), "%s",
+              out);
+    cr_assert(strstr(out, "routing_controls.wait_period is 1500 ms"), "%s", out);
+    tr_wait_status("us-east-1        off");
+    /* Allowed once the period has passed: retried until then. */
+    int64_t end = t0 + 10000;
+    while (tr_cli("region on us-east-1", out, sizeof out) != 0) {
+        cr_assert(strstr(out, "refused by the gating rule"), "%s", out);
+        cr_assert_lt(tr_now_ms(), end, "still refused after 10 s: %s", out);
+        usleep(50000);
+    }
+    cr_assert_geq(tr_now_ms() - t0, 1500 - 100, "allowed %lld ms after the change",
+                  (long long)(tr_now_ms() - t0));
+    tr_publish_until("us-east-1", tr_now_ms());
+    tr_assert_none_lost();
+}
+
 Test(failover, fenced_holds_events_and_unfence_drains_them) {
     tr_start(NULL, NULL, false);
     char out[4096];

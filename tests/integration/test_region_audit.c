@@ -15,21 +15,28 @@
 TestSuite(region_audit, .fini = tr_stop, .timeout = 120);
 
 /* The audit target and its rule, next to the fixture's `orders`. */
-static void start_audited(void) {
+static void start_audited_with(const char *target_extra, bool checks) {
     char targets[512];
     snprintf(targets, sizeof targets,
              "  - name: audit\n"
              "    plugin: %s/evbus_sink_jsonl.so\n"
              "    config: {path: \"@DIR@/audit.jsonl\"}\n",
              getenv("EVBUS_EXAMPLES_DIR"));
-    tr_start_full(NULL, NULL, false, targets,
+    tr_start_full(target_extra, NULL, checks, targets,
                   "  - name: audit\n"
                   "    pattern: {source: [evbus.region]}\n"
                   "    targets: [audit]\n");
 }
 
-/* The envelopes in audit.jsonl, once there are `want` of them. */
-static json_t *wait_audit(size_t want) {
+static void start_audited(void) {
+    start_audited_with(NULL, false);
+}
+
+#define ROUTE_CHANGED "Region Route Changed"
+
+/* The envelopes in audit.jsonl, once there are `want` of them: only the
+ * selector's route changes when `routes`, else only the operators' changes. */
+static json_t *wait_audit_of(size_t want, bool routes) {
     char path[400];
     snprintf(path, sizeof path, "%s/audit.jsonl", tr_h.dir);
     int64_t end = tr_now_ms() + 10000;
@@ -42,7 +49,11 @@ static json_t *wait_audit(size_t want) {
         while (f && fgets(line, sizeof line, f)) {
             json_t *e = json_loads(line, 0, NULL);
             cr_assert_not_null(e, "not JSON: %s", line);
-            json_array_append_new(all, e);
+            const char *type = json_string_value(json_object_get(e, "detail-type"));
+            if ((type && strcmp(type, ROUTE_CHANGED) == 0) == routes)
+                json_array_append_new(all, e);
+            else
+                json_decref(e);
         }
         if (f)
             fclose(f);
@@ -54,11 +65,16 @@ static json_t *wait_audit(size_t want) {
     return NULL;
 }
 
+static json_t *wait_audit(size_t want) {
+    return wait_audit_of(want, false);
+}
+
 typedef struct expect {
     const char *detail_type, *kind, *name, *from, *to, *why;
 } expect;
 
-static void check(json_t *ev, const expect *x) {
+/* `by`: who made the change, in the detail. */
+static void check_by(json_t *ev, const expect *x, const char *by) {
     char *text = json_dumps(ev, JSON_COMPACT);
     cr_assert_str_eq(json_string_value(json_object_get(ev, "source")), "evbus.region", "%s", text);
     cr_assert_str_eq(json_string_value(json_object_get(ev, "detail-type")), x->detail_type, "%s",
@@ -68,11 +84,16 @@ static void check(json_t *ev, const expect *x) {
     cr_assert_str_eq(json_string_value(json_object_get(d, "from")), x->from, "%s", text);
     cr_assert_str_eq(json_string_value(json_object_get(d, "to")), x->to, "%s", text);
     cr_assert_str_eq(json_string_value(json_object_get(d, "why")), x->why, "%s", text);
-    /* The local control socket's owner (evbusd's own user). */
-    cr_assert_str_eq(json_string_value(json_object_get(d, "by")), "owner", "%s", text);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "by")), by, "%s", text);
     const char *at = json_string_value(json_object_get(d, "time"));
     cr_assert(at && strlen(at) == 20 && at[10] == 'T' && at[19] == 'Z', "%s", text);
     free(text);
+}
+
+/* An operator's change: by the local control socket's owner (evbusd's own
+ * user). */
+static void check(json_t *ev, const expect *x) {
+    check_by(ev, x, "owner");
 }
 
 Test(region_audit, each_control_change_and_state_transition_is_an_event_with_its_detail) {
@@ -133,4 +154,35 @@ Test(region_audit, each_control_change_and_state_transition_is_an_event_with_its
     check(json_array_get(all, n), &(expect){"Routing Control Changed", "region", "us-west-2", "on",
                                             "off", "evbus region off us-west-2"});
     json_decref(all);
+}
+
+/* The selector's own decisions are audited too: an automatic failover and
+ * the failback after it are each an event, "by" the selector, with the
+ * target, the regions from and to, and why; committed with the route change
+ * through the same path as the operators' (so durable together). */
+Test(region_audit, automatic_failover_and_failback_are_events_by_the_selector) {
+    start_audited_with("    failback_hold: 0s\n", true);
+    tr_wait_status("us-east-1        on       healthy");
+    tr_publish_expecting(2, "us-east-1");
+    atomic_store(&tr_east.healthy, 0);
+    tr_publish_until("us-west-2", tr_now_ms());
+    json_t *all = wait_audit_of(1, true);
+    check_by(json_array_get(all, 0),
+             &(expect){ROUTE_CHANGED, "target", "orders", "us-east-1", "us-west-2",
+                       "us-east-1 is unhealthy"},
+             "selector:region-health");
+    json_decref(all);
+    atomic_store(&tr_east.healthy, 1);
+    tr_publish_until("us-east-1", tr_now_ms());
+    all = wait_audit_of(2, true);
+    check_by(json_array_get(all, 1),
+             &(expect){ROUTE_CHANGED, "target", "orders", "us-west-2", "us-east-1",
+                       "failback: us-east-1 is healthy"},
+             "selector:region-health");
+    json_decref(all);
+    /* No operator changed anything: no other audit event. */
+    all = wait_audit_of(0, false);
+    cr_assert_eq(json_array_size(all), 0);
+    json_decref(all);
+    tr_assert_none_lost();
 }

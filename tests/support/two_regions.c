@@ -14,6 +14,8 @@ evbus_client_t *tr_client;
 tr_health tr_east, tr_west;
 int tr_published;
 const char *tr_region_extra;
+const char *tr_east_check;
+tr_health tr_more[TR_MORE];
 
 int64_t tr_now_ms(void) {
     struct timespec ts;
@@ -50,6 +52,27 @@ void tr_stop(void) {
     if (tr_west.mhd)
         MHD_stop_daemon(tr_west.mhd);
     tr_east.mhd = tr_west.mhd = NULL;
+    for (size_t i = 0; i < TR_MORE; i++) {
+        if (tr_more[i].mhd)
+            MHD_stop_daemon(tr_more[i].mhd);
+        tr_more[i].mhd = NULL;
+    }
+}
+
+/* tr_east_check with each @Pn@ replaced by tr_more[n]'s port. */
+static void east_check(char *out, size_t len) {
+    size_t used = 0;
+    for (const char *p = tr_east_check; *p && used + 1 < len;) {
+        if (p[0] == '@' && p[1] == 'P' && p[2] >= '0' && p[2] < '0' + TR_MORE && p[3] == '@') {
+            used += (size_t)snprintf(out + used, len - used, "%d", tr_more[p[2] - '0'].port);
+            if (used >= len)
+                used = len - 1;
+            p += 4;
+        } else {
+            out[used++] = *p++;
+        }
+    }
+    out[used] = '\0';
 }
 
 void tr_start(const char *target_extra, const char *extra, bool checks) {
@@ -81,8 +104,14 @@ void tr_start_full(const char *target_extra, const char *extra, bool checks,
     snprintf(targets, sizeof targets, "%s", with_dir(more_targets));
     FILE *f = fopen(tr_h.config, "a");
     cr_assert_not_null(f);
-    char ce[256] = "", cw[256] = "";
-    if (checks) {
+    char ce[1024] = "", cw[256] = "";
+    if (checks && tr_east_check) {
+        east_check(ce, sizeof ce);
+        snprintf(cw, sizeof cw,
+                 "    health_check: {url: \"http://127.0.0.1:%d/ok\", interval: 1s, timeout: "
+                 "500ms, failure_threshold: 2, recovery_threshold: 2}\n",
+                 tr_west.port);
+    } else if (checks) {
         snprintf(ce, sizeof ce,
                  "    health_check: {url: \"http://127.0.0.1:%d/ok\", interval: 1s, timeout: "
                  "500ms, failure_threshold: 2, recovery_threshold: 2, match: \"OK\"}\n",

@@ -32,6 +32,14 @@ extern int tr_published; /* events published so far: ev-0 .. ev-(n-1) */
  * health_check), e.g. "    passive_health: {...}\n"; NULL: none. Set
  * before tr_start. */
 extern const char *tr_region_extra;
+/* Replaces us-east-1's health_check line (when checks are on), e.g.
+ * "    health_check: {calculated: ...}\n"; NULL: the default check. @Pn@
+ * stands for the port of tr_more[n]. Set before tr_start. */
+extern const char *tr_east_check;
+/* More endpoints a test may serve (tr_serve) for its own checks; tr_stop
+ * stops those it started. */
+#define TR_MORE 4
+extern tr_health tr_more[TR_MORE];
 
 /* Milliseconds on a monotonic clock. */
 int64_t tr_now_ms(void);

@@ -203,6 +203,21 @@ ParameterizedTestParameters(config, bad_files_name_line_and_key) {
          "evbus.yaml:6:10: targets[0].regions.a: expected a mapping of keys"},
         {"targets:\n  - name: t\n    regions: [local]\n",
          "evbus.yaml:3:14: targets[0].regions: expected a mapping of names to mappings"},
+        /* calculated health checks */
+        {"regions:\n  - name: a\n    health_check: {calculated: {at_least: 1}}\n",
+         "regions[0].health_check.calculated.checks: names no child check (region 'a')"},
+        {"regions:\n  - name: a\n    health_check: {url: \"http://h/\", calculated: {checks: "
+         "[{url: \"tcp://h:1\"}]}}\n",
+         "evbus.yaml:3:25: regions[0].health_check: a calculated check has no url"},
+        {"regions:\n  - name: a\n    health_check: {calculated: {checks: [{url: \"http://h/\"}, "
+         "{timeout: 1s}]}}\n",
+         "evbus.yaml:3:62: regions[0].health_check.calculated.checks[1].url: missing"},
+        {"regions:\n  - name: a\n    health_check: {calculated: {at_least: 257, checks: [{url: "
+         "\"http://h/\"}]}}\n",
+         "regions[0].health_check.calculated.at_least"},
+        {"regions:\n  - name: a\n    health_check: {calculated: {checks: [{url: \"tcp://h:1\", "
+         "calculated: {}}]}}\n",
+         "regions[0].health_check.calculated.checks[0]"},
     };
     return cr_make_param_array(bad_case, cases, sizeof cases / sizeof cases[0]);
 }
