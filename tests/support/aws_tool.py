@@ -8,6 +8,7 @@ here wrote). Run with the default python3, which has boto3 and moto.
   aws_tool.py create-bus EP REGION NAME        -> the bus's ARN
   aws_tool.py bus-to-queue EP REGION BUS URL   -> a rule on BUS sending com.example*
                                                   events to the queue at URL
+  aws_tool.py create-table EP REGION NAME      -> NAME (partition key id, type S)
   aws_tool.py delete-bus EP REGION NAME        (its rules and their targets with it)
 
 Credentials for everything but iam-user come from AWS_ACCESS_KEY_ID and
@@ -101,6 +102,12 @@ def main():
         print(client("events", args[0], args[1]).create_event_bus(Name=args[2])["EventBusArn"])
     elif cmd == "bus-to-queue":
         bus_to_queue(*args)
+    elif cmd == "create-table":
+        ddb = client("dynamodb", args[0], args[1])
+        ddb.create_table(TableName=args[2], BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        print(args[2])
     elif cmd == "delete-bus":
         delete_bus(*args)
     else:
