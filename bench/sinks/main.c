@@ -692,9 +692,11 @@ static void print_header(const options *o) {
     printf("RSS:     evbusd's peak resident set over the drain and latency runs\n");
     printf("us/ev:   CPU time per event: evbusd's, all threads, over the drain; the bare loop's "
            "thread\n         (neither counts the responder)\n\n");
-    printf("sink  |  plugin ev/s |    bare ev/s | ratio  | goal 90%% | goal 150k | us/ev plugin "
+    printf("sink           |  plugin ev/s |    bare ev/s | ratio  | goal 90%% | goal 150k | us/ev "
+           "plugin "
            "  bare | rate ev/s    p50 ms   p99 ms | RSS MiB | redeliv\n");
-    printf("------+--------------+--------------+--------+----------+-----------+-------------"
+    printf("---------------+--------------+--------------+--------+----------+-----------+---------"
+           "----"
            "-------+-----------------------------+---------+--------\n");
     fflush(stdout);
 }
@@ -704,9 +706,10 @@ static void print_row(const options *o, const sink_shape *sh, const run *rs) {
     char a[32], b[32], c[32];
     double plugin = median_of(rs, o->runs, offsetof(run, plugin_eps), &n);
     if (!n) {
-        printf("%-5s |       failed |            - |      - |        - |         - |      -      - "
-               "|         -        -        - |       - |       -\n",
-               sh->name);
+        printf(
+            "%-14s |       failed |            - |      - |        - |         - |      -      - "
+            "|         -        -        - |       - |       -\n",
+            sh->name);
         fflush(stdout);
         return;
     }
@@ -721,7 +724,7 @@ static void print_row(const options *o, const sink_shape *sh, const run *rs) {
     uint64_t redeliv = 0;
     for (unsigned i = 0; i < o->runs; i++)
         redeliv += rs[i].redelivered;
-    printf("%-5s | %12s | %12s | %5.1f%% | %-8s | %-9s | %12.2f %6.2f | %9s %9.2f %8.2f | %7.1f | "
+    printf("%-14s | %12s | %12s | %5.1f%% | %-8s | %-9s | %12.2f %6.2f | %9s %9.2f %8.2f | %7.1f | "
            "%7llu\n",
            sh->name, bench_fmt_count(plugin, a, sizeof a), bench_fmt_count(bare, b, sizeof b),
            100 * ratio, ratio >= 0.9 ? "met" : "missed", plugin >= 150000 ? "met" : "missed", pus,
@@ -809,11 +812,17 @@ int main(int argc, char **argv) {
                 if (!o.sinks[k])
                     continue;
                 if (moto_run(&o, sh, &m, &eps, why, sizeof why)) {
-                    printf("%-5s | failed: %s\n", sh->name, why);
+                    printf("%-14s | failed: %s\n", sh->name, why);
                     failures++;
+                } else if (eps == 0) {
+                    /* A few large calls can all land between two polls of
+                     * /metrics: no interval to divide by. */
+                    printf("%-14s |            - ev/s (all delivered between two polls: raise "
+                           "--moto-events)\n",
+                           sh->name);
                 } else {
                     char a[32];
-                    printf("%-5s | %12s ev/s\n", sh->name, bench_fmt_count(eps, a, sizeof a));
+                    printf("%-14s | %12s ev/s\n", sh->name, bench_fmt_count(eps, a, sizeof a));
                 }
                 fflush(stdout);
             }

@@ -8,6 +8,8 @@ here wrote). Run with the default python3, which has boto3 and moto.
   aws_tool.py create-bus EP REGION NAME        -> the bus's ARN
   aws_tool.py bus-to-queue EP REGION BUS URL   -> a rule on BUS sending com.example*
                                                   events to the queue at URL
+  aws_tool.py create-table EP REGION NAME      -> NAME (partition key id, type S)
+  aws_tool.py delete-bus EP REGION NAME        (its rules and their targets with it)
 
 Credentials for everything but iam-user come from AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, since moto checks signatures after the free calls.
@@ -74,6 +76,18 @@ def bus_to_queue(ep, region, bus, url):
     events.put_targets(Rule="to-queue", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
 
 
+def delete_bus(ep, region, bus):
+    # EventBridge refuses to delete a bus that still has rules.
+    events = client("events", ep, region)
+    for rule in events.list_rules(EventBusName=bus)["Rules"]:
+        ids = [t["Id"] for t in events.list_targets_by_rule(
+            Rule=rule["Name"], EventBusName=bus)["Targets"]]
+        if ids:
+            events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=ids)
+        events.delete_rule(Name=rule["Name"], EventBusName=bus)
+    events.delete_event_bus(Name=bus)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "iam-user":
@@ -88,6 +102,14 @@ def main():
         print(client("events", args[0], args[1]).create_event_bus(Name=args[2])["EventBusArn"])
     elif cmd == "bus-to-queue":
         bus_to_queue(*args)
+    elif cmd == "create-table":
+        ddb = client("dynamodb", args[0], args[1])
+        ddb.create_table(TableName=args[2], BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        print(args[2])
+    elif cmd == "delete-bus":
+        delete_bus(*args)
     else:
         sys.exit("unknown command " + cmd)
 
