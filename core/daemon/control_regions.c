@@ -215,6 +215,36 @@ static const char *transition(const char *cmd, const char *cur, char *next, size
     return NULL;
 }
 
+/* Why target t cannot fail back now, or NULL. A failback goes to the
+ * target's primary; accepting it while the primary is unusable would only
+ * end the fence: the selector keeps the target where it is, and (failback:
+ * manual) nothing would ever move it back. So it is refused, and the
+ * operator asks again once the primary is healthy (or unfences to stay). */
+static const char *failback_blocked(evbus__control_regions *r, size_t t, char *why, size_t len) {
+    const evbus__target_cfg *tc = evbus__config_target(r->cfg, t);
+    int policy = tc->policy + 1; /* config.h: the choice's index */
+    if ((policy != EVBUS_POLICY_FAILOVER && policy != EVBUS_POLICY_HOME) ||
+        tc->n_delivery_regions == 0)
+        return NULL; /* weighted, replicate: no primary to go back to */
+    const char *primary = tc->primary ? tc->primary : tc->delivery_regions[0].name;
+    for (size_t i = 0; i < r->n_regions; i++) {
+        if (strcmp(r->names[i], primary) != 0)
+            continue;
+        evbus__region_status st;
+        bool down = evbus__dispatch_region_status(r->dispatch, i, &st) == EVBUS_OK &&
+                    st.health == EVBUS_HEALTH_UNHEALTHY;
+        if (!r->on[i] || down) {
+            snprintf(why, len,
+                     "its primary %s is %s; try again once it is %s (or unfence to stay where "
+                     "it is)",
+                     primary, !r->on[i] ? "switched off" : "unhealthy",
+                     !r->on[i] ? "switched on" : "healthy");
+            return why;
+        }
+    }
+    return NULL;
+}
+
 static json_t *change_app(evbus__control_regions *r, json_t *req, const char *cmd, const asker *a) {
     const char *target = json_string_value(json_object_get(req, "target"));
     long only = target ? evbus__config_target_index(r->cfg, target) : -1;
@@ -230,7 +260,10 @@ static json_t *change_app(evbus__control_regions *r, json_t *req, const char *cm
             if ((only >= 0 && (size_t)only != t) || !routed(r->cfg, t))
                 continue;
             const char *name = evbus__config_target(r->cfg, t)->name;
+            char blocked[256];
             const char *why = transition(cmd, r->app[t], next, sizeof next);
+            if (!why && strcmp(cmd, "failback") == 0)
+                why = failback_blocked(r, t, blocked, sizeof blocked);
             if (pass == 0) {
                 matched++;
                 if (why) {

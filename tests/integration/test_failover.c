@@ -30,7 +30,8 @@ Test(failover, primary_unhealthy_moves_to_secondary_then_fails_back_after_the_ho
     int64_t t1 = tr_now_ms();
     atomic_store(&tr_east.healthy, 1);
     took = tr_publish_until("us-east-1", t1);
-    printf("failback: %lld ms from recovery (recovery_threshold 2, failback_hold 2 s)\n",
+    printf("failback: %lld ms from recovery (recovery_threshold 2, failback_hold "
+           "2 s)\n",
            (long long)took);
     cr_assert_geq(took, 2000, "failback before the hold: %lld ms", (long long)took);
     cr_assert_leq(took, 1000 * 2 + 2000 + 2500, "failback took %lld ms", (long long)took);
@@ -109,6 +110,33 @@ Test(failover, manual_failback_waits_for_the_operator) {
     cr_assert(strstr(out, "orders: fenced:active -> active"), "%s", out);
     tr_publish_until("us-east-1", tr_now_ms());
     tr_publish_expecting(10, "us-east-1");
+    tr_assert_none_lost();
+}
+
+/* A manual failback while the primary is unhealthy would end the fence and
+ * leave the target on the secondary for good: it is refused with why, the
+ * target stays fenced, and the same command works once the primary is back. */
+Test(failover, manual_failback_to_an_unhealthy_primary_is_refused_with_why) {
+    tr_start("    failback: manual\n    failback_hold: 0s\n", NULL, true);
+    tr_wait_status("us-east-1        on       healthy");
+    atomic_store(&tr_east.healthy, 0);
+    tr_publish_until("us-west-2", tr_now_ms());
+    tr_wait_status("us-east-1        on       unhealthy");
+    char out[4096];
+    cr_assert_eq(tr_cli("region fence -t orders", out, sizeof out), 0, "%s", out);
+    cr_assert_neq(tr_cli("region failback -t orders", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "its primary us-east-1 is unhealthy; try again once it is healthy"), "%s",
+              out);
+    tr_wait_status("(held: fenced)");
+    int held = tr_publish();
+    atomic_store(&tr_east.healthy, 1);
+    tr_wait_status("us-east-1        on       healthy");
+    cr_assert_eq(tr_cli("region failback -t orders", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "orders: fenced:active -> active"), "%s", out);
+    char got[64];
+    tr_wait_delivered(held, got, sizeof got);
+    cr_assert_str_eq(got, "us-east-1");
+    tr_publish_expecting(5, "us-east-1");
     tr_assert_none_lost();
 }
 
@@ -249,9 +277,13 @@ Test(failover, selector_settings_are_checked_with_file_line_and_column) {
     /* The harness writes 8 lines before these. */
     const char *const want[] = {
         ":11:25: regions[0].health_check.url: 'ftp://x' is not an http://",
-        ":11:59: regions[0].health_check.timeout: 2000ms is not shorter than the interval",
-        ":17:14: targets[0].primary: 'eu-west-1' is not one of target 'orders''s regions",
-        ":19:26: targets[0].weights.us-east-1: expected a weight from 0 to 255, got '300'", NULL};
+        ":11:59: regions[0].health_check.timeout: 2000ms is not shorter than the "
+        "interval",
+        ":17:14: targets[0].primary: 'eu-west-1' is not one of target 'orders''s "
+        "regions",
+        ":19:26: targets[0].weights.us-east-1: expected a weight from 0 to 255, "
+        "got '300'",
+        NULL};
     for (const char *const *w = want; *w; w++)
         cr_assert(strstr(out, *w), "wanted '%s' in:\n%s", *w, out);
 }
