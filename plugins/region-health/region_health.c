@@ -17,7 +17,8 @@
  *  - failover: the first usable region of its order. Leaving an unusable
  *    region is immediate; going back to a better one (failback) waits until
  *    it has been healthy for failback_hold (automatic), or for
- *    `evbus region failback` (manual). Thresholds plus the hold are the
+ *    `evbus region failback` (manual). Any failed check, even one below
+ *    failure_threshold, restarts the hold. Thresholds plus the hold are the
  *    hysteresis: a flapping region never gets traffic back while it flaps.
  *    When no region is usable, the primary (Route 53: fail open); if it is
  *    down too, batches fail and events wait durably in the store.
@@ -254,6 +255,10 @@ static void on_check(void *owner, bool ok, const char *detail) {
     } else {
         r->failures++;
         r->passes = 0;
+        /* A failure below failure_threshold leaves the region healthy, but
+         * it restarts the failback hold: traffic goes back only to a
+         * primary that passed every check for the whole hold. */
+        r->healthy_since = s->api->now_ms(s->host);
         if (r->health != EVBUS_HEALTH_UNHEALTHY && r->failures >= r->info.failure_threshold) {
             s->api->log(s->host, EVBUS_LOG_LEVEL_WARN,
                         "region %s failed %u checks in a row (last: %s): unhealthy", r->info.name,

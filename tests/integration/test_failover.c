@@ -52,6 +52,31 @@ Test(failover, flapping_health_does_not_flap_traffic) {
     tr_assert_none_lost();
 }
 
+/* A primary whose checks fail one in two never reaches failure_threshold
+ * (2), so it counts healthy; but each failure restarts the failback hold:
+ * it must pass every check for the whole hold before traffic goes back. */
+Test(failover, a_failed_check_restarts_the_failback_hold) {
+    tr_start("    failback_hold: 3s\n", NULL, true);
+    tr_wait_status("us-east-1        on       healthy");
+    atomic_store(&tr_east.healthy, 0);
+    tr_publish_until("us-west-2", tr_now_ms());
+    atomic_store(&tr_east.healthy, 1);
+    tr_wait_status("us-east-1        on       healthy");
+    atomic_store(&tr_east.healthy, TR_FLAPPING);
+    /* Twice the hold and more, checks every second: without the restart the
+     * hold would end 3 s after the recovery, amid failing checks. */
+    int64_t end = tr_now_ms() + 7000;
+    while (tr_now_ms() < end && usleep(100000) == 0) /* pacing: ~10 events/s */
+        tr_publish_expecting(1, "us-west-2");
+    int64_t t1 = tr_now_ms();
+    atomic_store(&tr_east.healthy, 1);
+    int64_t took = tr_publish_until("us-east-1", t1);
+    cr_assert_geq(took, 3000 - 1000, "failback %lld ms after the last failed check may be",
+                  (long long)took);
+    tr_publish_expecting(5, "us-east-1");
+    tr_assert_none_lost();
+}
+
 Test(failover, both_unhealthy_fails_open_to_the_primary) {
     tr_start("    failback_hold: 1s\n", NULL, true);
     tr_wait_status("us-east-1        on       healthy");

@@ -28,7 +28,9 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *conn, const cha
                                size_t *size, void **con_cls) {
     (void)url, (void)method, (void)version, (void)data, (void)size, (void)con_cls;
     tr_health *hs = cls;
-    bool ok = atomic_load(&hs->healthy);
+    int mode = atomic_load(&hs->healthy);
+    /* TR_FLAPPING: fail, pass, fail, ... never two failures in a row. */
+    bool ok = mode == TR_FLAPPING ? atomic_fetch_add(&hs->answers, 1) % 2 == 1 : mode != 0;
     struct MHD_Response *r =
         MHD_create_response_from_buffer(ok ? 2 : 4, ok ? "OK" : "down", MHD_RESPMEM_PERSISTENT);
     enum MHD_Result rc = MHD_queue_response(conn, ok ? 200 : 503, r);

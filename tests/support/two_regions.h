@@ -18,9 +18,14 @@
 #include "evbus/evbus.h"
 #include "harness.h"
 
+/* tr_health.healthy: 1 healthy, 0 unhealthy, or this: every other check
+ * fails, starting with the next one (below any failure_threshold of 2). */
+#define TR_FLAPPING 2
+
 typedef struct tr_health {
     struct MHD_Daemon *mhd;
     atomic_int healthy;
+    atomic_int answers; /* answered while TR_FLAPPING */
     int port;
 } tr_health;
 
@@ -44,7 +49,8 @@ extern tr_health tr_more[TR_MORE];
 /* Milliseconds on a monotonic clock. */
 int64_t tr_now_ms(void);
 
-/* Serves a health endpoint answering 200 "OK" while hs->healthy, else 503. */
+/* Serves a health endpoint answering 200 "OK" while hs->healthy, else 503
+ * (TR_FLAPPING: alternately). */
 void tr_serve(tr_health *hs);
 
 /* Stops evbusd, the client and the health endpoints (a suite's .fini). */
