@@ -68,6 +68,28 @@ static void check_list(evbus__config *cfg, evbus__cfg_errors *e) {
     }
 }
 
+/* The url's port, if it names one, is a number from 1 to 65535 (the
+ * probe would otherwise fail every check, or connect somewhere else).
+ * Returns false, with the port text in bad, when it is not. */
+static bool url_port_ok(const char *url, char *bad, size_t len) {
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    size_t n = strcspn(host, "/?#");
+    const char *end = host + n, *colon = NULL;
+    /* The last ':' after an IPv6 literal's ']' (or anywhere without one). */
+    const char *close = memchr(host, ']', n);
+    for (const char *c = close ? close : host; c < end; c++)
+        if (*c == ':')
+            colon = c;
+    if (!colon)
+        return true;
+    snprintf(bad, len, "%.*s", (int)(end - colon - 1), colon + 1);
+    if (colon + 1 == end || strspn(colon + 1, "0123456789") < (size_t)(end - colon - 1))
+        return false;
+    unsigned long port = strtoul(colon + 1, NULL, 10);
+    return end - colon - 1 <= 5 && port >= 1 && port <= 65535;
+}
+
 /* One simple check (a region's, or a calculated check's child at `key`):
  * the type from the url's scheme unless given, and they must agree; the
  * timeout shorter than the interval (a check must end before the next
@@ -88,6 +110,11 @@ static void check_simple(evbus__region_cfg *r, const char *key, const char *regi
     else
         evbus__cfg_error(e, r->check_url_pos, k,
                          "'%s' is not an http://, https:// or tcp://HOST:PORT url", r->check_url);
+    char port[16];
+    if (scheme > 0 && !url_port_ok(r->check_url, port, sizeof port))
+        evbus__cfg_error(e, r->check_url_pos, k,
+                         "'%s': port '%s' is not a number from 1 to 65535 (region '%s')",
+                         r->check_url, port, region);
     /* The schema's enum index: 0 http, 1 https, 2 tcp. */
     int given = r->check_type >= 0 ? r->check_type + 1 : -1;
     if (given > 0 && scheme > 0 && given != scheme)
