@@ -379,5 +379,7 @@ Test(storage_full, ids_filling_a_small_disk_are_forgotten_early) {
     cr_assert_gt(later, 0, "the disk never filled up");
     cr_assert_eq(count_in_log("ids are now remembered for about"), 1,
                  "no warning naming the window");
-    cr_assert_eq(count_in_log("Input/output error"), 0);
+    /* Each cause is logged once, however often batches switch between them. */
+    cr_assert_leq(count_in_log("[store] disk full"), 1);
+    cr_assert_eq(count_in_log("at least half of"), 1); /* the ids line, either wording */
 }
