@@ -701,7 +701,7 @@ static uint64_t batch_pages(const evbus__store *s, const evbus__store_item *item
 /* Most ids forgotten early in one commit, which keeps that commit short. */
 #define EARLY_IDS_MAX 100000
 
-/* The map is full for events. When ids kept for deduplication hold at least
+/* The map (or the disk under it) is full for events. When ids kept for deduplication hold at least
  * half of it, waiting for their window to end (24 h by default) would keep
  * ingest refused all that time with nothing to deliver: the oldest ids are
  * forgotten now instead (an eighth of them per commit), which shortens the
@@ -735,7 +735,7 @@ static int forget_ids_early(evbus__store *s, MDB_txn *txn, evbus__store_item *it
         *window_ms = now_ms - (int64_t)evbus__get_be64(v.mv_data);
     mdb_cursor_close(cur);
     for (size_t i = 0; i < n; i++)
-        if (items[i].outcome == EVBUS__FULL)
+        if (items[i].outcome == EVBUS__FULL || items[i].outcome == EVBUS__DISK_FULL)
             items[i].outcome = EVBUS__FULL_IDS;
     return 0;
 }
@@ -869,12 +869,14 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     size_t n_early = 0;
     /* Full for events: first what nothing needs any more (events no target
      * takes, kept only until space is wanted when there is no retention),
-     * then, if ids hold most of the store, the oldest ids. */
-    if (refused == EVBUS__FULL && s->retention_ms == 0 &&
-        (mrc = sweep_retained(s, txn, INT64_MAX, 8 * n + 1024)))
+     * then, if ids hold most of the store, the oldest ids. A full disk
+     * counts as full too: delivery frees neither, so on a file system
+     * smaller than the map "disk full" would otherwise last until the
+     * dedup window ends, with nothing left to deliver. */
+    bool full = refused == EVBUS__FULL || refused == EVBUS__DISK_FULL;
+    if (full && s->retention_ms == 0 && (mrc = sweep_retained(s, txn, INT64_MAX, 8 * n + 1024)))
         goto abort;
-    if (refused == EVBUS__FULL &&
-        (mrc = forget_ids_early(s, txn, items, n, now_ms, &n_early, &early_window)))
+    if (full && (mrc = forget_ids_early(s, txn, items, n, now_ms, &n_early, &early_window)))
         goto abort;
     if ((mrc = expire_ids(s, txn, expire_before_ms, 2 * n + 16)))
         goto abort;

@@ -35,7 +35,7 @@ typedef enum evbus__store_outcome {
     EVBUS__BACKLOG = 4,   /* not stored: max_backlog events are waiting */
     EVBUS__DISK_FULL = 5, /* not stored: the file system holding the store is full */
     EVBUS__IO_ERROR = 6,  /* not stored: writing to the store failed */
-    EVBUS__FULL_IDS = 7,  /* not stored: the map is full, mostly of ids kept for
+    EVBUS__FULL_IDS = 7,  /* not stored: the map or disk is full, mostly of ids kept for
                              deduplication (the oldest are being forgotten early) */
 } evbus__store_outcome;
 
@@ -136,10 +136,11 @@ void evbus__store_close(evbus__store **s);
  * (events no rule routed) are removed in the same commit; FULL_IDS when ids
  * kept for deduplication hold at least half of the store: the oldest ids
  * are then forgotten before their window ends, so that later events fit), or while the file system
- * is full (DISK_FULL); a commit that fails writing comes back DISK_FULL or IO_ERROR. Such items are
- * not stored and nothing already acked is touched. Results may use the reserve; when even they do
- * not fit they are committed in smaller parts, and res->n_recorded says how many leading ones are
- * durable (the rest: try again later). Each change of state is logged once.
+ * is full (DISK_FULL: unrouted records and the oldest ids are then removed the same way, as
+ * delivery frees neither); a commit that fails writing comes back DISK_FULL or IO_ERROR. Such items
+ * are not stored and nothing already acked is touched. Results may use the reserve; when even they
+ * do not fit they are committed in smaller parts, and res->n_recorded says how many leading ones
+ * are durable (the rest: try again later). Each change of state is logged once.
  *
  * Returns EVBUS_OK (check each outcome and res->n_recorded) or EVBUS_ESTORE
  * when LMDB failed in a way that is not about space or I/O (nothing of the

@@ -196,6 +196,12 @@ void evbus__space_note(evbus__space *sp, evbus__store_outcome state, uint64_t re
         if (state == sp->state)
             return;
         sp->state = state;
+        /* Once per cause until ingest has room again: on a full disk the
+         * batches alternate between "disk full" and forgetting ids early,
+         * and a line per switch would flood the log. */
+        if (sp->logged & (1u << state))
+            return;
+        sp->logged |= 1u << state;
         if (state == EVBUS__FULL)
             EVBUS_LOG_W("store",
                         "storage full: %s holds storage.map_size (%llu KiB) less the %llu KiB "
@@ -203,6 +209,12 @@ void evbus__space_note(evbus__space *sp, evbus__store_outcome state, uint64_t re
                         "frees space (or raise storage.map_size)",
                         sp->dir, (unsigned long long)(sp->map_pages * sp->psize >> 10),
                         (unsigned long long)(sp->reserve_pages * sp->psize >> 10));
+        else if (state == EVBUS__FULL_IDS && sp->disk_short)
+            EVBUS_LOG_W("store",
+                        "event ids kept for deduplication fill the disk: the file system "
+                        "holding %s has no space left and at least half of the store is ids; "
+                        "the oldest are forgotten early to make room (or free space there)",
+                        sp->dir);
         else if (state == EVBUS__FULL_IDS)
             EVBUS_LOG_W("store",
                         "storage full of event ids kept for deduplication: %s holds "
@@ -228,5 +240,6 @@ void evbus__space_note(evbus__space *sp, evbus__store_outcome state, uint64_t re
                     sp->dir, (unsigned long long)sp->refused);
         sp->state = EVBUS__STORED;
         sp->refused = 0;
+        sp->logged = 0;
     }
 }

@@ -51,6 +51,7 @@ typedef struct evbus__space {
     evbus__store_outcome state; /* EVBUS__STORED when not full; for logging */
     uint64_t refused;           /* events refused since the state was logged */
     int64_t last_refusal_ms;
+    unsigned logged; /* bit per state already logged since ingest last had room */
 } evbus__space;
 
 /* Sets up the limits for a map of map_size bytes whose data file is `fd`,

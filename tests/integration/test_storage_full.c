@@ -316,3 +316,70 @@ Test(storage_full, small_disk_with_the_default_map_size_is_used_to_the_end) {
     cr_assert_gt(n_accepted, 3000, "only %zu events of 2 KiB fitted in 32 MiB", n_accepted);
     cr_assert_eq(count_in_log("Input/output error"), 0);
 }
+
+/* Delivered events leave their ids behind (storage.dedup_window, 24 h by
+ * default). On a file system far smaller than the map those ids fill the
+ * disk, not the map: with nothing left to deliver, "disk full" would be
+ * answered until the window ends. The oldest ids must be forgotten early
+ * instead, as when they fill the map, and ingest keep going. */
+Test(storage_full, ids_filling_a_small_disk_are_forgotten_early) {
+    harness_init(&h, NULL);
+    char disk[300];
+    snprintf(disk, sizeof disk, "%s/disk", h.dir);
+    if (!mount_small_fs(disk, "4m"))
+        cr_skip_test("cannot mount a small tmpfs here (needs root); ids-on-disk test skipped");
+    char storage[400], rest[512];
+    snprintf(storage, sizeof storage, "  data_dir: %s/data\n", disk); /* default map_size */
+    snprintf(rest, sizeof rest,
+             "targets:\n"
+             "  - name: out\n"
+             "    plugin: %s/test_sink_good.so\n"
+             "    config:\n"
+             "      path: %s/out.txt\n"
+             "routing:\n"
+             "  catch_all_target: out\n",
+             EVBUS_TEST_PLUGIN_DIR, h.dir);
+    write_config(storage, rest);
+    cr_assert(harness_start(&h));
+    open_client();
+
+    /* Ids of 120 characters: 4 MiB holds about 25,000 of them. */
+    enum { N = 200, TOTAL = 80000, WITHIN = 60000 };
+    static char ids[N][128];
+    static evbus_event evs[N];
+    static evbus_ack acks[N];
+    size_t ok = 0, next = 0, later = 0;
+    char why[512] = "";
+    for (int i = 0; i < N; i++)
+        snprintf(ids[i], sizeof ids[i], "%0120zu", next++);
+    long long end = now_ms() + WITHIN;
+    while (ok < TOTAL) {
+        cr_assert_lt(now_ms(), end, "only %zu of %d events accepted in %d s; last: %s", ok, TOTAL,
+                     WITHIN / 1000, why);
+        for (int i = 0; i < N; i++)
+            evs[i] = (evbus_event){.id = ids[i], .source = "s", .detail_type = "T", .detail = "{}"};
+        cr_assert_eq(evbus_publish(client, evs, N, acks), EVBUS_OK, "evbusd stopped answering");
+        bool again = false;
+        for (int i = 0; i < N; i++) {
+            if (acks[i].status == EVBUS_ACK_RETRY_LATER) {
+                snprintf(why, sizeof why, "%s", acks[i].reason);
+                later++;
+                again = true;
+                continue; /* the same id again */
+            }
+            cr_assert_eq(acks[i].status, EVBUS_ACK_ACCEPTED, "%s: %s", ids[i], acks[i].reason);
+            ok++;
+            snprintf(ids[i], sizeof ids[i], "%0120zu", next++);
+        }
+        if (again)
+            usleep(20000);
+    }
+    cr_log_info("%zu events accepted on a 4 MiB file system, %zu answered RETRY_LATER (%s)", ok,
+                later, why);
+    cr_assert_gt(later, 0, "the disk never filled up");
+    cr_assert_eq(count_in_log("ids are now remembered for about"), 1,
+                 "no warning naming the window");
+    /* Each cause is logged once, however often batches switch between them. */
+    cr_assert_leq(count_in_log("[store] disk full"), 1);
+    cr_assert_eq(count_in_log("at least half of"), 1); /* the ids line, either wording */
+}
