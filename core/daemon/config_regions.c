@@ -90,6 +90,17 @@ static bool url_port_ok(const char *url, char *bad, size_t len) {
     return end - colon - 1 <= 5 && port >= 1 && port <= 65535;
 }
 
+/* A TCP check's url is tcp://HOST:PORT: without a port there is nothing to
+ * connect to, and a path or query would be silently ignored. */
+static bool tcp_url_ok(const char *url) {
+    const char *host = url + 6;
+    size_t n = strcspn(host, "/?#");
+    if (host[n] != '\0' && strcmp(host + n, "/") != 0)
+        return false;
+    const char *close = memchr(host, ']', n);
+    return memchr(close ? close : host, ':', n - (size_t)((close ? close : host) - host)) != NULL;
+}
+
 /* One simple check (a region's, or a calculated check's child at `key`):
  * the type from the url's scheme unless given, and they must agree; the
  * timeout shorter than the interval (a check must end before the next
@@ -111,7 +122,12 @@ static void check_simple(evbus__region_cfg *r, const char *key, const char *regi
         evbus__cfg_error(e, r->check_url_pos, k,
                          "'%s' is not an http://, https:// or tcp://HOST:PORT url", r->check_url);
     char port[16];
-    if (scheme > 0 && !url_port_ok(r->check_url, port, sizeof port))
+    if (scheme == EVBUS_CHECK_TCP && !tcp_url_ok(r->check_url))
+        evbus__cfg_error(e, r->check_url_pos, k,
+                         "'%s' is not tcp://HOST:PORT: a TCP check needs a port, and nothing "
+                         "after it (region '%s')",
+                         r->check_url, region);
+    else if (scheme > 0 && !url_port_ok(r->check_url, port, sizeof port))
         evbus__cfg_error(e, r->check_url_pos, k,
                          "'%s': port '%s' is not a number from 1 to 65535 (region '%s')",
                          r->check_url, port, region);

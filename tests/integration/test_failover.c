@@ -348,6 +348,39 @@ Test(failover, a_health_check_port_out_of_range_is_refused_with_file_line_and_co
         cr_assert(strstr(out, *w), "wanted '%s' in:\n%s", *w, out);
 }
 
+/* A TCP check needs HOST:PORT and nothing after it: without a port the
+ * region would be unhealthy for good, and a path would be ignored. */
+Test(failover, a_tcp_health_check_without_a_port_or_with_a_path_is_refused) {
+    harness_init(&tr_h, NULL);
+    FILE *f = fopen(tr_h.config, "a");
+    fprintf(f,
+            "regions:\n"
+            "  - name: us-east-1\n"
+            "    health_check: {url: \"tcp://127.0.0.1\"}\n"
+            "  - name: us-west-2\n"
+            "    health_check: {url: \"tcp://127.0.0.1:18812/some/path?x=1\"}\n"
+            "targets:\n"
+            "  - name: orders\n"
+            "    plugin: %s/test_sink_regions.so\n"
+            "    config: {path: x, queue_url: q}\n"
+            "    regions:\n"
+            "      us-east-1:\n"
+            "      us-west-2:\n",
+            EVBUS_TEST_PLUGIN_DIR);
+    fclose(f);
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "'%s' --check-config --config '%s' 2>&1", harness_bin("evbusd"),
+             tr_h.config);
+    cr_assert_neq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    const char *const want[] = {
+        ":11:25: regions[0].health_check.url: 'tcp://127.0.0.1' is not tcp://HOST:PORT",
+        ":13:25: regions[1].health_check.url: 'tcp://127.0.0.1:18812/some/path?x=1' is not "
+        "tcp://HOST:PORT",
+        NULL};
+    for (const char *const *w = want; *w; w++)
+        cr_assert(strstr(out, *w), "wanted '%s' in:\n%s", *w, out);
+}
+
 Test(failover, weighted_splits_exactly_and_skips_a_region_switched_off) {
     tr_start("    policy: weighted\n    weights: {us-east-1: 3, us-west-2: 1}\n", NULL, false);
     int east_n = 0, west_n = 0;
