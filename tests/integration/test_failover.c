@@ -313,15 +313,20 @@ Test(failover, selector_settings_are_checked_with_file_line_and_column) {
         cr_assert(strstr(out, *w), "wanted '%s' in:\n%s", *w, out);
 }
 
-Test(failover, a_health_check_port_out_of_range_is_refused_with_file_line_and_column) {
+/* Two regions whose health checks have the given urls, and a target in
+ * both; asserts that --check-config fails and prints every line of `want`
+ * (the harness writes 8 lines before these, so the urls are on lines 11
+ * and 13). */
+static void expect_url_errors(const char *east_url, const char *west_url, const char *const *want) {
     harness_init(&tr_h, NULL);
     FILE *f = fopen(tr_h.config, "a");
+    cr_assert_not_null(f);
     fprintf(f,
             "regions:\n"
             "  - name: us-east-1\n"
-            "    health_check: {url: \"http://127.0.0.1:99999/ok\"}\n"
+            "    health_check: {url: \"%s\"}\n"
             "  - name: us-west-2\n"
-            "    health_check: {url: \"tcp://[::1]:0\"}\n"
+            "    health_check: {url: \"%s\"}\n"
             "targets:\n"
             "  - name: orders\n"
             "    plugin: %s/test_sink_regions.so\n"
@@ -329,56 +334,35 @@ Test(failover, a_health_check_port_out_of_range_is_refused_with_file_line_and_co
             "    regions:\n"
             "      us-east-1:\n"
             "      us-west-2:\n",
-            EVBUS_TEST_PLUGIN_DIR);
+            east_url, west_url, EVBUS_TEST_PLUGIN_DIR);
     fclose(f);
     char cmd[1024], out[8192];
     snprintf(cmd, sizeof cmd, "'%s' --check-config --config '%s' 2>&1", harness_bin("evbusd"),
              tr_h.config);
     cr_assert_neq(harness_run(cmd, out, sizeof out), 0, "%s", out);
-    /* The harness writes 8 lines before these. */
-    const char *const want[] = {
-        ":11:25: regions[0].health_check.url: 'http://127.0.0.1:99999/ok': port "
-        "'99999' is not "
-        "a number from 1 to 65535",
-        ":13:25: regions[1].health_check.url: 'tcp://[::1]:0': port '0' is not a "
-        "number from 1 "
-        "to 65535",
-        NULL};
     for (const char *const *w = want; *w; w++)
         cr_assert(strstr(out, *w), "wanted '%s' in:\n%s", *w, out);
+}
+
+Test(failover, a_health_check_port_out_of_range_is_refused_with_file_line_and_column) {
+    const char *const want[] = {
+        ":11:25: regions[0].health_check.url: 'http://127.0.0.1:99999/ok': port '99999' is not "
+        "a number from 1 to 65535",
+        ":13:25: regions[1].health_check.url: 'tcp://[::1]:0': port '0' is not a number from 1 "
+        "to 65535",
+        NULL};
+    expect_url_errors("http://127.0.0.1:99999/ok", "tcp://[::1]:0", want);
 }
 
 /* A TCP check needs HOST:PORT and nothing after it: without a port the
  * region would be unhealthy for good, and a path would be ignored. */
 Test(failover, a_tcp_health_check_without_a_port_or_with_a_path_is_refused) {
-    harness_init(&tr_h, NULL);
-    FILE *f = fopen(tr_h.config, "a");
-    fprintf(f,
-            "regions:\n"
-            "  - name: us-east-1\n"
-            "    health_check: {url: \"tcp://127.0.0.1\"}\n"
-            "  - name: us-west-2\n"
-            "    health_check: {url: \"tcp://127.0.0.1:18812/some/path?x=1\"}\n"
-            "targets:\n"
-            "  - name: orders\n"
-            "    plugin: %s/test_sink_regions.so\n"
-            "    config: {path: x, queue_url: q}\n"
-            "    regions:\n"
-            "      us-east-1:\n"
-            "      us-west-2:\n",
-            EVBUS_TEST_PLUGIN_DIR);
-    fclose(f);
-    char cmd[1024], out[8192];
-    snprintf(cmd, sizeof cmd, "'%s' --check-config --config '%s' 2>&1", harness_bin("evbusd"),
-             tr_h.config);
-    cr_assert_neq(harness_run(cmd, out, sizeof out), 0, "%s", out);
     const char *const want[] = {
         ":11:25: regions[0].health_check.url: 'tcp://127.0.0.1' is not tcp://HOST:PORT",
         ":13:25: regions[1].health_check.url: 'tcp://127.0.0.1:18812/some/path?x=1' is not "
         "tcp://HOST:PORT",
         NULL};
-    for (const char *const *w = want; *w; w++)
-        cr_assert(strstr(out, *w), "wanted '%s' in:\n%s", *w, out);
+    expect_url_errors("tcp://127.0.0.1", "tcp://127.0.0.1:18812/some/path?x=1", want);
 }
 
 Test(failover, weighted_splits_exactly_and_skips_a_region_switched_off) {
