@@ -119,9 +119,13 @@ static void print_status(json_t *st) {
            (long long)num(in, "accepted"), (long long)num(in, "duplicates"),
            (long long)num(in, "rejected"), (long long)num(in, "retry_later"),
            (long long)num(in, "bad_frames"), (long long)num(in, "unmatched"));
-    printf("store: %lld events, %lld pending deliveries, %.1f of %.1f MiB used\n\n",
+    /* Ids outlive their events (storage.dedup_window): a store can look
+     * empty of events yet be full of ids, so they are shown too. */
+    printf("store: %lld events, %lld pending deliveries, %lld ids kept for deduplication, %.1f of "
+           "%.1f MiB used\n\n",
            (long long)num(store, "events"), (long long)num(store, "pending"),
-           (double)num(store, "map_used") / 1048576.0, (double)num(store, "map_size") / 1048576.0);
+           (long long)num(store, "ids"), (double)num(store, "map_used") / 1048576.0,
+           (double)num(store, "map_size") / 1048576.0);
     if (num(store, "ids_forgotten_early"))
         printf("dedup window shortened: %lld ids forgotten early to make room; ids were kept "
                "%.0f s when it last happened (raise storage.map_size)\n\n",

@@ -116,6 +116,17 @@ Test(ids_full, delivered_events_ids_fill_the_map_and_the_oldest_are_forgotten_ea
     cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "\"ids_forgotten_early\"") && !strstr(out, "\"ids_forgotten_early\": 0"),
               "%s", out);
+    /* What a user reads: the store line counts the ids that fill it. */
+    snprintf(cmd, sizeof cmd, "%s status -c %s", harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    const char *line = strstr(out, "store: ");
+    cr_assert(line, "%s", out);
+    const char *ids = strstr(line, " ids kept for deduplication");
+    cr_assert(ids && ids < strchr(line, '\n'), "the store line does not count ids: %s", out);
+    while (ids > line && ids[-1] >= '0' && ids[-1] <= '9')
+        ids--;
+    cr_assert_gt(atoll(ids), 1000, "the store is full of ids, yet the line says: %s", out);
+    cr_assert(strstr(out, "dedup window shortened"), "%s", out);
 }
 
 Test(ids_full, events_no_rule_routes_are_removed_to_make_room_without_retention) {
