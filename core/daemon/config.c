@@ -895,15 +895,16 @@ static void check_files(evbus__config *cfg, evbus__cfg_errors *e) {
     for (size_t i = 0; i < cfg->listen.n; i++) {
         char key[48];
         snprintf(key, sizeof key, "ingest.listen[%zu]", i);
-        evbus__endpoint_check_ipc_dir(e, cfg->listen.v[i],
-                                      cfg->listen.pos ? cfg->listen.pos[i] : cfg->listen.at, key,
-                                      cfg->data_dir);
+        evbus__cfg_pos at = cfg->listen.pos ? cfg->listen.pos[i] : cfg->listen.at;
+        evbus__endpoint_check_ipc_dir(e, cfg->listen.v[i], at, key, cfg->data_dir);
+        evbus__endpoint_check_tcp_host(e, cfg->listen.v[i], at, key);
     }
-    if (cfg->control_listen)
-        evbus__endpoint_check_ipc_dir(e, cfg->control_listen,
-                                      cfg->control_listen_pos.line ? cfg->control_listen_pos
-                                                                   : cfg->data_dir_pos,
-                                      "control.listen", cfg->data_dir);
+    if (cfg->control_listen) {
+        evbus__cfg_pos at =
+            cfg->control_listen_pos.line ? cfg->control_listen_pos : cfg->data_dir_pos;
+        evbus__endpoint_check_ipc_dir(e, cfg->control_listen, at, "control.listen", cfg->data_dir);
+        evbus__endpoint_check_tcp_host(e, cfg->control_listen, at, "control.listen");
+    }
     for (size_t i = 0; i < cfg->targets.n; i++) {
         const evbus__target_cfg *t = evbus__config_target(cfg, i);
         char key[300];

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +112,43 @@ void evbus__endpoint_check_ipc_dir(evbus__cfg_errors *e, const char *ep, evbus__
                              strerror(why));
     } else if (!S_ISDIR(st.st_mode))
         evbus__cfg_error(e, at, key, "cannot bind %s: %s is not a directory", ep, dir);
+}
+
+void evbus__endpoint_check_tcp_host(evbus__cfg_errors *e, const char *ep, evbus__cfg_pos at,
+                                    const char *key) {
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return;
+    const char *colon = strrchr(ep + 6, ':');
+    size_t len = colon ? (size_t)(colon - (ep + 6)) : 0;
+    char host[256];
+    if (len == 0 || len >= sizeof host)
+        return; /* the form is evbus__endpoint_check's to judge */
+    memcpy(host, ep + 6, len);
+    host[len] = '\0';
+    if (host[0] == '[' && host[len - 1] == ']') {
+        memmove(host, host + 1, len - 2);
+        host[len - 2] = '\0';
+    }
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (strcmp(host, "*") == 0 || inet_pton(AF_INET, host, addr) == 1 ||
+        inet_pton(AF_INET6, host, addr) == 1 || if_nametoindex(host) != 0)
+        return;
+    /* libzmq binds a name it can resolve; only a definite "no such name" is
+     * reported here, so a resolver that is briefly away does not fail a
+     * configuration check that the bind itself would pass later. */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (res)
+        freeaddrinfo(res);
+    if (rc == EAI_NONAME
+#ifdef EAI_NODATA
+        || rc == EAI_NODATA
+#endif
+    )
+        evbus__cfg_error(e, at, key,
+                         "cannot bind %s: '%s' is neither an address, an interface nor a host "
+                         "name that resolves (use * for every interface)",
+                         ep, host);
 }
 
 /* Both keys of a CURVE section, or neither. */

@@ -44,6 +44,15 @@ void evbus__endpoint_check(evbus__cfg_errors *e, const char *endpoint, evbus__cf
 void evbus__endpoint_check_ipc_dir(evbus__cfg_errors *e, const char *endpoint, evbus__cfg_pos at,
                                    const char *key, const char *data_dir);
 
+/* Checks that the host of a tcp:// endpoint is something a listener can bind:
+ * `*`, an IPv4 or IPv6 address, an interface name, or a host name that
+ * resolves (a definite "no such name" from the resolver is the problem
+ * added to `e`; a resolver that cannot answer now is not). Other endpoints
+ * pass. May ask the resolver, so it belongs with the checks that touch the
+ * system, not with the form check above. */
+void evbus__endpoint_check_tcp_host(evbus__cfg_errors *e, const char *endpoint, evbus__cfg_pos at,
+                                    const char *key);
+
 /* Refuses a non-loopback ingest listener without CURVE unless
  * ingest.allow_unauthenticated, a non-loopback control listener without
  * control.curve, a non-loopback metrics listener unless

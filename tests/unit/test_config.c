@@ -1,6 +1,7 @@
 /* The configuration loader: defaults, and errors that name file, line and key. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,6 +391,45 @@ Test(config, ingest_may_listen_on_any_free_port) {
     cr_assert_eq(evbus__config_load(&cfg,
                                     write_file("ingest:\n  listen: [tcp://127.0.0.1:*, "
                                                "tcp://127.0.0.1:0, tcp://127.0.0.1:65535]\n"),
+                                    err, sizeof err),
+                 EVBUS_OK, "%s", err);
+    evbus__config_free(&cfg);
+}
+
+/* A listener host libzmq cannot bind used to pass the check and fail only at
+ * start-up. `.invalid` never resolves (RFC 6761); where no resolver answers
+ * at all the check stays silent by design, and so is this test skipped. */
+Test(config, listener_hosts_that_do_not_resolve_are_refused) {
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo("nosuch.invalid", NULL, &hints, &res);
+    if (res)
+        freeaddrinfo(res);
+    if (rc != EAI_NONAME)
+        cr_skip_test("the resolver gives no definite answer here (%s)", gai_strerror(rc));
+    evbus__config cfg;
+    char err[2048];
+    evbus__config_defaults(&cfg);
+    cr_assert_eq(evbus__config_load(&cfg,
+                                    write_file("ingest:\n  listen: [tcp://nosuch.invalid:5555]\n"
+                                               "control:\n  listen: tcp://[nosuch.invalid]:5556\n"),
+                                    err, sizeof err),
+                 EVBUS_ECONFIG);
+    cr_assert(strstr(err, "evbus.yaml:2:12: ingest.listen[0]: cannot bind "
+                          "tcp://nosuch.invalid:5555: 'nosuch.invalid' is neither an address, an "
+                          "interface nor a host name that resolves"),
+              "%s", err);
+    cr_assert(strstr(err, "evbus.yaml:4:11: control.listen: cannot bind "
+                          "tcp://[nosuch.invalid]:5556"),
+              "%s", err);
+    evbus__config_free(&cfg);
+
+    /* What binds: any interface, addresses, an interface name, a name. */
+    evbus__config_defaults(&cfg);
+    cr_assert_eq(evbus__config_load(&cfg,
+                                    write_file("ingest:\n  listen: [\"tcp://*:5555\", "
+                                               "\"tcp://[::1]:5556\", tcp://lo:5557, "
+                                               "tcp://localhost:5558]\n"
+                                               "  allow_unauthenticated: true\n"),
                                     err, sizeof err),
                  EVBUS_OK, "%s", err);
     evbus__config_free(&cfg);
