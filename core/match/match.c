@@ -15,7 +15,10 @@
 
 #include "match_int.h"
 
+/* The scratch buffer: unescaped strings first, then their folding. */
 #define FOLD_OFF EVBUS_MATCH_STRING_MAX
+#define BUF_SIZE                                                                                   \
+    ((size_t)EVBUS_MATCH_STRING_MAX + EVBUS__FOLD_LEN_MAX((size_t)EVBUS_MATCH_STRING_MAX))
 
 typedef struct run {
     const evbus__matcher *m;
@@ -113,9 +116,10 @@ static bool num_eq(const evbus__num *a, const evbus__num *b) {
     return a->in_range ? a->micros == b->micros : a->d == b->d;
 }
 
-/* Operands of scanned predicates live in strs at a_off, a_cnt bytes. */
+/* Operands of scanned predicates live in strs at a_off, a_cnt bytes.
+ * `folded` is the value's case folding (flen bytes), or NULL. */
 static bool slow_match(const evbus__matcher *m, const mpred *p, const evbus__val *v,
-                       const evbus__num *num, const char *folded) {
+                       const evbus__num *num, const char *folded, size_t flen) {
     const char *op = m->strs + p->a_off;
     switch (p->kind) {
     case K_EXISTS: return true;
@@ -141,7 +145,7 @@ static bool slow_match(const evbus__matcher *m, const mpred *p, const evbus__val
                 }
             } else if (v->type == V_STR) {
                 if (p->kind == K_AB_EIC
-                        ? (folded && v->len == it->len && !memcmp(folded, is, it->len))
+                        ? (folded && flen == it->len && !memcmp(folded, is, it->len))
                         : evbus__wildcard_match(is, it->len, v->s, v->len))
                     return false;
             }
@@ -179,6 +183,7 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
     const hent *e;
     evbus__num num = {false, 0, 0.0};
     const char *folded = NULL;
+    size_t flen = 0;
 
     r->snap_off = NONE32;
     s->node_stamp[node] = s->epoch;
@@ -202,23 +207,24 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
         bool need_fold = (f->flags & ((1u << K_EIC) | (1u << K_PREFIX_EIC) | (1u << K_SUFFIX_EIC) |
                                       (1u << K_AB_EIC))) != 0;
         if (need_fold && v->len <= EVBUS_MATCH_STRING_MAX) {
+            /* Operands are stored folded; lengths are of folded bytes. */
             char *fb = s->buf + FOLD_OFF;
-            evbus__fold(v->s, v->len, fb);
+            flen = evbus__fold(v->s, v->len, fb);
             folded = fb;
-            if ((f->flags & (1u << K_EIC)) && (e = vlookup(m, node, K_EIC, fb, v->len)))
+            if ((f->flags & (1u << K_EIC)) && (e = vlookup(m, node, K_EIC, fb, flen)))
                 fire(r, e->target);
             for (uint32_t i = 0; i < f->len_cnt[1]; i++) {
                 uint16_t l = m->lens[f->len_off[1] + i];
-                if (l > v->len)
+                if (l > flen)
                     break;
                 if ((e = vlookup(m, node, K_PREFIX_EIC, fb, l)))
                     fire(r, e->target);
             }
             for (uint32_t i = 0; i < f->len_cnt[3]; i++) {
                 uint16_t l = m->lens[f->len_off[3] + i];
-                if (l > v->len)
+                if (l > flen)
                     break;
-                if ((e = vlookup(m, node, K_SUFFIX_EIC, fb + v->len - l, l)))
+                if ((e = vlookup(m, node, K_SUFFIX_EIC, fb + flen - l, l)))
                     fire(r, e->target);
             }
         }
@@ -247,7 +253,7 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
     }
     for (uint32_t i = 0; i < f->slow_cnt; i++) {
         uint32_t pi = m->slow[f->slow_off + i];
-        if (slow_match(m, &m->preds[pi], v, &num, folded))
+        if (slow_match(m, &m->preds[pi], v, &num, folded, flen))
             fire(r, pi);
     }
 }
@@ -580,7 +586,7 @@ evbus_err evbus__match_scratch_new(const evbus__matcher *m, evbus__match_scratch
     s->node_stamp = calloc(m->n_nodes + 1, sizeof(uint32_t));
     s->rule_stamp = calloc(m->n_rules + 1, sizeof(uint32_t));
     s->fired = calloc(m->n_conds + 1, sizeof(uint32_t));
-    s->buf = malloc((size_t)EVBUS_MATCH_STRING_MAX * 2);
+    s->buf = malloc(BUF_SIZE);
     s->cond_free = calloc(m->n_conds + 1, sizeof(uint32_t));
     s->cond_wstamp = calloc(m->n_conds + 1, sizeof(uint32_t));
     s->cond_whead = calloc(m->n_conds + 1, sizeof(uint32_t));

@@ -36,8 +36,28 @@
  *  - anything-but matches any value, of any type, that is not excluded;
  *    its string forms (prefix, suffix, ...) let numbers, booleans and null
  *    through.
- *  - equals-ignore-case folds ASCII, Latin-1, Latin Extended-A, Greek and
- *    Cyrillic letters (simple case folding of those blocks only).
+ *  - equals-ignore-case (alone, in prefix, suffix and anything-but) compares
+ *    both sides after Unicode's simple case folding, code point by code
+ *    point: the C and S records of CaseFolding.txt, generated at build time
+ *    from the build machine's Unicode data (Debian's unicode-data, 15.0 on
+ *    Debian 12). Every script with case is folded (fullwidth ＡＢＣ is ａｂｃ;
+ *    Ǆ, ǅ and ǆ are one letter; Georgian, Armenian, Cherokee, Deseret...),
+ *    and all the forms of a letter are equal: σ, ς and Σ; k, K and K (Kelvin
+ *    sign); s, S and ſ; ß and ẞ. Not done: full folding, which makes one
+ *    character several (ß is not SS, ﬁ is not fi, İ is not i̇), and the
+ *    Turkic rules (İ and ı are letters of their own). Bytes that are not
+ *    well-formed UTF-8 (possible only in envelope strings given to
+ *    evbus__matcher_match) are compared as they are, unfolded.
+ *    How this relates to EventBridge's own matcher, aws/event-ruler (its
+ *    EqualsIgnoreCaseParser, 2026): it lets each UTF-16 unit of the operand
+ *    match that unit's Java toLowerCase or toUpperCase, which is not
+ *    symmetric (operand σ does not match ς there, operand ſ matches S but
+ *    not s, operand ǅ does not match ǅ), does full mappings (operand ß
+ *    matches SS) and breaks on characters outside the BMP (a surrogate
+ *    half becomes '?'). Simple folding matches every single-character pair
+ *    that it matches but one, operand ı and event I, and adds the pairs its
+ *    asymmetry drops; quamina (CaseFolding.txt's C records, one alternative
+ *    per character) matches a subset of what simple folding matches.
  *
  * @section cost Cost
  *  - Matching reads the event once. Keys no pattern names are skipped

@@ -73,8 +73,14 @@ bool evbus__wildcard_match(const char *pat, size_t plen, const char *s, size_t s
 
 /* ---- case folding (fold.c) ---- */
 
-/** Fold valid UTF-8 `s` into `out` (same length as s, always). */
-void evbus__fold(const char *s, size_t len, char *out);
+/** The most bytes folding `n` bytes can give: a 2-byte character may fold
+ *  to a 3-byte one (Ⱥ to ⱥ), nothing grows more (gen_casefold.c checks). */
+#define EVBUS__FOLD_LEN_MAX(n) ((n) + (n) / 2)
+
+/** Fold `s` (UTF-8; malformed bytes are copied unfolded) with Unicode's
+ *  simple case folding into `out`, which must hold EVBUS__FOLD_LEN_MAX(len)
+ *  bytes. Returns the folded length. Does not allocate. */
+size_t evbus__fold(const char *s, size_t len, char *out);
 
 /* ---- hashing ---- */
 

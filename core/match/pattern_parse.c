@@ -193,15 +193,19 @@ static bool number_of(pp *p, const json_t *v, evbus__num *out, const char **txt,
     return true;
 }
 
+/* The operand's bytes; equals-ignore-case operands are kept case-folded
+ * (possibly longer or shorter than the text), as event values are folded
+ * before they are compared with them. */
 static bool str_of(pp *p, const json_t *v, bool fold, const char **s, size_t *len) {
     size_t n = json_string_length(v);
-    char *d = evbus__arena_alloc(p->a, n + 1);
+    char *d = evbus__arena_alloc(p->a, (fold ? EVBUS__FOLD_LEN_MAX(n) : n) + 1);
     if (!d)
         return oom(p);
-    if (fold)
-        evbus__fold(json_string_value(v), n, d);
-    else
+    if (fold) {
+        n = evbus__fold(json_string_value(v), n, d);
+    } else {
         memcpy(d, json_string_value(v), n);
+    }
     d[n] = '\0';
     *s = d;
     *len = n;

@@ -10,7 +10,8 @@
 # ones are merged back into tests/fuzz/corpus/TARGET. Crashers are written to
 # tests/fuzz/crashers/: fix the bug, then move the file into the corpus so
 # that the replay test keeps it fixed.
-# Needs: clang libclang-rt-14-dev, and the build dependencies of evbus.
+# Needs: clang libclang-rt-14-dev, and the build dependencies of evbus
+# (unicode-data among them).
 set -eu
 secs=${1:-60}
 [ $# -gt 0 ] && shift
@@ -20,6 +21,10 @@ work=${EVBUS_FUZZ_DIR:-/tmp/evbus-fuzz}
 cc=${CC_FUZZ:-clang}
 mkdir -p "$work/gen" "$src/tests/fuzz/crashers"
 protoc-c --c_out="$work/gen" -I"$src/proto" "$src/proto/evbus.proto"
+# The case folding table, as the CMake build makes it (Debian's unicode-data).
+unicode_dir=${EVBUS_UNICODE_DIR:-/usr/share/unicode}
+$cc -O1 -std=c11 -o "$work/gen/evbus-gen-casefold" "$src/core/match/gen_casefold.c"
+"$work/gen/evbus-gen-casefold" "$unicode_dir/CaseFolding.txt" "$work/gen/casefold_table.h"
 
 common="error.c util.c log.c json_check.c arena.c"
 match="cidr.c fold.c json_scan.c match.c numeric.c numeric_index.c pattern_compile.c pattern_parse.c wildcard.c"
