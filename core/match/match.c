@@ -110,10 +110,10 @@ static void fire(run *r, uint32_t pred) {
     }
 }
 
+/* Anything-but numbers are exact (the pattern parser refuses others, as
+ * event-ruler does); an event number that is not is none of them. */
 static bool num_eq(const evbus__num *a, const evbus__num *b) {
-    if (a->in_range != b->in_range)
-        return false;
-    return a->in_range ? a->micros == b->micros : a->d == b->d;
+    return a->exact && b->exact && a->key == b->key;
 }
 
 /* Operands of scanned predicates live in strs at a_off, a_cnt bytes.
@@ -181,7 +181,7 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
     evbus__match_scratch *s = r->s;
     const mfield *f = &m->fields[m->nodes[node].field];
     const hent *e;
-    evbus__num num = {false, 0, 0.0};
+    evbus__num num = {false, false, 0, 0.0};
     const char *folded = NULL;
     size_t flen = 0;
 
@@ -231,19 +231,19 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
     } else if (v->type == V_NUM) {
         bool need = (f->flags & ((1u << K_NUM) | (1u << K_NUMERIC))) != 0 || f->slow_cnt;
         if (need && evbus__num_parse(v->s, v->len, &num) && num.in_range && f->num_root != NONE32)
-            numeric(r, f->num_root, num.micros);
+            numeric(r, f->num_root, num.key);
         if (need && (f->flags & (1u << K_NUM))) {
+            /* By value ('n' and the key), or as text when the number is not
+             * its double's shortest decimal; no number text holds an 'n'. */
             char key[9];
-            size_t kl;
-            if (num.in_range) {
-                memcpy(key, &num.micros, 8);
-                kl = 8;
+            if (num.exact) {
+                key[0] = 'n';
+                memcpy(key + 1, &num.key, 8);
+                e = vlookup(m, node, K_NUM, key, 9);
             } else {
-                key[0] = 'd';
-                memcpy(key + 1, &num.d, 8);
-                kl = 9;
+                e = vlookup(m, node, K_NUM, v->s, v->len);
             }
-            if ((e = vlookup(m, node, K_NUM, key, kl)))
+            if (e)
                 fire(r, e->target);
         }
     } else if (f->flags & (1u << K_LIT)) {
