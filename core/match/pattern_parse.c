@@ -385,13 +385,15 @@ static bool numeric(pp *p, const json_t *v, pmatch *m) {
         if (!json_is_number(num))
             return fail(p, "numeric needs a number after \"%s\", not %s", o, type_name(num));
         evbus__num x;
-        if (!number_of(p, num, &x, NULL, NULL))
+        const char *text;
+        size_t text_len;
+        if (!number_of(p, num, &x, &text, &text_len))
             return false;
         if (!x.exact)
             return fail(p,
-                        "%" JSON_INTEGER_FORMAT " has more digits than a binary64 double "
-                        "holds and cannot be compared by value",
-                        json_integer_value(num));
+                        "%s has more digits than a binary64 double holds and cannot be "
+                        "compared by value",
+                        text);
         if (!x.in_range)
             return fail(p,
                         "%g is outside EventBridge's numeric range "
@@ -691,9 +693,9 @@ static bool object(pp *p, const json_t *obj, pdnf *out) {
     return !refused;
 }
 
-/* Refuses the real numbers of the pattern text that are not their double's
- * shortest decimal (0.10000000000000001, 1e-400): jansson keeps only the
- * double, so they would silently stand for another number. (event-ruler
+/* Refuses the real numbers of the pattern text that do not name their own
+ * double (0.30000000000000003, 1e-400; see numeric.c): jansson keeps only
+ * the double, so they would silently stand for another number. (event-ruler
  * compares such a number in an exact value as text, and refuses it in
  * anything-but and numeric.) Integers are kept exactly and handled where
  * they are used. */

@@ -32,13 +32,20 @@ daemon="config_schema.c config.c validate.c frame.c wire.c"
 files=""
 for f in $common; do files="$files $src/core/common/$f"; done
 for f in $match; do [ -f "$src/core/match/$f" ] && files="$files $src/core/match/$f"; done
-for f in $daemon; do files="$files $src/core/daemon/$f"; done
+daemon_files=""
+for f in $daemon; do daemon_files="$daemon_files $src/core/daemon/$f"; done
 
 for t in $targets; do
+    # The matcher's targets need only the matcher; the daemon's decoders
+    # need the daemon's files too.
+    case $t in
+    frame | config) extra="$daemon_files $work/gen/evbus.pb-c.c" ;;
+    *) extra="" ;;
+    esac
     $cc -g -O1 -std=c11 -D_GNU_SOURCE -DEVBUS_VERSION='"fuzz"' \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -I"$src/include" -I"$src/core" -I"$src/core/match" -I"$src/core/daemon" -I"$work/gen" \
-        $files "$work/gen/evbus.pb-c.c" "$src/tests/fuzz/fuzz_$t.c" \
+        $files $extra "$src/tests/fuzz/fuzz_$t.c" \
         -ljansson -lyaml -lprotobuf-c -lm -o "$work/fuzz_$t"
     mkdir -p "$work/corpus_$t"
     echo "== fuzz_$t for ${secs}s"
