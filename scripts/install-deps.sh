@@ -11,6 +11,9 @@ pkgs=(
   libcriterion-dev libjansson-dev libyaml-dev libcyaml-dev libmicrohttpd-dev
   python3-zmq python3-protobuf protobuf-compiler
   redis-server
+  # Unicode's CaseFolding.txt and UnicodeData.txt: equals-ignore-case's
+  # folding table is generated from them at build time.
+  unicode-data
   # bench/failover/plot.gp draws the failover timeline (PNG and SVG).
   gnuplot-nox
   # The Debian package: CPack's DEB generator (dpkg-shlibdeps, file), its

@@ -15,7 +15,10 @@
 
 #include "match_int.h"
 
+/* The scratch buffer: unescaped strings first, then their folding. */
 #define FOLD_OFF EVBUS_MATCH_STRING_MAX
+#define BUF_SIZE                                                                                   \
+    ((size_t)EVBUS_MATCH_STRING_MAX + EVBUS__FOLD_LEN_MAX((size_t)EVBUS_MATCH_STRING_MAX))
 
 typedef struct run {
     const evbus__matcher *m;
@@ -107,15 +110,16 @@ static void fire(run *r, uint32_t pred) {
     }
 }
 
+/* Anything-but numbers are exact (the pattern parser refuses others, as
+ * event-ruler does); an event number that is not is none of them. */
 static bool num_eq(const evbus__num *a, const evbus__num *b) {
-    if (a->in_range != b->in_range)
-        return false;
-    return a->in_range ? a->micros == b->micros : a->d == b->d;
+    return a->exact && b->exact && a->key == b->key;
 }
 
-/* Operands of scanned predicates live in strs at a_off, a_cnt bytes. */
+/* Operands of scanned predicates live in strs at a_off, a_cnt bytes.
+ * `folded` is the value's case folding (flen bytes), or NULL. */
 static bool slow_match(const evbus__matcher *m, const mpred *p, const evbus__val *v,
-                       const evbus__num *num, const char *folded) {
+                       const evbus__num *num, const char *folded, size_t flen) {
     const char *op = m->strs + p->a_off;
     switch (p->kind) {
     case K_EXISTS: return true;
@@ -141,7 +145,7 @@ static bool slow_match(const evbus__matcher *m, const mpred *p, const evbus__val
                 }
             } else if (v->type == V_STR) {
                 if (p->kind == K_AB_EIC
-                        ? (folded && v->len == it->len && !memcmp(folded, is, it->len))
+                        ? (folded && flen == it->len && !memcmp(folded, is, it->len))
                         : evbus__wildcard_match(is, it->len, v->s, v->len))
                     return false;
             }
@@ -177,8 +181,9 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
     evbus__match_scratch *s = r->s;
     const mfield *f = &m->fields[m->nodes[node].field];
     const hent *e;
-    evbus__num num = {false, 0, 0.0};
+    evbus__num num = {false, false, 0, 0.0};
     const char *folded = NULL;
+    size_t flen = 0;
 
     r->snap_off = NONE32;
     s->node_stamp[node] = s->epoch;
@@ -202,42 +207,43 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
         bool need_fold = (f->flags & ((1u << K_EIC) | (1u << K_PREFIX_EIC) | (1u << K_SUFFIX_EIC) |
                                       (1u << K_AB_EIC))) != 0;
         if (need_fold && v->len <= EVBUS_MATCH_STRING_MAX) {
+            /* Operands are stored folded; lengths are of folded bytes. */
             char *fb = s->buf + FOLD_OFF;
-            evbus__fold(v->s, v->len, fb);
+            flen = evbus__fold(v->s, v->len, fb);
             folded = fb;
-            if ((f->flags & (1u << K_EIC)) && (e = vlookup(m, node, K_EIC, fb, v->len)))
+            if ((f->flags & (1u << K_EIC)) && (e = vlookup(m, node, K_EIC, fb, flen)))
                 fire(r, e->target);
             for (uint32_t i = 0; i < f->len_cnt[1]; i++) {
                 uint16_t l = m->lens[f->len_off[1] + i];
-                if (l > v->len)
+                if (l > flen)
                     break;
                 if ((e = vlookup(m, node, K_PREFIX_EIC, fb, l)))
                     fire(r, e->target);
             }
             for (uint32_t i = 0; i < f->len_cnt[3]; i++) {
                 uint16_t l = m->lens[f->len_off[3] + i];
-                if (l > v->len)
+                if (l > flen)
                     break;
-                if ((e = vlookup(m, node, K_SUFFIX_EIC, fb + v->len - l, l)))
+                if ((e = vlookup(m, node, K_SUFFIX_EIC, fb + flen - l, l)))
                     fire(r, e->target);
             }
         }
     } else if (v->type == V_NUM) {
         bool need = (f->flags & ((1u << K_NUM) | (1u << K_NUMERIC))) != 0 || f->slow_cnt;
         if (need && evbus__num_parse(v->s, v->len, &num) && num.in_range && f->num_root != NONE32)
-            numeric(r, f->num_root, num.micros);
+            numeric(r, f->num_root, num.key);
         if (need && (f->flags & (1u << K_NUM))) {
+            /* By value ('n' and the key), or as text when the number is not
+             * its double's shortest decimal; no number text holds an 'n'. */
             char key[9];
-            size_t kl;
-            if (num.in_range) {
-                memcpy(key, &num.micros, 8);
-                kl = 8;
+            if (num.exact) {
+                key[0] = 'n';
+                memcpy(key + 1, &num.key, 8);
+                e = vlookup(m, node, K_NUM, key, 9);
             } else {
-                key[0] = 'd';
-                memcpy(key + 1, &num.d, 8);
-                kl = 9;
+                e = vlookup(m, node, K_NUM, v->s, v->len);
             }
-            if ((e = vlookup(m, node, K_NUM, key, kl)))
+            if (e)
                 fire(r, e->target);
         }
     } else if (f->flags & (1u << K_LIT)) {
@@ -247,7 +253,7 @@ static void deliver(run *r, uint32_t node, const evbus__val *v) {
     }
     for (uint32_t i = 0; i < f->slow_cnt; i++) {
         uint32_t pi = m->slow[f->slow_off + i];
-        if (slow_match(m, &m->preds[pi], v, &num, folded))
+        if (slow_match(m, &m->preds[pi], v, &num, folded, flen))
             fire(r, pi);
     }
 }
@@ -580,7 +586,7 @@ evbus_err evbus__match_scratch_new(const evbus__matcher *m, evbus__match_scratch
     s->node_stamp = calloc(m->n_nodes + 1, sizeof(uint32_t));
     s->rule_stamp = calloc(m->n_rules + 1, sizeof(uint32_t));
     s->fired = calloc(m->n_conds + 1, sizeof(uint32_t));
-    s->buf = malloc((size_t)EVBUS_MATCH_STRING_MAX * 2);
+    s->buf = malloc(BUF_SIZE);
     s->cond_free = calloc(m->n_conds + 1, sizeof(uint32_t));
     s->cond_wstamp = calloc(m->n_conds + 1, sizeof(uint32_t));
     s->cond_whead = calloc(m->n_conds + 1, sizeof(uint32_t));

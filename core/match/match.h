@@ -26,9 +26,31 @@
  *    equals-ignore-case, anything-but (a value, a list of strings or of
  *    numbers, or prefix / suffix / equals-ignore-case / wildcard), numeric
  *    (=, <, <=, >, >= and ranges), exists, cidr (IPv4 and IPv6), wildcard.
- *  - Numbers are compared by value with six decimal digits, in
- *    [-5.0e9, 5.0e9]; numeric operators never match a number outside that
- *    range. Exact number values match numerically (300 matches 3.0e2).
+ *  - Numbers compare as IEEE 754 binary64 doubles, exactly, in exact
+ *    values, anything-but and numeric: [0.1] matches 0.1, 0.10 and 1e-1,
+ *    not 0.1000001; 300 matches 3.0e2. So does aws/event-ruler, EventBridge's
+ *    matching library, since 1.8.0 (September 2024, ComparableNumber, PR
+ *    #188; 1.7.4 had already stopped rounding, issue #163), and quamina. Up
+ *    to 1.7.3 event-ruler rounded to six decimals; Amazon's documentation
+ *    still gives "15 digits of precision, or six digits to the right of the
+ *    decimal point", which exact comparison honours: it is what is
+ *    promised, and maintainers called the rounding a bug against it.
+ *  - A number is compared by value when its text names its own double:
+ *    printed with as many significant digits, that double gives the text
+ *    back (every number of up to 15 significant digits; what JavaScript,
+ *    Java, Python and Go print; C's %.17g). Others, which stand for a
+ *    double they are not (9007199254740993, 1234567890123456789,
+ *    0.30000000000000003, 1e-400), are compared as text in exact values,
+ *    hold no numeric operator, and are none of an anything-but's numbers.
+ *    In a pattern, numeric and anything-but refuse them, and a real one is
+ *    refused everywhere (the pattern's JSON parser would keep only its
+ *    double). event-ruler draws the line at Java's shortest decimal, so
+ *    0.10000000000000001 (C's %.17g of 0.1, as jansson prints it) is text
+ *    there and 0.1 here.
+ *  - Numeric operators hold numbers in [-5.0e9, 5.0e9], the range Amazon's
+ *    documentation gives; a bound outside it is refused and a number
+ *    outside it matches no range (event-ruler takes the whole double range
+ *    since 1.8.0).
  *  - exists:true matches a field holding a scalar (null included) or an array
  *    holding one; an object or an empty array is not a value.
  *    exists:false matches when there is none. Every other operator needs a
@@ -36,8 +58,28 @@
  *  - anything-but matches any value, of any type, that is not excluded;
  *    its string forms (prefix, suffix, ...) let numbers, booleans and null
  *    through.
- *  - equals-ignore-case folds ASCII, Latin-1, Latin Extended-A, Greek and
- *    Cyrillic letters (simple case folding of those blocks only).
+ *  - equals-ignore-case (alone, in prefix, suffix and anything-but) compares
+ *    both sides after Unicode's simple case folding, code point by code
+ *    point: the C and S records of CaseFolding.txt, generated at build time
+ *    from the build machine's Unicode data (Debian's unicode-data, 15.0 on
+ *    Debian 12). Every script with case is folded (fullwidth ＡＢＣ is ａｂｃ;
+ *    Ǆ, ǅ and ǆ are one letter; Georgian, Armenian, Cherokee, Deseret...),
+ *    and all the forms of a letter are equal: σ, ς and Σ; k, K and K (Kelvin
+ *    sign); s, S and ſ; ß and ẞ. Not done: full folding, which makes one
+ *    character several (ß is not SS, ﬁ is not fi, İ is not i̇), and the
+ *    Turkic rules (İ and ı are letters of their own). Bytes that are not
+ *    well-formed UTF-8 (possible only in envelope strings given to
+ *    evbus__matcher_match) are compared as they are, unfolded.
+ *    How this relates to EventBridge's own matcher, aws/event-ruler (its
+ *    EqualsIgnoreCaseParser, 2026): it lets each UTF-16 unit of the operand
+ *    match that unit's Java toLowerCase or toUpperCase, which is not
+ *    symmetric (operand σ does not match ς there, operand ſ matches S but
+ *    not s, operand ǅ does not match ǅ), does full mappings (operand ß
+ *    matches SS) and breaks on characters outside the BMP (a surrogate
+ *    half becomes '?'). Simple folding matches every single-character pair
+ *    that it matches but one, operand ı and event I, and adds the pairs its
+ *    asymmetry drops; quamina (CaseFolding.txt's C records, one alternative
+ *    per character) matches a subset of what simple folding matches.
  *
  * @section cost Cost
  *  - Matching reads the event once. Keys no pattern names are skipped

@@ -36,19 +36,25 @@
 
 /* ---- numbers (numeric.c) ---- */
 
-/** EventBridge's numeric range is [-5e9, 5e9] with six decimals: micros fit
- *  in an int64 exactly, which makes comparisons exact and hashing trivial. */
-#define EVBUS__NUM_MICROS_MAX 5000000000000000LL
+/** EventBridge's documented range of numeric operators: [-5.0e9, 5.0e9]. */
+#define EVBUS__NUM_RANGE 5.0e9
 
 typedef struct evbus__num {
-    bool in_range;  /* within [-5e9, 5e9]: `micros` is meaningful */
-    int64_t micros; /* value * 1e6, rounded half away from zero */
-    double d;       /* the value as a double (for out-of-range equality) */
+    bool exact;    /* the text is its double's shortest decimal: compared by
+                      value (`key`); otherwise compared as text */
+    bool in_range; /* exact and within EVBUS__NUM_RANGE: numeric ranges apply */
+    int64_t key;   /* the double as an integer of the same order (-0 is 0) */
+    double d;      /* the nearest double (for messages); NaN past 19 digits */
 } evbus__num;
 
-/** Parse JSON number text (already validated or not: returns false if the
- *  grammar is wrong). */
+/** Parse JSON number text (validated or not: returns false if the grammar
+ *  is wrong). Does not allocate. */
 bool evbus__num_parse(const char *s, size_t len, evbus__num *out);
+
+/** A finite double as an int64 that orders as the doubles do, -0 as 0:
+ *  comparisons and hashing of numbers are integer ones, and the next
+ *  double up is key + 1. */
+int64_t evbus__num_key(double d);
 
 /* ---- IP addresses (cidr.c) ---- */
 
@@ -73,8 +79,14 @@ bool evbus__wildcard_match(const char *pat, size_t plen, const char *s, size_t s
 
 /* ---- case folding (fold.c) ---- */
 
-/** Fold valid UTF-8 `s` into `out` (same length as s, always). */
-void evbus__fold(const char *s, size_t len, char *out);
+/** The most bytes folding `n` bytes can give: a 2-byte character may fold
+ *  to a 3-byte one (Ⱥ to ⱥ), nothing grows more (gen_casefold.c checks). */
+#define EVBUS__FOLD_LEN_MAX(n) ((n) + (n) / 2)
+
+/** Fold `s` (UTF-8; malformed bytes are copied unfolded) with Unicode's
+ *  simple case folding into `out`, which must hold EVBUS__FOLD_LEN_MAX(len)
+ *  bytes. Returns the folded length. Does not allocate. */
+size_t evbus__fold(const char *s, size_t len, char *out);
 
 /* ---- hashing ---- */
 
@@ -157,7 +169,7 @@ bool evbus__jscan_skip(evbus__jscan *j, int depth);
 enum {
     /* hashed kinds: a value-table entry (field, kind, bytes) -> predicate */
     K_EXACT = 1, /* string bytes */
-    K_NUM,       /* int64 micros, or "d" + double for out-of-range */
+    K_NUM,       /* 'n' + number key, or the text of an inexact number */
     K_LIT,       /* "t", "f", "n" */
     K_EIC,       /* folded string */
     K_PREFIX,
@@ -205,7 +217,7 @@ typedef struct mfield {
 
 /* ---- numeric ranges (numeric_index.c) ---- */
 
-typedef struct mnum { /* a range as a closed interval of micros */
+typedef struct mnum { /* a range as a closed interval of number keys */
     int64_t a, b;
     uint32_t pred;
 } mnum;
@@ -234,7 +246,7 @@ typedef struct mpred {
     /* operand for scanned kinds */
     uint32_t a_off, a_cnt; /* AB sets: items in `items`; wildcard/
                               prefix/suffix: bytes in strs */
-    int64_t lo, hi;        /* numeric: bounds in micros */
+    int64_t lo, hi;        /* numeric: bounds as number keys */
     uint8_t lo_incl, hi_incl, has_lo, has_hi;
     evbus__cidr cidr;
 } mpred;

@@ -8,8 +8,8 @@
  * ranges that contain its centre, sorted by lower bound ascending and by
  * upper bound descending, so a query stops at the first range that cannot
  * hold the value. Centres are median endpoints, so the depth is O(log n).
- * Bounds are closed intervals of micros: an open bound is moved by one
- * micro, which is exact because values are whole micros.
+ * Bounds are closed intervals of number keys (evbus__num_key): an open
+ * bound is moved to the next double, key + 1, which is exact.
  */
 #include <stdlib.h>
 #include <string.h>

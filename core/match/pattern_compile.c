@@ -164,14 +164,10 @@ static bool is_hashed(uint32_t kind) {
 
 /* The bytes a hashed predicate is looked up by. */
 static size_t hashed_key(const pmatch *m, char *buf, size_t cap, const char **out) {
-    if (m->kind == K_NUM) {
-        if (m->num.in_range) {
-            memcpy(buf, &m->num.micros, 8);
-            *out = buf;
-            return 8;
-        }
-        buf[0] = 'd';
-        memcpy(buf + 1, &m->num.d, 8);
+    if (m->kind == K_NUM && m->num.exact) {
+        /* As match.c looks numbers up: 'n' and the key, or the text. */
+        buf[0] = 'n';
+        memcpy(buf + 1, &m->num.key, 8);
         *out = buf;
         return 9;
     }
@@ -211,8 +207,7 @@ static size_t canon(const pmatch *m, uint32_t node, char *buf, size_t cap) {
             uint32_t l = (uint32_t)m->items[i].len;
             PUT(&m->items[i].type, 4);
             if (m->items[i].type == V_NUM) {
-                PUT(&m->items[i].num.micros, 8);
-                PUT(&m->items[i].num.d, 8);
+                PUT(&m->items[i].num.key, 8);
             } else {
                 PUT(&l, 4);
                 PUT(m->items[i].s, l);
@@ -507,7 +502,7 @@ static bool build_numeric(pctx *c, evbus__matcher *m, const triple *tr, size_t n
             const mpred *p = &c->preds.p[tr[i].b];
             mnum x = {p->has_lo ? (p->lo_incl ? p->lo : p->lo + 1) : INT64_MIN,
                       p->has_hi ? (p->hi_incl ? p->hi : p->hi - 1) : INT64_MAX, tr[i].b};
-            if (x.a <= x.b) /* (1, 1.000001) holds no whole micro */
+            if (x.a <= x.b) /* (1, next double after 1) holds no double */
                 items[k++] = x;
         }
         mfield *f = &m->fields[tr[start].a];

@@ -14,6 +14,7 @@
  * bad value, so no error is a consequence of another.
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,15 +176,36 @@ static bool dnf_union(pp *p, pdnf *acc, const pdnf *b) {
 
 /* ---- operands ---- */
 
+/* The shortest decimal that reads back as d (%g style), into buf. */
+static void shortest(double d, char *buf, size_t cap) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, cap, "%.*g", digits, d);
+        if (strtod(buf, NULL) == d)
+            return;
+    }
+}
+
+/* A number operand. jansson keeps an integer exactly, so its text is known
+ * and it may be inexact (more digits than its double: compared as text in
+ * exact values, refused by anything-but and numeric); a real is only its
+ * double, the text having been checked exact by inexact_reals(). */
 static bool number_of(pp *p, const json_t *v, evbus__num *out, const char **txt, size_t *txtlen) {
     char buf[64];
     int n;
-    if (json_is_integer(v))
+    if (json_is_integer(v)) {
         n = snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else
-        n = snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
-    if (n <= 0 || (size_t)n >= sizeof buf || !evbus__num_parse(buf, (size_t)n, out))
-        return fail(p, "cannot read the number");
+        if (n <= 0 || (size_t)n >= sizeof buf || !evbus__num_parse(buf, (size_t)n, out))
+            return fail(p, "cannot read the number");
+    } else {
+        double d = json_real_value(v);
+        shortest(d, buf, sizeof buf);
+        n = (int)strlen(buf);
+        memset(out, 0, sizeof *out);
+        out->d = d;
+        out->exact = isfinite(d);
+        out->key = evbus__num_key(d);
+        out->in_range = out->exact && fabs(d) <= EVBUS__NUM_RANGE;
+    }
     if (txt) {
         *txt = evbus__arena_strdup(p->a, buf, (size_t)n);
         if (!*txt)
@@ -193,15 +215,19 @@ static bool number_of(pp *p, const json_t *v, evbus__num *out, const char **txt,
     return true;
 }
 
+/* The operand's bytes; equals-ignore-case operands are kept case-folded
+ * (possibly longer or shorter than the text), as event values are folded
+ * before they are compared with them. */
 static bool str_of(pp *p, const json_t *v, bool fold, const char **s, size_t *len) {
     size_t n = json_string_length(v);
-    char *d = evbus__arena_alloc(p->a, n + 1);
+    char *d = evbus__arena_alloc(p->a, (fold ? EVBUS__FOLD_LEN_MAX(n) : n) + 1);
     if (!d)
         return oom(p);
-    if (fold)
-        evbus__fold(json_string_value(v), n, d);
-    else
+    if (fold) {
+        n = evbus__fold(json_string_value(v), n, d);
+    } else {
         memcpy(d, json_string_value(v), n);
+    }
     d[n] = '\0';
     *s = d;
     *len = n;
@@ -283,6 +309,11 @@ static bool list_items(pp *p, const json_t *v, bool strings_only, bool fold, boo
             it->type = V_NUM;
             if (!number_of(p, e, &it->num, &it->s, &it->len))
                 return false;
+            if (!it->num.exact)
+                return fail(p,
+                            "%s has more digits than a binary64 double holds and cannot be "
+                            "compared by value",
+                            it->s);
         } else {
             return fail(p, "expected %s, not %s",
                         strings_only ? "a string" : "a string or a number", type_name(e));
@@ -354,8 +385,15 @@ static bool numeric(pp *p, const json_t *v, pmatch *m) {
         if (!json_is_number(num))
             return fail(p, "numeric needs a number after \"%s\", not %s", o, type_name(num));
         evbus__num x;
-        if (!number_of(p, num, &x, NULL, NULL))
+        const char *text;
+        size_t text_len;
+        if (!number_of(p, num, &x, &text, &text_len))
             return false;
+        if (!x.exact)
+            return fail(p,
+                        "%s has more digits than a binary64 double holds and cannot be "
+                        "compared by value",
+                        text);
         if (!x.in_range)
             return fail(p,
                         "%g is outside EventBridge's numeric range "
@@ -367,19 +405,19 @@ static bool numeric(pp *p, const json_t *v, pmatch *m) {
             if (n != 2)
                 return fail(p, "\"=\" cannot be combined with a range");
             m->has_lo = m->has_hi = m->lo_incl = m->hi_incl = 1;
-            m->lo = m->hi = x.micros;
+            m->lo = m->hi = x.key;
         } else if (!strcmp(o, ">") || !strcmp(o, ">=")) {
             if (m->has_lo)
                 return fail(p, "numeric has two lower bounds");
             m->has_lo = 1;
             m->lo_incl = o[1] == '=';
-            m->lo = x.micros;
+            m->lo = x.key;
         } else if (!strcmp(o, "<") || !strcmp(o, "<=")) {
             if (m->has_hi)
                 return fail(p, "numeric has two upper bounds");
             m->has_hi = 1;
             m->hi_incl = o[1] == '=';
-            m->hi = x.micros;
+            m->hi = x.key;
         } else {
             return fail(p,
                         "unknown numeric operator \"%s\" (use =, <, <=, "
@@ -655,6 +693,51 @@ static bool object(pp *p, const json_t *obj, pdnf *out) {
     return !refused;
 }
 
+/* Refuses the real numbers of the pattern text that do not name their own
+ * double (0.30000000000000003, 1e-400; see numeric.c): jansson keeps only
+ * the double, so they would silently stand for another number. (event-ruler
+ * compares such a number in an exact value as text, and refuses it in
+ * anything-but and numeric.) Integers are kept exactly and handled where
+ * they are used. */
+static bool inexact_reals(pp *p, const char *text) {
+    bool in_str = false, ok = true;
+    for (const char *c = text; *c; c++) {
+        if (in_str) {
+            if (*c == '\\' && c[1])
+                c++;
+            else if (*c == '"')
+                in_str = false;
+            continue;
+        }
+        if (*c == '"') {
+            in_str = true;
+            continue;
+        }
+        if (*c != '-' && (*c < '0' || *c > '9'))
+            continue;
+        size_t n = strspn(c, "0123456789+-.eE");
+        evbus__num x;
+        if (strcspn(c, ".eE") < n && evbus__num_parse(c, n, &x) && !x.exact) {
+            char near[32] = "";
+            char tmp[64];
+            if (n < sizeof tmp) {
+                memcpy(tmp, c, n);
+                tmp[n] = '\0';
+                shortest(strtod(tmp, NULL), near, sizeof near);
+            }
+            ok = fail(p,
+                      "the number %.*s has more digits than a binary64 double holds or is "
+                      "beyond its range (it would read as %s): write the double's own "
+                      "digits, or a string to compare text",
+                      (int)(n < 40 ? n : 40), c, near);
+            if (!go_on(p))
+                return false;
+        }
+        c += n - 1;
+    }
+    return ok;
+}
+
 static size_t utf8_chars(const char *s) {
     size_t n = 0;
     for (; *s; s++)
@@ -689,6 +772,8 @@ evbus_err evbus__pattern_parse(evbus__arena *a, const char *name, const char *te
         fail(&p, "a pattern is a JSON object, not %s", type_name(root));
         goto fail;
     }
+    if (!inexact_reals(&p, text))
+        goto fail;
     if (!object(&p, root, out))
         goto fail;
     json_decref(root);

@@ -87,6 +87,64 @@ static void on_match(void *arg, uint32_t rule) {
     (*(int *)arg)++;
 }
 
+static const char *skip_ws(const char *c) {
+    while (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r')
+        c++;
+    return c;
+}
+
+/* Past the string starting at c (at its opening quote). */
+static const char *skip_string(const char *c) {
+    for (c++; *c && *c != '"'; c++)
+        if (*c == '\\' && c[1])
+            c++;
+    return *c ? c + 1 : c;
+}
+
+/* Past the (valid) JSON value starting at c. */
+static const char *skip_value(const char *c) {
+    if (*c == '"')
+        return skip_string(c);
+    if (*c != '{' && *c != '[')
+        return c + strcspn(c, ",}] \t\n\r");
+    int depth = 0;
+    while (*c) {
+        if (*c == '"') {
+            c = skip_string(c);
+            continue;
+        }
+        depth += (*c == '{' || *c == '[') - (*c == '}' || *c == ']');
+        c++;
+        if (depth == 0)
+            break;
+    }
+    return c;
+}
+
+/* The text of the top-level member `key` of a (valid) JSON object, as
+ * written: jansson would print numbers back differently (%.17g), and the
+ * envelope API must see the same event as the JSON one. */
+static bool raw_member(const char *json, const char *key, const char **at, size_t *len) {
+    const char *c = skip_ws(json);
+    if (*c != '{')
+        return false;
+    for (c = skip_ws(c + 1); *c == '"'; c = skip_ws(c + 1)) {
+        const char *k = c + 1, *v = skip_string(c);
+        bool found = (size_t)(v - 1 - k) == strlen(key) && !memcmp(k, key, strlen(key));
+        v = skip_ws(skip_ws(v) + 1); /* past the colon */
+        c = skip_value(v);
+        if (found) {
+            *at = v;
+            *len = (size_t)(c - v);
+            return true;
+        }
+        c = skip_ws(c);
+        if (*c != ',')
+            break;
+    }
+    return false;
+}
+
 /* The event as the router holds it, when it has that shape. */
 static bool as_struct(const char *json, evbus__match_event *ev, char **detail, const char **res,
                       size_t res_cap, json_t **keep) {
@@ -122,9 +180,13 @@ static bool as_struct(const char *json, evbus__match_event *ev, char **detail, c
             known = true;
         }
         if (!strcmp(key, "detail")) {
-            *detail = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            const char *at;
+            size_t len;
+            if (!raw_member(json, "detail", &at, &len))
+                return false;
+            *detail = strndup(at, len);
             ev->detail = *detail;
-            ev->detail_len = strlen(*detail);
+            ev->detail_len = len;
             known = true;
         }
         if (!known)

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,34 +414,55 @@ Test(match_api, many_numeric_ranges_agree_with_direct_evaluation, .timeout = 60)
 
 typedef struct num_case {
     char text[40];
-    int ok, in_range;
-    long long micros;
+    int ok, exact, in_range;
+    double value; /* when exact */
 } num_case;
 
+/* Numbers compare as binary64 values when their text is what their double
+ * prints with as many digits (see numeric.c), as text otherwise. */
 ParameterizedTestParameters(values, numbers) {
     static num_case c[] = {
-        {"0", 1, 1, 0},
-        {"-0", 1, 1, 0},
-        {"1", 1, 1, 1000000},
-        {"-1.5", 1, 1, -1500000},
-        {"0.000001", 1, 1, 1},
-        {"0.0000005", 1, 1, 1},
-        {"0.0000004", 1, 1, 0},
-        {"3.018e2", 1, 1, 301800000},
-        {"5e9", 1, 1, 5000000000000000LL},
-        {"-5000000000", 1, 1, -5000000000000000LL},
-        {"5000000000.000001", 1, 0, 0},
-        {"1e300", 1, 0, 0},
-        {"1E-300", 1, 1, 0},
-        {"123456789012345678901234567890", 1, 0, 0},
-        {"0.1234567890123456789", 1, 1, 123457},
-        {"01", 0, 0, 0},
-        {"1.", 0, 0, 0},
-        {".5", 0, 0, 0},
-        {"1e", 0, 0, 0},
-        {"-", 0, 0, 0},
-        {"+1", 0, 0, 0},
-        {"1x", 0, 0, 0},
+        {"0", 1, 1, 1, 0},
+        {"-0", 1, 1, 1, 0},
+        {"-0.0e5", 1, 1, 1, 0},
+        {"1", 1, 1, 1, 1},
+        {"-1.5", 1, 1, 1, -1.5},
+        {"0.000001", 1, 1, 1, 1e-6},
+        {"0.0000005", 1, 1, 1, 5e-7},
+        {"0.1", 1, 1, 1, 0.1},
+        {"0.1000001", 1, 1, 1, 0.1000001},
+        {"3.018e2", 1, 1, 1, 301.8},
+        {"1E+2", 1, 1, 1, 100},
+        {"5e9", 1, 1, 1, 5e9},
+        {"-5000000000", 1, 1, 1, -5e9},
+        {"5000000000.000001", 1, 1, 0, 5000000000.000001},
+        {"1e300", 1, 1, 0, 1e300},
+        {"1E-300", 1, 1, 1, 1e-300},
+        {"0.30000000000000004", 1, 1, 1, 0.30000000000000004},
+        {"9007199254740992", 1, 1, 0, 9007199254740992.0},
+        {"4.9e-324", 1, 1, 1, 4.9e-324},
+        {"2.2250738585072014e-308", 1, 1, 1, 2.2250738585072014e-308},
+        /* a double printed with 17 digits (C's %.17g) is that double */
+        {"0.10000000000000001", 1, 1, 1, 0.1},
+        {"1.0000000000000002", 1, 1, 1, 1.0000000000000002},
+        {"5e-324", 1, 1, 1, 4.9e-324},
+        /* texts that name another number than their double: compared as text */
+        {"1.00000000000000022", 1, 0, 0, 0},
+        {"0.30000000000000003", 1, 0, 0, 0},
+        {"9007199254740993", 1, 0, 0, 0},
+        {"1234567890123456789", 1, 0, 0, 0},
+        {"123456789012345678901234567890", 1, 0, 0, 0},
+        {"0.1234567890123456789", 1, 0, 0, 0},
+        {"1e400", 1, 0, 0, 0},
+        {"1e-400", 1, 0, 0, 0},
+        {"01", 0, 0, 0, 0},
+        {"1.", 0, 0, 0, 0},
+        {".5", 0, 0, 0, 0},
+        {"1e", 0, 0, 0, 0},
+        {"-", 0, 0, 0, 0},
+        {"+1", 0, 0, 0, 0},
+        {"1x", 0, 0, 0, 0},
+        {"1.2.3", 0, 0, 0, 0},
     };
     return cr_make_param_array(num_case, c, sizeof c / sizeof c[0]);
 }
@@ -451,9 +473,20 @@ ParameterizedTest(num_case *c, values, numbers, .timeout = 10) {
     cr_assert_eq(ok, c->ok, "%s", c->text);
     if (!ok)
         return;
+    cr_assert_eq(n.exact, c->exact, "%s", c->text);
     cr_assert_eq(n.in_range, c->in_range, "%s", c->text);
-    if (n.in_range)
-        cr_assert_eq(n.micros, c->micros, "%s: %lld", c->text, (long long)n.micros);
+    if (n.exact)
+        cr_assert_eq(n.key, evbus__num_key(c->value), "%s", c->text);
+}
+
+Test(values, number_keys_order_as_doubles, .timeout = 10) {
+    static const double v[] = {-1e300, -5e9, -1.5,      -1, -0.1, -4.9e-324, 0,    4.9e-324,
+                               1e-300, 0.1,  0.1000001, 1,  1.5,  5e9,       1e300};
+    for (size_t i = 0; i + 1 < sizeof v / sizeof v[0]; i++)
+        cr_expect_lt(evbus__num_key(v[i]), evbus__num_key(v[i + 1]), "%g < %g", v[i], v[i + 1]);
+    cr_expect_eq(evbus__num_key(-0.0), evbus__num_key(0.0));
+    cr_expect_eq(evbus__num_key(1.0) + 1, evbus__num_key(nextafter(1.0, 2.0)));
+    cr_expect_eq(evbus__num_key(-1.0) + 1, evbus__num_key(nextafter(-1.0, 0.0)));
 }
 
 Test(values, cidr, .timeout = 10) {
