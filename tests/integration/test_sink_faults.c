@@ -25,6 +25,7 @@
 #include "fault_proxy.h"
 #include "harness.h"
 #include "moto.h"
+#include "sink_status.h"
 
 #define N_EVENTS  30
 #define BATCH     10 /* batch_max_events of the target */
@@ -321,20 +322,6 @@ static void publish(int from, int n) {
     }
 }
 
-/* The target's entry of `evbus status --json` (caller frees). */
-static json_t *target_status(void) {
-    char cmd[1024];
-    static char out[1 << 16];
-    snprintf(cmd, sizeof cmd, "'%s' status --json -c '%s' 2>&1", harness_bin("evbus"), h.config);
-    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "evbus status: %s", out);
-    json_t *st = json_loads(out, 0, NULL);
-    cr_assert_not_null(st, "evbus status: %s", out);
-    json_t *t = json_incref(json_array_get(json_object_get(st, "targets"), 0));
-    json_decref(st);
-    cr_assert_not_null(t, "evbus status: %s", out);
-    return t;
-}
-
 static json_int_t status_num(const json_t *t, const char *key) {
     return json_integer_value(json_object_get(t, key));
 }
@@ -344,7 +331,7 @@ static void wait_all_delivered(int seconds, const char *why) {
     time_t end = time(NULL) + seconds;
     json_int_t pending = -1, in_flight = -1;
     while (time(NULL) < end) {
-        json_t *t = target_status();
+        json_t *t = sink_status(&h);
         pending = status_num(t, "pending");
         in_flight = status_num(t, "in_flight");
         json_decref(t);
@@ -467,7 +454,7 @@ ParameterizedTest(fault_param *p, faults, nothing_acked_lost_nothing_delivered_s
     publish(0, N_EVENTS);
     wait_all_delivered(60, fc->name);
 
-    json_t *t = target_status();
+    json_t *t = sink_status(&h);
     cr_assert_eq(status_num(t, "delivered"), N_EVENTS, "%s: %s: %lld delivered (log: %s)", sk->name,
                  fc->name, (long long)status_num(t, "delivered"), h.log);
     cr_assert_eq(status_num(t, "dead_lettered"), 0, "%s: %s dead-lettered %lld events", sk->name,
@@ -543,7 +530,7 @@ static void wait_target_faults(json_int_t want, const char *code, const char *wh
     json_int_t faults = 0;
     char shown[1024] = "";
     while (time(NULL) < end) {
-        json_t *t = target_status();
+        json_t *t = sink_status(&h);
         faults = status_num(t, "target_faults");
         const char *f = json_string_value(json_object_get(t, "target_fault"));
         snprintf(shown, sizeof shown, "%s", f ? f : "");
@@ -585,7 +572,7 @@ ParameterizedTest(sink_param *p, faults, wrong_signature_is_a_target_fault_never
     wait_target_faults(50, "SignatureDoesNotMatch", "a wrong signature");
     cr_assert(fault_proxy_set(&proxy, "pass", -1, 0));
     wait_all_delivered(20, "signatures right again");
-    json_t *t = target_status();
+    json_t *t = sink_status(&h);
     cr_assert_eq(status_num(t, "delivered"), 10);
     cr_assert_eq(status_num(t, "dead_lettered"), 0);
     cr_assert(!json_is_string(json_object_get(t, "target_fault")),
@@ -617,7 +604,7 @@ ParameterizedTest(sink_param *p, faults,
     cr_assert(fault_proxy_set(&proxy, "pass", -1, 0));
     cr_assert_str_eq(again, dest, "created again under the same name");
     wait_all_delivered(20, "the destination created again");
-    json_t *t = target_status();
+    json_t *t = sink_status(&h);
     cr_assert_eq(status_num(t, "delivered"), 10);
     cr_assert_eq(status_num(t, "dead_lettered"), 0);
     json_decref(t);
