@@ -1,13 +1,14 @@
 /* The AWS sinks through faults: evbusd delivers to a real service
  * implementation (moto_server, signature checking on) through
  * tests/support/fault_proxy.py, which throttles, answers 5xx, fails part of
- * a batch, answers too late, cuts connections, breaks the signature; the
- * destination is deleted and created again; evbusd is killed with -9 in the
- * middle of delivering. What arrived is read back with boto3. Each test
- * asserts what a user relies on: nothing acked is lost, nothing the service
- * took is sent again unless the fault left the sink unable to know it did
- * (then a standard queue may hold it twice, a deduplicating destination
- * still once), and target faults are retried and shown, never dead-lettered.
+ * a batch, answers too late or never, cuts connections, breaks the
+ * signature; the destination is deleted and created again; evbusd is killed
+ * with -9 in the middle of delivering. What arrived is read back with
+ * boto3. Each test asserts what a user relies on: nothing acked is lost,
+ * nothing the service took is sent again unless the fault left the sink
+ * unable to know it did (then a standard queue may hold it twice, a
+ * deduplicating destination still once), and target faults are retried and
+ * shown, never dead-lettered.
  *
  * The sinks are rows of `sinks` below: every test runs for every row
  * (SQS, FIFO SQS, EventBridge through a rule into a queue, DynamoDB in
@@ -400,7 +401,11 @@ typedef struct fault_case {
     /* The service may have processed a call the sink saw fail, so the
      * sink sends it again: a standard queue holds those events twice. */
     bool ambiguous;
-    bool target_fault; /* evbus status counts target faults */
+    /* The call got no answer at all: a fault of the target (retried without
+     * spending attempts, counted in target_faults), where an answer of the
+     * service (throttling, 5xx, per-entry failures) is a plain retry and
+     * no target fault. */
+    bool target_fault;
 } fault_case;
 
 static const fault_case fault_cases[] = {
@@ -408,9 +413,9 @@ static const fault_case fault_cases[] = {
     {"500 and 503 answers", "server_error", 4, 0, 0, false, false},
     {"partial batch failures", "partial", 3, 0, 0, false, false},
     {"answers later than the sink's timeout", "slow", 2, SHORT_TIMEOUT * 1000 + 1500, SHORT_TIMEOUT,
-     true, false},
-    {"a connection cut before the service read the call", "cut_request", 2, 0, 0, false, false},
-    {"a connection cut after the service processed the call", "cut_response", 2, 0, 0, true, false},
+     true, true},
+    {"a connection cut before the service read the call", "cut_request", 2, 0, 0, false, true},
+    {"a connection cut after the service processed the call", "cut_response", 2, 0, 0, true, true},
 };
 
 typedef struct fault_param {
@@ -461,7 +466,10 @@ ParameterizedTest(fault_param *p, faults, nothing_acked_lost_nothing_delivered_s
                  fc->name, (long long)status_num(t, "dead_lettered"));
     cr_assert_gt(status_num(t, "retried"), 0, "%s: %s: the calls it broke were retried", sk->name,
                  fc->name);
-    if (!fc->target_fault)
+    if (fc->target_fault)
+        cr_assert_gt(status_num(t, "target_faults"), 0,
+                     "%s: %s left calls without an answer: the target's fault", sk->name, fc->name);
+    else
         cr_assert_eq(status_num(t, "target_faults"), 0, "%s: %s is not the target's fault",
                      sk->name, fc->name);
     json_decref(t);
@@ -524,9 +532,10 @@ static struct criterion_test_params sink_params(bool variants) {
 }
 
 /* Polls until evbus status has counted `want` target faults showing `code`,
- * checking at every poll that nothing was delivered or dead-lettered. */
-static void wait_target_faults(json_int_t want, const char *code, const char *what) {
-    time_t end = time(NULL) + 20;
+ * checking at every poll that nothing was delivered or dead-lettered; fails
+ * after `seconds`. */
+static void wait_target_faults(json_int_t want, const char *code, const char *what, int seconds) {
+    time_t end = time(NULL) + seconds;
     json_int_t faults = 0;
     char shown[1024] = "";
     while (time(NULL) < end) {
@@ -555,6 +564,20 @@ static void assert_once_each(const sink_kind *sk, int n, const char *what) {
     json_decref(ids);
 }
 
+/* After a target fault is gone: within `seconds` all n events are
+ * delivered, none dead-lettered, evbus status no longer shows the fault,
+ * and each arrived once. */
+static void assert_recovered(const sink_kind *sk, int n, int seconds, const char *what) {
+    wait_all_delivered(seconds, what);
+    json_t *t = sink_status(&h);
+    cr_assert_eq(status_num(t, "delivered"), n, "%s: %s", sk->name, what);
+    cr_assert_eq(status_num(t, "dead_lettered"), 0, "%s: %s", sk->name, what);
+    cr_assert(!json_is_string(json_object_get(t, "target_fault")),
+              "%s: %s: the fault is cleared once it delivers", sk->name, what);
+    json_decref(t);
+    assert_once_each(sk, n, what);
+}
+
 ParameterizedTestParameters(faults, wrong_signature_is_a_target_fault_never_dead_lettered) {
     return sink_params(false);
 }
@@ -569,16 +592,9 @@ ParameterizedTest(sink_param *p, faults, wrong_signature_is_a_target_fault_never
     run_evbusd();
     cr_assert(fault_proxy_set(&proxy, "bad_signature", -1, 0));
     publish(0, 10);
-    wait_target_faults(50, "SignatureDoesNotMatch", "a wrong signature");
+    wait_target_faults(50, "SignatureDoesNotMatch", "a wrong signature", 20);
     cr_assert(fault_proxy_set(&proxy, "pass", -1, 0));
-    wait_all_delivered(20, "signatures right again");
-    json_t *t = sink_status(&h);
-    cr_assert_eq(status_num(t, "delivered"), 10);
-    cr_assert_eq(status_num(t, "dead_lettered"), 0);
-    cr_assert(!json_is_string(json_object_get(t, "target_fault")),
-              "the fault is cleared once it delivers");
-    json_decref(t);
-    assert_once_each(sk, 10, "a wrong signature");
+    assert_recovered(sk, 10, 20, "signatures right again");
 }
 
 ParameterizedTestParameters(faults, deleted_destination_is_a_target_fault_until_created_again) {
@@ -594,7 +610,7 @@ ParameterizedTest(sink_param *p, faults,
     sk->destroy(&m, dest);
     run_evbusd();
     publish(0, 10);
-    wait_target_faults(50, sk->missing_code, "a deleted destination");
+    wait_target_faults(50, sk->missing_code, "a deleted destination", 20);
     /* A destination made in steps (EventBridge: the bus, then the rule
      * into the queue) is whole before evbusd sees it: until then its calls
      * fail on the signature, a fault of the target, so none is spent. */
@@ -609,6 +625,41 @@ ParameterizedTest(sink_param *p, faults,
     cr_assert_eq(status_num(t, "dead_lettered"), 0);
     json_decref(t);
     assert_once_each(sk, 10, "the destination was created again");
+}
+
+ParameterizedTestParameters(faults,
+                            endpoint_that_never_answers_is_a_target_fault_never_dead_lettered) {
+    return sink_params(false);
+}
+
+/* The service accepts connections and never answers (the proxy holds every
+ * call): each call times out, the target's fault, not its events'. Every
+ * event is tried well past retry_max_attempts without a dead letter, evbus
+ * status names the fault, the log says it once; once the service answers
+ * again, every event arrives once, without a restart. */
+ParameterizedTest(sink_param *p, faults,
+                  endpoint_that_never_answers_is_a_target_fault_never_dead_lettered) {
+    const sink_kind *sk = sink_named(p->sink);
+    /* Short, so that the test sees many timeouts; long enough for the
+     * service once it answers (a timeout then would send a call twice). */
+    int timeout_s = sk->short_timeout_s ? sk->short_timeout_s : SHORT_TIMEOUT;
+    setup(sk, timeout_s, "    retry_max_attempts: 2\n");
+    run_evbusd();
+    cr_assert(fault_proxy_set(&proxy, "hang", -1, 0));
+    publish(0, 10);
+    /* Three timeouts for each of the 10 events: one more than
+     * retry_max_attempts would allow a retryable failure. */
+    wait_target_faults(30, "Timeout", "an endpoint that never answers", 4 * (timeout_s + 1) + 20);
+    char out[8192];
+    sink_status_text(&h, out, sizeof out);
+    cr_assert(strstr(out, "orders: target fault (events are kept and retried): Timeout: "), "%s",
+              out);
+    cr_assert(strstr(out, "raise timeout"), "what to do: %s", out);
+    sink_assert_logged_once(&h, "does not answer this target: Timeout",
+                            "does not answer this target");
+    cr_assert(fault_proxy_set(&proxy, "pass", -1, 0));
+    /* The proxy relayed none of the calls it held: each event once. */
+    assert_recovered(sk, 10, 30, "the endpoint answers again");
 }
 
 /* ---- kill -9 in the middle of delivering ---- */

@@ -13,8 +13,8 @@ fault the test asked for:
   GET  /__fault                                          read the counters
 
 The counters: requests, relayed, injected, ambiguous_entries, ambiguous_ids
-(below), and busy: calls relayed whose answer is neither sent nor known
-lost yet (read the ambiguous ones once it is 0).
+(below), and busy: calls relayed (or held, mode hang) whose answer is
+neither sent nor known lost yet (read the ambiguous ones once it is 0).
 
 N > 0 injects M into the next N calls, then passes again; N = -1 until the
 next POST. Modes:
@@ -33,6 +33,9 @@ next POST. Modes:
   cut_response   relay, then reset the connection without an answer
   bad_signature  relay with one character of the signature changed: the
                  service itself answers 403
+  hang           read the call, relay nothing and never answer, until the
+                 sink gives up (its timeout): a service that accepts
+                 connections and then stalls
 
 `slow` and `cut_response` make a call ambiguous: the service processed it but
 the sink cannot know. So does any call whose answer the sink stopped waiting
@@ -364,6 +367,14 @@ class Handler(socketserver.StreamRequestHandler):
         if mode == "server_error":
             self.send(*error_answer(SERVER_ERROR, target, flip))
             return not close
+        if mode == "hang":
+            STATE.add("busy")
+            try:
+                while not self.client_gone():
+                    time.sleep(0.02)
+            finally:
+                STATE.add("busy", -1)
+            return False
         relayed = []  # the bodies the service processed (or may have)
 
         def relay_doc(doc):
