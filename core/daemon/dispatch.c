@@ -303,11 +303,17 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
             r.attempts = f->attempts[i] ? f->attempts[i] - 1 : 0;
             r.due_ms = now + (f->retry_after[i] ? (int64_t)f->retry_after[i]
                                                 : backoff_ms(t->cfg, t->fault_streak + 1));
+            /* A fault of a region traffic has since left (a call that
+             * timed out there): retried in the new one at once, as RETRY
+             * below, and no backoff streak for the new region. */
+            if (moved_away(t, f))
+                r.due_ms = now;
+            else
+                faulted = true;
             t->k.target_faults++;
             snprintf(t->k.target_fault, sizeof t->k.target_fault, "%s",
                      *reason ? reason : "target fault");
             schedule_retry(t, f->seqs[i], r.attempts, r.due_ms);
-            faulted = true;
             break;
         case EVBUS_RESULT_FAILED:
             r.outcome = EVBUS__DEAD;

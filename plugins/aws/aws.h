@@ -111,9 +111,12 @@ typedef enum evbus_aws_fault {
     /* The service refused the request's content: FAILED. */
     EVBUS_AWS_EVENT_FAULT = 1,
     /* The target is wrong or unusable (credentials, permission, missing
-     * resource, unreachable, clock): retried without spending attempts. */
+     * resource, clock), or gave no answer at all (connection refused, DNS,
+     * TLS, a timeout, a connection cut mid-request, an empty reply):
+     * retried without spending attempts. */
     EVBUS_AWS_TARGET_FAULT = 2,
-    /* Throttling, 5xx, a cut connection, a timeout: RETRY, with a hint. */
+    /* The service answered that it cannot take it now (throttling, 5xx),
+     * or the call failed on this side: RETRY, with a hint. */
     EVBUS_AWS_TRANSIENT = 3,
 } evbus_aws_fault;
 
@@ -141,7 +144,10 @@ typedef struct evbus_aws_answer_headers {
 
 /* Fills r->fault, code, message, hint, retry_after_ms and expired from a
  * call's curl code, HTTP status, headers and body (JSON, XML, HTML or
- * empty). r->body and r->status must be set. Pure: no I/O, no logging. */
+ * empty). r->body and r->status must be set. A call without an answer gets
+ * code Unreachable (connect, DNS, TLS, URL), Timeout or ConnectionLost
+ * (cut, empty reply), all target faults, or TransferError (a failure on
+ * this side, transient). Pure: no I/O, no logging. */
 void evbus_aws_classify(evbus_aws_result *r, const evbus_aws_answer_headers *h);
 
 /* Classifies a per-entry error code of a 200 answer (PutEvents ErrorCode,
@@ -180,8 +186,8 @@ evbus_err evbus_aws_client_post(evbus_aws_client *c, const char *region, const c
 /*
  * The plugin's bookkeeping for an outcome that applies to a whole request:
  * counts it (counters aws_target_faults, aws_throttled, aws_server_errors,
- * aws_event_faults), logs a target fault once with what to do (again only
- * when the fault changes, and once when the target recovers), refreshes
+ * aws_network_errors for every call without an answer, aws_event_faults), logs a target fault once
+ * with what to do (again only when the fault changes, and once when the target recovers), refreshes
  * expired credentials, and returns the result to report for each entry,
  * writing the reason into `reason`. OK gives DELIVERED.
  */

@@ -186,7 +186,7 @@ evbus_result evbus_aws_client_judge(evbus_aws_client *c, const evbus_aws_result 
         break;
     case EVBUS_AWS_TRANSIENT:
         api->counter_add(c->host,
-                         r->status == 0     ? "aws_network_errors"
+                         r->curl_code != 0  ? "aws_network_errors"
                          : r->status >= 500 ? "aws_server_errors"
                                             : "aws_throttled",
                          1);
@@ -194,17 +194,31 @@ evbus_result evbus_aws_client_judge(evbus_aws_client *c, const evbus_aws_result 
         break;
     case EVBUS_AWS_TARGET_FAULT:
         api->counter_add(c->host, "aws_target_faults", 1);
+        /* A call without an answer is a target fault too (error.c); it is
+         * still counted where it was counted before. */
+        if (r->curl_code != 0)
+            api->counter_add(c->host, "aws_network_errors", 1);
         if (r->expired)
             evbus_aws_creds_expired(c->creds);
-        snprintf(reason, len, "%s: %s%s%s (credentials from the %s)", r->code, r->message,
-                 r->hint[0] ? "; " : "", r->hint, evbus_aws_creds_source(c->creds));
+        if (r->curl_code != 0) /* never reached the service: credentials are not in question */
+            snprintf(reason, len, "%s: %s%s%s", r->code, r->message, r->hint[0] ? "; " : "",
+                     r->hint);
+        else
+            snprintf(reason, len, "%s: %s%s%s (credentials from the %s)", r->code, r->message,
+                     r->hint[0] ? "; " : "", r->hint, evbus_aws_creds_source(c->creds));
         /* Once per fault, not once per event or batch. */
         if (strcmp(c->fault, r->code) != 0) {
             snprintf(c->fault, sizeof c->fault, "%s", r->code);
-            api->log(c->host, EVBUS_LOG_LEVEL_ERROR,
-                     "%s refuses this target (HTTP %ld): %s; events are kept and retried "
-                     "until it is fixed",
-                     c->svc->name, r->status, reason);
+            if (r->curl_code != 0)
+                api->log(c->host, EVBUS_LOG_LEVEL_ERROR,
+                         "%s does not answer this target: %s; events are kept and retried "
+                         "until it does",
+                         c->svc->name, reason);
+            else
+                api->log(c->host, EVBUS_LOG_LEVEL_ERROR,
+                         "%s refuses this target (HTTP %ld): %s; events are kept and retried "
+                         "until it is fixed",
+                         c->svc->name, r->status, reason);
         }
         break;
     }

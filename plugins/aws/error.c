@@ -183,7 +183,16 @@ static const char *const hints[] = {
     [CLOCK] = "synchronise this machine's clock (NTP): signatures carry the time",
 };
 
-static int unreachable(int curl_code) {
+/* A call that got no answer. Every failure to reach the service, or to
+ * hear back from it, is the target's fault: a wrong endpoint, a dead or
+ * stalled service and a broken network look alike from here, and none of
+ * them says anything about the events, so they must not spend the events'
+ * attempts (an endpoint that is always too slow would otherwise
+ * dead-letter good events). Only failures on this side (out of memory)
+ * stay TRANSIENT. */
+typedef enum no_answer { LOCAL, UNREACHABLE, TIMEOUT, CUT } no_answer;
+
+static no_answer why_no_answer(int curl_code) {
     switch (curl_code) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -192,9 +201,26 @@ static int unreachable(int curl_code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL: return 1;
-    default: return 0;
+    case CURLE_UNSUPPORTED_PROTOCOL: return UNREACHABLE;
+    case CURLE_OPERATION_TIMEDOUT: return TIMEOUT;
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_QUIC_CONNECT_ERROR:
+    case CURLE_PROXY: return CUT;
+    default: return LOCAL;
     }
 }
 
@@ -203,16 +229,31 @@ void evbus_aws_classify(evbus_aws_result *r, const evbus_aws_answer_headers *h) 
     r->expired = 0;
     r->retry_after_ms = retry_after(h);
     if (r->curl_code != CURLE_OK) {
-        if (unreachable(r->curl_code)) {
-            r->fault = EVBUS_AWS_TARGET_FAULT;
+        /* The request may or may not have landed (a timeout, a cut
+         * answer): a resend is what the service's own dedup is for. */
+        r->fault = EVBUS_AWS_TARGET_FAULT;
+        switch (why_no_answer(r->curl_code)) {
+        case UNREACHABLE:
             snprintf(r->code, sizeof r->code, "Unreachable");
             snprintf(r->hint, sizeof r->hint,
                      "check the endpoint, the network and (for TLS) ca_file");
-        } else {
-            /* Timeouts and connections cut mid-request: the request may or
-             * may not have landed; the service's own dedup handles a resend. */
+            break;
+        case TIMEOUT:
+            snprintf(r->code, sizeof r->code, "Timeout");
+            snprintf(r->hint, sizeof r->hint,
+                     "the endpoint did not answer within the target's timeout: check it and the "
+                     "network, or raise timeout");
+            break;
+        case CUT:
+            snprintf(r->code, sizeof r->code, "ConnectionLost");
+            snprintf(r->hint, sizeof r->hint,
+                     "the connection closed without an answer: check the endpoint and any proxy "
+                     "or load balancer in between");
+            break;
+        case LOCAL:
             r->fault = EVBUS_AWS_TRANSIENT;
-            snprintf(r->code, sizeof r->code, "NetworkError");
+            snprintf(r->code, sizeof r->code, "TransferError");
+            break;
         }
         return;
     }

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "aws.h"
+#include "aws_sink.h"
 
 /* How items are written (key mode). */
 typedef enum ddb_mode {

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "aws.h"
+#include "aws_sink.h"
 
 typedef struct eb_opts {
     const char *event_bus;      /* name or ARN, as configured */
@@ -31,11 +31,9 @@ int eb_epoch_seconds(const char *s, int64_t *out);
 int eb_build_request(const eb_opts *o, const evbus_batch *b, const size_t *idx, size_t n,
                      evbus_aws_buf *out);
 
-/* One entry's outcome in a PutEvents answer. */
-typedef struct eb_entry_result {
-    evbus_aws_fault fault; /* OK, or how its ErrorCode is classified */
-    char reason[400];      /* "ErrorCode: ErrorMessage" when failed */
-} eb_entry_result;
+/* One entry's outcome in a PutEvents answer: OK, or how its ErrorCode is
+ * classified, with "ErrorCode: ErrorMessage". */
+typedef evbus_aws_entry eb_entry_result;
 
 /* Reads a 200 answer for n entries into res[0..n). An entry missing from
  * the answer, or with neither EventId nor ErrorCode, is TRANSIENT (not

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "aws.h"
+#include "aws_sink.h"
 
 /* Where a FIFO message's group id comes from (key message_group_id). */
 typedef enum sqs_group { SQS_GROUP_PARTITION_KEY, SQS_GROUP_SOURCE, SQS_GROUP_CONSTANT } sqs_group;
@@ -32,11 +32,9 @@ size_t sqs_message_size(const sqs_opts *o, const evbus_sink_event *e, char *why,
 int sqs_build_request(const sqs_opts *o, const evbus_batch *b, const size_t *idx, size_t n,
                       evbus_aws_buf *out);
 
-/* One entry's outcome in a SendMessageBatch answer. */
-typedef struct sqs_entry_result {
-    evbus_aws_fault fault; /* OK, or how its failure is classified */
-    char reason[400];      /* "Code: Message" when failed */
-} sqs_entry_result;
+/* One entry's outcome in a SendMessageBatch answer: OK, or how its failure
+ * is classified, with "Code: Message". */
+typedef evbus_aws_entry sqs_entry_result;
 
 /* Reads a 200 answer for n entries into res[0..n). An entry missing from
  * the answer is TRANSIENT (not known to be sent). Returns 0, or -1 when the

@@ -1,7 +1,8 @@
 /* The SQS sink: descriptor, configuration, and the delivery of one batch as
  * one or more SendMessageBatch calls (more when max_request_bytes cuts it).
  * The request builder is sqs_request.c, the answer reader sqs_response.c;
- * credentials, signing and error classes come from plugins/aws. */
+ * credentials, signing, error classes and the turning of batches into calls
+ * and answers into reports come from plugins/aws (aws_sink.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,27 +12,45 @@
 #define SQS_PLUGIN_VERSION "0.1.0"
 
 typedef struct sqs {
-    const evbus_host_api *api;
-    evbus_host *host;
-    evbus_aws_client *aws;
+    evbus_aws_sink sink;
     sqs_opts o;
 } sqs;
 
-/* One SendMessageBatch call: which events of the batch it carries. */
-typedef struct call {
-    sqs *s;
-    const evbus_batch *b;
-    size_t idx[SQS_MAX_ENTRIES];
-    size_t n;
-} call;
+static evbus_aws_sized sqs_size(void *plugin, const evbus_sink_event *e, evbus_aws_buf *encoded,
+                                uint64_t *size, char *why, size_t whylen) {
+    (void)encoded;
+    *size = sqs_message_size(&((sqs *)plugin)->o, e, why, whylen);
+    return *size ? EVBUS_AWS_SIZED_OK : EVBUS_AWS_SIZED_REFUSED;
+}
+
+static int sqs_build(void *plugin, const evbus_aws_call *c, evbus_aws_buf *body,
+                     const char **target) {
+    *target = "AmazonSQS.SendMessageBatch";
+    return sqs_build_request(&((sqs *)plugin)->o, c->b, c->idx, c->n, body);
+}
+
+static void sqs_read(void *plugin, const evbus_aws_call *c, const evbus_aws_result *r,
+                     evbus_aws_entry *res) {
+    (void)plugin;
+    sqs_read_response(r->body, r->body_len, c->n, res);
+}
+
+/* SQS says which message failed only for some errors: a whole call refused
+ * for its content is sent again one message per call. */
+static const evbus_aws_sink_ops sqs_ops = {
+    .sent_counter = "messages_sent",
+    .refused_counter = "messages_refused",
+    .retried_counter = "messages_retried",
+    .size = sqs_size,
+    .build = sqs_build,
+    .read = sqs_read,
+};
 
 static evbus_err sqs_init(const evbus_host_api *api, evbus_host *host, void **out) {
     sqs *s = calloc(1, sizeof *s);
     if (!s)
         return EVBUS_ENOMEM;
     *out = s;
-    s->api = api;
-    s->host = host;
     const char *group = "partition_key";
     int attrs = 1;
     s->o.max_request_bytes = 1048576;
@@ -59,131 +78,19 @@ static evbus_err sqs_init(const evbus_host_api *api, evbus_host *host, void **ou
                  (unsigned long long)s->o.max_request_bytes);
         return EVBUS_ECONFIG;
     }
-    return evbus_aws_client_new(api, host, &evbus_aws_sqs, &s->aws);
-}
-
-static void send_call(call *c);
-
-/* The whole call failed because of one of its messages (SQS says which
- * only for some errors): send each message on its own, so that only the
- * one SQS refuses is dead-lettered. */
-static void isolate(call *c) {
-    for (size_t k = 0; k < c->n; k++) {
-        call *one = malloc(sizeof *one);
-        if (!one) {
-            c->s->api->report(c->s->host, c->b, c->idx[k], EVBUS_RESULT_RETRY, 0, "out of memory");
-            continue;
-        }
-        *one = (call){.s = c->s, .b = c->b, .idx = {c->idx[k]}, .n = 1};
-        send_call(one);
-    }
-}
-
-static void on_answer(void *arg, const evbus_aws_result *r) {
-    call *c = arg;
-    sqs *s = c->s;
-    char reason[600];
-    if (r->fault == EVBUS_AWS_EVENT_FAULT && c->n > 1) {
-        s->api->counter_add(s->host, "isolated_batches", 1);
-        isolate(c);
-        free(c);
-        return;
-    }
-    evbus_result whole = evbus_aws_client_judge(s->aws, r, reason, sizeof reason);
-    if (r->fault != EVBUS_AWS_OK) {
-        for (size_t k = 0; k < c->n; k++)
-            s->api->report(s->host, c->b, c->idx[k], whole, r->retry_after_ms, reason);
-        free(c);
-        return;
-    }
-    sqs_entry_result res[SQS_MAX_ENTRIES];
-    sqs_read_response(r->body, r->body_len, c->n, res);
-    uint64_t sent = 0, failed = 0, retried = 0;
-    for (size_t k = 0; k < c->n; k++) {
-        evbus_result er = evbus_aws_client_result_for(s->aws, res[k].fault);
-        sent += er == EVBUS_RESULT_DELIVERED;
-        failed += er == EVBUS_RESULT_FAILED;
-        retried += er != EVBUS_RESULT_DELIVERED && er != EVBUS_RESULT_FAILED;
-    }
-    s->api->counter_add(s->host, "messages_sent", sent);
-    if (failed)
-        s->api->counter_add(s->host, "messages_refused", failed);
-    if (retried)
-        s->api->counter_add(s->host, "messages_retried", retried);
-    /* The last report may release the batch: nothing touches c->b after. */
-    for (size_t k = 0; k < c->n; k++)
-        s->api->report(s->host, c->b, c->idx[k], evbus_aws_client_result_for(s->aws, res[k].fault),
-                       0, res[k].reason);
-    free(c);
-}
-
-static void send_call(call *c) {
-    sqs *s = c->s;
-    evbus_aws_buf body = {0};
-    if (sqs_build_request(&s->o, c->b, c->idx, c->n, &body) != 0)
-        evbus_aws_buf_free(&body);
-    else if (evbus_aws_client_post(s->aws, c->b->region, "AmazonSQS.SendMessageBatch", body.data,
-                                   body.len, on_answer, c) == EVBUS_OK)
-        return; /* the client owns the body now */
-    for (size_t k = 0; k < c->n; k++)
-        s->api->report(s->host, c->b, c->idx[k], EVBUS_RESULT_RETRY, 0, "out of memory");
-    free(c);
+    return evbus_aws_sink_init(&s->sink, api, host, &evbus_aws_sqs, &sqs_ops, s, SQS_MAX_ENTRIES,
+                               s->o.max_request_bytes);
 }
 
 static evbus_err sqs_submit(void *st, const evbus_batch *b) {
-    sqs *s = st;
-    size_t n = b->n_events;
-    char why[400];
-    if (n > 1024) /* the host keeps to max_batch_events (10) */
-        return EVBUS_EINVAL;
-    /* Plan every call before reporting anything: the last report may
-     * release the batch. */
-    call *calls[SQS_MAX_ENTRIES * 16];
-    size_t n_calls = 0, bytes = 0;
-    size_t refused[1024], n_refused = 0;
-    char(*reasons)[400] = NULL;
-    for (size_t i = 0; i < n; i++) {
-        size_t size = sqs_message_size(&s->o, &b->events[i], why, sizeof why);
-        if (size == 0) {
-            if (!reasons && !(reasons = calloc(n, sizeof *reasons)))
-                return EVBUS_ENOMEM;
-            snprintf(reasons[n_refused], sizeof reasons[0], "%s", why);
-            refused[n_refused++] = i;
-            continue;
-        }
-        call *c = n_calls ? calls[n_calls - 1] : NULL;
-        if (!c || c->n == SQS_MAX_ENTRIES || bytes + size > s->o.max_request_bytes) {
-            if (n_calls == sizeof calls / sizeof calls[0] || !(c = calloc(1, sizeof *c))) {
-                for (size_t k = 0; k < n_calls; k++)
-                    free(calls[k]);
-                free(reasons);
-                return EVBUS_ENOMEM;
-            }
-            c->s = s;
-            c->b = b;
-            calls[n_calls++] = c;
-            bytes = 0;
-        }
-        c->idx[c->n++] = i;
-        bytes += size;
-    }
-    if (n_refused)
-        s->api->counter_add(s->host, "messages_refused", n_refused);
-    for (size_t k = 0; k < n_refused; k++)
-        s->api->report(s->host, b, refused[k], EVBUS_RESULT_FAILED, 0, reasons[k]);
-    free(reasons);
-    for (size_t k = 0; k < n_calls; k++)
-        send_call(calls[k]);
-    return EVBUS_OK;
+    return evbus_aws_sink_submit(&((sqs *)st)->sink, b);
 }
 
 static void sqs_shutdown(void *st) {
     sqs *s = st;
     if (!s)
         return;
-    /* The host has taken the transfers back, so their answers never come:
-     * the client hands each open call's record back to be freed. */
-    evbus_aws_client_destroy(&s->aws, free);
+    evbus_aws_sink_shutdown(&s->sink);
     free(s);
 }
 

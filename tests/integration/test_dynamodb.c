@@ -16,6 +16,7 @@
 #include "evbus/evbus.h"
 #include "harness.h"
 #include "npm_server.h"
+#include "sink_status.h"
 
 #ifndef EVBUS_TEST_IMPL
 #define EVBUS_TEST_IMPL "moto"
@@ -133,39 +134,6 @@ static void publish(const char *prefix, int n) {
     }
 }
 
-static json_t *target_status(void) {
-    char cmd[1024], out[16384];
-    snprintf(cmd, sizeof cmd, "'%s' status --json -c '%s' 2>&1", harness_bin("evbus"), h.config);
-    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
-    json_t *st = json_loads(out, 0, NULL);
-    cr_assert_not_null(st, "%s", out);
-    json_t *t = json_incref(json_array_get(json_object_get(st, "targets"), 0));
-    json_decref(st);
-    return t;
-}
-
-static json_int_t status_num(const char *key) {
-    json_t *t = target_status();
-    json_int_t v = json_integer_value(json_object_get(t, key));
-    json_decref(t);
-    return v;
-}
-
-static json_int_t plugin_counter(const char *key) {
-    json_t *t = target_status();
-    json_int_t v = json_integer_value(json_object_get(json_object_get(t, "plugin_counters"), key));
-    json_decref(t);
-    return v;
-}
-
-static void wait_status(const char *key, json_int_t want, int seconds) {
-    time_t end = time(NULL) + seconds;
-    json_int_t got = 0;
-    while (time(NULL) < end && (got = status_num(key)) < want)
-        usleep(50000);
-    cr_assert_geq(got, want, "%s: %lld of %lld", key, (long long)got, (long long)want);
-}
-
 /* Every item of the table, as DynamoDB answers them (caller frees). */
 static json_t *items(void) {
     static char out[1 << 21];
@@ -250,12 +218,12 @@ Test(dynamodb, items_arrive_once_with_envelope_and_exact_detail) {
     start_all(true, NULL, NULL);
     run_evbusd();
     publish("cond", 30);
-    wait_status("delivered", 30, 40);
+    sink_wait_status(&h, "delivered", 30, 40);
     json_t *all = items();
     assert_items(all, "cond", 30);
     json_decref(all);
-    cr_assert_eq(plugin_counter("items_written"), 30);
-    cr_assert_eq(status_num("dead_lettered"), 0);
+    cr_assert_eq(sink_plugin_counter(&h, "items_written"), 30);
+    cr_assert_eq(sink_status_num(&h, "dead_lettered"), 0);
     cr_assert_eq(harness_stop(&h), 0, "a clean exit (and no leak under ASan)");
 }
 
@@ -266,13 +234,13 @@ Test(dynamodb, conditional_redelivery_counts_as_delivered) {
     config_insert("storage:\n", "  retention: 1h\n");
     run_evbusd();
     publish("again", 8);
-    wait_status("delivered", 8, 40);
+    sink_wait_status(&h, "delivered", 8, 40);
     char out[4096];
     evbus_cmd("replay -t orders --since 1h", out, sizeof out);
-    wait_status("delivered", 16, 40);
-    cr_assert_eq(plugin_counter("items_already_present"), 8);
-    cr_assert_eq(plugin_counter("items_written"), 8);
-    cr_assert_eq(status_num("dead_lettered"), 0);
+    sink_wait_status(&h, "delivered", 16, 40);
+    cr_assert_eq(sink_plugin_counter(&h, "items_already_present"), 8);
+    cr_assert_eq(sink_plugin_counter(&h, "items_written"), 8);
+    cr_assert_eq(sink_status_num(&h, "dead_lettered"), 0);
     json_t *all = items();
     assert_items(all, "again", 8);
     json_decref(all);
@@ -288,7 +256,7 @@ Test(dynamodb, batch_mode_writes_every_item_once_with_expiry) {
               "    batch_max_events: 25\n");
     run_evbusd();
     publish("batch", 60);
-    wait_status("delivered", 60, 40);
+    sink_wait_status(&h, "delivered", 60, 40);
     json_t *all = items();
     assert_items(all, "batch", 60);
     size_t i;
@@ -298,8 +266,8 @@ Test(dynamodb, batch_mode_writes_every_item_once_with_expiry) {
         cr_assert_str_eq(av(it, "expires_at", "N"), "1714568400");
     }
     json_decref(all);
-    cr_assert_eq(plugin_counter("items_written"), 60);
-    cr_assert_eq(status_num("dead_lettered"), 0);
+    cr_assert_eq(sink_plugin_counter(&h, "items_written"), 60);
+    cr_assert_eq(sink_status_num(&h, "dead_lettered"), 0);
 }
 
 /* Items DynamoDB would refuse are dead-lettered at once with why, before
@@ -319,8 +287,8 @@ Test(dynamodb, items_dynamodb_cannot_hold_are_dead_lettered_with_why) {
     free(big);
     publish_one("too-precise", "{\"v\":1.23456789012345678901234567890123456789}");
     publish_one("too-big", "{\"v\":[1,2,{\"w\":1e126}]}");
-    wait_status("dead_lettered", 3, 40);
-    wait_status("delivered", 2, 40);
+    sink_wait_status(&h, "dead_lettered", 3, 40);
+    sink_wait_status(&h, "delivered", 2, 40);
     char out[16384];
     evbus_cmd("dlq list", out, sizeof out);
     cr_assert(strstr(out, "id=too-large attempts=1"), "%s", out);
@@ -329,7 +297,7 @@ Test(dynamodb, items_dynamodb_cannot_hold_are_dead_lettered_with_why) {
     cr_assert(strstr(out, "more than 38 significant digits"), "%s", out);
     cr_assert(strstr(out, "id=too-big attempts=1"), "%s", out);
     cr_assert(strstr(out, "larger than 9.9999999999999999999999999999999999999E+125"), "%s", out);
-    cr_assert_eq(plugin_counter("items_refused"), 3);
+    cr_assert_eq(sink_plugin_counter(&h, "items_refused"), 3);
     json_t *all = items();
     cr_assert_eq(json_array_size(all), 2);
     json_decref(all);
@@ -345,7 +313,7 @@ Test(dynamodb, missing_table_is_a_target_fault_until_it_is_created) {
     time_t end = time(NULL) + 30;
     json_int_t faults = 0;
     while (time(NULL) < end && faults < 20) {
-        json_t *t = target_status();
+        json_t *t = sink_status(&h);
         faults = json_integer_value(json_object_get(t, "target_faults"));
         cr_assert_eq(json_integer_value(json_object_get(t, "dead_lettered")), 0);
         cr_assert_eq(json_integer_value(json_object_get(t, "delivered")), 0);
@@ -359,13 +327,10 @@ Test(dynamodb, missing_table_is_a_target_fault_until_it_is_created) {
                           "ResourceNotFoundException: "),
               "%s", out);
     cr_assert(strstr(out, "create the resource"), "%s", out);
-    static char log[1 << 20];
-    harness_read_log(&h, log, sizeof log);
-    const char *first = strstr(log, "DynamoDB refuses this target (HTTP 400)");
-    cr_assert_not_null(first, "%s", log);
-    cr_assert_null(strstr(first + 1, "DynamoDB refuses this target"), "logged once: %s", log);
+    sink_assert_logged_once(&h, "DynamoDB refuses this target (HTTP 400)",
+                            "DynamoDB refuses this target");
     create_table("events");
-    wait_status("delivered", 5, 40);
+    sink_wait_status(&h, "delivered", 5, 40);
     json_t *all = items();
     assert_items(all, "wait", 5);
     json_decref(all);

@@ -1,13 +1,14 @@
 /* The AWS sinks through faults: evbusd delivers to a real service
  * implementation (moto_server, signature checking on) through
  * tests/support/fault_proxy.py, which throttles, answers 5xx, fails part of
- * a batch, answers too late, cuts connections, breaks the signature; the
- * destination is deleted and created again; evbusd is killed with -9 in the
- * middle of delivering. What arrived is read back with boto3. Each test
- * asserts what a user relies on: nothing acked is lost, nothing the service
- * took is sent again unless the fault left the sink unable to know it did
- * (then a standard queue may hold it twice, a deduplicating destination
- * still once), and target faults are retried and shown, never dead-lettered.
+ * a batch, answers too late or never, cuts connections, breaks the
+ * signature; the destination is deleted and created again; evbusd is killed
+ * with -9 in the middle of delivering. What arrived is read back with
+ * boto3. Each test asserts what a user relies on: nothing acked is lost,
+ * nothing the service took is sent again unless the fault left the sink
+ * unable to know it did (then a standard queue may hold it twice, a
+ * deduplicating destination still once), and target faults are retried and
+ * shown, never dead-lettered.
  *
  * The sinks are rows of `sinks` below: every test runs for every row
  * (SQS, FIFO SQS, EventBridge through a rule into a queue, DynamoDB in
@@ -25,6 +26,7 @@
 #include "fault_proxy.h"
 #include "harness.h"
 #include "moto.h"
+#include "sink_status.h"
 
 #define N_EVENTS  30
 #define BATCH     10 /* batch_max_events of the target */
@@ -321,20 +323,6 @@ static void publish(int from, int n) {
     }
 }
 
-/* The target's entry of `evbus status --json` (caller frees). */
-static json_t *target_status(void) {
-    char cmd[1024];
-    static char out[1 << 16];
-    snprintf(cmd, sizeof cmd, "'%s' status --json -c '%s' 2>&1", harness_bin("evbus"), h.config);
-    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "evbus status: %s", out);
-    json_t *st = json_loads(out, 0, NULL);
-    cr_assert_not_null(st, "evbus status: %s", out);
-    json_t *t = json_incref(json_array_get(json_object_get(st, "targets"), 0));
-    json_decref(st);
-    cr_assert_not_null(t, "evbus status: %s", out);
-    return t;
-}
-
 static json_int_t status_num(const json_t *t, const char *key) {
     return json_integer_value(json_object_get(t, key));
 }
@@ -344,7 +332,7 @@ static void wait_all_delivered(int seconds, const char *why) {
     time_t end = time(NULL) + seconds;
     json_int_t pending = -1, in_flight = -1;
     while (time(NULL) < end) {
-        json_t *t = target_status();
+        json_t *t = sink_status(&h);
         pending = status_num(t, "pending");
         in_flight = status_num(t, "in_flight");
         json_decref(t);
@@ -413,7 +401,11 @@ typedef struct fault_case {
     /* The service may have processed a call the sink saw fail, so the
      * sink sends it again: a standard queue holds those events twice. */
     bool ambiguous;
-    bool target_fault; /* evbus status counts target faults */
+    /* The call got no answer at all: a fault of the target (retried without
+     * spending attempts, counted in target_faults), where an answer of the
+     * service (throttling, 5xx, per-entry failures) is a plain retry and
+     * no target fault. */
+    bool target_fault;
 } fault_case;
 
 static const fault_case fault_cases[] = {
@@ -421,9 +413,9 @@ static const fault_case fault_cases[] = {
     {"500 and 503 answers", "server_error", 4, 0, 0, false, false},
     {"partial batch failures", "partial", 3, 0, 0, false, false},
     {"answers later than the sink's timeout", "slow", 2, SHORT_TIMEOUT * 1000 + 1500, SHORT_TIMEOUT,
-     true, false},
-    {"a connection cut before the service read the call", "cut_request", 2, 0, 0, false, false},
-    {"a connection cut after the service processed the call", "cut_response", 2, 0, 0, true, false},
+     true, true},
+    {"a connection cut before the service read the call", "cut_request", 2, 0, 0, false, true},
+    {"a connection cut after the service processed the call", "cut_response", 2, 0, 0, true, true},
 };
 
 typedef struct fault_param {
@@ -467,14 +459,17 @@ ParameterizedTest(fault_param *p, faults, nothing_acked_lost_nothing_delivered_s
     publish(0, N_EVENTS);
     wait_all_delivered(60, fc->name);
 
-    json_t *t = target_status();
+    json_t *t = sink_status(&h);
     cr_assert_eq(status_num(t, "delivered"), N_EVENTS, "%s: %s: %lld delivered (log: %s)", sk->name,
                  fc->name, (long long)status_num(t, "delivered"), h.log);
     cr_assert_eq(status_num(t, "dead_lettered"), 0, "%s: %s dead-lettered %lld events", sk->name,
                  fc->name, (long long)status_num(t, "dead_lettered"));
     cr_assert_gt(status_num(t, "retried"), 0, "%s: %s: the calls it broke were retried", sk->name,
                  fc->name);
-    if (!fc->target_fault)
+    if (fc->target_fault)
+        cr_assert_gt(status_num(t, "target_faults"), 0,
+                     "%s: %s left calls without an answer: the target's fault", sk->name, fc->name);
+    else
         cr_assert_eq(status_num(t, "target_faults"), 0, "%s: %s is not the target's fault",
                      sk->name, fc->name);
     json_decref(t);
@@ -537,13 +532,14 @@ static struct criterion_test_params sink_params(bool variants) {
 }
 
 /* Polls until evbus status has counted `want` target faults showing `code`,
- * checking at every poll that nothing was delivered or dead-lettered. */
-static void wait_target_faults(json_int_t want, const char *code, const char *what) {
-    time_t end = time(NULL) + 20;
+ * checking at every poll that nothing was delivered or dead-lettered; fails
+ * after `seconds`. */
+static void wait_target_faults(json_int_t want, const char *code, const char *what, int seconds) {
+    time_t end = time(NULL) + seconds;
     json_int_t faults = 0;
     char shown[1024] = "";
     while (time(NULL) < end) {
-        json_t *t = target_status();
+        json_t *t = sink_status(&h);
         faults = status_num(t, "target_faults");
         const char *f = json_string_value(json_object_get(t, "target_fault"));
         snprintf(shown, sizeof shown, "%s", f ? f : "");
@@ -568,6 +564,20 @@ static void assert_once_each(const sink_kind *sk, int n, const char *what) {
     json_decref(ids);
 }
 
+/* After a target fault is gone: within `seconds` all n events are
+ * delivered, none dead-lettered, evbus status no longer shows the fault,
+ * and each arrived once. */
+static void assert_recovered(const sink_kind *sk, int n, int seconds, const char *what) {
+    wait_all_delivered(seconds, what);
+    json_t *t = sink_status(&h);
+    cr_assert_eq(status_num(t, "delivered"), n, "%s: %s", sk->name, what);
+    cr_assert_eq(status_num(t, "dead_lettered"), 0, "%s: %s", sk->name, what);
+    cr_assert(!json_is_string(json_object_get(t, "target_fault")),
+              "%s: %s: the fault is cleared once it delivers", sk->name, what);
+    json_decref(t);
+    assert_once_each(sk, n, what);
+}
+
 ParameterizedTestParameters(faults, wrong_signature_is_a_target_fault_never_dead_lettered) {
     return sink_params(false);
 }
@@ -582,16 +592,9 @@ ParameterizedTest(sink_param *p, faults, wrong_signature_is_a_target_fault_never
     run_evbusd();
     cr_assert(fault_proxy_set(&proxy, "bad_signature", -1, 0));
     publish(0, 10);
-    wait_target_faults(50, "SignatureDoesNotMatch", "a wrong signature");
+    wait_target_faults(50, "SignatureDoesNotMatch", "a wrong signature", 20);
     cr_assert(fault_proxy_set(&proxy, "pass", -1, 0));
-    wait_all_delivered(20, "signatures right again");
-    json_t *t = target_status();
-    cr_assert_eq(status_num(t, "delivered"), 10);
-    cr_assert_eq(status_num(t, "dead_lettered"), 0);
-    cr_assert(!json_is_string(json_object_get(t, "target_fault")),
-              "the fault is cleared once it delivers");
-    json_decref(t);
-    assert_once_each(sk, 10, "a wrong signature");
+    assert_recovered(sk, 10, 20, "signatures right again");
 }
 
 ParameterizedTestParameters(faults, deleted_destination_is_a_target_fault_until_created_again) {
@@ -607,7 +610,7 @@ ParameterizedTest(sink_param *p, faults,
     sk->destroy(&m, dest);
     run_evbusd();
     publish(0, 10);
-    wait_target_faults(50, sk->missing_code, "a deleted destination");
+    wait_target_faults(50, sk->missing_code, "a deleted destination", 20);
     /* A destination made in steps (EventBridge: the bus, then the rule
      * into the queue) is whole before evbusd sees it: until then its calls
      * fail on the signature, a fault of the target, so none is spent. */
@@ -617,11 +620,46 @@ ParameterizedTest(sink_param *p, faults,
     cr_assert(fault_proxy_set(&proxy, "pass", -1, 0));
     cr_assert_str_eq(again, dest, "created again under the same name");
     wait_all_delivered(20, "the destination created again");
-    json_t *t = target_status();
+    json_t *t = sink_status(&h);
     cr_assert_eq(status_num(t, "delivered"), 10);
     cr_assert_eq(status_num(t, "dead_lettered"), 0);
     json_decref(t);
     assert_once_each(sk, 10, "the destination was created again");
+}
+
+ParameterizedTestParameters(faults,
+                            endpoint_that_never_answers_is_a_target_fault_never_dead_lettered) {
+    return sink_params(false);
+}
+
+/* The service accepts connections and never answers (the proxy holds every
+ * call): each call times out, the target's fault, not its events'. Every
+ * event is tried well past retry_max_attempts without a dead letter, evbus
+ * status names the fault, the log says it once; once the service answers
+ * again, every event arrives once, without a restart. */
+ParameterizedTest(sink_param *p, faults,
+                  endpoint_that_never_answers_is_a_target_fault_never_dead_lettered) {
+    const sink_kind *sk = sink_named(p->sink);
+    /* Short, so that the test sees many timeouts; long enough for the
+     * service once it answers (a timeout then would send a call twice). */
+    int timeout_s = sk->short_timeout_s ? sk->short_timeout_s : SHORT_TIMEOUT;
+    setup(sk, timeout_s, "    retry_max_attempts: 2\n");
+    run_evbusd();
+    cr_assert(fault_proxy_set(&proxy, "hang", -1, 0));
+    publish(0, 10);
+    /* Three timeouts for each of the 10 events: one more than
+     * retry_max_attempts would allow a retryable failure. */
+    wait_target_faults(30, "Timeout", "an endpoint that never answers", 4 * (timeout_s + 1) + 20);
+    char out[8192];
+    sink_status_text(&h, out, sizeof out);
+    cr_assert(strstr(out, "orders: target fault (events are kept and retried): Timeout: "), "%s",
+              out);
+    cr_assert(strstr(out, "raise timeout"), "what to do: %s", out);
+    sink_assert_logged_once(&h, "does not answer this target: Timeout",
+                            "does not answer this target");
+    cr_assert(fault_proxy_set(&proxy, "pass", -1, 0));
+    /* The proxy relayed none of the calls it held: each event once. */
+    assert_recovered(sk, 10, 30, "the endpoint answers again");
 }
 
 /* ---- kill -9 in the middle of delivering ---- */

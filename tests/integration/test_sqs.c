@@ -15,6 +15,7 @@
 #include "evbus/evbus.h"
 #include "harness.h"
 #include "npm_server.h"
+#include "sink_status.h"
 
 #ifndef EVBUS_TEST_IMPL
 #define EVBUS_TEST_IMPL "moto"
@@ -115,33 +116,6 @@ static void publish(const char *prefix, int n) {
     }
 }
 
-/* The target's status as JSON (caller frees). */
-static json_t *target_status(void) {
-    char cmd[1024], out[16384];
-    snprintf(cmd, sizeof cmd, "'%s' status --json -c '%s' 2>&1", harness_bin("evbus"), h.config);
-    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
-    json_t *st = json_loads(out, 0, NULL);
-    cr_assert_not_null(st, "%s", out);
-    json_t *t = json_incref(json_array_get(json_object_get(st, "targets"), 0));
-    json_decref(st);
-    return t;
-}
-
-static json_int_t status_num(const char *key) {
-    json_t *t = target_status();
-    json_int_t v = json_integer_value(json_object_get(t, key));
-    json_decref(t);
-    return v;
-}
-
-static void wait_delivered(json_int_t want, int seconds) {
-    time_t end = time(NULL) + seconds;
-    json_int_t got = 0;
-    while (time(NULL) < end && (got = status_num("delivered")) < want)
-        usleep(50000);
-    cr_assert_geq(got, want, "delivered %lld of %lld", (long long)got, (long long)want);
-}
-
 /* Every message in the queue, read (and deleted) with boto3. */
 static json_t *receive_all(int want) {
     static char out[1 << 20];
@@ -198,11 +172,11 @@ Test(sqs, events_arrive_once_with_their_content_and_attributes) {
     start_all("orders", NULL, NULL);
     run_evbusd();
     publish("std", 25);
-    wait_delivered(25, 30);
+    sink_wait_status(&h, "delivered", 25, 30);
     json_t *msgs = receive_all(25);
     assert_once_each(msgs, "std", 25, false);
     json_decref(msgs);
-    json_t *t = target_status();
+    json_t *t = sink_status(&h);
     json_t *pc = json_object_get(t, "plugin_counters");
     cr_assert_eq(json_integer_value(json_object_get(pc, "messages_sent")), 25);
     cr_assert_eq(json_integer_value(json_object_get(t, "dead_lettered")), 0);
@@ -217,12 +191,12 @@ Test(sqs, fifo_groups_by_source_and_deduplicates_redeliveries) {
     keep_delivered_events();
     run_evbusd();
     publish("fifo", 12);
-    wait_delivered(12, 30);
+    sink_wait_status(&h, "delivered", 12, 30);
     char cmd[1024], out[4096];
     snprintf(cmd, sizeof cmd, "'%s' replay -t orders --since 1h -c '%s' 2>&1", harness_bin("evbus"),
              h.config);
     cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
-    wait_delivered(24, 30);
+    sink_wait_status(&h, "delivered", 24, 30);
     json_t *msgs = receive_all(12);
     assert_once_each(msgs, "fifo", 12, true);
     json_decref(msgs);
@@ -244,7 +218,7 @@ Test(sqs, wrong_secret_is_retried_and_shown_never_dead_lettered) {
     time_t end = time(NULL) + 30;
     json_int_t faults = 0;
     while (time(NULL) < end && faults < 30) {
-        json_t *t = target_status();
+        json_t *t = sink_status(&h);
         faults = json_integer_value(json_object_get(t, "target_faults"));
         cr_assert_eq(json_integer_value(json_object_get(t, "dead_lettered")), 0);
         cr_assert_eq(json_integer_value(json_object_get(t, "delivered")), 0);
@@ -253,8 +227,7 @@ Test(sqs, wrong_secret_is_retried_and_shown_never_dead_lettered) {
     }
     cr_assert_geq(faults, 30, "only %lld target faults", (long long)faults);
     char cmd[1024], out[8192];
-    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' 2>&1", harness_bin("evbus"), h.config);
-    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    sink_status_text(&h, out, sizeof out);
     cr_assert(strstr(out, "orders: target fault (events are kept and retried): "
                           "SignatureDoesNotMatch: "),
               "%s", out);
@@ -263,13 +236,11 @@ Test(sqs, wrong_secret_is_retried_and_shown_never_dead_lettered) {
     static char log[1 << 20];
     harness_read_log(&h, log, sizeof log);
     cr_assert_null(strstr(log, "wrong-secret"), "the secret is never logged");
-    const char *first = strstr(log, "SQS refuses this target (HTTP 403)");
-    cr_assert_not_null(first, "%s", log);
-    cr_assert_null(strstr(first + 1, "SQS refuses this target"), "logged once: %s", log);
+    sink_assert_logged_once(&h, "SQS refuses this target (HTTP 403)", "SQS refuses this target");
     cr_assert_eq(harness_stop(&h), 0);
     setenv("AWS_SECRET_ACCESS_KEY", right, 1);
     run_evbusd();
-    wait_delivered(5, 30);
+    sink_wait_status(&h, "delivered", 5, 30);
     json_t *msgs = receive_all(5);
     assert_once_each(msgs, "bad", 5, false);
     json_decref(msgs);
@@ -297,7 +268,7 @@ Test(sqs, credentials_from_a_profile) {
     setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-from-env", 1);
     run_evbusd();
     publish("prof", 3);
-    wait_delivered(3, 30);
+    sink_wait_status(&h, "delivered", 3, 30);
     setenv("AWS_SECRET_ACCESS_KEY", right, 1);
     json_t *msgs = receive_all(3);
     assert_once_each(msgs, "prof", 3, false);
@@ -415,7 +386,7 @@ Test(sqs, container_credentials_with_token_file_are_refreshed_before_expiry) {
     setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", path, 1);
     run_evbusd();
     publish("ctr", 3);
-    wait_delivered(3, 30);
+    sink_wait_status(&h, "delivered", 3, 30);
     /* Past the first credentials' expiry: only refreshed ones can sign. */
     time_t end = time(NULL) + 20;
     while (time(NULL) < end && srv.container_gets < 3)
@@ -423,9 +394,9 @@ Test(sqs, container_credentials_with_token_file_are_refreshed_before_expiry) {
     cr_assert_geq(srv.container_gets, 3, "refreshed before expiry (%d fetches)",
                   srv.container_gets);
     publish("ctr2", 3);
-    wait_delivered(6, 30);
+    sink_wait_status(&h, "delivered", 6, 30);
     cr_assert_eq(srv.bad_auth, 0);
-    cr_assert_eq(status_num("dead_lettered"), 0);
+    cr_assert_eq(sink_status_num(&h, "dead_lettered"), 0);
     cr_assert_eq(harness_stop(&h), 0, "a clean exit (and no leak under ASan)");
     setenv("AWS_ACCESS_KEY_ID", key, 1);
     setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
@@ -448,7 +419,7 @@ Test(sqs, instance_metadata_credentials_token_first) {
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", ep, 1);
     run_evbusd();
     publish("imds", 4);
-    wait_delivered(4, 30);
+    sink_wait_status(&h, "delivered", 4, 30);
     cr_assert_eq(srv.token_puts, 1);
     cr_assert_eq(srv.role_gets, 1);
     cr_assert_eq(srv.creds_gets, 1);

@@ -10,6 +10,9 @@ here wrote). Run with the default python3, which has boto3 and moto.
                                                   events to the queue at URL
   aws_tool.py create-table EP REGION NAME      -> NAME (partition key id, type S)
   aws_tool.py delete-bus EP REGION NAME        (its rules and their targets with it)
+  aws_tool.py assume-role EP N                 -> N lines "KEY_ID SECRET SESSION_TOKEN":
+                                                  temporary credentials of a role that
+                                                  may do anything (moto checks the token)
 
 Credentials for everything but iam-user come from AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, since moto checks signatures after the free calls.
@@ -97,6 +100,26 @@ def delete_bus(ep, region, bus):
     events.delete_event_bus(Name=bus)
 
 
+def assume_role(ep, n):
+    # A role the IAM user may assume, with the user's allow-all policy:
+    # moto authorises a call signed with temporary credentials by the
+    # policies of the role they belong to, and refuses a token that is not
+    # the one issued with the key id.
+    iam = client("iam", ep, "us-east-1")
+    trust = {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                            "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName="evbus-sink",
+                          AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    policy = [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]
+              if p["PolicyName"] == "evbus-all"][0]
+    iam.attach_role_policy(RoleName="evbus-sink", PolicyArn=policy)
+    sts = client("sts", ep, "us-east-1")
+    for i in range(int(n)):
+        c = sts.assume_role(RoleArn=arn, RoleSessionName="evbus-%d" % i)["Credentials"]
+        print(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "iam-user":
@@ -119,6 +142,8 @@ def main():
         print(args[2])
     elif cmd == "delete-bus":
         delete_bus(*args)
+    elif cmd == "assume-role":
+        assume_role(*args)
     else:
         sys.exit("unknown command " + cmd)
 

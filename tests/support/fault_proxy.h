@@ -33,8 +33,8 @@ void fault_proxy_stop(fault_proxy *p);
 bool fault_proxy_set(fault_proxy *p, const char *mode, int count, int delay_ms);
 
 /* The proxy's counters as JSON (requests, relayed, injected,
- * ambiguous_entries, ambiguous_ids, mode, remaining) into out, NUL-
- * terminated. False if the proxy did not answer within 5 s. */
+ * ambiguous_entries, ambiguous_ids, busy, token_runs, mode, remaining) into
+ * out, NUL-terminated. False if the proxy did not answer within 5 s. */
 bool fault_proxy_counters(fault_proxy *p, char *out, size_t len);
 
 #endif

@@ -13,8 +13,11 @@ fault the test asked for:
   GET  /__fault                                          read the counters
 
 The counters: requests, relayed, injected, ambiguous_entries, ambiguous_ids
-(below), and busy: calls relayed whose answer is neither sent nor known
-lost yet (read the ambiguous ones once it is 0).
+(below), and busy: calls relayed (or held, mode hang) whose answer is
+neither sent nor known lost yet (read the ambiguous ones once it is 0);
+token_runs: the session tokens the calls carried (X-Amz-Security-Token, its
+last 16 characters; "" for none), once per run of calls in a row with the
+same one, in the order the calls arrived.
 
 N > 0 injects M into the next N calls, then passes again; N = -1 until the
 next POST. Modes:
@@ -33,6 +36,9 @@ next POST. Modes:
   cut_response   relay, then reset the connection without an answer
   bad_signature  relay with one character of the signature changed: the
                  service itself answers 403
+  hang           read the call, relay nothing and never answer, until the
+                 sink gives up (its timeout): a service that accepts
+                 connections and then stalls
 
 `slow` and `cut_response` make a call ambiguous: the service processed it but
 the sink cannot know. So does any call whose answer the sink stopped waiting
@@ -83,7 +89,7 @@ class State:
         self.mode, self.count, self.delay_ms = "pass", 0, 0
         self.counters = {"requests": 0, "relayed": 0, "injected": 0,
                          "ambiguous_entries": 0, "ambiguous_ids": [],
-                         "busy": 0}
+                         "busy": 0, "token_runs": []}
         self.flip = 0  # alternates the server_error answers
 
     def set(self, cfg):
@@ -106,6 +112,13 @@ class State:
             self.flip += 1
             return mode, self.delay_ms, self.flip
 
+    def token(self, token):
+        tail = token[-16:]
+        with self.lock:
+            runs = self.counters["token_runs"]
+            if not runs or runs[-1] != tail:
+                runs.append(tail)
+
     def add(self, key, n=1):
         with self.lock:
             self.counters[key] += n
@@ -117,7 +130,8 @@ class State:
 
     def snapshot(self):
         with self.lock:
-            return dict(self.counters, mode=self.mode, remaining=self.count)
+            return dict(self.counters, mode=self.mode, remaining=self.count,
+                        token_runs=list(self.counters["token_runs"]))
 
 
 STATE = State()
@@ -352,6 +366,7 @@ class Handler(socketserver.StreamRequestHandler):
                       json.dumps(STATE.snapshot()).encode(), close)
             return not close
         mode, delay_ms, flip = STATE.take()
+        STATE.token(h.get("x-amz-security-token", ""))
         if mode == "cut_request":
             self.rfile.read(length // 2)
             self.reset()
@@ -364,6 +379,14 @@ class Handler(socketserver.StreamRequestHandler):
         if mode == "server_error":
             self.send(*error_answer(SERVER_ERROR, target, flip))
             return not close
+        if mode == "hang":
+            STATE.add("busy")
+            try:
+                while not self.client_gone():
+                    time.sleep(0.02)
+            finally:
+                STATE.add("busy", -1)
+            return False
         relayed = []  # the bodies the service processed (or may have)
 
         def relay_doc(doc):
