@@ -93,6 +93,9 @@ struct evbus__target {
     char route_why[256]; /* the selector's reason for its route, as it last said */
     evbus_app_state app;
     char app_prev[16]; /* fenced: what unfence returns to */
+    /* An operator's failback stored before a restart, never told to the
+     * selector (a crash between its commit and its application). */
+    bool failback_unapplied;
     bool held;         /* nothing is dispatched: fenced, or no region on */
     size_t route_inst; /* ROUTE_ONE: the instance every batch goes to */
     uint32_t eff_weight[EVBUS_ROUTE_MAX_REGIONS]; /* WEIGHTED: per position, 0 when off */
@@ -191,8 +194,11 @@ struct evbus__dispatch {
     struct evbus_host selector_host;
     bool selector_started;
     /* While the selector answers an operator's change (notify): who made
-     * it, from the change's audit event; "" otherwise. */
+     * it, from the change's audit event ("" otherwise), and what it was
+     * about: the target whose application state it set, or the region
+     * whose routing control (-1: not that kind). */
     char asked_by[128];
+    long asked_target, asked_region;
 };
 
 /* The table of host services handed to every plugin's init; `report` is the

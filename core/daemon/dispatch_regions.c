@@ -10,7 +10,8 @@
  * ("KEY=VALUE" in the state sub-database):
  *   control/REGION  on | off                     (operators)
  *   app/TARGET      active | failover | fenced:PREVIOUS   (operators)
- *   failback/TARGET the time of the request      (operators)
+ *   failback/TARGET the time of the request      (operators; " applied" appended
+ *                                                 once the selector was told)
  *   health/REGION   healthy | unhealthy | unknown (the selector)
  *   route/TARGET    MODE FIRST-REGION W1,W2,...   (the selector)
  * Operators' changes come back from the writer once durable and take
@@ -241,6 +242,8 @@ static void on_state(void *arg, const char *key, const char *value) {
         parse_app(&d->targets[ti], value);
     else if (strncmp(key, "route/", 6) == 0 && ti >= 0 && routed(&d->targets[ti]))
         parse_route(d, &d->targets[ti], value);
+    else if (strncmp(key, "failback/", 9) == 0 && ti >= 0 && routed(&d->targets[ti]))
+        d->targets[ti].failback_unapplied = !strstr(value, " applied");
 }
 
 /* A target's order of preference: its primary:, then the top-level list's
@@ -276,6 +279,7 @@ static evbus_err order_target(evbus__target *t) {
 evbus_err evbus__regions_init(evbus__dispatch *d) {
     const evbus__config *cfg = d->cfg;
     bool list = cfg->regions_pos.line != 0;
+    d->asked_target = d->asked_region = -1;
     d->n_regions = list ? cfg->regions.n : 1;
     d->regions = calloc(d->n_regions ? d->n_regions : 1, sizeof *d->regions);
     d->rsnap = calloc(d->n_regions ? d->n_regions : 1, sizeof *d->rsnap);
@@ -342,6 +346,8 @@ evbus_err evbus__regions_check_selector(const evbus__config *cfg, char *err, siz
     return EVBUS_OK;
 }
 
+static void failback_applied(evbus__dispatch *d, evbus__target *t);
+
 evbus_err evbus__regions_start_selector(evbus__dispatch *d, char *err, size_t errlen) {
     const evbus__config *cfg = d->cfg;
     if (!cfg->selector)
@@ -361,6 +367,17 @@ evbus_err evbus__regions_start_selector(evbus__dispatch *d, char *err, size_t er
                  cfg->path, cfg->selector_pos.line, cfg->selector_pos.column, p->name);
         return EVBUS_ECONFIG;
     }
+    /* A failback an operator was told was accepted, stored, but never
+     * handed to the selector (evbusd stopped in between): with failback:
+     * manual nothing else would ever move the target back. */
+    for (size_t i = 0; i < d->n_targets; i++)
+        if (d->targets[i].failback_unapplied) {
+            EVBUS_LOG_W("regions",
+                        "target %s: the failback an operator asked for before the restart was "
+                        "not applied then: applying it now",
+                        d->targets[i].cfg->name);
+            failback_applied(d, &d->targets[i]);
+        }
     return EVBUS_OK;
 }
 
@@ -404,6 +421,17 @@ static void asker_of(const char *audit_detail, char *out, size_t len) {
 
 static void apply_state(evbus__dispatch *d, const char *kv);
 
+/* Tells the selector of an operator's failback, then marks the stored
+ * request applied, so that a restart replays only one it was never told. */
+static void failback_applied(evbus__dispatch *d, evbus__target *t) {
+    t->failback_unapplied = false;
+    notify(d, EVBUS_SELECTOR_FAILBACK, t->index);
+    char key[300], value[64];
+    snprintf(key, sizeof key, "failback/%s", t->cfg->name);
+    snprintf(value, sizeof value, "%lld applied", (long long)evbus__now_wall_ms());
+    persist(d, key, value);
+}
+
 void evbus__regions_apply_state(evbus__dispatch *d, const char *kv, const char *audit_detail) {
     /* A route the selector changes while it answers this change (inside
      * notify) was asked for by the operator who made it: a failback, a
@@ -412,6 +440,22 @@ void evbus__regions_apply_state(evbus__dispatch *d, const char *kv, const char *
     asker_of(audit_detail, d->asked_by, sizeof d->asked_by);
     apply_state(d, kv);
     d->asked_by[0] = '\0';
+    d->asked_target = d->asked_region = -1;
+}
+
+/* Whether a route change of t now answers the operator's change being
+ * applied: the change was about t, or about a region t delivers to. A
+ * decision the selector takes for another target meanwhile (a hold that
+ * ended) is its own. */
+static bool asked_for(const evbus__dispatch *d, const evbus__target *t) {
+    if (!d->asked_by[0])
+        return false;
+    if (d->asked_target == (long)t->index)
+        return true;
+    for (size_t p = 0; d->asked_region >= 0 && p < t->n_instances; p++)
+        if (t->instances[t->pref[p]].rindex == (size_t)d->asked_region)
+            return true;
+    return false;
 }
 
 static void apply_state(evbus__dispatch *d, const char *kv) {
@@ -430,6 +474,7 @@ static void apply_state(evbus__dispatch *d, const char *kv) {
         if (ri < 0)
             return;
         d->regions[ri].control_on = strcmp(value, "off") != 0;
+        d->asked_region = ri;
         EVBUS_LOG_I("regions", "routing control of %s is %s", name, value);
         for (size_t i = 0; i < d->n_targets; i++)
             recompute(d, &d->targets[i]);
@@ -440,13 +485,14 @@ static void apply_state(evbus__dispatch *d, const char *kv) {
     if (ti < 0 || !routed(&d->targets[ti]))
         return;
     evbus__target *t = &d->targets[ti];
+    d->asked_target = ti;
     if (strncmp(key, "app/", 4) == 0) {
         parse_app(t, value);
         EVBUS_LOG_I("regions", "target %s: application state %s", name, app_name(t->app));
         recompute(d, t);
         notify(d, EVBUS_SELECTOR_APP_STATE, (size_t)ti);
-    } else if (strncmp(key, "failback/", 9) == 0) {
-        notify(d, EVBUS_SELECTOR_FAILBACK, (size_t)ti);
+    } else if (strncmp(key, "failback/", 9) == 0 && !strstr(value, " applied")) {
+        failback_applied(d, t);
     }
 }
 
@@ -631,7 +677,7 @@ static char *route_audit(const evbus__dispatch *d, const evbus__target *t, const
     route_text(d, t, to, b, sizeof b);
     snprintf(selector, sizeof selector, "selector:%s",
              d->selector_lib && d->selector_lib->desc->name ? d->selector_lib->desc->name : "?");
-    bool asked = d->asked_by[0] != '\0';
+    bool asked = asked_for(d, t);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "target", t->cfg->name, "from", a, "to",
                           b, "by", asked ? d->asked_by : selector, "why",
                           why && *why ? why : "(no reason given)", "time", at);

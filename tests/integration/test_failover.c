@@ -138,6 +138,44 @@ Test(failover, manual_failback_waits_for_the_operator) {
     tr_assert_none_lost();
 }
 
+/* An accepted failback is stored with the application state in one commit
+ * and handed to the selector once applied. evbusd stopping in between
+ * (here: the stored request written into the state database while it is
+ * stopped, as a crash would leave it) must not lose it: with failback:
+ * manual nothing else would ever move the target back. It is applied at the
+ * next start, once. */
+Test(failover, a_failback_stored_but_not_applied_before_a_restart_is_applied_after_it) {
+    tr_start("    failback: manual\n    failback_hold: 0s\n", NULL, true);
+    tr_wait_status("us-east-1        on       healthy");
+    atomic_store(&tr_east.healthy, 0);
+    tr_publish_until("us-west-2", tr_now_ms());
+    atomic_store(&tr_east.healthy, 1);
+    tr_wait_status("us-east-1        on       healthy");
+    cr_assert_eq(harness_stop(&tr_h), 0);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "printf 'failback/orders\\n1700000000000\\n' | mdb_load -T -s state '%s/data' 2>&1",
+             tr_h.dir);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    evbus_client_destroy(&tr_client);
+    cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    cr_assert_eq(evbus_client_new(tr_h.endpoint, &o, &tr_client), EVBUS_OK);
+    tr_publish_expecting(3, "us-east-1");
+    /* Applied once: a second restart does not apply it again. */
+    cr_assert_eq(harness_stop(&tr_h), 0);
+    cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);
+    tr_wait_status("us-east-1        on       healthy");
+    static char log[8 << 20];
+    harness_read_log(&tr_h, log, sizeof log);
+    const char *first = strstr(log, "not applied then: applying it now");
+    cr_assert(first, "%s", log);
+    cr_assert_null(strstr(first + 1, "not applied then: applying it now"), "%s", log);
+    tr_publish_expecting(2, "us-east-1");
+    tr_assert_none_lost();
+}
+
 /* A manual failback while the primary is unhealthy would end the fence and
  * leave the target on the secondary for good: it is refused with why, the
  * target stays fenced, and the same command works once the primary is back. */
