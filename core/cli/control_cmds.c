@@ -166,6 +166,10 @@ static void print_status(json_t *st) {
         if (fault)
             printf("\n%s: target fault (events are kept and retried): %s\n",
                    json_string_value(json_object_get(t, "name")), fault);
+        if (json_is_true(json_object_get(t, "held")))
+            printf("\n%s: held, nothing is dispatched (events are kept): %s\n",
+                   json_string_value(json_object_get(t, "name")),
+                   json_string_value(json_object_get(t, "route_why")));
         if (json_is_true(json_object_get(t, "refusing_events")))
             printf("\n%s: %lld pending >= max_pending %lld: producers get RETRY_LATER for events "
                    "routed to it\n",
@@ -174,8 +178,28 @@ static void print_status(json_t *st) {
     }
 }
 
-/* Regions: routing control, health with the recent checks (newest last),
- * then per target with regions where it delivers now and why. */
+/* "+ + - (last: 503)": a list of recent checks, oldest first, and the last
+ * one's detail. */
+static void format_recent(json_t *list, char *out, size_t len) {
+    size_t used = 0, k;
+    json_t *c;
+    out[0] = '\0';
+    json_array_foreach(list, k, c) {
+        int w = snprintf(out + used, len - used, "%s%s", used ? " " : "",
+                         json_is_true(json_object_get(c, "ok")) ? "+" : "-");
+        if (w > 0 && used + (size_t)w < len)
+            used += (size_t)w;
+    }
+    json_t *last = json_array_get(list, json_array_size(list) - 1);
+    if (last)
+        snprintf(out + used, len - used, " (last: %s)",
+                 json_string_value(json_object_get(last, "detail")));
+}
+
+/* Regions: routing control, health with the recent checks (newest last;
+ * a calculated check's verdicts, then each child check's own results on a
+ * line of its own under it), then per target with regions where it
+ * delivers now and why. */
 static void print_regions(json_t *st) {
     json_t *regions = json_object_get(st, "regions");
     size_t i, k;
@@ -188,31 +212,27 @@ static void print_regions(json_t *st) {
     printf("\n%-16s %-8s %-10s  %s\n", "REGION", "CONTROL", "HEALTH",
            "RECENT CHECKS (oldest first)");
     json_array_foreach(regions, i, r) {
-        char recent[512] = "";
-        size_t used = 0;
-        json_array_foreach(json_object_get(r, "recent"), k, c) {
-            int w = snprintf(recent + used, sizeof recent - used, "%s%s", used ? " " : "",
-                             json_is_true(json_object_get(c, "ok")) ? "+" : "-");
-            if (w > 0 && used + (size_t)w < sizeof recent)
-                used += (size_t)w;
-        }
-        json_t *last = json_array_get(json_object_get(r, "recent"),
-                                      json_array_size(json_object_get(r, "recent")) - 1);
-        printf("%-16s %-8s %-10s  %s%s%s%s\n", json_string_value(json_object_get(r, "name")),
+        char recent[768];
+        format_recent(json_object_get(r, "recent"), recent, sizeof recent);
+        json_t *children = json_object_get(r, "children");
+        printf("%-16s %-8s %-10s  %s%s\n", json_string_value(json_object_get(r, "name")),
                json_string_value(json_object_get(r, "routing_control")),
                json_is_true(json_object_get(r, "checked"))
                    ? json_string_value(json_object_get(r, "health"))
                    : "(no check)",
-               recent, last ? " (last: " : "",
-               last ? json_string_value(json_object_get(last, "detail")) : "", last ? ")" : "");
+               children && recent[0] ? "calculated: " : "", recent);
+        json_array_foreach(children, k, c) {
+            format_recent(json_object_get(c, "recent"), recent, sizeof recent);
+            printf("  %-34s  %s\n", json_string_value(json_object_get(c, "check")), recent);
+        }
     }
     printf("\n%-24s %-10s %-28s %s\n", "TARGET", "STATE", "DELIVERS TO", "WHY");
     json_array_foreach(json_object_get(st, "targets"), i, r) {
         if (!json_object_get(r, "route"))
             continue;
+        const char *state = json_string_value(json_object_get(r, "app_state"));
         printf("%-24s %-10s %-28s %s\n", json_string_value(json_object_get(r, "name")),
-               json_string_value(json_object_get(r, "app_state")),
-               json_string_value(json_object_get(r, "route")),
+               state ? state : "-", json_string_value(json_object_get(r, "route")),
                json_string_value(json_object_get(r, "route_why")));
         /* policy replicate: what each region still has to receive */
         const char *region;
@@ -346,10 +366,18 @@ static int run(int argc, char **argv, const char *cmd, json_t *req) {
     } else if (strcmp(cmd, "region status") == 0) {
         print_regions(answer);
     } else if (strcmp(cmd, "region on") == 0 || strcmp(cmd, "region off") == 0) {
-        printf("region %s: routing control %s%s\n",
-               json_string_value(json_object_get(answer, "region")),
+        const char *region = json_string_value(json_object_get(answer, "region"));
+        printf("region %s: routing control %s%s\n", region,
                json_string_value(json_object_get(answer, "routing_control")),
                json_is_true(json_object_get(answer, "changed")) ? "" : " (it already was)");
+        /* Targets without regions: run in the router's own region, and
+         * its routing control holds them as well. */
+        bool off = strcmp(cmd, "region off") == 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(answer, off ? "also_holds" : "also_resumes"), i, e)
+            printf("also %s %s (no regions:, runs in %s)\n", off ? "holds" : "resumes",
+                   json_string_value(e), region);
     } else if (strncmp(cmd, "region ", 7) == 0) {
         size_t i;
         json_t *e;

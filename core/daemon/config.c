@@ -391,7 +391,8 @@ static const char *const check_types[] = {"http", "https", "tcp", NULL};
          .pos_offset = R(check_timeout_pos),                                                       \
          .min = 10,                                                                                \
          .max = 60000,                                                                             \
-         .help = "a check that has no answer by then fails; shorter than interval"},               \
+         .help = "a check that has no answer by then fails; shorter than interval (default 2s, "   \
+                 "or half the interval when that is shorter)"},                                    \
         {.key = "failure_threshold",                                                               \
          .type = EVBUS__CFG_UINT,                                                                  \
          .offset = R(check_failure_threshold),                                                     \
@@ -497,7 +498,7 @@ static void region_init(void *elem) {
     evbus__region_cfg *r = elem;
     r->check_type = -1;
     r->check_interval_ms = 10000;
-    r->check_timeout_ms = 2000;
+    r->check_timeout_ms = 0; /* unset: from the interval (config_regions.c) */
     r->check_failure_threshold = 3;
     r->check_recovery_threshold = 3;
     r->passive_window_ms = 10000;

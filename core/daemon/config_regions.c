@@ -101,12 +101,22 @@ static bool tcp_url_ok(const char *url) {
     return memchr(close ? close : host, ':', n - (size_t)((close ? close : host) - host)) != NULL;
 }
 
+/* A check's timeout when the configuration gives none: Route 53's 2 s for
+ * an answer, or half the interval when that is shorter, so that `interval:
+ * 1s` alone is a valid check (a check must end before the next starts,
+ * with room to spare for a slow answer). 2 s from a 4 s interval on: both
+ * of Route 53's intervals (10 s, 30 s) get its 2 s. */
+static int64_t default_timeout_ms(int64_t interval_ms) {
+    return interval_ms / 2 < 2000 ? interval_ms / 2 : 2000;
+}
+
 /* One simple check (a region's, or a calculated check's child at `key`):
  * the type from the url's scheme unless given, and they must agree; the
  * timeout shorter than the interval (a check must end before the next
- * starts); match only where there is a body. */
+ * starts); match only where there is a body. `inherited`: its timeout is
+ * the calculated check's (whose position check_timeout_pos then holds). */
 static void check_simple(evbus__region_cfg *r, const char *key, const char *region,
-                         evbus__cfg_pos at, evbus__cfg_errors *e) {
+                         evbus__cfg_pos at, bool inherited, evbus__cfg_errors *e) {
     char k[160];
     snprintf(k, sizeof k, "%s.url", key);
     int scheme = -1;
@@ -141,11 +151,17 @@ static void check_simple(evbus__region_cfg *r, const char *key, const char *regi
                                                       : "tcp",
                          region);
     r->check_type = scheme > 0 ? scheme : given > 0 ? given : EVBUS_CHECK_HTTP;
-    if (r->check_timeout_ms >= r->check_interval_ms) {
+    if (!r->check_timeout_ms) {
+        r->check_timeout_ms = default_timeout_ms(r->check_interval_ms);
+    } else if (r->check_timeout_ms >= r->check_interval_ms) {
         snprintf(k, sizeof k, "%s.timeout", key);
         evbus__cfg_error(e, r->check_timeout_pos.line ? r->check_timeout_pos : at, k,
-                         "%lldms is not shorter than the interval (%lldms)",
-                         (long long)r->check_timeout_ms, (long long)r->check_interval_ms);
+                         "%lldms is not shorter than the interval (%lldms)%s; leave timeout out "
+                         "for the default (2s, or half the interval when that is shorter)",
+                         (long long)r->check_timeout_ms, (long long)r->check_interval_ms,
+                         inherited ? ": it is the calculated check's timeout, which this check "
+                                     "inherits"
+                                   : "");
     }
     snprintf(k, sizeof k, "%s.match", key);
     if (r->check_match && r->check_type == EVBUS_CHECK_TCP)
@@ -164,7 +180,7 @@ static void check_health(evbus__region_cfg *r, size_t i, evbus__cfg_errors *e) {
         return;
     snprintf(key, sizeof key, "regions[%zu].health_check", i);
     if (!r->calc_pos.line) {
-        check_simple(r, key, name, r->check_pos, e);
+        check_simple(r, key, name, r->check_pos, false, e);
         return;
     }
     if (r->check_url || r->check_match || r->check_inverted) {
@@ -184,15 +200,22 @@ static void check_health(evbus__region_cfg *r, size_t i, evbus__cfg_errors *e) {
         evbus__region_cfg *child = (evbus__region_cfg *)r->calc_checks.v + c;
         if (!child->check_interval_ms)
             child->check_interval_ms = r->check_interval_ms;
-        if (!child->check_timeout_ms)
+        /* A timeout the calculated check gives is its children's; without
+         * one, each child's default follows its own interval. */
+        bool inherited = !child->check_timeout_ms && r->check_timeout_ms;
+        if (inherited) {
             child->check_timeout_ms = r->check_timeout_ms;
+            child->check_timeout_pos = r->check_timeout_pos;
+        }
         if (!child->check_failure_threshold)
             child->check_failure_threshold = r->check_failure_threshold;
         if (!child->check_recovery_threshold)
             child->check_recovery_threshold = r->check_recovery_threshold;
         snprintf(key, sizeof key, "regions[%zu].health_check.calculated.checks[%zu]", i, c);
-        check_simple(child, key, name, r->calc_checks.pos[c], e);
+        check_simple(child, key, name, r->calc_checks.pos[c], inherited, e);
     }
+    if (!r->check_timeout_ms)
+        r->check_timeout_ms = default_timeout_ms(r->check_interval_ms);
 }
 
 /* Lists the known regions into buf for a message. */

@@ -95,11 +95,14 @@ json_t *evbus__control_status(evbus__control *c) {
             "refusing_events", t->max_pending && pending >= t->max_pending, "plugin_counters", pc,
             "target_faults", (json_int_t)tk.target_faults, "target_fault",
             tk.target_fault[0] ? evbus__control_text(tk.target_fault) : NULL);
-        /* Where the region selector sends it now, and why. */
-        if (entry && tk.app_state[0]) {
+        /* Where the region selector sends it now, and why; for a target
+         * without regions:, only while a routing control holds it. */
+        if (entry && tk.route[0]) {
             json_object_set_new(entry, "route", json_string(tk.route));
             json_object_set_new(entry, "route_why", evbus__control_text(tk.route_why));
-            json_object_set_new(entry, "app_state", json_string(tk.app_state));
+            json_object_set_new(entry, "held", json_boolean(tk.held));
+            if (tk.app_state[0])
+                json_object_set_new(entry, "app_state", json_string(tk.app_state));
         }
         if (entry && t->policy == EVBUS_POLICY_REPLICATE - 1)
             json_object_set_new(entry, "owed", owed_by_region(c->store, (uint32_t)i, t));

@@ -142,6 +142,22 @@ static bool store_changes(evbus__control_regions *r, const char *const *kv, size
     return true;
 }
 
+/* The targets without regions: that run in region `name` (the router's own):
+ * its routing control holds them too. Holding them is what keeps a target
+ * bound to one region (an AWS sink there) from spending its events'
+ * retries into the dead-letter store while the region is out; but it also
+ * stops a target with nothing regional about it (a local audit file), so
+ * the answer names them. Caller owns the array. */
+static json_t *unlisted_targets_in(const evbus__control_regions *r, const char *name) {
+    json_t *list = json_array();
+    for (size_t t = 0; t < r->cfg->targets.n; t++) {
+        const evbus__target_cfg *tc = evbus__config_target(r->cfg, t);
+        if (!tc->regions.at.line && strcmp(r->cfg->region, name) == 0)
+            json_array_append_new(list, json_string(tc->name));
+    }
+    return list;
+}
+
 static json_t *switch_control(evbus__control_regions *r, json_t *req, bool on, const asker *a) {
     const char *name = json_string_value(json_object_get(req, "region"));
     bool force = json_is_true(json_object_get(req, "force"));
@@ -152,8 +168,9 @@ static json_t *switch_control(evbus__control_regions *r, json_t *req, bool on, c
     if (idx < 0)
         return refuse("no such region '%s' (name one of the top-level regions:)", name ? name : "");
     if (r->on[idx] == on)
-        return json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "region", name, "routing_control",
-                         on ? "on" : "off", "changed", 0);
+        return json_pack("{s:b, s:s, s:s, s:b, s:o}", "ok", 1, "region", name, "routing_control",
+                         on ? "on" : "off", "changed", 0, on ? "also_resumes" : "also_holds",
+                         unlisted_targets_in(r, name));
     size_t on_after = 0;
     for (size_t i = 0; i < r->n_regions; i++)
         on_after += (long)i == idx ? on : r->on[i];
@@ -183,8 +200,9 @@ static json_t *switch_control(evbus__control_regions *r, json_t *req, bool on, c
     r->last_change_ms = now;
     EVBUS_LOG_I("control", "routing control of region %s switched %s%s", name, on ? "on" : "off",
                 force ? " (--force: safety rules overridden)" : "");
-    return json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "region", name, "routing_control",
-                     on ? "on" : "off", "changed", 1);
+    return json_pack("{s:b, s:s, s:s, s:b, s:o}", "ok", 1, "region", name, "routing_control",
+                     on ? "on" : "off", "changed", 1, on ? "also_resumes" : "also_holds",
+                     unlisted_targets_in(r, name));
 }
 
 /* The application state machine: fence comes before failover and before
@@ -321,6 +339,29 @@ json_t *evbus__control_regions_handle(evbus__control_regions *r, const char *cmd
     return NULL;
 }
 
+static json_t *recent_json(const evbus__check_record *v, size_t n) {
+    json_t *recent = json_array();
+    for (size_t k = 0; k < n; k++) {
+        char at[32];
+        evbus__format_time(v[k].at_ms, at);
+        json_array_append_new(recent, json_pack("{s:s, s:b, s:o}", "at", at, "ok", v[k].ok,
+                                                "detail", evbus__control_text(v[k].detail)));
+    }
+    return recent;
+}
+
+static json_t *children_status(evbus__control_regions *r, size_t region, size_t n) {
+    json_t *list = json_array();
+    for (size_t c = 0; c < n; c++) {
+        evbus__child_status cs;
+        if (evbus__dispatch_region_child(r->dispatch, region, c, &cs) != EVBUS_OK)
+            continue;
+        json_array_append_new(list, json_pack("{s:o, s:o}", "check", evbus__control_text(cs.check),
+                                              "recent", recent_json(cs.recent, cs.n_recent)));
+    }
+    return list;
+}
+
 json_t *evbus__control_regions_status(evbus__control_regions *r) {
     json_t *list = json_array();
     size_t n = evbus__dispatch_region_count(r->dispatch);
@@ -328,22 +369,20 @@ json_t *evbus__control_regions_status(evbus__control_regions *r) {
         evbus__region_status st;
         if (evbus__dispatch_region_status(r->dispatch, i, &st) != EVBUS_OK)
             continue;
-        json_t *recent = json_array();
-        for (size_t k = 0; k < st.n_recent; k++) {
-            char at[32];
-            evbus__format_time(st.recent[k].at_ms, at);
-            json_array_append_new(recent,
-                                  json_pack("{s:s, s:b, s:o}", "at", at, "ok", st.recent[k].ok,
-                                            "detail", evbus__control_text(st.recent[k].detail)));
-        }
+        json_t *recent = recent_json(st.recent, st.n_recent);
         const char *health = st.health == EVBUS_HEALTH_HEALTHY     ? "healthy"
                              : st.health == EVBUS_HEALTH_UNHEALTHY ? "unhealthy"
                                                                    : "unknown";
         /* The operators' view: what they last set, even before it is durable. */
         bool on = i < r->n_regions ? r->on[i] : st.control_on;
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b, s:o}", "name", st.name,
-                                              "routing_control", on ? "on" : "off", "health",
-                                              health, "checked", st.checked, "recent", recent));
+        json_t *region =
+            json_pack("{s:s, s:s, s:s, s:b, s:o}", "name", st.name, "routing_control",
+                      on ? "on" : "off", "health", health, "checked", st.checked, "recent", recent);
+        /* A calculated check: "recent" holds its verdicts, and each child
+         * check its own results. */
+        if (region && st.n_children)
+            json_object_set_new(region, "children", children_status(r, i, st.n_children));
+        json_array_append_new(list, region);
     }
     return list;
 }

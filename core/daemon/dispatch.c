@@ -855,7 +855,7 @@ static void take_wakes(evbus__dispatch *d) {
                                             r->seq);
                 }
                 if (r->outcome == EVBUS__STATE && d->regions) {
-                    evbus__regions_apply_state(d, r->reason);
+                    evbus__regions_apply_state(d, r->reason, m->audit_detail);
                     continue;
                 }
                 if ((r->outcome == EVBUS__REQUEUE || r->outcome == EVBUS__REPLAY) &&

@@ -31,8 +31,10 @@ typedef struct evbus__target_counters {
     size_t region;       /* index in the target's delivery_regions of where it delivers now */
     char route[192];     /* where it delivers now: "us-west-2", "us-east-1 3, us-west-2 1",
                             "(held: fenced)" */
-    char route_why[128]; /* the selector's reason for it; "" when none */
+    char route_why[256]; /* why, now: the host's rules (fenced, routing controls) first, else
+                            the selector's reason; "" when none */
     char app_state[16];  /* active, fenced, failover; "" for a target without regions */
+    bool held;           /* nothing is dispatched now (fenced, or its regions switched off) */
     evbus__plugin_counter plugin[EVBUS__PLUGIN_COUNTERS];
 } evbus__target_counters;
 
@@ -45,15 +47,30 @@ typedef struct evbus__check_record {
     char detail[56];
 } evbus__check_record;
 
+/* The recent checks of one check: a ring, newest at `next` - 1. */
+typedef struct evbus__check_ring {
+    evbus__check_record v[EVBUS__RECENT_CHECKS];
+    size_t n, next;
+} evbus__check_ring;
+
 /* A region as the delivery thread last saw it, for status. */
 typedef struct evbus__region_status {
     char name[64];
     bool control_on;
     int health;                                       /* evbus_region_health */
     bool checked;                                     /* it has a health check, or passive health */
+    evbus__check_record recent[EVBUS__RECENT_CHECKS]; /* oldest first; a calculated check's
+                                                         verdicts */
+    size_t n_recent;
+    size_t n_children; /* a calculated check's child checks (evbus__dispatch_region_child) */
+} evbus__region_status;
+
+/* One child check of a calculated check, for status. */
+typedef struct evbus__child_status {
+    char check[160]; /* what it checks: its url (http://, https://, tcp://) */
     evbus__check_record recent[EVBUS__RECENT_CHECKS]; /* oldest first */
     size_t n_recent;
-} evbus__region_status;
+} evbus__child_status;
 
 /* The router's regions (the top-level regions:, or its own region). */
 size_t evbus__dispatch_region_count(evbus__dispatch *d);
@@ -61,6 +78,12 @@ size_t evbus__dispatch_region_count(evbus__dispatch *d);
 /* Region i as of the delivery thread's last loop. Safe from any thread.
  * EVBUS_EINVAL for an unknown region. */
 evbus_err evbus__dispatch_region_status(evbus__dispatch *d, size_t i, evbus__region_status *out);
+
+/* Child check `c` < n_children of region i's calculated check, as of the
+ * delivery thread's last loop. Safe from any thread. EVBUS_EINVAL for an
+ * unknown region or child. */
+evbus_err evbus__dispatch_region_child(evbus__dispatch *d, size_t i, size_t c,
+                                       evbus__child_status *out);
 
 /* Loads every target's plugin, checks its configuration against the keys the
  * plugin declares (every problem of every target, each naming the file,

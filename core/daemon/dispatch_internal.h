@@ -50,11 +50,14 @@ struct evbus_host {
  * the router's own region when there is no list. */
 typedef struct evbus__region_rt {
     const char *name;
-    const evbus__region_cfg *cfg;                     /* NULL: the router's own region, no list */
-    bool control_on;                                  /* the routing control (operators') */
-    evbus_region_health health;                       /* the selector's verdict */
-    evbus__check_record recent[EVBUS__RECENT_CHECKS]; /* a ring, newest at recent_next - 1 */
-    size_t n_recent, recent_next;
+    const evbus__region_cfg *cfg; /* NULL: the router's own region, no list */
+    bool control_on;              /* the routing control (operators') */
+    evbus_region_health health;   /* the selector's verdict */
+    evbus__check_ring recent;     /* its check, or a calculated check's verdicts */
+    /* A calculated check: each child check's own results, in the order of
+     * `checks:` (n_children of them; NULL and 0 otherwise). */
+    evbus__check_ring *children;
+    size_t n_children;
 } evbus__region_rt;
 
 /* One plugin instance of a target: the target's plugin in one of its
@@ -87,9 +90,12 @@ struct evbus__target {
     uint32_t *pref_region;
     uint8_t *weights; /* per position, from weights: (1 each without) */
     evbus_route route;
-    char route_why[128];
+    char route_why[256]; /* the selector's reason for its route, as it last said */
     evbus_app_state app;
     char app_prev[16]; /* fenced: what unfence returns to */
+    /* An operator's failback stored before a restart, never told to the
+     * selector (a crash between its commit and its application). */
+    bool failback_unapplied;
     bool held;         /* nothing is dispatched: fenced, or no region on */
     size_t route_inst; /* ROUTE_ONE: the instance every batch goes to */
     uint32_t eff_weight[EVBUS_ROUTE_MAX_REGIONS]; /* WEIGHTED: per position, 0 when off */
@@ -187,6 +193,12 @@ struct evbus__dispatch {
     void *selector_state;
     struct evbus_host selector_host;
     bool selector_started;
+    /* While the selector answers an operator's change (notify): who made
+     * it, from the change's audit event ("" otherwise), and what it was
+     * about: the target whose application state it set, or the region
+     * whose routing control (-1: not that kind). */
+    char asked_by[128];
+    long asked_target, asked_region;
 };
 
 /* The table of host services handed to every plugin's init; `report` is the
@@ -219,8 +231,11 @@ void evbus__regions_free(evbus__dispatch *d);
 
 /* A "KEY=VALUE" the writer made durable: applies what operators changed
  * (routing controls, application states, failback requests) and tells the
- * selector. The dispatcher's own keys (health, routes) are ignored. */
-void evbus__regions_apply_state(evbus__dispatch *d, const char *kv);
+ * selector. The dispatcher's own keys (health, routes) are ignored.
+ * `audit_detail`: the JSON detail of the audit event committed with the
+ * change (dispatch_msg.h; NULL: none); a route the selector changes in
+ * answer to the change is audited as by the operator named there. */
+void evbus__regions_apply_state(evbus__dispatch *d, const char *kv, const char *audit_detail);
 
 /* Passive health: a finished batch's outcome, for the selector. */
 void evbus__regions_delivery(evbus__dispatch *d, evbus__target *t, evbus__instance *inst, size_t ok,

@@ -10,7 +10,8 @@
  * ("KEY=VALUE" in the state sub-database):
  *   control/REGION  on | off                     (operators)
  *   app/TARGET      active | failover | fenced:PREVIOUS   (operators)
- *   failback/TARGET the time of the request      (operators)
+ *   failback/TARGET the time of the request      (operators; " applied" appended
+ *                                                 once the selector was told)
  *   health/REGION   healthy | unhealthy | unknown (the selector)
  *   route/TARGET    MODE FIRST-REGION W1,W2,...   (the selector)
  * Operators' changes come back from the writer once durable and take
@@ -107,6 +108,14 @@ static void retry_in_new_region(evbus__target *t) {
     t->fault_streak = 0;
 }
 
+/* Whether the region at position p of t's order is switched on. An
+ * instance outside the router's regions (a target without regions: in a
+ * router whose own region is not listed) has no routing control, so none
+ * holds it. */
+static bool position_on(const evbus__dispatch *d, const evbus__target *t, size_t p) {
+    return t->instances[t->pref[p]].rindex == SIZE_MAX || d->regions[t->pref_region[p]].control_on;
+}
+
 static void recompute(evbus__dispatch *d, evbus__target *t) {
     if (!t->pref)
         return;
@@ -117,13 +126,13 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
     if (r->mode == EVBUS_ROUTE_WEIGHTED) {
         uint32_t sum = 0;
         for (size_t p = 0; p < n; p++) {
-            bool on = d->regions[t->pref_region[p]].control_on;
+            bool on = position_on(d, t, p);
             t->eff_weight[p] = on ? r->weight[p] : 0;
             sum += t->eff_weight[p];
         }
         if (sum == 0) /* every weighted region off: the first one on takes all */
             for (size_t p = 0; p < n && sum == 0; p++)
-                if (d->regions[t->pref_region[p]].control_on)
+                if (position_on(d, t, p))
                     t->eff_weight[p] = sum = 1;
         if (sum == 0)
             t->held = true;
@@ -137,7 +146,7 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
         /* ONE (and ORIGIN's fallback): `first`, or the next region of the
          * target's order whose control is on. */
         size_t p = r->first < n ? r->first : 0, tries = 0;
-        while (tries < n && !d->regions[t->pref_region[p]].control_on) {
+        while (tries < n && !position_on(d, t, p)) {
             p = (p + 1) % n;
             tries++;
         }
@@ -147,8 +156,8 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
             t->route_inst = t->pref[p];
         /* ORIGIN: the positions an event may go to when it came from there. */
         for (size_t q = 0; q < n && q < EVBUS_ROUTE_MAX_REGIONS; q++)
-            t->eff_weight[q] = r->mode == EVBUS_ROUTE_ORIGIN && r->weight[q] &&
-                               d->regions[t->pref_region[q]].control_on;
+            t->eff_weight[q] =
+                r->mode == EVBUS_ROUTE_ORIGIN && r->weight[q] && position_on(d, t, q);
     }
     t->active = t->route_inst;
     if (!t->held && (t->route_inst != before || was_held) && t->n_retries)
@@ -233,6 +242,8 @@ static void on_state(void *arg, const char *key, const char *value) {
         parse_app(&d->targets[ti], value);
     else if (strncmp(key, "route/", 6) == 0 && ti >= 0 && routed(&d->targets[ti]))
         parse_route(d, &d->targets[ti], value);
+    else if (strncmp(key, "failback/", 9) == 0 && ti >= 0 && routed(&d->targets[ti]))
+        d->targets[ti].failback_unapplied = !strstr(value, " applied");
 }
 
 /* A target's order of preference: its primary:, then the top-level list's
@@ -268,6 +279,7 @@ static evbus_err order_target(evbus__target *t) {
 evbus_err evbus__regions_init(evbus__dispatch *d) {
     const evbus__config *cfg = d->cfg;
     bool list = cfg->regions_pos.line != 0;
+    d->asked_target = d->asked_region = -1;
     d->n_regions = list ? cfg->regions.n : 1;
     d->regions = calloc(d->n_regions ? d->n_regions : 1, sizeof *d->regions);
     d->rsnap = calloc(d->n_regions ? d->n_regions : 1, sizeof *d->rsnap);
@@ -278,6 +290,17 @@ evbus_err evbus__regions_init(evbus__dispatch *d) {
         r->cfg = list ? evbus__config_region(cfg, i) : NULL;
         r->name = r->cfg ? r->cfg->name : cfg->region;
         r->control_on = true;
+        /* A calculated check's children each have their recent results,
+         * in both copies: the snapshot copies the rings, never the arrays. */
+        size_t kids =
+            r->cfg && r->cfg->check_pos.line && r->cfg->calc_pos.line ? r->cfg->calc_checks.n : 0;
+        if (kids) {
+            r->children = calloc(kids, sizeof *r->children);
+            d->rsnap[i].children = calloc(kids, sizeof *r->children);
+            if (!r->children || !d->rsnap[i].children)
+                return EVBUS_ENOMEM;
+            r->n_children = d->rsnap[i].n_children = kids;
+        }
     }
     for (size_t i = 0; i < d->n_targets; i++) {
         evbus__target *t = &d->targets[i];
@@ -323,6 +346,8 @@ evbus_err evbus__regions_check_selector(const evbus__config *cfg, char *err, siz
     return EVBUS_OK;
 }
 
+static void failback_applied(evbus__dispatch *d, evbus__target *t);
+
 evbus_err evbus__regions_start_selector(evbus__dispatch *d, char *err, size_t errlen) {
     const evbus__config *cfg = d->cfg;
     if (!cfg->selector)
@@ -342,6 +367,17 @@ evbus_err evbus__regions_start_selector(evbus__dispatch *d, char *err, size_t er
                  cfg->path, cfg->selector_pos.line, cfg->selector_pos.column, p->name);
         return EVBUS_ECONFIG;
     }
+    /* A failback an operator was told was accepted, stored, but never
+     * handed to the selector (evbusd stopped in between): with failback:
+     * manual nothing else would ever move the target back. */
+    for (size_t i = 0; i < d->n_targets; i++)
+        if (d->targets[i].failback_unapplied) {
+            EVBUS_LOG_W("regions",
+                        "target %s: the failback an operator asked for before the restart was "
+                        "not applied then: applying it now",
+                        d->targets[i].cfg->name);
+            failback_applied(d, &d->targets[i]);
+        }
     return EVBUS_OK;
 }
 
@@ -356,6 +392,12 @@ void evbus__regions_free(evbus__dispatch *d) {
         free(d->targets[i].weights);
         d->targets[i].pref = NULL;
     }
+    for (size_t i = 0; i < d->n_regions; i++) {
+        if (d->regions)
+            free(d->regions[i].children);
+        if (d->rsnap)
+            free(d->rsnap[i].children);
+    }
     free(d->regions);
     free(d->rsnap);
     d->regions = d->rsnap = NULL;
@@ -366,7 +408,57 @@ static void notify(evbus__dispatch *d, evbus_selector_event ev, size_t index) {
         d->selector_lib->desc->selector->notify(d->selector_state, ev, index);
 }
 
-void evbus__regions_apply_state(evbus__dispatch *d, const char *kv) {
+/* Who made the change an audit detail records ({"by": ...}), into out; ""
+ * when none. */
+static void asker_of(const char *audit_detail, char *out, size_t len) {
+    out[0] = '\0';
+    json_t *j = audit_detail ? json_loads(audit_detail, 0, NULL) : NULL;
+    const char *by = json_string_value(json_object_get(j, "by"));
+    if (by)
+        snprintf(out, len, "%s", by);
+    json_decref(j);
+}
+
+static void apply_state(evbus__dispatch *d, const char *kv);
+
+/* Tells the selector of an operator's failback, then marks the stored
+ * request applied, so that a restart replays only one it was never told. */
+static void failback_applied(evbus__dispatch *d, evbus__target *t) {
+    t->failback_unapplied = false;
+    notify(d, EVBUS_SELECTOR_FAILBACK, t->index);
+    char key[300], value[64];
+    snprintf(key, sizeof key, "failback/%s", t->cfg->name);
+    snprintf(value, sizeof value, "%lld applied", (long long)evbus__now_wall_ms());
+    persist(d, key, value);
+}
+
+void evbus__regions_apply_state(evbus__dispatch *d, const char *kv, const char *audit_detail) {
+    /* A route the selector changes while it answers this change (inside
+     * notify) was asked for by the operator who made it: a failback, a
+     * failover, traffic leaving a region switched off. Its audit event
+     * says so (route_audit). */
+    asker_of(audit_detail, d->asked_by, sizeof d->asked_by);
+    apply_state(d, kv);
+    d->asked_by[0] = '\0';
+    d->asked_target = d->asked_region = -1;
+}
+
+/* Whether a route change of t now answers the operator's change being
+ * applied: the change was about t, or about a region t delivers to. A
+ * decision the selector takes for another target meanwhile (a hold that
+ * ended) is its own. */
+static bool asked_for(const evbus__dispatch *d, const evbus__target *t) {
+    if (!d->asked_by[0])
+        return false;
+    if (d->asked_target == (long)t->index)
+        return true;
+    for (size_t p = 0; d->asked_region >= 0 && p < t->n_instances; p++)
+        if (t->instances[t->pref[p]].rindex == (size_t)d->asked_region)
+            return true;
+    return false;
+}
+
+static void apply_state(evbus__dispatch *d, const char *kv) {
     char key[256];
     const char *eq = strchr(kv, '=');
     if (!eq || (size_t)(eq - kv) >= sizeof key)
@@ -382,6 +474,7 @@ void evbus__regions_apply_state(evbus__dispatch *d, const char *kv) {
         if (ri < 0)
             return;
         d->regions[ri].control_on = strcmp(value, "off") != 0;
+        d->asked_region = ri;
         EVBUS_LOG_I("regions", "routing control of %s is %s", name, value);
         for (size_t i = 0; i < d->n_targets; i++)
             recompute(d, &d->targets[i]);
@@ -392,13 +485,14 @@ void evbus__regions_apply_state(evbus__dispatch *d, const char *kv) {
     if (ti < 0 || !routed(&d->targets[ti]))
         return;
     evbus__target *t = &d->targets[ti];
+    d->asked_target = ti;
     if (strncmp(key, "app/", 4) == 0) {
         parse_app(t, value);
         EVBUS_LOG_I("regions", "target %s: application state %s", name, app_name(t->app));
         recompute(d, t);
         notify(d, EVBUS_SELECTOR_APP_STATE, (size_t)ti);
-    } else if (strncmp(key, "failback/", 9) == 0) {
-        notify(d, EVBUS_SELECTOR_FAILBACK, (size_t)ti);
+    } else if (strncmp(key, "failback/", 9) == 0 && !strstr(value, " applied")) {
+        failback_applied(d, t);
     }
 }
 
@@ -501,17 +595,36 @@ static evbus_err host_target_info(evbus_host *h, size_t index, evbus_target_info
     return EVBUS_OK;
 }
 
-static evbus_err host_check_result(evbus_host *h, size_t index, int ok, const char *detail) {
-    if (!h->selector || index >= h->d->n_regions)
-        return EVBUS_EINVAL;
-    evbus__region_rt *r = &h->d->regions[index];
-    evbus__check_record *c = &r->recent[r->recent_next];
+static void ring_add(evbus__check_ring *g, int ok, const char *detail) {
+    evbus__check_record *c = &g->v[g->next];
     c->at_ms = evbus__now_wall_ms();
     c->ok = ok != 0;
     snprintf(c->detail, sizeof c->detail, "%s", detail ? detail : "");
-    r->recent_next = (r->recent_next + 1) % EVBUS__RECENT_CHECKS;
-    if (r->n_recent < EVBUS__RECENT_CHECKS)
-        r->n_recent++;
+    g->next = (g->next + 1) % EVBUS__RECENT_CHECKS;
+    if (g->n < EVBUS__RECENT_CHECKS)
+        g->n++;
+}
+
+/* A ring's records, oldest first, into out; returns how many. */
+static size_t ring_copy(const evbus__check_ring *g, evbus__check_record *out) {
+    size_t start = (g->next + EVBUS__RECENT_CHECKS - g->n) % EVBUS__RECENT_CHECKS;
+    for (size_t k = 0; k < g->n; k++)
+        out[k] = g->v[(start + k) % EVBUS__RECENT_CHECKS];
+    return g->n;
+}
+
+static evbus_err host_check_result(evbus_host *h, size_t index, int ok, const char *detail) {
+    if (!h->selector || index >= h->d->n_regions)
+        return EVBUS_EINVAL;
+    ring_add(&h->d->regions[index].recent, ok, detail);
+    return EVBUS_OK;
+}
+
+static evbus_err host_child_check_result(evbus_host *h, size_t index, size_t child, int ok,
+                                         const char *detail) {
+    if (!h->selector || index >= h->d->n_regions || child >= h->d->regions[index].n_children)
+        return EVBUS_EINVAL;
+    ring_add(&h->d->regions[index].children[child], ok, detail);
     return EVBUS_OK;
 }
 
@@ -551,18 +664,25 @@ static void route_text(const evbus__dispatch *d, const evbus__target *t, const e
                              d->regions[t->pref_region[p]].name, r->weight[p]);
 }
 
-/* The audit event of a route the selector changed (audit.h): like an
- * operator's change, "by" the selector, "why" its reason. Caller frees. */
+/* The audit event of a route the selector changed (audit.h): "by" the
+ * selector, "why" its reason. A change the selector makes in answer to an
+ * operator's (a failback asked for, a region switched off) is by that
+ * operator, as the operator's own change is, and "via" the selector.
+ * Caller frees. */
 static char *route_audit(const evbus__dispatch *d, const evbus__target *t, const evbus_route *from,
                          const evbus_route *to, const char *why) {
-    char at[32], a[300], b[300], by[120];
+    char at[32], a[300], b[300], selector[120];
     evbus__format_time(evbus__now_wall_ms(), at);
     route_text(d, t, from, a, sizeof a);
     route_text(d, t, to, b, sizeof b);
-    snprintf(by, sizeof by, "selector:%s",
+    snprintf(selector, sizeof selector, "selector:%s",
              d->selector_lib && d->selector_lib->desc->name ? d->selector_lib->desc->name : "?");
+    bool asked = asked_for(d, t);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "target", t->cfg->name, "from", a, "to",
-                          b, "by", by, "why", why && *why ? why : "(no reason given)", "time", at);
+                          b, "by", asked ? d->asked_by : selector, "why",
+                          why && *why ? why : "(no reason given)", "time", at);
+    if (j && asked)
+        json_object_set_new(j, "via", json_string(selector));
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return text;
@@ -617,9 +737,15 @@ void evbus__regions_host_api(evbus_host_api *api) {
     api->set_health = host_set_health;
     api->set_route = host_set_route;
     api->region_child_info = host_region_child_info;
+    api->region_child_check_result = host_child_check_result;
 }
 
 /* ---- status ---- */
+
+/* The name of the region at position p of t's order. */
+static const char *position_name(const evbus__target *t, size_t p) {
+    return t->instances[t->pref[p]].region->name;
+}
 
 static void describe_route(const evbus__dispatch *d, const evbus__target *t, char *out,
                            size_t len) {
@@ -628,8 +754,12 @@ static void describe_route(const evbus__dispatch *d, const evbus__target *t, cha
         return;
     }
     if (t->held) {
-        snprintf(out, len, "(held: %s)",
-                 t->app == EVBUS_APP_FENCED ? "fenced" : "every region's control is off");
+        if (t->app == EVBUS_APP_FENCED)
+            snprintf(out, len, "(held: fenced)");
+        else if (!routed(t))
+            snprintf(out, len, "(held: %s is switched off)", position_name(t, 0));
+        else
+            snprintf(out, len, "(held: every region's control is off)");
         return;
     }
     if (t->route.mode != EVBUS_ROUTE_WEIGHTED) {
@@ -648,19 +778,87 @@ static void describe_route(const evbus__dispatch *d, const evbus__target *t, cha
     }
 }
 
+/* Policy replicate: which regions get every event now, and why the others
+ * do not. */
+static void replicate_why(const evbus__dispatch *d, const evbus__target *t, char *out, size_t len) {
+    int used = snprintf(out, len, "every event to each region that is on and healthy");
+    for (size_t j = 0; j < t->n_instances && used > 0 && (size_t)used < len; j++) {
+        const evbus__instance *in = &t->instances[j];
+        if (!t->lanes[j].held || in->rindex == SIZE_MAX)
+            continue;
+        bool off = !d->regions[in->rindex].control_on;
+        used += snprintf(out + used, len - (size_t)used, "; %s is %s", in->region->name,
+                         off ? "switched off (not owed what is settled meanwhile)"
+                             : "unhealthy (it catches up when healthy)");
+    }
+}
+
+/* Why t delivers where describe_route says, now. The host's own rules come
+ * first (a fenced target, regions switched off): they decide over the
+ * selector's route, and what the selector last said may be older than
+ * them. Otherwise the selector's reason, which it keeps current
+ * (set_route). */
+static void describe_why(const evbus__dispatch *d, const evbus__target *t, char *out, size_t len) {
+    if (t->held && t->app == EVBUS_APP_FENCED) {
+        snprintf(out, len,
+                 "fenced: events are stored and wait for evbus region unfence, failover or "
+                 "failback");
+        return;
+    }
+    if (t->held && !routed(t)) {
+        snprintf(out, len,
+                 "no regions: it runs in the router's region %s, whose routing control is off: "
+                 "events wait for evbus region on %s",
+                 position_name(t, 0), position_name(t, 0));
+        return;
+    }
+    if (t->held) {
+        snprintf(out, len,
+                 "every region of the target is switched off: events wait for evbus "
+                 "region on");
+        return;
+    }
+    if (t->lanes) {
+        replicate_why(d, t, out, len);
+        return;
+    }
+    const evbus_route *r = &t->route;
+    for (size_t p = 0; p < t->n_instances; p++) {
+        bool chosen = r->mode == EVBUS_ROUTE_WEIGHTED ? p < EVBUS_ROUTE_MAX_REGIONS && r->weight[p]
+                                                      : p == r->first;
+        if (!chosen || position_on(d, t, p))
+            continue;
+        snprintf(out, len, "%s is switched off: %s", position_name(t, p),
+                 r->mode == EVBUS_ROUTE_WEIGHTED ? "its share goes to the other regions"
+                                                 : "the next region of the target's order "
+                                                   "that is on");
+        return;
+    }
+    snprintf(out, len, "%s", t->route_why);
+}
+
 void evbus__regions_snapshot(evbus__dispatch *d) {
-    for (size_t i = 0; i < d->n_regions; i++)
+    for (size_t i = 0; i < d->n_regions; i++) {
+        /* The rings, not the arrays: each copy has its own. */
+        evbus__check_ring *kids = d->rsnap[i].children;
         d->rsnap[i] = d->regions[i];
+        d->rsnap[i].children = kids;
+        if (kids)
+            memcpy(kids, d->regions[i].children, d->regions[i].n_children * sizeof *kids);
+    }
     for (size_t i = 0; i < d->n_targets; i++) {
         const evbus__target *t = &d->targets[i];
         evbus__target_counters *k = &d->snap[i];
-        if (!routed(t)) {
-            k->route[0] = k->route_why[0] = k->app_state[0] = '\0';
+        k->route[0] = k->route_why[0] = k->app_state[0] = '\0';
+        k->held = t->pref && t->held;
+        /* A target without regions: shows a route only while a routing
+         * control holds it, so that `evbus status` says why it waits. */
+        if (!t->pref || (!routed(t) && !t->held))
             continue;
-        }
         describe_route(d, t, k->route, sizeof k->route);
-        snprintf(k->route_why, sizeof k->route_why, "%s", t->route_why);
-        snprintf(k->app_state, sizeof k->app_state, "%s", app_name(t->app));
+        describe_why(d, t, k->route_why, sizeof k->route_why);
+        if (routed(t))
+            snprintf(k->app_state, sizeof k->app_state, "%s", app_name(t->app));
     }
 }
 
@@ -678,10 +876,26 @@ evbus_err evbus__dispatch_region_status(evbus__dispatch *d, size_t i, evbus__reg
     out->control_on = r->control_on;
     out->health = r->health;
     out->checked = r->cfg && (r->cfg->check_pos.line || r->cfg->passive_pos.line);
-    size_t start = (r->recent_next + EVBUS__RECENT_CHECKS - r->n_recent) % EVBUS__RECENT_CHECKS;
-    for (size_t k = 0; k < r->n_recent; k++)
-        out->recent[k] = r->recent[(start + k) % EVBUS__RECENT_CHECKS];
-    out->n_recent = r->n_recent;
+    out->n_recent = ring_copy(&r->recent, out->recent);
+    out->n_children = r->n_children;
     pthread_mutex_unlock(&d->snap_lock);
     return EVBUS_OK;
+}
+
+evbus_err evbus__dispatch_region_child(evbus__dispatch *d, size_t i, size_t c,
+                                       evbus__child_status *out) {
+    if (i >= d->n_regions)
+        return EVBUS_EINVAL;
+    pthread_mutex_lock(&d->snap_lock);
+    const evbus__region_rt *r = &d->rsnap[i];
+    evbus_err rc = EVBUS_EINVAL;
+    if (c < r->n_children) {
+        memset(out, 0, sizeof *out);
+        const evbus__region_cfg *k = (const evbus__region_cfg *)r->cfg->calc_checks.v + c;
+        snprintf(out->check, sizeof out->check, "%s", k->check_url ? k->check_url : "?");
+        out->n_recent = ring_copy(&r->children[c], out->recent);
+        rc = EVBUS_OK;
+    }
+    pthread_mutex_unlock(&d->snap_lock);
+    return rc;
 }

@@ -102,6 +102,10 @@
  *    ::evbus_region_info's `calc_at_least` and `n_children`, and
  *    `region_child_info` at the end of ::evbus_host_api. A selector built
  *    for 1.3 sees such a region's check as an unknown type.
+ *  - 1.5 (evbus 0.3): `region_child_check_result` at the end of
+ *    ::evbus_host_api: a calculated check's child results, each kept and
+ *    shown apart; `check_result` of such a region then records the
+ *    calculated verdicts. A selector checks `api->abi_minor >= 5` first.
  *
  * @section selectors Region selectors
  * A target that lists several regions has a sink instance in each; a
@@ -150,7 +154,7 @@ extern "C" {
 #define EVBUS_PLUGIN_MAGIC 0x45564250u
 /** ABI version this header describes. */
 #define EVBUS_PLUGIN_ABI_MAJOR 1
-#define EVBUS_PLUGIN_ABI_MINOR 4
+#define EVBUS_PLUGIN_ABI_MINOR 5
 /** Name of the one symbol a plugin exports. */
 #define EVBUS_PLUGIN_ENTRY_SYMBOL "evbus_plugin_entry"
 
@@ -370,8 +374,12 @@ typedef struct evbus_route {
     evbus_route_mode mode;
     uint32_t first;                          /**< a position in the target's regions */
     uint8_t weight[EVBUS_ROUTE_MAX_REGIONS]; /**< per position (WEIGHTED, ORIGIN) */
-    const char *why; /**< a short reason for the log and `evbus status` ("us-east-1 unhealthy:
-                          2 failed checks"); may be NULL */
+    /** A short reason for the log, the audit event and `evbus status` ("us-east-1 is
+     * unhealthy"); may be NULL. `evbus status` shows the last one set, so keep it true
+     * of the current decision: when the reason changes but the route does not, call
+     * set_route again with the same route (the host then only takes the new text:
+     * nothing is stored, logged or audited). */
+    const char *why;
 } evbus_route;
 
 /** What changed, for ::evbus_selector_ops::notify. */
@@ -498,7 +506,10 @@ typedef struct evbus_host_api {
     evbus_err (*target_info)(evbus_host *host, size_t index, evbus_target_info *out);
     /** Records one check of region `index`: `ok` non-zero when it passed,
      * `detail` ("200 in 3 ms", "connect timeout") copied. The host keeps the
-     * recent ones for `evbus status`. EVBUS_EINVAL for a bad index. */
+     * recent ones for `evbus status`. For a calculated check (since ABI 1.5):
+     * record each child's results with `region_child_check_result`, and
+     * here each evaluation of the calculation ("2 of 3 child checks healthy,
+     * at least 2"). EVBUS_EINVAL for a bad index. */
     evbus_err (*check_result)(evbus_host *host, size_t index, int ok, const char *detail);
     /** Sets region `index`'s health verdict. The host stores it durably (it is
      * region_info's last_health after a restart), logs a change and shows it
@@ -520,6 +531,17 @@ typedef struct evbus_host_api {
      * index or child. */
     evbus_err (*region_child_info)(evbus_host *host, size_t index, size_t child,
                                    evbus_region_info *out);
+
+    /* ---- Since ABI 1.5 ---- */
+
+    /** Records one check of child check `child` < n_children of region
+     * `index`'s calculated check, as check_result does for a region: `ok`
+     * non-zero when it passed (after `inverted`), `detail` copied. `evbus
+     * region status` shows each child's recent results apart, under the
+     * region, labelled by the child's url. EVBUS_EINVAL for a bad index or
+     * child. */
+    evbus_err (*region_child_check_result)(evbus_host *host, size_t index, size_t child, int ok,
+                                           const char *detail);
 } evbus_host_api;
 
 /**

@@ -73,6 +73,7 @@ typedef struct target {
     uint32_t first;     /* the position it delivers to (ONE) */
     bool failback_once; /* an operator asked: go back now if usable */
     bool started;
+    char why[160]; /* the reason last given with set_route: re-sent when it changes */
 } target;
 
 struct rh {
@@ -125,9 +126,52 @@ static long first_usable(const rh *s, const target *t, size_t from) {
     return -1;
 }
 
+/* What region r is now, as a reason names it: "healthy", "unhealthy",
+ * "switched off", ... */
+static const char *region_state(const region *r) {
+    if (!r->info.routing_control_on)
+        return "switched off";
+    if (r->passive_down)
+        return "unhealthy (its sinks' calls keep failing)";
+    if (r->info.check == EVBUS_CHECK_NONE)
+        return "not checked (always healthy)";
+    switch (r->health) {
+    case EVBUS_HEALTH_HEALTHY: return "healthy";
+    case EVBUS_HEALTH_UNHEALTHY: return "unhealthy";
+    case EVBUS_HEALTH_UNKNOWN: break;
+    }
+    return "not checked yet";
+}
+
+static const char *name_at(const rh *s, const target *t, size_t p) {
+    return s->regions[t->info.regions[p]].info.name;
+}
+
+/* "30s", "1500ms": a duration as the configuration writes it. */
+static void duration_text(int64_t ms, char *out, size_t len) {
+    if (ms % 1000 == 0)
+        snprintf(out, len, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(out, len, "%lldms", (long long)ms);
+}
+
+/* Sends t's route, and again whenever only its reason changed, so that
+ * `evbus status` always says why the target is where it is now (the host
+ * stores, logs and audits only a change of the route itself). */
+static void push_route(rh *s, size_t ti, evbus_route *r, bool changed) {
+    target *t = &s->targets[ti];
+    const char *why = r->why ? r->why : "";
+    if (!changed && strcmp(why, t->why) == 0)
+        return;
+    snprintf(t->why, sizeof t->why, "%s", why);
+    s->api->set_route(s->host, ti, r);
+}
+
 /* Failover (and home's fallback): the first usable region of the order,
  * with failback after the hold. `home`: the route is ORIGIN, each event to
- * its origin region while that one is usable, else to the failover choice. */
+ * its origin region while that one is usable, else to the failover choice.
+ * Every branch says why, so that the reason shown is the current one (a
+ * route kept after a fail-open, a failback waiting for its hold). */
 static void decide_failover(rh *s, size_t ti, int64_t now, bool home) {
     target *t = &s->targets[ti];
     size_t n = t->info.n_regions;
@@ -138,11 +182,10 @@ static void decide_failover(rh *s, size_t ti, int64_t now, bool home) {
     const region *rc = &s->regions[t->info.regions[cur]];
     bool cur_ok = usable(rc) && cur >= from;
     uint32_t next = cur;
-    char why[128] = "";
+    char why[160], hold[32];
     if (best < 0) {
         next = (uint32_t)from; /* fail open, as Route 53 does */
-        snprintf(why, sizeof why, "no region healthy: failing open to %s",
-                 s->regions[t->info.regions[from]].info.name);
+        snprintf(why, sizeof why, "no region healthy: failing open to %s", name_at(s, t, from));
     } else if (!cur_ok) {
         next = (uint32_t)best;
         snprintf(why, sizeof why, "%s is %s", rc->info.name,
@@ -155,36 +198,67 @@ static void decide_failover(rh *s, size_t ti, int64_t now, bool home) {
                     now - rb->healthy_since < t->info.failback_hold_ms;
         if (held && combined(rb) == EVBUS_HEALTH_HEALTHY && !t->info.failback_manual)
             wake_at(s, rb->healthy_since + t->info.failback_hold_ms);
+        duration_text(t->info.failback_hold_ms, hold, sizeof hold);
         if (t->failback_once || (!t->info.failback_manual && !held)) {
             next = (uint32_t)best;
             snprintf(why, sizeof why, "failback: %s is healthy%s", rb->info.name,
                      t->failback_once ? " (asked by an operator)" : "");
+        } else if (t->info.failback_manual) {
+            snprintf(why, sizeof why,
+                     "%s is %s again; failback: manual waits for evbus region failback",
+                     rb->info.name, region_state(rb));
+        } else {
+            snprintf(why, sizeof why,
+                     "%s is %s again; failback once it has passed every check for %s "
+                     "(failback_hold)",
+                     rb->info.name, region_state(rb), hold);
         }
+    } else if (cur > from) {
+        /* Where it should be, after the better regions: why not those. */
+        const region *rf = &s->regions[t->info.regions[from]];
+        snprintf(why, sizeof why, "%s is %s", rf->info.name, region_state(rf));
+    } else if (from > 0) {
+        snprintf(why, sizeof why, "application state failover: off the primary %s",
+                 name_at(s, t, 0));
+    } else {
+        snprintf(why, sizeof why, "%s, the first region of the order, is %s", rc->info.name,
+                 region_state(rc));
     }
     t->failback_once = false;
-    if (next == cur && t->started && !home)
-        return;
+    bool changed = next != cur || !t->started;
     t->first = next;
     t->started = true;
-    evbus_route r = {.mode = home ? EVBUS_ROUTE_ORIGIN : EVBUS_ROUTE_ONE,
-                     .first = next,
-                     .why = why[0] ? why
-                            : home ? "origin region"
-                                   : NULL};
-    /* The host skips a route equal to the one it has: no churn. */
-    for (size_t p = 0; home && p < n && p < EVBUS_ROUTE_MAX_REGIONS; p++)
-        r.weight[p] = usable(&s->regions[t->info.regions[p]]);
-    s->api->set_route(s->host, ti, &r);
+    evbus_route r = {.mode = home ? EVBUS_ROUTE_ORIGIN : EVBUS_ROUTE_ONE, .first = next};
+    char home_why[200];
+    if (home) {
+        snprintf(home_why, sizeof home_why, "origin region while usable; else %s: %s",
+                 name_at(s, t, next), why);
+        r.why = home_why;
+        /* The host skips a route equal to the one it has: no churn. */
+        for (size_t p = 0; p < n && p < EVBUS_ROUTE_MAX_REGIONS; p++)
+            r.weight[p] = usable(&s->regions[t->info.regions[p]]);
+        changed = true;
+    } else {
+        r.why = why;
+    }
+    push_route(s, ti, &r, changed);
 }
 
 static void decide_weighted(rh *s, size_t ti) {
     target *t = &s->targets[ti];
     size_t n =
         t->info.n_regions < EVBUS_ROUTE_MAX_REGIONS ? t->info.n_regions : EVBUS_ROUTE_MAX_REGIONS;
-    evbus_route r = {.mode = EVBUS_ROUTE_WEIGHTED, .why = "weights over the healthy regions"};
+    char why[160];
+    int used = snprintf(why, sizeof why, "weights over the healthy regions");
+    evbus_route r = {.mode = EVBUS_ROUTE_WEIGHTED, .why = why};
     uint32_t sum = 0;
-    for (size_t p = 0; p < n; p++)
-        sum += r.weight[p] = usable(&s->regions[t->info.regions[p]]) ? t->info.weights[p] : 0;
+    for (size_t p = 0; p < n; p++) {
+        const region *rp = &s->regions[t->info.regions[p]];
+        sum += r.weight[p] = usable(rp) ? t->info.weights[p] : 0;
+        if (!usable(rp) && used > 0 && (size_t)used < sizeof why)
+            used += snprintf(why + used, sizeof why - (size_t)used, "; %s is %s", rp->info.name,
+                             region_state(rp));
+    }
     /* Route 53: a zero weight gets traffic only when every non-zero one is
      * unhealthy; when all are unhealthy, all count as healthy. */
     for (size_t p = 0; p < n && sum == 0; p++)
@@ -204,7 +278,7 @@ static void decide_weighted(rh *s, size_t ti) {
             r.first = (uint32_t)p;
             break;
         }
-    s->api->set_route(s->host, ti, &r);
+    push_route(s, ti, &r, true);
 }
 
 static void decide(rh *s, size_t ti, int64_t now) {
@@ -278,15 +352,38 @@ static evbus_region_health calculated(const region *r) {
     return healthy >= r->info.calc_at_least ? EVBUS_HEALTH_HEALTHY : EVBUS_HEALTH_UNHEALTHY;
 }
 
+/* Whether the host keeps a calculated check's child results apart (ABI 1.5). */
+static bool child_results_apart(const rh *s) {
+    return s->api->abi_minor >= 5 &&
+           s->api->size >= offsetof(evbus_host_api, region_child_check_result) + sizeof(void *) &&
+           s->api->region_child_check_result;
+}
+
+/* Records one evaluation of r's calculated check, after a child's result. */
+static void record_calculated(region *r) {
+    rh *s = r->owner;
+    size_t healthy = 0;
+    for (size_t c = 0; c < r->n_children; c++)
+        healthy += r->children[c].health != EVBUS_HEALTH_UNHEALTHY;
+    char line[80];
+    snprintf(line, sizeof line, "%zu of %zu child checks healthy, at least %u", healthy,
+             r->n_children, r->info.calc_at_least);
+    s->api->check_result(s->host, r->index, healthy >= r->info.calc_at_least, line);
+}
+
 static void on_child_check(void *owner, bool ok, const char *detail) {
     child *k = owner;
     region *r = k->r;
     rh *s = r->owner;
     if (k->info.inverted)
         ok = !ok;
-    char line[120];
-    snprintf(line, sizeof line, "%.60s: %s", k->info.url, detail);
-    s->api->check_result(s->host, r->index, ok, line);
+    if (child_results_apart(s)) {
+        s->api->region_child_check_result(s->host, r->index, k->index, ok, detail);
+    } else { /* an older evbusd: one list, each result labelled */
+        char line[120];
+        snprintf(line, sizeof line, "%.60s: %s", k->info.url, detail);
+        s->api->check_result(s->host, r->index, ok, line);
+    }
     evbus_region_health before = k->health;
     if (ok) {
         k->passes++;
@@ -299,6 +396,8 @@ static void on_child_check(void *owner, bool ok, const char *detail) {
         if (k->health != EVBUS_HEALTH_UNHEALTHY && k->failures >= k->info.failure_threshold)
             k->health = EVBUS_HEALTH_UNHEALTHY;
     }
+    if (child_results_apart(s))
+        record_calculated(r);
     if (k->health == before)
         return;
     evbus_region_health verdict = calculated(r);

@@ -138,6 +138,44 @@ Test(failover, manual_failback_waits_for_the_operator) {
     tr_assert_none_lost();
 }
 
+/* An accepted failback is stored with the application state in one commit
+ * and handed to the selector once applied. evbusd stopping in between
+ * (here: the stored request written into the state database while it is
+ * stopped, as a crash would leave it) must not lose it: with failback:
+ * manual nothing else would ever move the target back. It is applied at the
+ * next start, once. */
+Test(failover, a_failback_stored_but_not_applied_before_a_restart_is_applied_after_it) {
+    tr_start("    failback: manual\n    failback_hold: 0s\n", NULL, true);
+    tr_wait_status("us-east-1        on       healthy");
+    atomic_store(&tr_east.healthy, 0);
+    tr_publish_until("us-west-2", tr_now_ms());
+    atomic_store(&tr_east.healthy, 1);
+    tr_wait_status("us-east-1        on       healthy");
+    cr_assert_eq(harness_stop(&tr_h), 0);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "printf 'failback/orders\\n1700000000000\\n' | mdb_load -T -s state '%s/data' 2>&1",
+             tr_h.dir);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    evbus_client_destroy(&tr_client);
+    cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    cr_assert_eq(evbus_client_new(tr_h.endpoint, &o, &tr_client), EVBUS_OK);
+    tr_publish_expecting(3, "us-east-1");
+    /* Applied once: a second restart does not apply it again. */
+    cr_assert_eq(harness_stop(&tr_h), 0);
+    cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);
+    tr_wait_status("us-east-1        on       healthy");
+    static char log[8 << 20];
+    harness_read_log(&tr_h, log, sizeof log);
+    const char *first = strstr(log, "not applied then: applying it now");
+    cr_assert(first, "%s", log);
+    cr_assert_null(strstr(first + 1, "not applied then: applying it now"), "%s", log);
+    tr_publish_expecting(2, "us-east-1");
+    tr_assert_none_lost();
+}
+
 /* A manual failback while the primary is unhealthy would end the fence and
  * leave the target on the secondary for good: it is refused with why, the
  * target stays fenced, and the same command works once the primary is back. */
@@ -261,6 +299,61 @@ Test(failover, a_restart_in_the_middle_of_a_failover_keeps_it) {
     cr_assert_eq(tr_cli("region on us-east-1", out, sizeof out), 0, "%s", out);
     tr_wait_status("us-east-1        on       healthy");
     tr_publish_expecting(5, "us-west-2");
+    tr_assert_none_lost();
+}
+
+/* Waits until `evbus region status` shows target orders in application
+ * state `state`, delivering to `route`, for exactly the reason `why`. */
+static void wait_target(const char *state, const char *route, const char *why) {
+    char line[512];
+    snprintf(line, sizeof line, "%-24s %-10s %-28s %s\n", "orders", state, route, why);
+    tr_wait_status(line);
+}
+
+/* The WHY of `evbus region status` is the current decision, always: not a
+ * fail-open that has ended, not the selector's last reason while the
+ * host's rules decide (fenced, a region switched off, every region off),
+ * not "as before the restart" once the selector has looked again. */
+Test(failover, the_why_in_status_is_the_current_decision) {
+    tr_start("    failback_hold: 0s\n", NULL, true);
+    wait_target("active", "us-east-1", "us-east-1, the first region of the order, is healthy");
+    atomic_store(&tr_west.healthy, 0);
+    tr_wait_status("us-west-2        on       unhealthy");
+    atomic_store(&tr_east.healthy, 0);
+    wait_target("active", "us-east-1", "no region healthy: failing open to us-east-1");
+    char out[4096];
+    cr_assert_eq(tr_cli("region fence -t orders", out, sizeof out), 0, "%s", out);
+    wait_target("fenced", "(held: fenced)",
+                "fenced: events are stored and wait for evbus region unfence, failover or "
+                "failback");
+    cr_assert_eq(tr_cli("region unfence -t orders", out, sizeof out), 0, "%s", out);
+    wait_target("active", "us-east-1", "no region healthy: failing open to us-east-1");
+    /* The fail-open ends with the primary's recovery; the route stays. */
+    atomic_store(&tr_east.healthy, 1);
+    wait_target("active", "us-east-1", "us-east-1, the first region of the order, is healthy");
+    /* Off, with us-west-2 still unhealthy: the selector fails open to
+     * us-east-1, and the host moves the target on, saying why. */
+    cr_assert_eq(tr_cli("region off us-east-1", out, sizeof out), 0, "%s", out);
+    wait_target("active", "us-west-2",
+                "us-east-1 is switched off: the next region of the target's order that is on");
+    cr_assert_eq(tr_cli("region off us-west-2 --force", out, sizeof out), 0, "%s", out);
+    wait_target("active", "(held: every region's control is off)",
+                "every region of the target is switched off: events wait for evbus region on");
+    cr_assert_eq(tr_cli("region on us-east-1", out, sizeof out), 0, "%s", out);
+    cr_assert_eq(tr_cli("region on us-west-2", out, sizeof out), 0, "%s", out);
+    wait_target("active", "us-east-1", "us-east-1, the first region of the order, is healthy");
+    /* A restart: the stored route comes back, and the selector says why. */
+    atomic_store(&tr_west.healthy, 1);
+    atomic_store(&tr_east.healthy, 0);
+    wait_target("active", "us-west-2", "us-east-1 is unhealthy");
+    cr_assert_eq(harness_stop(&tr_h), 0);
+    cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);
+    wait_target("active", "us-west-2", "us-east-1 is unhealthy");
+    evbus_client_destroy(&tr_client);
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    cr_assert_eq(evbus_client_new(tr_h.endpoint, &o, &tr_client), EVBUS_OK);
+    tr_publish_expecting(2, "us-west-2");
     tr_assert_none_lost();
 }
 

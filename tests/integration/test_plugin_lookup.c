@@ -69,7 +69,7 @@ Test(plugin_lookup, plugin_info_by_short_name_lists_limits_and_keys) {
     cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "name:        sqs\n"), "%s", out);
     cr_assert(strstr(out, "version:     0.1.0\n"), "%s", out);
-    cr_assert(strstr(out, "ABI:         1.4"), "%s", out);
+    cr_assert(strstr(out, "ABI:         1.5 (this evbus: 1.5)"), "%s", out);
     cr_assert(strstr(out, "limits:      10 events per batch, 1048576 bytes"), "%s", out);
     cr_assert(strstr(out, "  queue_url            string    (required)      URL of the queue"),
               "%s", out);

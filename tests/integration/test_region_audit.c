@@ -14,18 +14,23 @@
 
 TestSuite(region_audit, .fini = tr_stop, .timeout = 120);
 
-/* The audit target and its rule, next to the fixture's `orders`. */
-static void start_audited_with(const char *target_extra, bool checks) {
+/* The audit target (no regions:) and its rule, next to the fixture's
+ * `orders`; `extra` at the top level (may be NULL). */
+static void start_audited_full(const char *target_extra, const char *extra, bool checks) {
     char targets[512];
     snprintf(targets, sizeof targets,
              "  - name: audit\n"
              "    plugin: %s/evbus_sink_jsonl.so\n"
              "    config: {path: \"@DIR@/audit.jsonl\"}\n",
              getenv("EVBUS_EXAMPLES_DIR"));
-    tr_start_full(target_extra, NULL, checks, targets,
+    tr_start_full(target_extra, extra, checks, targets,
                   "  - name: audit\n"
                   "    pattern: {source: [evbus.region]}\n"
                   "    targets: [audit]\n");
+}
+
+static void start_audited_with(const char *target_extra, bool checks) {
+    start_audited_full(target_extra, NULL, checks);
 }
 
 static void start_audited(void) {
@@ -185,4 +190,97 @@ Test(region_audit, automatic_failover_and_failback_are_events_by_the_selector) {
     cr_assert_eq(json_array_size(all), 0);
     json_decref(all);
     tr_assert_none_lost();
+}
+
+/* A route change an operator asked for is the operator's, like the change
+ * that asked for it: a manual failback, traffic leaving a region switched
+ * off. It is "by" the operator and "via" the selector that moved it; what
+ * the selector does on its own stays "by" the selector. */
+Test(region_audit, a_route_change_an_operator_asked_for_is_by_the_operator) {
+    start_audited_with("    failback: manual\n    failback_hold: 0s\n", true);
+    tr_wait_status("us-east-1        on       healthy");
+    atomic_store(&tr_east.healthy, 0);
+    tr_publish_until("us-west-2", tr_now_ms());
+    atomic_store(&tr_east.healthy, 1);
+    tr_wait_status("us-east-1        on       healthy");
+    char out[4096];
+    cr_assert_eq(tr_cli("region fence -t orders", out, sizeof out), 0, "%s", out);
+    cr_assert_eq(tr_cli("region failback -t orders", out, sizeof out), 0, "%s", out);
+    tr_publish_until("us-east-1", tr_now_ms());
+    cr_assert_eq(tr_cli("region off us-east-1", out, sizeof out), 0, "%s", out);
+    tr_publish_until("us-west-2", tr_now_ms());
+    json_t *all = wait_audit_of(3, true);
+    cr_assert_eq(json_array_size(all), 3);
+    check_by(json_array_get(all, 0),
+             &(expect){ROUTE_CHANGED, "target", "orders", "us-east-1", "us-west-2",
+                       "us-east-1 is unhealthy"},
+             "selector:region-health");
+    cr_assert_null(json_object_get(json_object_get(json_array_get(all, 0), "detail"), "via"));
+    const expect asked[] = {
+        {ROUTE_CHANGED, "target", "orders", "us-west-2", "us-east-1",
+         "failback: us-east-1 is healthy (asked by an operator)"},
+        {ROUTE_CHANGED, "target", "orders", "us-east-1", "us-west-2", "us-east-1 is switched off"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        json_t *ev = json_array_get(all, i + 1);
+        check(ev, &asked[i]);
+        cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ev, "detail"), "via")),
+                         "selector:region-health");
+    }
+    json_decref(all);
+    tr_assert_none_lost();
+}
+
+/* The router runs in us-east-1 and the audit target has no regions:, so it
+ * delivers there: switching us-east-1 off holds it too (as it holds a
+ * single-region AWS target, which would otherwise spend its events'
+ * retries during the outage). The answer names it, `evbus status` says
+ * why it waits, and nothing is lost: back on, the audit trail catches up. */
+Test(region_audit, switching_off_the_routers_region_holds_targets_without_regions_and_says_so) {
+    start_audited_full(NULL, "region: us-east-1\n", false);
+    char out[8192];
+    cr_assert_eq(tr_cli("region off us-east-1", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "region us-east-1: routing control off\n"
+                          "also holds audit (no regions:, runs in us-east-1)\n"),
+              "%s", out);
+    const char *held = "audit: held, nothing is dispatched (events are kept): no regions: it runs "
+                       "in the router's region us-east-1, whose routing control is off: events "
+                       "wait for evbus region on us-east-1";
+    int64_t end = tr_now_ms() + 15000;
+    while (tr_cli("status", out, sizeof out) == 0 && !strstr(out, held) && tr_now_ms() < end)
+        usleep(50000);
+    if (!strstr(out, held))
+        tr_dump("the audit target is not shown held");
+    cr_assert(strstr(out, held), "wanted '%s' in:\n%s", held, out);
+    cr_assert(strstr(out, "(held: us-east-1 is switched off)"), "%s", out);
+    /* orders moved to us-west-2 and delivers; the audit trail waits. */
+    tr_publish_expecting(2, "us-west-2");
+    cr_assert_eq(tr_cli("region on us-east-1", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "also resumes audit (no regions:, runs in us-east-1)"), "%s", out);
+    json_t *all = wait_audit(2);
+    cr_assert_eq(json_array_size(all), 2);
+    json_decref(all);
+    /* A region the router does not run in holds no such target. */
+    cr_assert_eq(tr_cli("region off us-west-2", out, sizeof out), 0, "%s", out);
+    cr_assert(!strstr(out, "also holds"), "%s", out);
+    all = wait_audit(3);
+    json_decref(all);
+    tr_assert_none_lost();
+}
+
+/* With the router's own region not among the listed ones (test-1 here), a
+ * target without regions: has no routing control: switching off the first
+ * listed region must not hold it. */
+Test(region_audit, a_target_without_regions_outside_the_listed_regions_is_never_held) {
+    start_audited();
+    char out[4096];
+    cr_assert_eq(tr_cli("region off us-east-1", out, sizeof out), 0, "%s", out);
+    cr_assert(!strstr(out, "also holds"), "%s", out);
+    /* Delivered while us-east-1 stays off. */
+    json_t *all = wait_audit(1);
+    check(json_array_get(all, 0), &(expect){"Routing Control Changed", "region", "us-east-1", "on",
+                                            "off", "evbus region off us-east-1"});
+    json_decref(all);
+    tr_cli("status", out, sizeof out);
+    cr_assert(!strstr(out, "held"), "%s", out);
 }

@@ -61,7 +61,8 @@ void tr_stop(void);
  * `checks` (thresholds 2 and 2), target `orders` (batch_max_events 1
  * unless target_extra sets it) with `target_extra` under it (may be NULL), `extra` at the top level
  * (may be NULL); and a client. Each region's sink instance fails while
- * tr_fail() says so. */
+ * tr_fail() says so. An `extra` that starts with "region: NAME\n" sets the
+ * router's own region (else test-1, which is not one of the two). */
 void tr_start(const char *target_extra, const char *extra, bool checks);
 
 /* tr_start with more entries appended to targets: and rules: (YAML list
@@ -100,5 +101,12 @@ int tr_cli(const char *args, char *out, size_t len);
 
 /* Waits (up to 15 s) until `evbus region status` shows `want`. */
 void tr_wait_status(const char *want);
+
+/* Prints to stderr what explains a failure: `why`, the end of evbusd's log,
+ * `evbus status` and `evbus dlq list`, and what each region's instance of
+ * the test sink got, with the published events no region has. Every tr_*
+ * wait or check calls it before it fails the test; a test may call it
+ * before an assertion of its own. */
+void tr_dump(const char *why);
 
 #endif

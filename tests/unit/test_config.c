@@ -219,6 +219,16 @@ ParameterizedTestParameters(config, bad_files_name_line_and_key) {
         {"regions:\n  - name: a\n    health_check: {calculated: {checks: [{url: \"tcp://h:1\", "
          "calculated: {}}]}}\n",
          "regions[0].health_check.calculated.checks[0]"},
+        /* A timeout given is kept, and one too long for the interval refused
+         * where it is written, even when a child inherits it. */
+        {"regions:\n  - name: a\n    health_check: {url: \"http://h/\", interval: 1s, timeout: "
+         "1s}\n",
+         "evbus.yaml:3:61: regions[0].health_check.timeout: 1000ms is not shorter than the "
+         "interval (1000ms); leave timeout out for the default"},
+        {"regions:\n  - name: a\n    health_check:\n      timeout: 1500ms\n      calculated:\n"
+         "        checks:\n          - {url: \"http://h/\", interval: 1s}\n",
+         "evbus.yaml:4:16: regions[0].health_check.calculated.checks[0].timeout: 1500ms is not "
+         "shorter than the interval (1000ms): it is the calculated check's"},
     };
     return cr_make_param_array(bad_case, cases, sizeof cases / sizeof cases[0]);
 }
@@ -380,6 +390,45 @@ ParameterizedTest(many_case *c, config, every_problem_is_reported_at_once) {
     for (const char *p = err; *p; p++)
         lines += *p == '\n';
     cr_expect_eq(lines, want, "%zu problems reported, %zu wanted:\n%s", lines, want, err);
+    evbus__config_free(&cfg);
+}
+
+/* A health check without a timeout: Route 53's 2 s, or half the interval
+ * when that is shorter, so that `interval: 1s` alone is valid; a
+ * calculated check's child without one follows its own interval. */
+Test(config, a_health_check_timeout_defaults_from_its_interval) {
+    evbus__config cfg;
+    char err[2048];
+    evbus__config_defaults(&cfg);
+    /* A selector by path: loading the configuration does not look for it. */
+    const char *yaml = "selector: ./selector.so\n"
+                       "regions:\n"
+                       "  - name: a\n"
+                       "    health_check: {url: \"http://h/\", interval: 1s}\n"
+                       "  - name: b\n"
+                       "    health_check: {url: \"http://h/\", interval: 3s}\n"
+                       "  - name: c\n"
+                       "    health_check: {url: \"http://h/\"}\n"
+                       "  - name: d\n"
+                       "    health_check: {url: \"http://h/\", interval: 1s, timeout: 300ms}\n"
+                       "  - name: e\n"
+                       "    health_check:\n"
+                       "      interval: 1s\n"
+                       "      calculated:\n"
+                       "        checks:\n"
+                       "          - {url: \"http://h/\"}\n"
+                       "          - {url: \"tcp://h:1\", interval: 10s}\n";
+    cr_assert_eq(evbus__config_load(&cfg, write_file(yaml), err, sizeof err), EVBUS_OK, "%s", err);
+    const int64_t want[] = {500, 1500, 2000, 300, 500};
+    for (size_t i = 0; i < 5; i++)
+        cr_expect_eq(evbus__config_region(&cfg, i)->check_timeout_ms, want[i],
+                     "region %zu: timeout %lld ms, wanted %lld", i,
+                     (long long)evbus__config_region(&cfg, i)->check_timeout_ms,
+                     (long long)want[i]);
+    const evbus__region_cfg *e = evbus__config_region(&cfg, 4);
+    cr_assert_eq(e->calc_checks.n, 2);
+    cr_expect_eq(((const evbus__region_cfg *)e->calc_checks.v)[0].check_timeout_ms, 500);
+    cr_expect_eq(((const evbus__region_cfg *)e->calc_checks.v)[1].check_timeout_ms, 2000);
     evbus__config_free(&cfg);
 }
 
