@@ -57,7 +57,7 @@ static void publish_counters(evbus__dispatch *d) {
     pthread_mutex_lock(&d->snap_lock);
     for (size_t i = 0; i < d->n_targets; i++) {
         d->snap[i] = d->targets[i].k;
-        d->snap[i].in_flight_batches = d->targets[i].in_flight;
+        d->snap[i].in_flight_batches = d->targets[i].in_flight + d->targets[i].unconfirmed;
         d->snap[i].region = d->targets[i].active;
         if (d->targets[i].lanes)
             evbus__replicate_counters(&d->targets[i], &d->snap[i]);
@@ -264,13 +264,18 @@ static bool moved_away(const evbus__target *t, const flight *f) {
  * plugin that is slow to report, or never reports, one event does not hold
  * back the durable results of the others: delivered entries leave the store
  * instead of being delivered again after a crash. That is safe because the
- * batch still counts against max_in_flight until the message of its last
- * results (`last`) has come back from the writer: the writer commits
- * messages in the order they were sent, so the batch leaves the in-flight
- * count only once every result of it is durable, and a crash still
- * redelivers at most max_in_flight batches per target (fewer events, as some
- * of their results are already recorded). Early messages carry
- * EVBUS__MSG_NO_BATCH so that their return counts nothing out of flight. */
+ * batch still counts in the target's window (evbus__target_has_room) until
+ * the message of its last results (`last`) has come back from the writer:
+ * the writer commits messages in the order they were sent, so the batch
+ * leaves the window only once every result of it is durable, and a crash
+ * still redelivers at most the window's batches per target (fewer events,
+ * as some of their results are already recorded). Early messages carry
+ * EVBUS__MSG_NO_BATCH so that their return counts nothing out of the window.
+ *
+ * The last message gives the batch's request slot (in_flight, bounded by
+ * max_in_flight) back at once: the batch counts as unconfirmed until the
+ * writer hands the message back, so that a commit's fsync does not keep
+ * requests from being sent. */
 static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     evbus__target *t = f->t;
     int64_t now = evbus__now_wall_ms();
@@ -349,16 +354,19 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     f->apply_due_ms = 0;
     if (m)
         evbus__result_msg_seal(m);
-    if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {
+    bool sent = m && zmq_send(d->results, &m, sizeof m, 0) == (int)sizeof m;
+    if (!sent) {
         /* The entries stay pending and are delivered again after a restart. */
         EVBUS_LOG_E("dispatch", "cannot hand results to the writer: %s",
                     m ? zmq_strerror(errno) : "out of memory");
         evbus__result_msg_free(m);
-        if (last)
-            t->in_flight--;
     }
-    /* Otherwise the batch stays counted in flight until the writer has made
+    /* A sent batch stays counted as unconfirmed until the writer has made
      * its last results durable (see dispatch_msg.h). */
+    if (last) {
+        t->in_flight--;
+        t->unconfirmed += sent;
+    }
 }
 
 /* Turns a finished batch into durable results for the writer and retries. */
@@ -384,8 +392,8 @@ static void format_ms(char *buf, size_t len, int64_t ms) {
 /* The plugin has not reported every event within the target's
  * delivery_timeout: the rest count as RETRY (an attempt like any other, so
  * an event the plugin never answers ends in the dead-letter store after
- * retry_max_attempts), and the batch finishes, which frees its place in
- * max_in_flight once its results are durable. */
+ * retry_max_attempts), and the batch finishes, which frees its request slot
+ * at once and its place in the window once its results are durable. */
 static void time_out_flight(evbus__dispatch *d, flight *f) {
     evbus__target *t = f->t;
     char limit[32], reason[160];
@@ -709,7 +717,7 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
     uint32_t attempts[1024];
     if (max > 1024)
         max = 1024;
-    while (t->in_flight < t->max_in_flight) {
+    while (evbus__target_has_room(t)) {
         size_t n = 0;
         while (n < max && t->n_retries > 0 && t->retries[0].due_ms <= now_wall) {
             evbus__retry r = t->retries[0];
@@ -801,7 +809,7 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
             wait = d->timers[i].due_ms - now;
     for (size_t i = 0; i < d->n_targets; i++) {
         const evbus__target *t = &d->targets[i];
-        if (t->live && !t->held && t->n_retries && t->in_flight < t->max_in_flight &&
+        if (t->live && !t->held && t->n_retries && evbus__target_has_room(t) &&
             t->retries[0].due_ms - wall < wait)
             wait = t->retries[0].due_ms - wall;
         if (t->live && t->linger_since && t->linger_since + t->cfg->batch_linger_ms - now < wait)
@@ -823,7 +831,7 @@ static void take_wakes(evbus__dispatch *d) {
         if (n == (int)sizeof m) {
             if (m->target < d->n_targets) {
                 evbus__target *mt = &d->targets[m->target];
-                (m->lane && mt->lanes ? &mt->lanes[m->lane - 1] : mt)->in_flight--;
+                (m->lane && mt->lanes ? &mt->lanes[m->lane - 1] : mt)->unconfirmed--;
             }
             /* Replayed dead letters are pending again, below the targets'
              * scan cursors: deliver them as retries due now. */
