@@ -18,13 +18,16 @@ static void wait_a_while(void) {
     }
 }
 
-int fdatasync(int fd) {
+/* Exported despite the project's hidden default: they must interpose. */
+#define INTERPOSE __attribute__((visibility("default")))
+
+INTERPOSE int fdatasync(int fd) {
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
     wait_a_while();
     return real ? real(fd) : -1;
 }
 
-int fsync(int fd) {
+INTERPOSE int fsync(int fd) {
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
     wait_a_while();
     return real ? real(fd) : -1;
