@@ -173,9 +173,11 @@ struct evbus__dispatch {
     size_t n_timers, timers_cap;
     uint64_t next_timer_id;
     struct evbus__flight *flights; /* batches in flight (dispatch.c) */
-    evbus__batch_table *batches;   /* the headers of flights, looked up by reports */
-    int64_t next_sweep_ms;         /* monotonic: a flight's deadline or apply_due_ms */
-    bool closing;                  /* plugins are being shut down: reports are ignored */
+    struct evbus__flight *spare;   /* finished ones kept for reuse (dispatch.c) */
+    size_t n_spare;
+    evbus__batch_table *batches; /* the headers of flights, looked up by reports */
+    int64_t next_sweep_ms;       /* monotonic: a flight's deadline or apply_due_ms */
+    bool closing;                /* plugins are being shut down: reports are ignored */
     bool curl_inited;
     evbus__transfer *transfers;
     pthread_t thread;
