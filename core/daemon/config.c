@@ -183,7 +183,8 @@ static const evbus__cfg_field target_fields[] = {
      .offset = T(max_in_flight),
      .min = 1,
      .max = 4096,
-     .help = "batches submitted to the plugin and not yet answered"},
+     .help = "batches submitted to the plugin and not yet answered; a crash delivers again at "
+             "most twice this many"},
     {.key = "delivery_timeout",
      .type = EVBUS__CFG_DURATION,
      .offset = T(delivery_timeout_ms),
@@ -250,11 +251,12 @@ static const evbus__cfg_field target_fields[] = {
 
 static void target_init(void *elem) {
     evbus__target_cfg *t = elem;
-    /* A batch counts in flight until its results are durable, so this also
-     * bounds redeliveries after a crash: max_in_flight x batch size. Each
-     * commit cycle (an fsync) carries at most that many results per target,
-     * so a sink limited to batches of 10 (SQS, EventBridge) needs a deep
-     * window: bench/dispatch measured 25-66k events/s at 16 and 208k at 128. */
+    /* A batch counts in the target's window until its results are durable:
+     * max_in_flight with the plugin, and as many more answered and waiting
+     * for the writer (dispatch_internal.h), so this also bounds
+     * redeliveries after a crash: 2 x max_in_flight x batch size. A sink
+     * limited to batches of 10 (SQS, EventBridge) needs a deep window:
+     * bench/dispatch measured 25-66k events/s at 16 and 208k at 128. */
     t->max_in_flight = 128;
     t->delivery_timeout_ms = 30000;
     t->retry_max_attempts = 8;

@@ -52,7 +52,8 @@ typedef struct evbus__target_cfg {
     uint64_t batch_max_events; /* 0: the plugin's own limit */
     uint64_t batch_max_bytes;  /* of envelopes; 0: the plugin's own limit */
     int64_t batch_linger_ms;   /* wait this long for a partial batch to fill; 0: send */
-    uint64_t max_in_flight;    /* batches submitted and not yet answered */
+    uint64_t max_in_flight;    /* batches submitted and not yet answered (a crash
+                                  redelivers at most twice this many) */
     uint64_t retry_max_attempts;
     int64_t retry_base_ms, retry_max_ms;
     /* How long a plugin has to report a batch: later, unreported events

@@ -29,6 +29,12 @@
  * applied after at most this long (see apply_results). */
 #define PARTIAL_APPLY_MS 1000
 
+/* Finished batches kept for the next ones (flight_free): their arena chunk
+ * and envelope buffer are reused instead of going back to malloc once per
+ * batch (freeing a 64 KiB chunk also makes glibc consolidate its fast bins
+ * each time). */
+#define SPARE_FLIGHTS 64
+
 /* A batch handed to a plugin, until every event has a result or its
  * delivery_timeout has passed. */
 typedef struct evbus__flight {
@@ -57,7 +63,7 @@ static void publish_counters(evbus__dispatch *d) {
     pthread_mutex_lock(&d->snap_lock);
     for (size_t i = 0; i < d->n_targets; i++) {
         d->snap[i] = d->targets[i].k;
-        d->snap[i].in_flight_batches = d->targets[i].in_flight;
+        d->snap[i].in_flight_batches = d->targets[i].in_flight + d->targets[i].unconfirmed;
         d->snap[i].region = d->targets[i].active;
         if (d->targets[i].lanes)
             evbus__replicate_counters(&d->targets[i], &d->snap[i]);
@@ -198,9 +204,37 @@ static void arena_free(void *data, void *ptr) {
 static void flight_free(evbus__dispatch *d, flight *f) {
     if (f->b)
         evbus__batch_table_release(d->batches, f->b, evbus__now_mono_ms());
+    f->b = NULL;
+    if (d->n_spare < SPARE_FLIGHTS) {
+        evbus__arena_reset(&f->arena);
+        f->envelopes.len = 0;
+        f->next = d->spare;
+        d->spare = f;
+        d->n_spare++;
+        return;
+    }
     evbus__arena_destroy(&f->arena);
     free(f->envelopes.data);
     free(f);
+}
+
+/* An empty flight: a spare one (its memory kept), or a new one. */
+static flight *flight_alloc(evbus__dispatch *d) {
+    flight *f = d->spare;
+    if (!f) {
+        f = calloc(1, sizeof *f);
+        if (f)
+            evbus__arena_init(&f->arena, 64 * 1024);
+        return f;
+    }
+    d->spare = f->next;
+    d->n_spare--;
+    evbus__arena arena = f->arena;
+    evbus__bytes envelopes = f->envelopes;
+    memset(f, 0, sizeof *f);
+    f->arena = arena;
+    f->envelopes = envelopes;
+    return f;
 }
 
 /* Full jitter: a random delay in [0, min(max, base * 2^(attempt-1))]. */
@@ -264,13 +298,18 @@ static bool moved_away(const evbus__target *t, const flight *f) {
  * plugin that is slow to report, or never reports, one event does not hold
  * back the durable results of the others: delivered entries leave the store
  * instead of being delivered again after a crash. That is safe because the
- * batch still counts against max_in_flight until the message of its last
- * results (`last`) has come back from the writer: the writer commits
- * messages in the order they were sent, so the batch leaves the in-flight
- * count only once every result of it is durable, and a crash still
- * redelivers at most max_in_flight batches per target (fewer events, as some
- * of their results are already recorded). Early messages carry
- * EVBUS__MSG_NO_BATCH so that their return counts nothing out of flight. */
+ * batch still counts in the target's window (evbus__target_has_room) until
+ * the message of its last results (`last`) has come back from the writer:
+ * the writer commits messages in the order they were sent, so the batch
+ * leaves the window only once every result of it is durable, and a crash
+ * still redelivers at most the window's batches per target (fewer events,
+ * as some of their results are already recorded). Early messages carry
+ * EVBUS__MSG_NO_BATCH so that their return counts nothing out of the window.
+ *
+ * The last message gives the batch's request slot (in_flight, bounded by
+ * max_in_flight) back at once: the batch counts as unconfirmed until the
+ * writer hands the message back, so that a commit's fsync does not keep
+ * requests from being sent. */
 static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     evbus__target *t = f->t;
     int64_t now = evbus__now_wall_ms();
@@ -355,16 +394,19 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     f->apply_due_ms = 0;
     if (m)
         evbus__result_msg_seal(m);
-    if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {
+    bool sent = m && zmq_send(d->results, &m, sizeof m, 0) == (int)sizeof m;
+    if (!sent) {
         /* The entries stay pending and are delivered again after a restart. */
         EVBUS_LOG_E("dispatch", "cannot hand results to the writer: %s",
                     m ? zmq_strerror(errno) : "out of memory");
         evbus__result_msg_free(m);
-        if (last)
-            t->in_flight--;
     }
-    /* Otherwise the batch stays counted in flight until the writer has made
+    /* A sent batch stays counted as unconfirmed until the writer has made
      * its last results durable (see dispatch_msg.h). */
+    if (last) {
+        t->in_flight--;
+        t->unconfirmed += sent;
+    }
 }
 
 /* Turns a finished batch into durable results for the writer and retries. */
@@ -390,8 +432,8 @@ static void format_ms(char *buf, size_t len, int64_t ms) {
 /* The plugin has not reported every event within the target's
  * delivery_timeout: the rest count as RETRY (an attempt like any other, so
  * an event the plugin never answers ends in the dead-letter store after
- * retry_max_attempts), and the batch finishes, which frees its place in
- * max_in_flight once its results are durable. */
+ * retry_max_attempts), and the batch finishes, which frees its request slot
+ * at once and its place in the window once its results are durable. */
 static void time_out_flight(evbus__dispatch *d, flight *f) {
     evbus__target *t = f->t;
     char limit[32], reason[160];
@@ -477,10 +519,9 @@ static void on_record(void *arg, size_t i, const void *record, size_t len) {
  * seqs, attempts and n, read the records, then flight_submit. NULL when
  * out of memory. */
 static flight *flight_new(evbus__dispatch *d, evbus__target *t, size_t cap) {
-    flight *f = calloc(1, sizeof *f);
+    flight *f = flight_alloc(d);
     if (!f)
         return NULL;
-    evbus__arena_init(&f->arena, 64 * 1024);
     f->pb_alloc = (ProtobufCAllocator){arena_alloc, arena_free, &f->arena};
     f->t = t;
     f->seqs = evbus__arena_alloc(&f->arena, cap * sizeof *f->seqs);
@@ -715,7 +756,7 @@ static void dispatch_target(evbus__dispatch *d, evbus__target *t, int64_t now_wa
     uint32_t attempts[1024];
     if (max > 1024)
         max = 1024;
-    while (t->in_flight < t->max_in_flight) {
+    while (evbus__target_has_room(t)) {
         size_t n = 0;
         while (n < max && t->n_retries > 0 && t->retries[0].due_ms <= now_wall) {
             evbus__retry r = t->retries[0];
@@ -807,7 +848,7 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
             wait = d->timers[i].due_ms - now;
     for (size_t i = 0; i < d->n_targets; i++) {
         const evbus__target *t = &d->targets[i];
-        if (t->live && !t->held && t->n_retries && t->in_flight < t->max_in_flight &&
+        if (t->live && !t->held && t->n_retries && evbus__target_has_room(t) &&
             t->retries[0].due_ms - wall < wait)
             wait = t->retries[0].due_ms - wall;
         if (t->live && t->linger_since && t->linger_since + t->cfg->batch_linger_ms - now < wait)
@@ -829,7 +870,7 @@ static void take_wakes(evbus__dispatch *d) {
         if (n == (int)sizeof m) {
             if (m->target < d->n_targets) {
                 evbus__target *mt = &d->targets[m->target];
-                (m->lane && mt->lanes ? &mt->lanes[m->lane - 1] : mt)->in_flight--;
+                (m->lane && mt->lanes ? &mt->lanes[m->lane - 1] : mt)->unconfirmed--;
             }
             /* Replayed dead letters are pending again, below the targets'
              * scan cursors: deliver them as retries due now. */
@@ -877,6 +918,8 @@ static void take_wakes(evbus__dispatch *d) {
 
 static void *dispatch_main(void *arg) {
     evbus__dispatch *d = arg;
+    /* A name for top -H, perf and gdb: the delivery thread. */
+    pthread_setname_np(pthread_self(), "evbus-deliver");
     int fd;
     size_t fdlen = sizeof fd;
     zmq_getsockopt(d->wake, ZMQ_FD, &fd, &fdlen);
@@ -1136,6 +1179,13 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
         flight *f = d->flights;
         LIST_UNLINK(d->flights, f);
         flight_free(d, f);
+    }
+    while (d->spare) {
+        flight *f = d->spare;
+        d->spare = f->next;
+        evbus__arena_destroy(&f->arena);
+        free(f->envelopes.data);
+        free(f);
     }
     evbus__replicate_free(d);
     evbus__batch_table_destroy(&d->batches);

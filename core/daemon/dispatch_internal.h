@@ -103,7 +103,13 @@ struct evbus__target {
     bool live;                                    /* every instance started */
     uint64_t cursor;                              /* highest sequence taken from pending so far */
     int64_t linger_since; /* monotonic ms a partial batch started waiting; 0: none */
-    unsigned in_flight, max_in_flight;
+    /* Batches submitted to a plugin and not finished (in_flight), and
+     * finished batches whose results the writer has not yet made durable
+     * (unconfirmed). A finished batch gives its request slot back at once, so
+     * that requests stay max_in_flight deep while the writer commits; both
+     * together stay within 2 x max_in_flight (evbus__target_has_room), which
+     * is what a crash can deliver again. */
+    unsigned in_flight, unconfirmed, max_in_flight;
     size_t batch_max_events, batch_max_bytes;
     evbus__retry *retries; /* sorted by due_ms */
     size_t n_retries, retries_cap;
@@ -173,9 +179,11 @@ struct evbus__dispatch {
     size_t n_timers, timers_cap;
     uint64_t next_timer_id;
     struct evbus__flight *flights; /* batches in flight (dispatch.c) */
-    evbus__batch_table *batches;   /* the headers of flights, looked up by reports */
-    int64_t next_sweep_ms;         /* monotonic: a flight's deadline or apply_due_ms */
-    bool closing;                  /* plugins are being shut down: reports are ignored */
+    struct evbus__flight *spare;   /* finished ones kept for reuse (dispatch.c) */
+    size_t n_spare;
+    evbus__batch_table *batches; /* the headers of flights, looked up by reports */
+    int64_t next_sweep_ms;       /* monotonic: a flight's deadline or apply_due_ms */
+    bool closing;                /* plugins are being shut down: reports are ignored */
     bool curl_inited;
     evbus__transfer *transfers;
     pthread_t thread;
@@ -200,6 +208,15 @@ struct evbus__dispatch {
     char asked_by[128];
     long asked_target, asked_region;
 };
+
+/* True when t may submit one more batch: fewer than max_in_flight requests
+ * out, and requests plus batches whose results are not durable yet below
+ * twice that. A crash (kill -9) therefore delivers again at most
+ * 2 x max_in_flight batches of the target (of each lane for policy
+ * replicate). */
+static inline bool evbus__target_has_room(const evbus__target *t) {
+    return t->in_flight < t->max_in_flight && t->in_flight + t->unconfirmed < 2 * t->max_in_flight;
+}
 
 /* The table of host services handed to every plugin's init; `report` is the
  * delivery thread's (dispatch.c). */

@@ -1,9 +1,9 @@
 /* Delivery results on their way from the dispatcher to the writer: one
  * message per finished batch, passed as a pointer over an inproc pipe. The
  * dispatcher allocates it; the writer commits the results and sends the
- * pointer back, and the dispatcher counts the batch out of flight only then
- * and frees it. So a target's in-flight limit also bounds what a crash can
- * make it deliver twice: results not yet durable. (When evbusd stops, the
+ * pointer back, and the dispatcher counts the batch out of its target's
+ * window (unconfirmed) only then and frees it. So the window also bounds
+ * what a crash can make it deliver twice: results not yet durable. (When evbusd stops, the
  * writer commits what is left and frees the messages itself.) */
 #ifndef EVBUS_DISPATCH_MSG_H
 #define EVBUS_DISPATCH_MSG_H

@@ -74,7 +74,7 @@ evbus_err evbus__replicate_init(evbus__dispatch *d) {
             l->weights = NULL;
             l->route_inst = l->active = j;
             l->cursor = 0;
-            l->in_flight = 0;
+            l->in_flight = l->unconfirmed = 0;
             l->linger_since = 0;
             l->retries = NULL;
             l->n_retries = l->retries_cap = 0;
@@ -114,9 +114,10 @@ void evbus__replicate_dispatch(evbus__dispatch *d, evbus__target *t, int64_t now
         l->held = t->held ||
                   (r && (!r->control_on || (any_healthy && r->health == EVBUS_HEALTH_UNHEALTHY)));
         bool scan = fresh;
-        if (l->rescan && l->in_flight == 0) {
-            /* Nothing of this lane is in flight, so every entry it took has
-             * its result durable: going over all again sends nothing twice. */
+        if (l->rescan && l->in_flight == 0 && l->unconfirmed == 0) {
+            /* Nothing of this lane is in flight or waiting for the writer,
+             * so every entry it took has its result durable: going over all
+             * again sends nothing twice. */
             l->rescan = false;
             l->cursor = 0;
             scan = true;
@@ -207,7 +208,7 @@ void evbus__replicate_wait(const evbus__target *t, int64_t now_mono, int64_t now
     (void)now_mono;
     for (size_t j = 0; j < t->n_instances; j++) {
         const evbus__target *l = &t->lanes[j];
-        if (!l->held && l->n_retries && l->in_flight < l->max_in_flight &&
+        if (!l->held && l->n_retries && evbus__target_has_room(l) &&
             l->retries[0].due_ms - now_wall < *wait)
             *wait = l->retries[0].due_ms - now_wall;
     }
@@ -221,7 +222,7 @@ void evbus__replicate_counters(const evbus__target *t, evbus__target_counters *k
         k->dead += lk->dead;
         k->in_flight_events += lk->in_flight_events;
         k->batches += lk->batches;
-        k->in_flight_batches += t->lanes[j].in_flight;
+        k->in_flight_batches += t->lanes[j].in_flight + t->lanes[j].unconfirmed;
         k->target_faults += lk->target_faults;
         if (lk->target_fault[0])
             snprintf(k->target_fault, sizeof k->target_fault, "%.63s: %.180s",

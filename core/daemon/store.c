@@ -1205,15 +1205,33 @@ evbus_err evbus__store_read_events(evbus__store *s, const uint64_t *seqs, size_t
                                    void (*fn)(void *arg, size_t i, const void *record, size_t len),
                                    void *arg) {
     MDB_txn *txn;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+    MDB_cursor *cur;
+    if (read_cursor(s, DB_EVENTS, &txn, &cur))
         return EVBUS_ESTORE;
+    /* A batch's sequences mostly follow each other: one cursor steps to the
+     * next record instead of searching the tree from its root for each. */
+    bool placed = false;
+    uint64_t at = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char k[8];
         evbus__put_be64(k, seqs[i]);
-        MDB_val kv = {8, k}, v;
-        if (mdb_get(txn, s->dbi[DB_EVENTS], &kv, &v) == 0)
+        MDB_val kv, v;
+        int mrc = MDB_NOTFOUND;
+        if (placed && seqs[i] > at) {
+            mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT);
+            if (mrc == 0 && (kv.mv_size != 8 || memcmp(kv.mv_data, k, 8) != 0))
+                mrc = MDB_NOTFOUND;
+        }
+        if (mrc != 0) {
+            kv = (MDB_val){8, k};
+            mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_KEY);
+        }
+        placed = mrc == 0;
+        at = seqs[i];
+        if (placed)
             fn(arg, i, v.mv_data, v.mv_size);
     }
+    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return EVBUS_OK;
 }

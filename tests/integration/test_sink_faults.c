@@ -671,8 +671,9 @@ ParameterizedTestParameters(faults, kill9_during_delivery_loses_nothing_repeats_
 }
 
 /* Every call is answered 200 ms after the service took it, so at the kill
- * up to max_in_flight batches are processed but not yet recorded: those,
- * and only those, are delivered again after the restart. */
+ * up to max_in_flight batches are processed but not yet answered, and as
+ * many more answered but not yet recorded (the window is 2 x max_in_flight
+ * batches): those, and only those, are delivered again after the restart. */
 ParameterizedTest(sink_param *p, faults,
                   kill9_during_delivery_loses_nothing_repeats_at_most_a_window) {
     const sink_kind *sk = sink_named(p->sink);
@@ -711,10 +712,9 @@ ParameterizedTest(sink_param *p, faults,
                       k, counts[k]);
         extra += counts[k] - 1;
     }
-    cr_assert_leq(extra, IN_FLIGHT * BATCH,
-                  "%s: %d events delivered again, more than the in-flight window "
-                  "(%d batches of "
-                  "%d)",
+    cr_assert_leq(extra, 2 * IN_FLIGHT * BATCH,
+                  "%s: %d events delivered again, more than the window "
+                  "(2 x %d batches of %d)",
                   sk->name, extra, IN_FLIGHT, BATCH);
     json_decref(ids);
 }

@@ -307,3 +307,25 @@ Test(store, a_region_switched_off_is_settled_with_the_others_results) {
     cr_assert_eq(st.pending, 0);
     cr_assert_eq(st.events, 0);
 }
+
+static void collect_read(void *arg, size_t i, const void *rec, size_t len) {
+    char *out = arg;
+    char line[64];
+    snprintf(line, sizeof line, "%zu=%.*s;", i, (int)len, (const char *)rec);
+    strcat(out, line);
+}
+
+/* Reading a batch's records: runs of sequences, gaps, missing records,
+ * sequences going back and repeated, each found record reported with its
+ * index in the request. */
+Test(store, read_events_finds_each_record_whatever_the_order) {
+    evbus__store_item items[6] = {item("a", "r1"), item("b", "r2"), item("c", "r3"),
+                                  item("d", "r4"), item("e", "r5"), item("f", "r6")};
+    cr_assert_eq(evbus__store_append(store, items, 6, NULL, 1000, 0, 0), EVBUS_OK);
+    uint64_t seqs[] = {1, 2, 3, 5, 9, 6, 7, 2, 2, 4, 0, 6};
+    char seen[512] = "";
+    cr_assert_eq(
+        evbus__store_read_events(store, seqs, sizeof seqs / sizeof seqs[0], collect_read, seen),
+        EVBUS_OK);
+    cr_assert_str_eq(seen, "0=r1;1=r2;2=r3;3=r5;5=r6;7=r2;8=r2;9=r4;11=r6;");
+}

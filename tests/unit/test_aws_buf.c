@@ -1,0 +1,76 @@
+/* The AWS plugins' JSON string writer (plugins/aws/buf.c): every byte that
+ * JSON does not take as it is gets escaped, wherever it falls in the 8-byte
+ * words the writer checks at once, and nothing else changes. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aws.h"
+
+/* The escaping, one byte at a time. */
+static void reference(char *out, const unsigned char *s, size_t n) {
+    char *o = out;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\')
+            o += sprintf(o, "\\%c", c);
+        else if (c == '\n')
+            o += sprintf(o, "\\n");
+        else if (c == '\r')
+            o += sprintf(o, "\\r");
+        else if (c == '\t')
+            o += sprintf(o, "\\t");
+        else if (c < 0x20)
+            o += sprintf(o, "\\u%04x", c);
+        else
+            *o++ = (char)c;
+    }
+    *o++ = '"';
+    *o = '\0';
+}
+
+static void check(const unsigned char *s, size_t n) {
+    char want[6 * 64 + 3];
+    reference(want, s, n);
+    evbus_aws_buf b = {0};
+    cr_assert_eq(evbus_aws_buf_add(&b, "x", 1), 0);
+    cr_assert_eq(evbus_aws_buf_json_str(&b, (const char *)s, n), 0);
+    cr_assert_eq(b.len, 1 + strlen(want));
+    cr_assert_str_eq(b.data + 1, want, "a string of %zu bytes", n);
+    evbus_aws_buf_free(&b);
+}
+
+TestSuite(aws_buf, .timeout = 60);
+
+Test(aws_buf, each_byte_to_escape_at_each_place_of_a_word) {
+    /* Bytes that need escaping, and neighbours of the boundaries the
+     * word-at-a-time check tests (0x1f/0x20, around '"' and '\\', above 0x7f). */
+    const unsigned char special[] = {0x00, 0x01, 0x08, '\t', '\n', '\r', 0x1f, '"', '\\'};
+    const unsigned char plain[] = {0x20, '!', '#', '[', ']', 'a', 0x7f, 0x80, 0xa2, 0xdc, 0xff};
+    unsigned char s[64] = {0};
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof special; k++) {
+                for (size_t i = 0; i < n; i++)
+                    s[i] = plain[(i + k) % sizeof plain];
+                s[at] = special[k];
+                check(s, n);
+                /* and a second one further on, as in "a\"b\"c" */
+                if (at + 3 < n) {
+                    s[at + 3] = special[(k + 1) % sizeof special];
+                    check(s, n);
+                }
+            }
+        }
+        for (size_t i = 0; i < n; i++)
+            s[i] = plain[i % sizeof plain];
+        check(s, n);
+    }
+}
+
+Test(aws_buf, an_envelope_comes_out_as_a_json_string) {
+    const char *env = "{\"version\":\"0\",\"id\":\"e-1\",\"detail-type\":\"T\",\"source\":\"a\","
+                      "\"detail\":{\"path\":\"C:\\\\x\",\"note\":\"tab\\there\"}}";
+    check((const unsigned char *)env, strlen(env));
+}
