@@ -220,6 +220,9 @@ static void decide_failover(rh *s, size_t ti, int64_t now, bool home) {
     } else if (from > 0) {
         snprintf(why, sizeof why, "application state failover: off the primary %s",
                  name_at(s, t, 0));
+    } else if (home) {
+        snprintf(why, sizeof why, "each event to its origin region while usable, else %s",
+                 rc->info.name);
     } else {
         snprintf(why, sizeof why, "%s, the first region of the order, is %s", rc->info.name,
                  region_state(rc));
@@ -228,18 +231,14 @@ static void decide_failover(rh *s, size_t ti, int64_t now, bool home) {
     bool changed = next != cur || !t->started;
     t->first = next;
     t->started = true;
-    evbus_route r = {.mode = home ? EVBUS_ROUTE_ORIGIN : EVBUS_ROUTE_ONE, .first = next};
-    char home_why[200];
+    evbus_route r = {
+        .mode = home ? EVBUS_ROUTE_ORIGIN : EVBUS_ROUTE_ONE, .first = next, .why = why};
     if (home) {
-        snprintf(home_why, sizeof home_why, "origin region while usable; else %s: %s",
-                 name_at(s, t, next), why);
-        r.why = home_why;
-        /* The host skips a route equal to the one it has: no churn. */
+        /* Which origin regions keep their events changes with health alone:
+         * the host skips a route equal to the one it has, so no churn. */
         for (size_t p = 0; p < n && p < EVBUS_ROUTE_MAX_REGIONS; p++)
             r.weight[p] = usable(&s->regions[t->info.regions[p]]);
         changed = true;
-    } else {
-        r.why = why;
     }
     push_route(s, ti, &r, changed);
 }
