@@ -8,11 +8,13 @@
  * `fail_flag` names a file: while it exists, its first word says how every
  * event fails instead ("retry": RETRY as after a 5xx, "fault": TARGET_FAULT
  * as for a connection refused, "hang": no answer, so the batch times out),
- * and each attempt is written "fail TARGET REGION MODE SEQ ID\n". */
+ * and each attempt is written "fail TARGET REGION MODE SEQ ID MONO_MS\n" (MONO_MS:
+ * CLOCK_MONOTONIC in ms, which the tests' tr_now_ms() reads too). */
 #include <evbus/plugin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct state {
     const evbus_host_api *api;
@@ -63,9 +65,12 @@ static evbus_err submit(void *st, const evbus_batch *b) {
     char mode[16];
     failing(s, mode);
     if (mode[0]) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long long mono_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         for (size_t i = 0; i < b->n_events; i++)
-            fprintf(s->out, "fail %s %s %s %llu %s\n", b->target, b->region, mode,
-                    (unsigned long long)b->events[i].sequence, b->events[i].id);
+            fprintf(s->out, "fail %s %s %s %llu %s %lld\n", b->target, b->region, mode,
+                    (unsigned long long)b->events[i].sequence, b->events[i].id, mono_ms);
         fflush(s->out);
         if (strcmp(mode, "hang") == 0)
             return EVBUS_OK; /* never answered: the host's delivery_timeout ends it */
