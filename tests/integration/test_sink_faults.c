@@ -453,6 +453,7 @@ ParameterizedTest(fault_param *p, faults, nothing_acked_lost_nothing_delivered_s
     /* A short timeout, and answers that much later, for the sink's calls. */
     int timeout_s = fc->timeout_s && sk->short_timeout_s ? sk->short_timeout_s : fc->timeout_s;
     int delay_ms = fc->delay_ms + (timeout_s - fc->timeout_s) * 1000;
+    cr_log_info("%s: %s", sk->name, fc->name); /* which row, in --verbose output */
     setup(sk, timeout_s, NULL);
     run_evbusd();
     cr_assert(fault_proxy_set(&proxy, fc->mode, fc->count, delay_ms));
