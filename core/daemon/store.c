@@ -56,6 +56,7 @@ struct evbus__store {
      * total, and the window they had, published under counts_lock. */
     uint64_t ids_early, ids_early_logged;
     int64_t early_window_ms, early_log_ms;
+    bool meta_unsynced; /* the last commit skipped its meta page's sync (may_undo) */
 };
 
 void evbus__store_set_retention(evbus__store *s, int64_t retention_ms, uint32_t n_targets) {
@@ -756,6 +757,21 @@ static void warn_ids_early(evbus__store *s, int64_t window_ms, int64_t mono_ms) 
     s->early_log_ms = mono_ms;
 }
 
+/* True when a commit holding only `res` may skip the meta page's sync
+ * (store.h: may_undo): undoing it after a system crash only makes entries
+ * pending again, to be delivered again, and never loses an acked event nor
+ * anything an operator was told is done (replays, drops, routing state). */
+static bool undo_only_redelivers(const evbus__store_results *res, size_t n_items) {
+    if (!res || !res->may_undo || n_items > 0 || res->n == 0)
+        return false;
+    for (size_t i = 0; i < res->n; i++) {
+        evbus__delivery o = res->v[i].outcome;
+        if (o != EVBUS__DELIVERED && o != EVBUS__RETRY && o != EVBUS__DEAD)
+            return false;
+    }
+    return true;
+}
+
 /* One attempt at appending items[0..n). Returns an LMDB code; on success every
  * item's outcome is set. */
 static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
@@ -883,10 +899,20 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     if (s->retention_ms > 0 &&
         (mrc = sweep_retained(s, txn, now_ms - s->retention_ms, 2 * n + (res ? res->n : 0) + 16)))
         goto abort;
+    /* LMDB reads MDB_NOMETASYNC when the commit writes the meta page, and
+     * only this thread writes, so it applies to this commit alone. It is
+     * documented as changeable at any time (lmdb.h, mdb_env_open). */
+    bool lazy = undo_only_redelivers(res, n);
+    if (lazy)
+        mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
     mrc = mdb_txn_commit(txn);
+    if (lazy)
+        mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
     txn = NULL;
     if (mrc)
         goto abort;
+    /* A synced commit makes every earlier one durable too. */
+    s->meta_unsynced = lazy;
     s->next_seq = seq;
     if (n_early) {
         pthread_mutex_lock(&s->counts_lock);
@@ -923,7 +949,7 @@ static size_t record_in_parts(evbus__store *s, const evbus__store_results *res, 
     for (size_t part = len / 2, at = off; at < off + len; at += part) {
         if (part > off + len - at)
             part = off + len - at;
-        evbus__store_results sub = {res->v + at, part, res->n_targets, 0};
+        evbus__store_results sub = {res->v + at, part, res->n_targets, 0, res->may_undo};
         int mrc = append_txn(s, NULL, 0, &sub, now_ms, expire_before_ms, 0, mono_ms);
         size_t got = part;
         if (mrc && evbus__space_classify(&s->space, mrc, mono_ms))
@@ -1020,6 +1046,22 @@ static int read_cursor(evbus__store *s, int db, MDB_txn **txn, MDB_cursor **cur)
         return -1;
     }
     return 0;
+}
+
+bool evbus__store_unsynced(const evbus__store *s) {
+    return s->meta_unsynced;
+}
+
+evbus_err evbus__store_sync(evbus__store *s) {
+    if (!s->meta_unsynced)
+        return EVBUS_OK;
+    int mrc = mdb_env_sync(s->env, 1);
+    if (mrc) {
+        EVBUS_LOG_W("store", "cannot sync the store: %s", mdb_strerror(mrc));
+        return EVBUS_EIO;
+    }
+    s->meta_unsynced = false;
+    return EVBUS_OK;
 }
 
 evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out) {

@@ -191,7 +191,7 @@ Test(store, retention_keeps_delivered_events_until_their_time_is_up) {
                            .n_targets = 1};
     cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
     evbus__store_result done = {.target = 0, .seq = a.seq, .outcome = EVBUS__DELIVERED};
-    evbus__store_results res = {&done, 1, 1, 0};
+    evbus__store_results res = {&done, 1, 1, 0, false};
     cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 1500, 0, 0), EVBUS_OK);
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
@@ -218,7 +218,7 @@ static int note_owed(void *arg, uint64_t seq, uint32_t owed) {
 }
 
 static void apply(evbus__store_result r) {
-    evbus__store_results res = {&r, 1, 1, 0};
+    evbus__store_results res = {&r, 1, 1, 0, false};
     cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
     cr_assert_eq(res.n_recorded, 1);
 }
