@@ -672,8 +672,9 @@ static void print_header(const options *o) {
            "on a\n         shared machine other work takes from both sides: compare the "
            "ratio, measured\n         in the same run, rather than events/s across runs\n");
     const char *fs = bench_fs_name(o->tmpdir);
-    printf("storage: run directories in %s (%s)%s; evbusd commits each batch's results\n"
-           "         (fsync) before its place in max_in_flight is free again\n",
+    printf("storage: run directories in %s (%s)%s; a finished batch frees its place in\n"
+           "         max_in_flight at once, and up to as many more wait for the commit (fsync)\n"
+           "         of their results\n",
            o->tmpdir, fs, strcmp(fs, "tmpfs") == 0 ? " -- WARNING: fsync is free on tmpfs" : "");
     printf("events:  %zu B (id + source + detail type + detail); each sink's largest request "
            "(SQS:\n         10 entries); %u requests in flight (the target's max_in_flight and "

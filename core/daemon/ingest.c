@@ -34,6 +34,12 @@
  * when no batch comes to carry them. */
 #define RESULTS_RETRY_MS 250
 
+/* A commit of delivery results alone may leave its meta page unsynced
+ * (store.h: may_undo) until the next commit; with nothing more to commit for
+ * this long, the writer syncs it, so that an idle evbusd holds nothing a
+ * power loss could undo. */
+#define SYNC_IDLE_MS 100
+
 typedef struct request {
     zmq_msg_t identity;
     bool delimited; /* REQ-style empty frame between identity and payload */
@@ -276,12 +282,16 @@ static void *writer_main(void *arg) {
         /* Results and audit events waiting for space are tried again on
          * their own, too. */
         bool waiting = ing->n_msgs || evbus__audit_waiting(ing->audit);
-        if (zmq_poll(items, 2, waiting ? RESULTS_RETRY_MS : -1) < 0) {
+        bool unsynced = evbus__store_unsynced(ing->store);
+        int ready = zmq_poll(items, 2, waiting ? RESULTS_RETRY_MS : unsynced ? SYNC_IDLE_MS : -1);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             EVBUS_LOG_E("ingest", "writer poll failed: %s", zmq_strerror(errno));
             break;
         }
+        if (ready == 0 && unsynced)
+            evbus__store_sync(ing->store);
         batch *b = NULL;
         if ((items[0].revents & ZMQ_POLLIN) &&
             zmq_recv(ing->wpipe, &b, sizeof b, ZMQ_DONTWAIT) == (int)sizeof b && !b)
@@ -290,6 +300,13 @@ static void *writer_main(void *arg) {
         evbus__store_results res = {0};
         if (gather_results(ing, &res))
             res.n = 0;
+        /* A commit of delivery results alone may be undone by a power loss
+         * (the store checks that it holds nothing else): that only delivers
+         * those events again, and it halves the flushes of the commits that
+         * pace delivery when nothing is being published (their latency
+         * bounds how fast the unconfirmed batches of a target's window come
+         * back, dispatch_internal.h). */
+        res.may_undo = true;
         evbus_err rc = EVBUS_OK;
         bool new_pending = false;
         int64_t now = b ? b->now_ms : evbus__now_wall_ms();
@@ -334,6 +351,7 @@ static void *writer_main(void *arg) {
                                 now - ing->cfg->dedup_window_ms, ing->cfg->max_backlog) == EVBUS_OK)
             evbus__audit_done(ing->audit, NULL, 0);
     }
+    evbus__store_sync(ing->store); /* a clean stop leaves nothing to undo */
     return_results(ing, true);
     return NULL;
 }

@@ -56,6 +56,11 @@ struct evbus__store {
      * total, and the window they had, published under counts_lock. */
     uint64_t ids_early, ids_early_logged;
     int64_t early_window_ms, early_log_ms;
+    bool meta_unsynced; /* the last commit skipped its meta page's sync (may_undo) */
+    /* Within one write transaction: whether the retry and dead-letter
+     * sub-databases may hold entries. Mostly they hold none, and a delivered
+     * result then needs no lookup in them (apply_result). */
+    bool may_retry, may_dead;
 };
 
 void evbus__store_set_retention(evbus__store *s, int64_t retention_ms, uint32_t n_targets) {
@@ -215,17 +220,19 @@ static int del_if_present(MDB_txn *txn, MDB_dbi dbi, MDB_val *k) {
 }
 
 /* Removes the event record once no target has it pending or dead-lettered
- * (the dedup log keeps its id for the dedup window regardless). */
-static int release_event(evbus__store *s, MDB_txn *txn, uint64_t seq, uint32_t n_targets) {
+ * (the dedup log keeps its id for the dedup window regardless). `gone`: a
+ * target whose pending entry this transaction has just removed (UINT32_MAX:
+ * none), which needs no lookup. */
+static int release_event(evbus__store *s, MDB_txn *txn, uint64_t seq, uint32_t n_targets,
+                         uint32_t gone) {
     for (uint32_t t = 0; t < n_targets; t++) {
         unsigned char k[12];
         target_key(k, t, seq);
         MDB_val kv = {sizeof k, k}, v;
-        int mrc = mdb_get(txn, s->dbi[DB_PENDING], &kv, &v);
-        if (mrc != MDB_NOTFOUND)
+        int mrc;
+        if (t != gone && (mrc = mdb_get(txn, s->dbi[DB_PENDING], &kv, &v)) != MDB_NOTFOUND)
             return mrc == 0 ? 0 : mrc;
-        mrc = mdb_get(txn, s->dbi[DB_DLQ], &kv, &v);
-        if (mrc != MDB_NOTFOUND)
+        if (s->may_dead && (mrc = mdb_get(txn, s->dbi[DB_DLQ], &kv, &v)) != MDB_NOTFOUND)
             return mrc == 0 ? 0 : mrc;
     }
     if (s->retention_ms > 0)
@@ -312,6 +319,7 @@ static int put_dead_regions(evbus__store *s, MDB_txn *txn, MDB_val *kv,
     memcpy(reason + len, add, alen);
     len += alen;
     MDB_val vv = {12 + len + 5, NULL};
+    s->may_dead = true;
     if ((mrc = mdb_put(txn, s->dbi[DB_DLQ], kv, &vv, MDB_RESERVE)))
         return mrc;
     unsigned char *p = vv.mv_data;
@@ -371,9 +379,9 @@ static int apply_regions(evbus__store *s, MDB_txn *txn, const evbus__store_resul
     if ((mrc = mdb_del(txn, s->dbi[DB_PENDING], kv, NULL)))
         return mrc;
     count_change(s, r->target, -1);
-    if ((mrc = del_if_present(txn, s->dbi[DB_RETRY], kv)))
+    if (s->may_retry && (mrc = del_if_present(txn, s->dbi[DB_RETRY], kv)))
         return mrc;
-    return release_event(s, txn, r->seq, n_targets);
+    return release_event(s, txn, r->seq, n_targets, r->target);
 }
 
 static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result *r,
@@ -418,7 +426,7 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
         if (mrc)
             return mrc;
         if (r->outcome == EVBUS__DROP)
-            return release_event(s, txn, r->seq, n_targets);
+            return release_event(s, txn, r->seq, n_targets, UINT32_MAX);
         if (regions)
             return put_owed(s, txn, &kv, r->target, regions, r->due_ms);
         unsigned char pv[8];
@@ -434,6 +442,7 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
         put_be32(v, r->attempts);
         evbus__put_be64(v + 4, (uint64_t)r->due_ms);
         MDB_val vv = {sizeof v, v};
+        s->may_retry = true;
         return mdb_put(txn, s->dbi[DB_RETRY], &kv, &vv, 0);
     }
     mrc = mdb_del(txn, s->dbi[DB_PENDING], &kv, NULL);
@@ -441,9 +450,10 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
         count_change(s, r->target, -1);
     else if (mrc != MDB_NOTFOUND)
         return mrc;
-    if ((mrc = del_if_present(txn, s->dbi[DB_RETRY], &kv)))
+    if (s->may_retry && (mrc = del_if_present(txn, s->dbi[DB_RETRY], &kv)))
         return mrc;
     if (r->outcome == EVBUS__DEAD) {
+        s->may_dead = true;
         const char *reason = r->reason ? r->reason : "";
         size_t rlen = strnlen(reason, 1024);
         MDB_val vv = {12 + rlen, NULL};
@@ -454,7 +464,7 @@ static int apply_result(evbus__store *s, MDB_txn *txn, const evbus__store_result
         memcpy((char *)vv.mv_data + 12, reason, rlen);
         return 0;
     }
-    return release_event(s, txn, r->seq, n_targets);
+    return release_event(s, txn, r->seq, n_targets, r->target);
 }
 
 static int take_lock(const char *dir, char *err, size_t errlen) {
@@ -756,6 +766,35 @@ static void warn_ids_early(evbus__store *s, int64_t window_ms, int64_t mono_ms) 
     s->early_log_ms = mono_ms;
 }
 
+/* True when a commit holding only `res` may skip the meta page's sync
+ * (store.h: may_undo): undoing it after a system crash only makes entries
+ * pending again, to be delivered again, and never loses an acked event nor
+ * anything an operator was told is done (replays, drops, routing state). */
+static bool undo_only_redelivers(const evbus__store_results *res, size_t n_items) {
+    if (!res || !res->may_undo || n_items > 0 || res->n == 0)
+        return false;
+    for (size_t i = 0; i < res->n; i++) {
+        evbus__delivery o = res->v[i].outcome;
+        if (o != EVBUS__DELIVERED && o != EVBUS__RETRY && o != EVBUS__DEAD)
+            return false;
+    }
+    return true;
+}
+
+/* Whether the retry and dead-letter sub-databases hold anything now (see
+ * may_retry in evbus__store). */
+static int note_retries_and_dead(evbus__store *s, MDB_txn *txn) {
+    MDB_stat st;
+    int mrc = mdb_stat(txn, s->dbi[DB_RETRY], &st);
+    if (mrc)
+        return mrc;
+    s->may_retry = st.ms_entries > 0;
+    if ((mrc = mdb_stat(txn, s->dbi[DB_DLQ], &st)))
+        return mrc;
+    s->may_dead = st.ms_entries > 0;
+    return 0;
+}
+
 /* One attempt at appending items[0..n). Returns an LMDB code; on success every
  * item's outcome is set. */
 static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
@@ -771,6 +810,8 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     for (size_t i = 0; i < s->n_counted; i++)
         s->delta[i] = 0;
     /* Results first: they mostly free space the new events may need. */
+    if (res && res->n && (mrc = note_retries_and_dead(s, txn)))
+        goto abort;
     for (size_t i = 0; res && i < res->n; i++)
         if ((mrc = apply_result(s, txn, &res->v[i], res->n_targets)))
             goto abort;
@@ -883,10 +924,20 @@ static int append_txn(evbus__store *s, evbus__store_item *items, size_t n,
     if (s->retention_ms > 0 &&
         (mrc = sweep_retained(s, txn, now_ms - s->retention_ms, 2 * n + (res ? res->n : 0) + 16)))
         goto abort;
+    /* LMDB reads MDB_NOMETASYNC when the commit writes the meta page, and
+     * only this thread writes, so it applies to this commit alone. It is
+     * documented as changeable at any time (lmdb.h, mdb_env_open). */
+    bool lazy = undo_only_redelivers(res, n);
+    if (lazy)
+        mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
     mrc = mdb_txn_commit(txn);
+    if (lazy)
+        mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
     txn = NULL;
     if (mrc)
         goto abort;
+    /* A synced commit makes every earlier one durable too. */
+    s->meta_unsynced = lazy;
     s->next_seq = seq;
     if (n_early) {
         pthread_mutex_lock(&s->counts_lock);
@@ -923,7 +974,7 @@ static size_t record_in_parts(evbus__store *s, const evbus__store_results *res, 
     for (size_t part = len / 2, at = off; at < off + len; at += part) {
         if (part > off + len - at)
             part = off + len - at;
-        evbus__store_results sub = {res->v + at, part, res->n_targets, 0};
+        evbus__store_results sub = {res->v + at, part, res->n_targets, 0, res->may_undo};
         int mrc = append_txn(s, NULL, 0, &sub, now_ms, expire_before_ms, 0, mono_ms);
         size_t got = part;
         if (mrc && evbus__space_classify(&s->space, mrc, mono_ms))
@@ -1020,6 +1071,22 @@ static int read_cursor(evbus__store *s, int db, MDB_txn **txn, MDB_cursor **cur)
         return -1;
     }
     return 0;
+}
+
+bool evbus__store_unsynced(const evbus__store *s) {
+    return s->meta_unsynced;
+}
+
+evbus_err evbus__store_sync(evbus__store *s) {
+    if (!s->meta_unsynced)
+        return EVBUS_OK;
+    int mrc = mdb_env_sync(s->env, 1);
+    if (mrc) {
+        EVBUS_LOG_W("store", "cannot sync the store: %s", mdb_strerror(mrc));
+        return EVBUS_EIO;
+    }
+    s->meta_unsynced = false;
+    return EVBUS_OK;
 }
 
 evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out) {

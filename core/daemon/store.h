@@ -20,6 +20,7 @@
 #ifndef EVBUS_STORE_H
 #define EVBUS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +92,16 @@ typedef struct evbus__store_results {
     uint32_t n_targets; /* targets configured: an event record is removed when
                            none of them has it pending or dead-lettered */
     size_t n_recorded;  /* out: how many leading results are durable */
+    /* in: the caller accepts that a system crash (power loss, a kernel
+     * crash; not a crash of evbusd, which the page cache survives) undoes
+     * the commit when it holds only results whose loss means delivering
+     * again: DELIVERED, RETRY and DEAD, no item. Such a commit then skips
+     * the sync of LMDB's meta page (MDB_NOMETASYNC: data pages are still
+     * synced, the store stays consistent, and the next commit of any kind,
+     * or evbus__store_sync, makes it durable): one device flush instead of
+     * two. So at most the last commit can be undone. Commits holding
+     * events, or any other result, are always fully synced. */
+    bool may_undo;
 } evbus__store_results;
 
 typedef struct evbus__store_stats {
@@ -126,9 +137,9 @@ void evbus__store_close(evbus__store **s);
 
 /* Appends a batch in one write transaction (group commit), applies delivery
  * results `res` (may be NULL) in the same transaction, and returns only
- * after the commit is on disk. Items are handled in order; a later item with
- * the id of an earlier one in the same batch is a DUPLICATE of it. Ids whose
- * dedup window ended before `expire_before_ms` are forgotten along the way.
+ * after the commit is on disk (see res->may_undo for the one exception). Items are handled in
+ * order; a later item with the id of an earlier one in the same batch is a DUPLICATE of it. Ids
+ * whose dedup window ended before `expire_before_ms` are forgotten along the way.
  *
  * A store short of space keeps working (store_space.h): events stop being
  * stored once the map, less a reserve kept for delivery results, is used
@@ -148,6 +159,15 @@ void evbus__store_close(evbus__store **s);
 evbus_err evbus__store_append(evbus__store *s, evbus__store_item *items, size_t n,
                               evbus__store_results *res, int64_t now_ms, int64_t expire_before_ms,
                               uint64_t max_backlog);
+
+/* True when the last commit was one that may be undone by a system crash
+ * (res->may_undo): nothing has synced it yet. Writer thread only. */
+bool evbus__store_unsynced(const evbus__store *s);
+
+/* Makes every commit so far durable: syncs what the last commit left
+ * unsynced (res->may_undo); nothing to do otherwise. EVBUS_EIO (logged) when
+ * the sync fails. Writer thread only. */
+evbus_err evbus__store_sync(evbus__store *s);
 
 /* Counters, read in a short read transaction. */
 evbus_err evbus__store_stats_get(evbus__store *s, evbus__store_stats *out);

@@ -191,7 +191,7 @@ Test(store, retention_keeps_delivered_events_until_their_time_is_up) {
                            .n_targets = 1};
     cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
     evbus__store_result done = {.target = 0, .seq = a.seq, .outcome = EVBUS__DELIVERED};
-    evbus__store_results res = {&done, 1, 1, 0};
+    evbus__store_results res = {&done, 1, 1, 0, false};
     cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 1500, 0, 0), EVBUS_OK);
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
@@ -218,7 +218,7 @@ static int note_owed(void *arg, uint64_t seq, uint32_t owed) {
 }
 
 static void apply(evbus__store_result r) {
-    evbus__store_results res = {&r, 1, 1, 0};
+    evbus__store_results res = {&r, 1, 1, 0, false};
     cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
     cr_assert_eq(res.n_recorded, 1);
 }
@@ -328,4 +328,59 @@ Test(store, read_events_finds_each_record_whatever_the_order) {
         evbus__store_read_events(store, seqs, sizeof seqs / sizeof seqs[0], collect_read, seen),
         EVBUS_OK);
     cr_assert_str_eq(seen, "0=r1;1=r2;2=r3;3=r5;5=r6;7=r2;8=r2;9=r4;11=r6;");
+}
+
+static int count_retries(void *arg, uint32_t target, uint64_t seq, uint32_t attempts,
+                         int64_t due_ms) {
+    (void)target, (void)seq, (void)attempts, (void)due_ms;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Results for an event two targets take: a delivered result removes the
+ * target's scheduled retry, and the record stays while the other target
+ * has it pending or dead-lettered, also when both results are in one
+ * commit; it goes with the last of them. */
+Test(store, the_record_stays_while_another_target_needs_it) {
+    static const uint32_t both[2] = {0, 1};
+    evbus__store_item a = item("a", "ra"), b = item("b", "rb");
+    a.targets = b.targets = both;
+    a.n_targets = b.n_targets = 2;
+    cr_assert_eq(evbus__store_append(store, &a, 1, NULL, 1000, 0, 0), EVBUS_OK);
+    cr_assert_eq(evbus__store_append(store, &b, 1, NULL, 1000, 0, 0), EVBUS_OK);
+    evbus__store_result r[2];
+    evbus__store_results res = {r, 1, 2, 0, true};
+    evbus__store_stats st;
+    int retries = 0;
+
+    r[0] = (evbus__store_result){
+        .target = 0, .seq = a.seq, .outcome = EVBUS__RETRY, .attempts = 1, .due_ms = 9000};
+    cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
+    evbus__store_foreach_retry(store, count_retries, &retries);
+    cr_assert_eq(retries, 1);
+    r[0] = (evbus__store_result){.target = 0, .seq = a.seq, .outcome = EVBUS__DELIVERED};
+    cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
+    retries = 0;
+    evbus__store_foreach_retry(store, count_retries, &retries);
+    cr_assert_eq(retries, 0, "delivered: its retry is gone");
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.events, 2, "target 1 still has a pending");
+    r[0] = (evbus__store_result){.target = 1, .seq = a.seq, .outcome = EVBUS__DELIVERED};
+    cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.events, 1, "a: delivered to both, its record is gone");
+
+    /* One commit: b dead for target 1, then delivered to target 0. */
+    r[0] = (evbus__store_result){.target = 1, .seq = b.seq, .outcome = EVBUS__DEAD, .reason = "no"};
+    r[1] = (evbus__store_result){.target = 0, .seq = b.seq, .outcome = EVBUS__DELIVERED};
+    res.n = 2;
+    cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.pending, 0);
+    cr_assert_eq(st.events, 1, "b is a dead letter of target 1: its record stays");
+    r[0] = (evbus__store_result){.target = 1, .seq = b.seq, .outcome = EVBUS__DROP};
+    res.n = 1;
+    cr_assert_eq(evbus__store_append(store, NULL, 0, &res, 2000, 0, 0), EVBUS_OK);
+    evbus__store_stats_get(store, &st);
+    cr_assert_eq(st.events, 0, "dropped: nothing needs b any more");
 }

@@ -85,7 +85,7 @@ ParameterizedTest(size_t *size, store_space, full_map_drains_and_accepts_again) 
     evbus__store_result *res = calloc(n_seqs, sizeof *res);
     for (size_t i = 0; i < n_seqs; i++)
         res[i] = (evbus__store_result){.target = 0, .seq = seqs[i], .outcome = EVBUS__DELIVERED};
-    evbus__store_results r = {res, n_seqs, 1, 0};
+    evbus__store_results r = {res, n_seqs, 1, 0, false};
     cr_assert_eq(evbus__store_append(store, NULL, 0, &r, 2000, 0, 0), EVBUS_OK);
     cr_assert_eq(r.n_recorded, n_seqs, "only %zu of %zu results recorded", r.n_recorded, n_seqs);
     free(res);
@@ -117,7 +117,7 @@ Test(store_space, full_map_still_records_dead_letters) {
                                        .attempts = 8,
                                        .reason = "Throttled: a reason of some length, as sinks "
                                                  "give them, naming what went wrong"};
-    evbus__store_results r = {res, n, 1, 0};
+    evbus__store_results r = {res, n, 1, 0, false};
     cr_assert_eq(evbus__store_append(store, NULL, 0, &r, 2000, 0, 0), EVBUS_OK);
     cr_assert_eq(r.n_recorded, n);
 }
