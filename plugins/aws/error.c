@@ -224,6 +224,17 @@ static no_answer why_no_answer(int curl_code) {
     }
 }
 
+static const struct {
+    const char *code, *hint;
+} no_answer_text[] = {
+    [LOCAL] = {"TransferError", ""},
+    [UNREACHABLE] = {"Unreachable", "check the endpoint, the network and (for TLS) ca_file"},
+    [TIMEOUT] = {"Timeout", "the endpoint did not answer within the target's timeout: check it "
+                            "and the network, or raise timeout"},
+    [CUT] = {"ConnectionLost", "the connection closed without an answer: check the endpoint and "
+                               "any proxy or load balancer in between"},
+};
+
 void evbus_aws_classify(evbus_aws_result *r, const evbus_aws_answer_headers *h) {
     r->code[0] = r->hint[0] = '\0';
     r->expired = 0;
@@ -231,30 +242,10 @@ void evbus_aws_classify(evbus_aws_result *r, const evbus_aws_answer_headers *h) 
     if (r->curl_code != CURLE_OK) {
         /* The request may or may not have landed (a timeout, a cut
          * answer): a resend is what the service's own dedup is for. */
-        r->fault = EVBUS_AWS_TARGET_FAULT;
-        switch (why_no_answer(r->curl_code)) {
-        case UNREACHABLE:
-            snprintf(r->code, sizeof r->code, "Unreachable");
-            snprintf(r->hint, sizeof r->hint,
-                     "check the endpoint, the network and (for TLS) ca_file");
-            break;
-        case TIMEOUT:
-            snprintf(r->code, sizeof r->code, "Timeout");
-            snprintf(r->hint, sizeof r->hint,
-                     "the endpoint did not answer within the target's timeout: check it and the "
-                     "network, or raise timeout");
-            break;
-        case CUT:
-            snprintf(r->code, sizeof r->code, "ConnectionLost");
-            snprintf(r->hint, sizeof r->hint,
-                     "the connection closed without an answer: check the endpoint and any proxy "
-                     "or load balancer in between");
-            break;
-        case LOCAL:
-            r->fault = EVBUS_AWS_TRANSIENT;
-            snprintf(r->code, sizeof r->code, "TransferError");
-            break;
-        }
+        no_answer why = why_no_answer(r->curl_code);
+        r->fault = why == LOCAL ? EVBUS_AWS_TRANSIENT : EVBUS_AWS_TARGET_FAULT;
+        snprintf(r->code, sizeof r->code, "%s", no_answer_text[why].code);
+        snprintf(r->hint, sizeof r->hint, "%s", no_answer_text[why].hint);
         return;
     }
     if (r->status >= 200 && r->status < 300) {

@@ -34,12 +34,7 @@ static void stop(void) {
     evbus_client_destroy(&client);
     harness_cleanup(&h);
     fault_proxy_stop(&proxy);
-    if (proxy_dir[0] && !getenv("EVBUS_KEEP_TEST_DIRS")) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", proxy_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", proxy_dir);
-    }
+    harness_remove_dir(proxy_dir);
     moto_stop(&server[0]);
     moto_stop(&server[1]);
 }

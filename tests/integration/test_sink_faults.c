@@ -243,12 +243,7 @@ static void stop(void) {
     harness_cleanup(&h);
     fault_proxy_stop(&proxy);
     moto_stop(&m);
-    if (dir[0] && !getenv("EVBUS_KEEP_TEST_DIRS")) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    }
+    harness_remove_dir(dir);
 }
 
 TestSuite(faults, .fini = stop, .timeout = 90);

@@ -137,16 +137,20 @@ void harness_kill9(harness *h) {
     h->pid = 0;
 }
 
+void harness_remove_dir(char *dir) {
+    if (dir[0] && getenv("EVBUS_KEEP_TEST_DIRS") == NULL) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    }
+    dir[0] = '\0';
+}
+
 void harness_cleanup(harness *h) {
     if (h->pid > 0)
         harness_kill9(h);
-    if (h->dir[0] && getenv("EVBUS_KEEP_TEST_DIRS") == NULL) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", h->dir);
-    }
-    h->dir[0] = '\0';
+    harness_remove_dir(h->dir);
 }
 
 int harness_run(const char *cmd, char *out, size_t outlen) {

@@ -39,6 +39,10 @@ void harness_kill9(harness *h);
 /* Stops the daemon if running and removes the directory. */
 void harness_cleanup(harness *h);
 
+/* Removes `dir`, a directory the test made itself (mkdtemp), unless
+ * EVBUS_KEEP_TEST_DIRS is set, and empties the string; "" is a no-op. */
+void harness_remove_dir(char *dir);
+
 /* Path of a built binary ("evbusd", "evbus") from EVBUS_BIN_DIR. */
 const char *harness_bin(const char *name);
 
