@@ -201,6 +201,12 @@ static void arena_free(void *data, void *ptr) {
     (void)ptr;
 }
 
+static void flight_destroy(flight *f) {
+    evbus__arena_destroy(&f->arena);
+    free(f->envelopes.data);
+    free(f);
+}
+
 static void flight_free(evbus__dispatch *d, flight *f) {
     if (f->b)
         evbus__batch_table_release(d->batches, f->b, evbus__now_mono_ms());
@@ -213,9 +219,7 @@ static void flight_free(evbus__dispatch *d, flight *f) {
         d->n_spare++;
         return;
     }
-    evbus__arena_destroy(&f->arena);
-    free(f->envelopes.data);
-    free(f);
+    flight_destroy(f);
 }
 
 /* An empty flight: a spare one (its memory kept), or a new one. */
@@ -1183,9 +1187,7 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     while (d->spare) {
         flight *f = d->spare;
         d->spare = f->next;
-        evbus__arena_destroy(&f->arena);
-        free(f->envelopes.data);
-        free(f);
+        flight_destroy(f);
     }
     evbus__replicate_free(d);
     evbus__batch_table_destroy(&d->batches);
