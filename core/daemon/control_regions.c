@@ -291,8 +291,10 @@ static json_t *change_app(evbus__control_regions *r, json_t *req, const char *cm
                 continue;
             }
             snprintf(kv[0], sizeof kv[0], "app/%s=%s", name, next);
-            snprintf(kv[1], sizeof kv[1], "failback/%s=%lld", name,
-                     (long long)evbus__now_wall_ms());
+            /* Who asked is kept with the request: a failback applied only
+             * after a restart is still audited as theirs. */
+            snprintf(kv[1], sizeof kv[1], "failback/%s=%lld by %s", name,
+                     (long long)evbus__now_wall_ms(), a->who ? a->who : "unknown");
             const char *const pairs[] = {kv[0], kv[1]};
             char command[200];
             snprintf(command, sizeof command, "evbus region %s%s%s", cmd, target ? " -t " : "",

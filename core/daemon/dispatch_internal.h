@@ -96,8 +96,9 @@ struct evbus__target {
     /* An operator's failback stored before a restart, never told to the
      * selector (a crash between its commit and its application). */
     bool failback_unapplied;
-    bool held;         /* nothing is dispatched: fenced, or no region on */
-    size_t route_inst; /* ROUTE_ONE: the instance every batch goes to */
+    char failback_by[128]; /* who asked for it ("" unknown: stored before evbus 0.3) */
+    bool held;             /* nothing is dispatched: fenced, or no region on */
+    size_t route_inst;     /* ROUTE_ONE: the instance every batch goes to */
     uint32_t eff_weight[EVBUS_ROUTE_MAX_REGIONS]; /* WEIGHTED: per position, 0 when off */
     int64_t wrr[EVBUS_ROUTE_MAX_REGIONS];         /* smooth weighted round robin state */
     bool live;                                    /* every instance started */

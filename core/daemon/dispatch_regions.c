@@ -10,8 +10,8 @@
  * ("KEY=VALUE" in the state sub-database):
  *   control/REGION  on | off                     (operators)
  *   app/TARGET      active | failover | fenced:PREVIOUS   (operators)
- *   failback/TARGET the time of the request      (operators; " applied" appended
- *                                                 once the selector was told)
+ *   failback/TARGET TIME [by WHO]                (operators: when, and who asked;
+ *                                                 " applied" once the selector was told)
  *   health/REGION   healthy | unhealthy | unknown (the selector)
  *   route/TARGET    MODE FIRST-REGION W1,W2,...   (the selector)
  * Operators' changes come back from the writer once durable and take
@@ -225,6 +225,16 @@ static void parse_app(evbus__target *t, const char *v) {
     }
 }
 
+/* A stored failback request ("TIME [by WHO]", " applied" once the selector
+ * was told): whether it still waits, and who asked, so that the route
+ * change it makes after a restart is audited as theirs. */
+static void parse_failback(evbus__target *t, const char *value) {
+    t->failback_unapplied = !strstr(value, " applied");
+    const char *by = strstr(value, " by ");
+    snprintf(t->failback_by, sizeof t->failback_by, "%s",
+             t->failback_unapplied && by ? by + 4 : "");
+}
+
 static void on_state(void *arg, const char *key, const char *value) {
     evbus__dispatch *d = ((loading *)arg)->d;
     const char *slash = strchr(key, '/');
@@ -243,7 +253,7 @@ static void on_state(void *arg, const char *key, const char *value) {
     else if (strncmp(key, "route/", 6) == 0 && ti >= 0 && routed(&d->targets[ti]))
         parse_route(d, &d->targets[ti], value);
     else if (strncmp(key, "failback/", 9) == 0 && ti >= 0 && routed(&d->targets[ti]))
-        d->targets[ti].failback_unapplied = !strstr(value, " applied");
+        parse_failback(&d->targets[ti], value);
 }
 
 /* A target's order of preference: its primary:, then the top-level list's
@@ -376,7 +386,13 @@ evbus_err evbus__regions_start_selector(evbus__dispatch *d, char *err, size_t er
                         "target %s: the failback an operator asked for before the restart was "
                         "not applied then: applying it now",
                         d->targets[i].cfg->name);
+            /* As when the change came back from the writer: the route it
+             * makes is audited as the operator's (route_audit). */
+            snprintf(d->asked_by, sizeof d->asked_by, "%s", d->targets[i].failback_by);
+            d->asked_target = (long)i;
             failback_applied(d, &d->targets[i]);
+            d->asked_by[0] = '\0';
+            d->asked_target = -1;
         }
     return EVBUS_OK;
 }

@@ -364,3 +364,25 @@ void tr_wait_status(const char *want) {
     }
     TR_FAIL("'%s' not in `evbus region status` within 15 s", want);
 }
+
+void tr_fail_over_and_recover(void) {
+    tr_wait_status("us-east-1        on       healthy");
+    atomic_store(&tr_east.healthy, 0);
+    tr_publish_until("us-west-2", tr_now_ms());
+    atomic_store(&tr_east.healthy, 1);
+    tr_wait_status("us-east-1        on       healthy");
+}
+
+void tr_restart_with_state(const char *key, const char *value) {
+    cr_assert_eq(harness_stop(&tr_h), 0);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "printf '%%s\\n%%s\\n' '%s' '%s' | mdb_load -T -s state '%s/data' 2>&1", key, value,
+             tr_h.dir);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    evbus_client_destroy(&tr_client);
+    cr_assert(harness_start(&tr_h), "log: %s", tr_h.log);
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    cr_assert_eq(evbus_client_new(tr_h.endpoint, &o, &tr_client), EVBUS_OK);
+}

@@ -102,6 +102,16 @@ int tr_cli(const char *args, char *out, size_t len);
 /* Waits (up to 15 s) until `evbus region status` shows `want`. */
 void tr_wait_status(const char *want);
 
+/* With us-east-1 healthy: fails its checks until traffic has moved to
+ * us-west-2, then passes them again until us-east-1 shows healthy (where
+ * traffic goes then is the target's failback policy's). */
+void tr_fail_over_and_recover(void);
+
+/* Stops evbusd, writes KEY=VALUE into its store's `state` sub-database (as a
+ * crash between two commits could leave it), starts it again and connects
+ * the producer anew. */
+void tr_restart_with_state(const char *key, const char *value);
+
 /* Prints to stderr what explains a failure: `why`, the end of evbusd's log,
  * `evbus status` and `evbus dlq list`, and what each region's instance of
  * the test sink got, with the published events no region has. Every tr_*
