@@ -269,6 +269,26 @@ size_t evbus__route_next_position(evbus__target *t);
  * names. */
 size_t evbus__route_origin_position(const evbus__target *t, const char *origin);
 
+/* A target the selector routes: one with regions: and running instances. */
+static inline bool evbus__target_routed(const evbus__target *t) {
+    return t->cfg->regions.n > 0 && t->pref && t->n_instances == t->cfg->n_delivery_regions;
+}
+
+/* Whether the region at position p of t's order is switched on. An
+ * instance outside the router's regions (a target without regions: in a
+ * router whose own region is not listed) has no routing control, so none
+ * holds it. */
+static inline bool evbus__position_on(const evbus__dispatch *d, const evbus__target *t, size_t p) {
+    return t->instances[t->pref[p]].rindex == SIZE_MAX || d->regions[t->pref_region[p]].control_on;
+}
+
+/* "active", "fenced" or "failover" (a static string). */
+const char *evbus__app_state_name(evbus_app_state a);
+
+/* A ring's records, oldest first, into out (EVBUS__RECENT_CHECKS of room);
+ * returns how many. */
+size_t evbus__check_ring_copy(const evbus__check_ring *g, evbus__check_record *out);
+
 /* The selector services of the host table (region_count ... set_route). */
 void evbus__regions_host_api(evbus_host_api *api);
 

@@ -37,7 +37,7 @@ static const char *health_name(evbus_region_health h) {
     return "unknown";
 }
 
-static const char *app_name(evbus_app_state a) {
+const char *evbus__app_state_name(evbus_app_state a) {
     switch (a) {
     case EVBUS_APP_FENCED: return "fenced";
     case EVBUS_APP_FAILOVER: return "failover";
@@ -60,16 +60,10 @@ static long target_index(const evbus__dispatch *d, const char *name) {
     return -1;
 }
 
-/* A target the selector routes: one with regions: and running instances. */
-static bool routed(const evbus__target *t) {
-    return t->cfg->regions.n > 0 && t->pref && t->n_instances == t->cfg->n_delivery_regions;
-}
-
-/* Hands "key=value" to the writer, like delivery results: it is durable
- * with the writer's next commit. A failure is logged; the value is then
- * lost at a restart, not now. */
-/* Stores key=value (the writer's `state`), with an audit event committed in
- * the same transaction when audit_type is set (audit.h). */
+/* Hands "key=value" to the writer (its `state`), like delivery results: it
+ * is durable with the writer's next commit, with an audit event committed in
+ * the same transaction when audit_type is set (audit.h). A failure is
+ * logged; the value is then lost at a restart, not now. */
 static void persist_audited(evbus__dispatch *d, const char *key, const char *value,
                             const char *audit_type, const char *audit) {
     char kv[600];
@@ -93,8 +87,6 @@ static void persist(evbus__dispatch *d, const char *key, const char *value) {
     persist_audited(d, key, value, NULL, NULL);
 }
 
-/* Folds the routing controls and the application state into the route:
- * called whenever one of the three changes. */
 /* The route moved: events waiting for a retry were refused by the region
  * traffic left, so they go to the new one at the next dispatch, not after
  * their backoff, and their attempts there start again (attempts spent on a
@@ -108,14 +100,8 @@ static void retry_in_new_region(evbus__target *t) {
     t->fault_streak = 0;
 }
 
-/* Whether the region at position p of t's order is switched on. An
- * instance outside the router's regions (a target without regions: in a
- * router whose own region is not listed) has no routing control, so none
- * holds it. */
-static bool position_on(const evbus__dispatch *d, const evbus__target *t, size_t p) {
-    return t->instances[t->pref[p]].rindex == SIZE_MAX || d->regions[t->pref_region[p]].control_on;
-}
-
+/* Folds the routing controls and the application state into the route:
+ * called whenever one of the three changes. */
 static void recompute(evbus__dispatch *d, evbus__target *t) {
     if (!t->pref)
         return;
@@ -126,13 +112,13 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
     if (r->mode == EVBUS_ROUTE_WEIGHTED) {
         uint32_t sum = 0;
         for (size_t p = 0; p < n; p++) {
-            bool on = position_on(d, t, p);
+            bool on = evbus__position_on(d, t, p);
             t->eff_weight[p] = on ? r->weight[p] : 0;
             sum += t->eff_weight[p];
         }
         if (sum == 0) /* every weighted region off: the first one on takes all */
             for (size_t p = 0; p < n && sum == 0; p++)
-                if (position_on(d, t, p))
+                if (evbus__position_on(d, t, p))
                     t->eff_weight[p] = sum = 1;
         if (sum == 0)
             t->held = true;
@@ -146,7 +132,7 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
         /* ONE (and ORIGIN's fallback): `first`, or the next region of the
          * target's order whose control is on. */
         size_t p = r->first < n ? r->first : 0, tries = 0;
-        while (tries < n && !position_on(d, t, p)) {
+        while (tries < n && !evbus__position_on(d, t, p)) {
             p = (p + 1) % n;
             tries++;
         }
@@ -157,7 +143,7 @@ static void recompute(evbus__dispatch *d, evbus__target *t) {
         /* ORIGIN: the positions an event may go to when it came from there. */
         for (size_t q = 0; q < n && q < EVBUS_ROUTE_MAX_REGIONS; q++)
             t->eff_weight[q] =
-                r->mode == EVBUS_ROUTE_ORIGIN && r->weight[q] && position_on(d, t, q);
+                r->mode == EVBUS_ROUTE_ORIGIN && r->weight[q] && evbus__position_on(d, t, q);
     }
     t->active = t->route_inst;
     if (!t->held && (t->route_inst != before || was_held) && t->n_retries)
@@ -248,11 +234,11 @@ static void on_state(void *arg, const char *key, const char *value) {
         d->regions[ri].health = strcmp(value, "healthy") == 0     ? EVBUS_HEALTH_HEALTHY
                                 : strcmp(value, "unhealthy") == 0 ? EVBUS_HEALTH_UNHEALTHY
                                                                   : EVBUS_HEALTH_UNKNOWN;
-    else if (strncmp(key, "app/", 4) == 0 && ti >= 0 && routed(&d->targets[ti]))
+    else if (strncmp(key, "app/", 4) == 0 && ti >= 0 && evbus__target_routed(&d->targets[ti]))
         parse_app(&d->targets[ti], value);
-    else if (strncmp(key, "route/", 6) == 0 && ti >= 0 && routed(&d->targets[ti]))
+    else if (strncmp(key, "route/", 6) == 0 && ti >= 0 && evbus__target_routed(&d->targets[ti]))
         parse_route(d, &d->targets[ti], value);
-    else if (strncmp(key, "failback/", 9) == 0 && ti >= 0 && routed(&d->targets[ti]))
+    else if (strncmp(key, "failback/", 9) == 0 && ti >= 0 && evbus__target_routed(&d->targets[ti]))
         parse_failback(&d->targets[ti], value);
 }
 
@@ -498,13 +484,14 @@ static void apply_state(evbus__dispatch *d, const char *kv) {
         return;
     }
     long ti = target_index(d, name);
-    if (ti < 0 || !routed(&d->targets[ti]))
+    if (ti < 0 || !evbus__target_routed(&d->targets[ti]))
         return;
     evbus__target *t = &d->targets[ti];
     d->asked_target = ti;
     if (strncmp(key, "app/", 4) == 0) {
         parse_app(t, value);
-        EVBUS_LOG_I("regions", "target %s: application state %s", name, app_name(t->app));
+        EVBUS_LOG_I("regions", "target %s: application state %s", name,
+                    evbus__app_state_name(t->app));
         recompute(d, t);
         notify(d, EVBUS_SELECTOR_APP_STATE, (size_t)ti);
     } else if (strncmp(key, "failback/", 9) == 0 && !strstr(value, " applied")) {
@@ -595,7 +582,7 @@ static evbus_err host_target_info(evbus_host *h, size_t index, evbus_target_info
     if (!h->selector || index >= h->d->n_targets || !out || out->size < sizeof(size_t))
         return EVBUS_EINVAL;
     const evbus__target *t = &h->d->targets[index];
-    bool r = routed(t);
+    bool r = evbus__target_routed(t);
     evbus_target_info full = {
         .name = t->cfg->name,
         .policy = (evbus_route_policy)(t->cfg->policy + 1),
@@ -621,8 +608,7 @@ static void ring_add(evbus__check_ring *g, int ok, const char *detail) {
         g->n++;
 }
 
-/* A ring's records, oldest first, into out; returns how many. */
-static size_t ring_copy(const evbus__check_ring *g, evbus__check_record *out) {
+size_t evbus__check_ring_copy(const evbus__check_ring *g, evbus__check_record *out) {
     size_t start = (g->next + EVBUS__RECENT_CHECKS - g->n) % EVBUS__RECENT_CHECKS;
     for (size_t k = 0; k < g->n; k++)
         out[k] = g->v[(start + k) % EVBUS__RECENT_CHECKS];
@@ -705,7 +691,8 @@ static char *route_audit(const evbus__dispatch *d, const evbus__target *t, const
 }
 
 static evbus_err host_set_route(evbus_host *h, size_t index, const evbus_route *route) {
-    if (!h->selector || index >= h->d->n_targets || !route || !routed(&h->d->targets[index]))
+    if (!h->selector || index >= h->d->n_targets || !route ||
+        !evbus__target_routed(&h->d->targets[index]))
         return EVBUS_EINVAL;
     evbus__target *t = &h->d->targets[index];
     size_t n = t->n_instances;
@@ -754,164 +741,4 @@ void evbus__regions_host_api(evbus_host_api *api) {
     api->set_route = host_set_route;
     api->region_child_info = host_region_child_info;
     api->region_child_check_result = host_child_check_result;
-}
-
-/* ---- status ---- */
-
-/* The name of the region at position p of t's order. */
-static const char *position_name(const evbus__target *t, size_t p) {
-    return t->instances[t->pref[p]].region->name;
-}
-
-static void describe_route(const evbus__dispatch *d, const evbus__target *t, char *out,
-                           size_t len) {
-    if (t->lanes && !t->held) {
-        evbus__replicate_describe(d, t, out, len);
-        return;
-    }
-    if (t->held) {
-        if (t->app == EVBUS_APP_FENCED)
-            snprintf(out, len, "(held: fenced)");
-        else if (!routed(t))
-            snprintf(out, len, "(held: %s is switched off)", position_name(t, 0));
-        else
-            snprintf(out, len, "(held: every region's control is off)");
-        return;
-    }
-    if (t->route.mode != EVBUS_ROUTE_WEIGHTED) {
-        snprintf(out, len, "%s", t->instances[t->route_inst].region->name);
-        return;
-    }
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t p = 0; p < t->n_instances && used + 1 < len; p++) {
-        if (!t->eff_weight[p])
-            continue;
-        int w = snprintf(out + used, len - used, "%s%s %u", used ? ", " : "",
-                         d->regions[t->pref_region[p]].name, t->eff_weight[p]);
-        if (w > 0)
-            used = used + (size_t)w < len ? used + (size_t)w : len - 1;
-    }
-}
-
-/* Policy replicate: which regions get every event now, and why the others
- * do not. */
-static void replicate_why(const evbus__dispatch *d, const evbus__target *t, char *out, size_t len) {
-    int used = snprintf(out, len, "every event to each region that is on and healthy");
-    for (size_t j = 0; j < t->n_instances && used > 0 && (size_t)used < len; j++) {
-        const evbus__instance *in = &t->instances[j];
-        if (!t->lanes[j].held || in->rindex == SIZE_MAX)
-            continue;
-        bool off = !d->regions[in->rindex].control_on;
-        used += snprintf(out + used, len - (size_t)used, "; %s is %s", in->region->name,
-                         off ? "switched off (not owed what is settled meanwhile)"
-                             : "unhealthy (it catches up when healthy)");
-    }
-}
-
-/* Why t delivers where describe_route says, now. The host's own rules come
- * first (a fenced target, regions switched off): they decide over the
- * selector's route, and what the selector last said may be older than
- * them. Otherwise the selector's reason, which it keeps current
- * (set_route). */
-static void describe_why(const evbus__dispatch *d, const evbus__target *t, char *out, size_t len) {
-    if (t->held && t->app == EVBUS_APP_FENCED) {
-        snprintf(out, len,
-                 "fenced: events are stored and wait for evbus region unfence, failover or "
-                 "failback");
-        return;
-    }
-    if (t->held && !routed(t)) {
-        snprintf(out, len,
-                 "no regions: it runs in the router's region %s, whose routing control is off: "
-                 "events wait for evbus region on %s",
-                 position_name(t, 0), position_name(t, 0));
-        return;
-    }
-    if (t->held) {
-        snprintf(out, len,
-                 "every region of the target is switched off: events wait for evbus "
-                 "region on");
-        return;
-    }
-    if (t->lanes) {
-        replicate_why(d, t, out, len);
-        return;
-    }
-    const evbus_route *r = &t->route;
-    for (size_t p = 0; p < t->n_instances; p++) {
-        bool chosen = r->mode == EVBUS_ROUTE_WEIGHTED ? p < EVBUS_ROUTE_MAX_REGIONS && r->weight[p]
-                                                      : p == r->first;
-        if (!chosen || position_on(d, t, p))
-            continue;
-        snprintf(out, len, "%s is switched off: %s", position_name(t, p),
-                 r->mode == EVBUS_ROUTE_WEIGHTED ? "its share goes to the other regions"
-                                                 : "the next region of the target's order "
-                                                   "that is on");
-        return;
-    }
-    snprintf(out, len, "%s", t->route_why);
-}
-
-void evbus__regions_snapshot(evbus__dispatch *d) {
-    for (size_t i = 0; i < d->n_regions; i++) {
-        /* The rings, not the arrays: each copy has its own. */
-        evbus__check_ring *kids = d->rsnap[i].children;
-        d->rsnap[i] = d->regions[i];
-        d->rsnap[i].children = kids;
-        if (kids)
-            memcpy(kids, d->regions[i].children, d->regions[i].n_children * sizeof *kids);
-    }
-    for (size_t i = 0; i < d->n_targets; i++) {
-        const evbus__target *t = &d->targets[i];
-        evbus__target_counters *k = &d->snap[i];
-        k->route[0] = k->route_why[0] = k->app_state[0] = '\0';
-        k->held = t->pref && t->held;
-        /* A target without regions: shows a route only while a routing
-         * control holds it, so that `evbus status` says why it waits. */
-        if (!t->pref || (!routed(t) && !t->held))
-            continue;
-        describe_route(d, t, k->route, sizeof k->route);
-        describe_why(d, t, k->route_why, sizeof k->route_why);
-        if (routed(t))
-            snprintf(k->app_state, sizeof k->app_state, "%s", app_name(t->app));
-    }
-}
-
-size_t evbus__dispatch_region_count(evbus__dispatch *d) {
-    return d->n_regions;
-}
-
-evbus_err evbus__dispatch_region_status(evbus__dispatch *d, size_t i, evbus__region_status *out) {
-    if (i >= d->n_regions)
-        return EVBUS_EINVAL;
-    pthread_mutex_lock(&d->snap_lock);
-    const evbus__region_rt *r = &d->rsnap[i];
-    memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", r->name ? r->name : "");
-    out->control_on = r->control_on;
-    out->health = r->health;
-    out->checked = r->cfg && (r->cfg->check_pos.line || r->cfg->passive_pos.line);
-    out->n_recent = ring_copy(&r->recent, out->recent);
-    out->n_children = r->n_children;
-    pthread_mutex_unlock(&d->snap_lock);
-    return EVBUS_OK;
-}
-
-evbus_err evbus__dispatch_region_child(evbus__dispatch *d, size_t i, size_t c,
-                                       evbus__child_status *out) {
-    if (i >= d->n_regions)
-        return EVBUS_EINVAL;
-    pthread_mutex_lock(&d->snap_lock);
-    const evbus__region_rt *r = &d->rsnap[i];
-    evbus_err rc = EVBUS_EINVAL;
-    if (c < r->n_children) {
-        memset(out, 0, sizeof *out);
-        const evbus__region_cfg *k = (const evbus__region_cfg *)r->cfg->calc_checks.v + c;
-        snprintf(out->check, sizeof out->check, "%s", k->check_url ? k->check_url : "?");
-        out->n_recent = ring_copy(&r->children[c], out->recent);
-        rc = EVBUS_OK;
-    }
-    pthread_mutex_unlock(&d->snap_lock);
-    return rc;
 }
