@@ -162,6 +162,9 @@ evbus_err evbus__route(const evbus__router *r, evbus__route_scratch *s, const Ev
         .n_resources = ev->n_resources,
         .detail = ev->detail,
         .detail_len = strlen(ev->detail),
+        /* evbus__event_prepare refuses a detail that is not a JSON object
+         * before an event is routed, so the matcher need not check it again. */
+        .detail_checked = true,
     };
     s->n = 0;
     s->matched = 0;

@@ -379,6 +379,120 @@ after:
     }
 }
 
+/* ---- skipping text already known to be valid ---- */
+
+/* After a string's opening quote at p: the byte after its closing quote, or
+ * NULL if the text ends first. Only quotes and backslashes matter here. */
+static const unsigned char *past_valid_string(const unsigned char *p, const unsigned char *end) {
+    for (;;) {
+#ifdef __SSE2__
+        while ((size_t)(end - p) >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            int mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            if (mask) {
+                p += __builtin_ctz((unsigned)mask);
+                break;
+            }
+            p += 16;
+        }
+#endif
+        while (p < end && *p != '"' && *p != '\\')
+            p++;
+        if (p >= end)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        p += 2; /* an escape: the escaped byte cannot end the string */
+        if (p > end)
+            return NULL;
+    }
+}
+
+static inline bool ends_scalar(unsigned char c) {
+    return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+bool evbus__jscan_skip_valid(evbus__jscan *j) {
+    unsigned char c = evbus__jscan_ws(j);
+    const unsigned char *p = j->p, *end = j->end;
+    if (p >= end)
+        return evbus__jscan_fail(j, "unexpected end");
+    if (c == '"') {
+        p = past_valid_string(p + 1, end);
+        if (!p)
+            return evbus__jscan_fail(j, "unterminated string");
+        j->p = p;
+        return true;
+    }
+    if (c != '{' && c != '[') {
+        do
+            p++;
+        while (p < end && !ends_scalar(*p));
+        j->p = p;
+        return true;
+    }
+    /* A container: count brackets outside strings until the depth returns
+     * to zero. '[' | 0x20 is '{' and ']' | 0x20 is '}', and no other byte
+     * becomes either, so one compare finds both kinds. */
+    size_t depth = 1;
+    p++;
+    while (p < end) {
+#ifdef __SSE2__
+        if ((size_t)(end - p) >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i low = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+            __m128i o = _mm_cmpeq_epi8(low, _mm_set1_epi8('{'));
+            __m128i x = _mm_cmpeq_epi8(low, _mm_set1_epi8('}'));
+            unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, o), x));
+            if (!mask) { /* numbers, commas, plain bytes: most of a big array */
+                p += 16;
+                continue;
+            }
+            unsigned quote = (unsigned)_mm_movemask_epi8(q);
+            unsigned open = (unsigned)_mm_movemask_epi8(o);
+            const unsigned char *next = p + 16;
+            while (mask) {
+                unsigned bit = mask & -mask;
+                const unsigned char *at = p + __builtin_ctz(mask);
+                mask ^= bit;
+                if (quote & bit) {
+                    next = past_valid_string(at + 1, end);
+                    if (!next)
+                        return evbus__jscan_fail(j, "unterminated string");
+                    break;
+                }
+                if (open & bit) {
+                    depth++;
+                } else if (--depth == 0) {
+                    j->p = at + 1;
+                    return true;
+                }
+            }
+            p = next;
+            continue;
+        }
+#endif
+        c = *p;
+        if (c == '"') {
+            p = past_valid_string(p + 1, end);
+            if (!p)
+                return evbus__jscan_fail(j, "unterminated string");
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            j->p = p + 1;
+            return true;
+        }
+        p++;
+    }
+    j->p = end;
+    return evbus__jscan_fail(j, "unexpected end");
+}
+
 evbus_err evbus__json_validate(const char *json, size_t len, const char **why, size_t *offset) {
     evbus__jscan j = {(const unsigned char *)json, (const unsigned char *)json,
                       (const unsigned char *)json + len, NULL, 0};

@@ -30,7 +30,15 @@ typedef struct run {
     uint32_t n_arr;
     uint32_t next_array;
     uint32_t snap_off; /* the current value's trail in s->trail, or NONE32 */
+    /* The caller vouches that the text is valid JSON (evbusd checked it at
+     * ingest): what no pattern names is skipped without validating it. */
+    bool checked;
 } run;
+
+/* Skips a value no pattern names. */
+static inline bool skip_unnamed(run *r, int depth) {
+    return r->checked ? evbus__jscan_skip_valid(&r->j) : evbus__jscan_skip(&r->j, depth);
+}
 
 static inline const hent *vlookup(const evbus__matcher *m, uint32_t node, uint32_t kind,
                                   const char *s, size_t len) {
@@ -267,11 +275,11 @@ static bool walk(run *r, uint32_t node, int depth) {
     bool esc;
 
     if (node == NONE32)
-        return evbus__jscan_skip(j, depth);
+        return skip_unnamed(r, depth);
     const mnode *n = &m->nodes[node];
     if (c == '{') {
         if (!n->has_children)
-            return evbus__jscan_skip(j, depth);
+            return skip_unnamed(r, depth);
         if (depth >= EVBUS_MATCH_DEPTH_MAX)
             return evbus__jscan_fail(j, "nested too deep");
         j->p++;
@@ -295,7 +303,7 @@ static bool walk(run *r, uint32_t node, int depth) {
                 return evbus__jscan_fail(j, "expected ':'");
             j->p++;
             /* Most keys name nothing: skip their values without a call. */
-            if (!(ch == NONE32 ? evbus__jscan_skip(j, depth + 1) : walk(r, ch, depth + 1)))
+            if (!(ch == NONE32 ? skip_unnamed(r, depth + 1) : walk(r, ch, depth + 1)))
                 return false;
             c = evbus__jscan_ws(j);
             j->p++;
@@ -336,7 +344,7 @@ static bool walk(run *r, uint32_t node, int depth) {
         }
     }
     if (n->field == NONE32)
-        return evbus__jscan_skip(j, depth);
+        return skip_unnamed(r, depth);
     evbus__val v;
     if (c == '"') {
         if (!evbus__jscan_string(j, &s, &len, &esc))
@@ -507,8 +515,9 @@ static evbus_err failed(evbus__match_scratch *s, const evbus__jscan *j) {
 
 /* Sets up one match call. The trail array is written before it is read, so
  * the run is not cleared as a whole. */
-static void start_run(run *r, const evbus__matcher *m, evbus__match_scratch *s) {
+static void start_run(run *r, const evbus__matcher *m, evbus__match_scratch *s, bool checked) {
     begin(s);
+    r->checked = checked;
     r->m = m;
     r->s = s;
     r->n_arr = 0;
@@ -517,16 +526,27 @@ static void start_run(run *r, const evbus__matcher *m, evbus__match_scratch *s) 
     r->j.why = NULL;
 }
 
-evbus_err evbus__matcher_match_json(const evbus__matcher *m, evbus__match_scratch *s,
-                                    const char *json, size_t len, evbus__match_cb cb, void *arg) {
+static evbus_err match_json(const evbus__matcher *m, evbus__match_scratch *s, const char *json,
+                            size_t len, bool checked, evbus__match_cb cb, void *arg) {
     if (!m || !s || s->m != m || (!json && len) || !cb)
         return EVBUS_EINVAL;
     run r;
-    start_run(&r, m, s);
+    start_run(&r, m, s, checked);
     if (!run_json(&r, 0, json ? json : "", len, true))
         return failed(s, &r.j);
     finish(m, s, cb, arg);
     return EVBUS_OK;
+}
+
+evbus_err evbus__matcher_match_json(const evbus__matcher *m, evbus__match_scratch *s,
+                                    const char *json, size_t len, evbus__match_cb cb, void *arg) {
+    return match_json(m, s, json, len, false, cb, arg);
+}
+
+evbus_err evbus__matcher_match_checked_json(const evbus__matcher *m, evbus__match_scratch *s,
+                                            const char *json, size_t len, evbus__match_cb cb,
+                                            void *arg) {
+    return match_json(m, s, json, len, true, cb, arg);
 }
 
 static void envelope(run *r, const char *name, const char *value) {
@@ -544,13 +564,13 @@ evbus_err evbus__matcher_match(const evbus__matcher *m, evbus__match_scratch *s,
     if (!m || !s || s->m != m || !ev || !cb)
         return EVBUS_EINVAL;
     run r;
-    start_run(&r, m, s);
+    start_run(&r, m, s, ev->detail_checked);
     if (ev->detail) {
         uint32_t dn = child(m, 0, "detail", 6);
         if (dn != NONE32) {
             if (!run_json(&r, dn, ev->detail, ev->detail_len, false))
                 return failed(s, &r.j);
-        } else {
+        } else if (!ev->detail_checked) {
             evbus_err rc = evbus__json_validate(ev->detail, ev->detail_len, &r.j.why, &r.j.err_off);
             if (rc != EVBUS_OK)
                 return failed(s, &r.j);

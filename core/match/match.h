@@ -105,6 +105,7 @@
 #ifndef EVBUS_MATCH_H
 #define EVBUS_MATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -147,6 +148,13 @@ typedef struct evbus__match_opts {
  * escapes); NULL means the field is absent. `detail` is JSON text (any JSON
  * value, normally an object) of `detail_len` bytes, not NUL-terminated;
  * NULL means no detail.
+ *
+ * `detail_checked` says the detail is already known to be valid JSON (evbusd
+ * checks every detail with evbus__json_check_object before routing it): the
+ * parts no pattern names are then skipped by counting brackets, without
+ * validating them, and a detail no pattern looks into is not read at all.
+ * If it is set on text that is not valid JSON, matching still never reads
+ * outside the text, but its answer is unspecified.
  */
 typedef struct evbus__match_event {
     const char *version;
@@ -160,6 +168,7 @@ typedef struct evbus__match_event {
     size_t n_resources;
     const char *detail;
     size_t detail_len;
+    bool detail_checked;
 } evbus__match_event;
 
 /**
@@ -218,7 +227,7 @@ void evbus__match_scratch_destroy(evbus__match_scratch **s);
  *
  * Calls cb(arg, rule) for each matching rule. Does not allocate.
  * Only the parts of the detail that some pattern names are decoded; the
- * rest is validated and skipped.
+ * rest is validated and skipped (skipped only, with `detail_checked`).
  * @return EVBUS_OK (whether or not anything matched); EVBUS_EINVAL (NULL
  *         arguments, or a scratch made for another matcher); EVBUS_EPROTO
  *         (the detail is not valid JSON: see evbus__match_scratch_error; no
@@ -234,6 +243,17 @@ evbus_err evbus__matcher_match(const evbus__matcher *m, evbus__match_scratch *s,
  */
 evbus_err evbus__matcher_match_json(const evbus__matcher *m, evbus__match_scratch *s,
                                     const char *json, size_t len, evbus__match_cb cb, void *arg);
+
+/**
+ * @brief evbus__matcher_match_json for text the caller already knows is a
+ * valid JSON object (as `detail_checked`): what no pattern names is skipped
+ * without being validated. Matches exactly as evbus__matcher_match_json on
+ * valid text; on text that is not valid JSON it never reads outside
+ * [json, json + len) but its answer is unspecified.
+ */
+evbus_err evbus__matcher_match_checked_json(const evbus__matcher *m, evbus__match_scratch *s,
+                                            const char *json, size_t len, evbus__match_cb cb,
+                                            void *arg);
 
 /**
  * @brief Why the last EVBUS_EPROTO happened: a static reason and the byte

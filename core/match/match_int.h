@@ -44,7 +44,7 @@ typedef struct evbus__num {
                       value (`key`); otherwise compared as text */
     bool in_range; /* exact and within EVBUS__NUM_RANGE: numeric ranges apply */
     int64_t key;   /* the double as an integer of the same order (-0 is 0) */
-    double d;      /* the nearest double (for messages); NaN past 19 digits */
+    double d;      /* the nearest double (for messages); NaN past 17 digits */
 } evbus__num;
 
 /** Parse JSON number text (validated or not: returns false if the grammar
@@ -163,6 +163,12 @@ bool evbus__jscan_number(evbus__jscan *j, const char **s, size_t *len);
 /** At any value: validate and skip it (iteratively; depth counts from
  *  `depth`). */
 bool evbus__jscan_skip(evbus__jscan *j, int depth);
+/** At any value of text the caller knows is valid JSON (checked earlier,
+ *  e.g. by evbus__json_check_object): skip it without validating, counting
+ *  brackets outside strings sixteen bytes at a time. On text that is not
+ *  valid it never reads past `end`, but may stop anywhere; it fails only
+ *  when the text ends inside the value. */
+bool evbus__jscan_skip_valid(evbus__jscan *j);
 
 /* ---- the compiled matcher ---- */
 

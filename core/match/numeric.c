@@ -81,6 +81,81 @@ static bool own_digits(double d, uint64_t mant, int nd, long exp10) {
     return m == mant && e == exp10;
 }
 
+/* own_digits without printing, for a normal d and exp10 <= 0: the text T =
+ * mant * 10^exp10 names d when d is nearer to T than half a unit of T's last
+ * digit, h = 5 * 10^(exp10 - 1) (T has no trailing zero, so d is then in T's
+ * decade and prints on T's grid). With d = M * 2^E, both sides are scaled by
+ * 10^(1 - exp10) * 2^-E to integers: |M * 10^(1-exp10) - 10 mant * 2^-E| <
+ * 5 * 2^-E. Returns 1 or 0, or -1 when that does not fit in 128 bits or d is
+ * exactly halfway (printing decides). */
+static int own_digits_exact(double d, uint64_t mant, long exp10) {
+    int e2;
+    double f = frexp(d, &e2); /* d = f * 2^e2, f in [0.5, 1) */
+    uint64_t m2 = (uint64_t)ldexp(f, 53);
+    long shift = 53 - (long)e2; /* d = m2 * 2^-shift */
+    if (exp10 > 0 || 1 - exp10 > 38 || shift <= 0 || shift > 120)
+        return -1;
+    unsigned __int128 p10 = 1, x, y, z;
+    for (long i = 0; i < 1 - exp10; i++)
+        p10 *= 10;
+    if (__builtin_mul_overflow((unsigned __int128)m2, p10, &x) ||
+        __builtin_mul_overflow((unsigned __int128)mant * 10, (unsigned __int128)1 << shift, &y) ||
+        __builtin_mul_overflow((unsigned __int128)5, (unsigned __int128)1 << shift, &z))
+        return -1;
+    unsigned __int128 diff = x > y ? x - y : y - x;
+    return diff < z ? 1 : diff > z ? 0 : -1;
+}
+
+static int bit_length(unsigned __int128 x) {
+    uint64_t hi = (uint64_t)(x >> 64);
+    return hi ? 128 - __builtin_clzll(hi) : 64 - __builtin_clzll((uint64_t)x | 1);
+}
+
+/* The double nearest to mant / 10^k (mant nonzero, below 2^64; k <= 22),
+ * rounded as strtod rounds (to nearest, ties to even), without strtod: the
+ * quotient is taken with 54 or more bits in 128-bit integers, and its
+ * remainder decides the rounding past them. */
+static double nearest_double(uint64_t mant, int k) {
+    unsigned __int128 p10 = 1;
+    for (int i = 0; i < k; i++)
+        p10 *= 10;
+    int s = 128 - bit_length(mant); /* mant << s uses all 128 bits */
+    unsigned __int128 num = (unsigned __int128)mant << s;
+    unsigned __int128 q = num / p10;
+    bool inexact = num % p10 != 0;
+    int b = bit_length(q); /* >= 54, since p10 < 2^74 */
+    int extra = b - 53;
+    uint64_t m53 = (uint64_t)(q >> extra);
+    unsigned __int128 rest = q & (((unsigned __int128)1 << extra) - 1);
+    unsigned __int128 half = (unsigned __int128)1 << (extra - 1);
+    if (rest > half || (rest == half && (inexact || (m53 & 1))))
+        m53++; /* 2^53 after a carry is still exact */
+    return ldexp((double)m53, extra - s);
+}
+
+/* "MANTeEXP" into t (48 bytes is room for any), as snprintf's "%llue%ld"
+ * would write it, at a tenth of its cost: this runs for every number of
+ * more than 15 digits that a pattern can compare. */
+static void strtod_text(char *t, uint64_t mant, long exp10) {
+    char rev[24];
+    int n = 0;
+    do
+        rev[n++] = (char)('0' + mant % 10);
+    while ((mant /= 10) != 0);
+    while (n)
+        *t++ = rev[--n];
+    *t++ = 'e';
+    unsigned long e = exp10 < 0 ? 0UL - (unsigned long)exp10 : (unsigned long)exp10;
+    if (exp10 < 0)
+        *t++ = '-';
+    do
+        rev[n++] = (char)('0' + e % 10);
+    while ((e /= 10) != 0);
+    while (n)
+        *t++ = rev[--n];
+    *t = '\0';
+}
+
 bool evbus__num_parse(const char *s, size_t len, evbus__num *out) {
     const char *p = s, *end = s + len;
     bool neg = false;
@@ -160,13 +235,22 @@ bool evbus__num_parse(const char *s, size_t len, evbus__num *out) {
             nd--;
             exp10++;
         }
+        /* No double prints with more than 17 significant digits of its
+         * own: compared as text, whatever its double (the costly strtod is
+         * skipped; coordinates such as -122.497517059608882 are common). */
+        if (nd > 17) {
+            out->d = NAN;
+            return true;
+        }
     }
     double d;
     if (nd <= 15 && exp10 >= -22 && exp10 <= 22) {
         d = exp10 < 0 ? (double)mant / pow10_exact[-exp10] : (double)mant * pow10_exact[exp10];
+    } else if (exp10 < 0 && exp10 >= -22) {
+        d = nearest_double(mant, (int)-exp10);
     } else {
         char t[48];
-        snprintf(t, sizeof t, "%" PRIu64 "e%ld", mant, exp10);
+        strtod_text(t, mant, exp10);
         d = strtod(t, NULL);
     }
     if (neg)
@@ -180,7 +264,10 @@ bool evbus__num_parse(const char *s, size_t len, evbus__num *out) {
             nd--;
             exp10++;
         }
-        if (nd > 17 || !own_digits(d, mant, nd, exp10))
+        int own = fabs(d) >= DBL_MIN ? own_digits_exact(fabs(d), mant, exp10) : -1;
+        if (own < 0)
+            own = own_digits(d, mant, nd, exp10);
+        if (nd > 17 || !own)
             return true;
     }
     out->exact = true;

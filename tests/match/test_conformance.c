@@ -6,7 +6,9 @@
  * evbus__matcher_match_json, through evbus__matcher_match (the envelope
  * struct the router uses) when the event fits it, and, in the `all-at-once`
  * test, with every pattern of the table compiled into one matcher, so that
- * deduplication and anchoring across rules cannot change an answer.
+ * deduplication and anchoring across rules cannot change an answer. The
+ * first two also run on text vouched for as valid (what evbusd does after
+ * checking a detail at ingest), which skips without validating.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -290,6 +292,11 @@ static int run_section(const table *t, const char *section) {
                      evbus__match_scratch_error(s, NULL));
         cr_expect_eq(hits, want ? 1 : 0, "line %d: %s expected (pattern line %d)", l->no,
                      want ? "match" : "no match", pattern_line);
+        hits = 0;
+        rc = evbus__matcher_match_checked_json(m, s, l->text, strlen(l->text), on_match, &hits);
+        cr_assert_eq(rc, EVBUS_OK, "line %d: checked event refused", l->no);
+        cr_expect_eq(hits, want ? 1 : 0, "line %d: checked JSON: %s expected (pattern line %d)",
+                     l->no, want ? "match" : "no match", pattern_line);
         evbus__match_event ev;
         char *detail;
         const char *res[16];
@@ -299,6 +306,13 @@ static int run_section(const table *t, const char *section) {
             rc = evbus__matcher_match(m, s, &ev, on_match, &hits);
             cr_assert_eq(rc, EVBUS_OK, "line %d: struct event refused", l->no);
             cr_expect_eq(hits, want ? 1 : 0, "line %d: envelope API: %s expected (pattern line %d)",
+                         l->no, want ? "match" : "no match", pattern_line);
+            hits = 0;
+            ev.detail_checked = true;
+            rc = evbus__matcher_match(m, s, &ev, on_match, &hits);
+            cr_assert_eq(rc, EVBUS_OK, "line %d: checked struct event refused", l->no);
+            cr_expect_eq(hits, want ? 1 : 0,
+                         "line %d: envelope API, detail checked: %s expected (pattern line %d)",
                          l->no, want ? "match" : "no match", pattern_line);
         }
         free(detail);

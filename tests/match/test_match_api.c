@@ -136,8 +136,8 @@ Test(match_api, envelope_struct) {
     cr_assert_eq(evbus__match_scratch_new(m, &s), EVBUS_OK);
     const char *res[] = {"arn:a", "arn:b"};
     const char *detail = "{\"n\":2.5}";
-    evbus__match_event ev = {"0", "x", "com.acme", "T",    "2026-01-01",  "eu-west-1",
-                             "1", res, 2,          detail, strlen(detail)};
+    evbus__match_event ev = {"0", "x", "com.acme", "T",    "2026-01-01",   "eu-west-1",
+                             "1", res, 2,          detail, strlen(detail), false};
     hits h = {0};
     cr_assert_eq(evbus__matcher_match(m, s, &ev, collect, &h), EVBUS_OK);
     /* exists:false on "detail" holds: an object is not a value (EventBridge's
