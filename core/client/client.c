@@ -239,7 +239,7 @@ evbus_err evbus_client_router(const evbus_client_t *c, size_t i, evbus_router_in
 }
 
 static void try_send(evbus_client_t *c, request *r, int64_t now) {
-    r->sent = evbus__router_set_send(&c->routers, r->router, r->frame, r->frame_len);
+    r->sent = evbus__router_set_send(&c->routers, r->router, r->frame, r->frame_len, now);
     r->last_sent_ms = now;
 }
 
@@ -413,11 +413,14 @@ static int64_t run_timers(evbus_client_t *c, int64_t now) {
             continue;
         }
         evbus__router *rt = &c->routers.r[r->router];
-        /* Unsent requests wait for their router to connect; sent ones for
-         * its answer. Either way, resend_ms of silence is the verdict. */
-        int64_t since = r->sent ? r->last_sent_ms : r->assigned_ms;
-        bool overdue = now - since >= c->opts.resend_ms;
-        if (overdue && rt->last_answer_ms < since)
+        /* resend_ms of silence is the verdict on a router: after a send, no
+         * answer to anything since; before one, a socket that has refused
+         * every send (with several routers it queues nothing while not
+         * connected). */
+        bool overdue = r->sent ? now - r->last_sent_ms >= c->opts.resend_ms
+                               : now - r->assigned_ms >= c->opts.resend_ms;
+        if (r->sent ? overdue && rt->last_answer_ms < r->last_sent_ms
+                    : rt->refused_since_ms && now - rt->refused_since_ms >= c->opts.resend_ms)
             evbus__router_set_silent(&c->routers, r->router, now, c->opts.resend_ms);
         if (several && !rt->up && evbus__router_set_other_up(&c->routers, r->router)) {
             move_request(c, r, now);

@@ -178,10 +178,16 @@ void evbus__router_set_silent(evbus__router_set *s, size_t i, int64_t now, int w
     set_down(s, i, now, why);
 }
 
-bool evbus__router_set_send(evbus__router_set *s, size_t i, const void *frame, size_t len) {
-    if (zmq_send(s->r[i].sock, frame, len, ZMQ_DONTWAIT) < 0)
+bool evbus__router_set_send(evbus__router_set *s, size_t i, const void *frame, size_t len,
+                            int64_t now) {
+    evbus__router *r = &s->r[i];
+    if (zmq_send(r->sock, frame, len, ZMQ_DONTWAIT) < 0) {
+        if (!r->refused_since_ms)
+            r->refused_since_ms = now;
         return false;
-    s->r[i].requests_sent++;
+    }
+    r->refused_since_ms = 0;
+    r->requests_sent++;
     return true;
 }
 
@@ -199,7 +205,7 @@ int64_t evbus__router_set_probe(evbus__router_set *s, int64_t now, uint64_t *nex
             probe.version = 1;
             unsigned char buf[32];
             size_t len = evbus__v1__publish__pack(&probe, buf);
-            evbus__router_set_send(s, i, buf, len);
+            evbus__router_set_send(s, i, buf, len, now);
             r->next_probe_ms = now + s->probe_ms;
         }
         if (r->next_probe_ms < next)

@@ -19,6 +19,9 @@ typedef struct evbus__router {
     int64_t down_since_ms;  /* monotonic, while down */
     int64_t changed_wall_ms;
     int64_t next_probe_ms; /* monotonic, while down */
+    /* Monotonic: since when its socket has refused every send (it is not
+     * connected); 0 while sends go through. */
+    int64_t refused_since_ms;
     uint64_t requests_sent, answers;
     char region[64]; /* from its last ack */
 } evbus__router;
@@ -67,6 +70,7 @@ int64_t evbus__router_set_probe(evbus__router_set *s, int64_t now, uint64_t *nex
 
 /* Sends one frame to router i without blocking; false when its socket
  * refused it (not connected). */
-bool evbus__router_set_send(evbus__router_set *s, size_t i, const void *frame, size_t len);
+bool evbus__router_set_send(evbus__router_set *s, size_t i, const void *frame, size_t len,
+                            int64_t now);
 
 #endif
