@@ -225,7 +225,8 @@ static void stop_and_check(void) {
                      err);
         evbus__store_foreach_event(store, collect, &s[r]);
         evbus__store_close(&store);
-        qsort(s[r].ids, s[r].n, sizeof *s[r].ids, cmp_str);
+        if (s[r].n) /* a router failover never used stored nothing: no array */
+            qsort(s[r].ids, s[r].n, sizeof *s[r].ids, cmp_str);
         for (size_t i = 1; i < s[r].n; i++)
             cr_assert_str_neq(s[r].ids[i - 1], s[r].ids[i], "router %d stored %s twice", r,
                               s[r].ids[i]);
@@ -236,7 +237,8 @@ static void stop_and_check(void) {
             const char *id = ps[i].acked[j];
             int found = 0;
             for (int r = 0; r < ROUTERS; r++)
-                found += bsearch(&id, s[r].ids, s[r].n, sizeof *s[r].ids, cmp_str) != NULL;
+                found +=
+                    s[r].n && bsearch(&id, s[r].ids, s[r].n, sizeof *s[r].ids, cmp_str) != NULL;
             cr_assert_gt(found, 0, "acked event %s is in no router's store", id);
             on_two += found > 1;
         }
