@@ -42,8 +42,11 @@ static void usage(FILE *out) {
         "PutEvents entry (Source, DetailType, Detail, Time, Resources), plus\n"
         "partition-key, attributes (an object of strings) and origin-region.\n"
         "\n"
-        "  -e, --endpoint EP      router endpoint (default $EVBUS_ENDPOINT or\n"
-        "                         tcp://127.0.0.1:5555)\n"
+        "  -e, --endpoint EP      router endpoint, or several separated by commas\n"
+        "                         (default $EVBUS_ENDPOINT or tcp://127.0.0.1:5555)\n"
+        "      --policy P         with several routers: failover (the first that\n"
+        "                         answers, in order; the default) or spread (all\n"
+        "                         of them in turn)\n"
         "  -s, --source S         event source\n"
         "  -t, --detail-type T    event detail type\n"
         "  -d, --detail JSON      event detail, a JSON object (default {})\n"
@@ -90,9 +93,13 @@ static void on_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {
         char where[32] = "";
         if (line) /* events from flags have no input line */
             snprintf(where, sizeof where, " line=%lu", line);
+        /* With several routers, say which one holds the event. */
+        char router[300] = "";
+        if (evbus_client_router_count(b->client) > 1)
+            snprintf(router, sizeof router, " router=%s", evbus_client_ack_router(b->client));
         if (durable)
-            printf("%s seq=%llu id=%s%s region=%s\n", evbus_ack_status_name(a->status),
-                   (unsigned long long)a->sequence, a->event_id, where, a->region);
+            printf("%s seq=%llu id=%s%s region=%s%s\n", evbus_ack_status_name(a->status),
+                   (unsigned long long)a->sequence, a->event_id, where, a->region, router);
         else
             printf("%s id=%s%s: %s\n", evbus_ack_status_name(a->status), a->event_id, where,
                    a->reason);
@@ -240,6 +247,7 @@ int evbus__cmd_pub(int argc, char **argv) {
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"server-key", required_argument, NULL, 'K'},
                                          {"key", required_argument, NULL, 'Y'},
+                                         {"policy", required_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *endpoint = getenv("EVBUS_ENDPOINT");
@@ -250,6 +258,7 @@ int evbus__cmd_pub(int argc, char **argv) {
     evbus_attr attrs[MAX_ATTRS];
     const char *file = NULL, *server_key = NULL, *key_file = NULL;
     long batch_size = 100, in_flight = 16, timeout_ms = 30000;
+    evbus_router_policy policy = EVBUS_ROUTER_FAILOVER;
     counts k = {0};
     int c;
     optind = 1;
@@ -289,6 +298,13 @@ int evbus__cmd_pub(int argc, char **argv) {
         case 'q': k.quiet = true; break;
         case 'K': server_key = optarg; break;
         case 'Y': key_file = optarg; break;
+        case 'P':
+            if (evbus_router_policy_parse(optarg, &policy) != EVBUS_OK) {
+                fprintf(stderr, "evbus pub: --policy must be failover or spread, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -328,8 +344,31 @@ int evbus__cmd_pub(int argc, char **argv) {
     }
     o.max_in_flight = (unsigned)in_flight;
     o.timeout_ms = (int)timeout_ms;
+    o.policy = policy;
+    char *endpoint_list = strdup(endpoint);
+    const char *routers[EVBUS_ROUTERS_MAX];
+    size_t n_routers = 0;
+    bool list_ok = endpoint_list != NULL;
+    char *save = NULL;
+    for (char *ep = endpoint_list ? strtok_r(endpoint_list, ",", &save) : NULL; ep;
+         ep = strtok_r(NULL, ",", &save)) {
+        if (n_routers == EVBUS_ROUTERS_MAX) {
+            list_ok = false;
+            break;
+        }
+        routers[n_routers++] = ep;
+    }
+    if (!list_ok || n_routers == 0) {
+        fprintf(stderr, "evbus pub: -e wants 1..%d endpoints separated by commas, not '%s'\n",
+                EVBUS_ROUTERS_MAX, endpoint);
+        free(endpoint_list);
+        return 2;
+    }
+    o.endpoints = routers;
+    o.n_endpoints = n_routers;
     evbus_client_t *client;
-    evbus_err rc = evbus_client_new(endpoint, &o, &client);
+    evbus_err rc = evbus_client_new(NULL, &o, &client);
+    free(endpoint_list); /* the client copied the endpoints */
     explicit_bzero(curve.sec, sizeof curve.sec);
     if (rc) {
         fprintf(stderr, "evbus pub: cannot open %s: %s\n", endpoint, evbus_strerror(rc));

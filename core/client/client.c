@@ -1,8 +1,9 @@
 /* libevbus: the producer side of the wire format. One DEALER socket per
- * client; requests are kept, encoded, until acked so they can be resent after
- * a reconnect. */
+ * router (router_set.c); requests are kept, encoded, until acked so they can
+ * be resent after a reconnect, or to another router. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -11,6 +12,7 @@
 #include "common/util.h"
 #include "evbus.pb-c.h"
 #include "evbus/evbus.h"
+#include "router_set.h"
 
 #define MAX_EVENTS_PER_PUBLISH 10000
 
@@ -21,7 +23,9 @@ typedef struct request {
     size_t frame_len;
     size_t n;
     int64_t first_sent_ms, last_sent_ms; /* first: when submitted */
-    bool sent; /* false while the socket refused it; retried every 20 ms */
+    bool sent;           /* false while the socket refused it; retried every 20 ms */
+    size_t router;       /* where it was last sent (or is waiting to be) */
+    int64_t assigned_ms; /* when it was given to that router */
     evbus_ack_fn fn;
     void *arg;
     /* Synchronous requests: where the result goes instead of a callback. */
@@ -31,7 +35,9 @@ typedef struct request {
 } request;
 
 struct evbus_client {
-    void *ctx, *sock;
+    void *ctx;
+    evbus__router_set routers;
+    const char *answered_by; /* endpoint of the last router whose ack was delivered */
     evbus_client_opts opts;
     uint64_t next_id;
     request *reqs; /* max_in_flight + 1: one spare for a synchronous call */
@@ -50,6 +56,28 @@ void evbus_client_opts_init(evbus_client_opts *opts) {
     opts->timeout_ms = 30000;
     opts->resend_ms = 2000;
     opts->max_in_flight = 64;
+    opts->policy = EVBUS_ROUTER_FAILOVER;
+    opts->probe_ms = 1000;
+}
+
+evbus_err evbus_router_policy_parse(const char *name, evbus_router_policy *out) {
+    if (!name || !out)
+        return EVBUS_EINVAL;
+    if (strcmp(name, "failover") == 0)
+        *out = EVBUS_ROUTER_FAILOVER;
+    else if (strcmp(name, "spread") == 0)
+        *out = EVBUS_ROUTER_SPREAD;
+    else
+        return EVBUS_EINVAL;
+    return EVBUS_OK;
+}
+
+const char *evbus_router_policy_name(evbus_router_policy policy) {
+    switch (policy) {
+    case EVBUS_ROUTER_FAILOVER: return "failover";
+    case EVBUS_ROUTER_SPREAD: return "spread";
+    }
+    return "unknown";
 }
 
 const char *evbus_ack_status_name(evbus_ack_status status) {
@@ -85,7 +113,7 @@ evbus_err evbus_curve_keyfile_read(const char *path, char public_key[41], char s
 
 evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
                            evbus_client_t **out) {
-    if (!endpoint || !out)
+    if (!out)
         return EVBUS_EINVAL;
     evbus_client_opts o;
     evbus_client_opts_init(&o);
@@ -97,8 +125,24 @@ evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
         memcpy(&o, opts, n);
         o.size = sizeof o;
     }
-    if (o.timeout_ms <= 0 || o.resend_ms <= 0 || o.max_in_flight == 0 || o.max_in_flight > 65536)
+    if (o.timeout_ms <= 0 || o.resend_ms <= 0 || o.max_in_flight == 0 || o.max_in_flight > 65536 ||
+        o.probe_ms <= 0 || (o.policy != EVBUS_ROUTER_FAILOVER && o.policy != EVBUS_ROUTER_SPREAD))
         return EVBUS_EINVAL;
+    /* One endpoint or a list, never both: which would come first is a
+     * question better not asked. */
+    const char *const *endpoints = o.endpoints;
+    size_t n_endpoints = o.n_endpoints;
+    if (endpoint) {
+        if (n_endpoints)
+            return EVBUS_EINVAL;
+        endpoints = &endpoint;
+        n_endpoints = 1;
+    }
+    if (n_endpoints == 0 || n_endpoints > EVBUS_ROUTERS_MAX || !endpoints)
+        return EVBUS_EINVAL;
+    for (size_t i = 0; i < n_endpoints; i++)
+        if (!endpoints[i])
+            return EVBUS_EINVAL;
     if (!curve_keys_ok(&o))
         return EVBUS_EINVAL;
     evbus_client_t *c = calloc(1, sizeof *c);
@@ -108,35 +152,17 @@ evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
     c->nreqs = (size_t)o.max_in_flight + 1;
     c->reqs = calloc(c->nreqs, sizeof *c->reqs);
     c->ctx = zmq_ctx_new();
+    evbus_err rc = EVBUS_ENOMEM;
     if (!c->reqs || !c->ctx)
-        goto fail_nomem;
-    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
-    if (!c->sock)
-        goto fail_zmq;
-    int linger = 0, ivl = 100, ivl_max = 1000, hwm = 0;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    /* In-flight requests are bounded by max_in_flight, not by the pipe. */
-    zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (o.curve_server_key &&
-        (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, o.curve_server_key, 41) != 0 ||
-         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, o.curve_public_key, 41) != 0 ||
-         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, o.curve_secret_key, 41) != 0)) {
-        zmq_close(c->sock);
-        goto fail_zmq;
-    }
+        goto fail;
+    rc = evbus__router_set_open(&c->routers, c->ctx, endpoints, n_endpoints, &o);
+    if (rc != EVBUS_OK)
+        goto fail;
     /* The caller's strings are not kept. */
     c->opts.curve_server_key = c->opts.curve_public_key = c->opts.curve_secret_key = NULL;
-    if (zmq_connect(c->sock, endpoint) != 0) {
-        evbus_err rc = errno == EINVAL || errno == EPROTONOSUPPORT ? EVBUS_EINVAL : EVBUS_EZMQ;
-        zmq_close(c->sock);
-        zmq_ctx_term(c->ctx);
-        free(c->reqs);
-        free(c);
-        return rc;
-    }
+    c->opts.endpoints = NULL;
+    c->opts.n_endpoints = 0;
+    c->answered_by = "";
     /* Request ids only need to be unique per connection; starting from the
      * clock keeps a restarted producer from reusing recent ones. */
     c->next_id = (uint64_t)evbus__now_wall_ms() << 16;
@@ -144,17 +170,12 @@ evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
     *out = c;
     return EVBUS_OK;
 
-fail_zmq:
-    zmq_ctx_term(c->ctx);
-    free(c->reqs);
-    free(c);
-    return EVBUS_EZMQ;
-fail_nomem:
+fail:
     if (c->ctx)
         zmq_ctx_term(c->ctx);
     free(c->reqs);
     free(c);
-    return EVBUS_ENOMEM;
+    return rc;
 }
 
 static void finish(evbus_client_t *c, request *r, evbus_err err, const evbus_ack *acks, size_t n) {
@@ -179,7 +200,7 @@ void evbus_client_destroy(evbus_client_t **cp) {
             finish(c, &c->reqs[i], EVBUS_ECLOSED, NULL, 0);
     if (c->sync_keep)
         evbus__v1__ack__free_unpacked(c->sync_keep, NULL);
-    zmq_close(c->sock);
+    evbus__router_set_close(&c->routers);
     zmq_ctx_term(c->ctx);
     free(c->reqs);
     free(c);
@@ -194,9 +215,40 @@ const char *evbus_client_last_error(const evbus_client_t *c) {
     return c ? c->last_error : "";
 }
 
+const char *evbus_client_ack_router(const evbus_client_t *c) {
+    return c ? c->answered_by : "";
+}
+
+size_t evbus_client_router_count(const evbus_client_t *c) {
+    return c ? c->routers.n : 0;
+}
+
+evbus_err evbus_client_router(const evbus_client_t *c, size_t i, evbus_router_info *info) {
+    if (!c || !info || i >= c->routers.n || info->size < offsetof(evbus_router_info, changed_ms))
+        return EVBUS_EINVAL;
+    const evbus__router *r = &c->routers.r[i];
+    evbus_router_info full = {.size = info->size,
+                              .endpoint = r->endpoint,
+                              .up = r->up,
+                              .changed_ms = r->changed_wall_ms,
+                              .requests_sent = r->requests_sent,
+                              .answers = r->answers,
+                              .region = r->region};
+    memcpy(info, &full, info->size < sizeof full ? info->size : sizeof full);
+    return EVBUS_OK;
+}
+
 static void try_send(evbus_client_t *c, request *r, int64_t now) {
-    r->sent = zmq_send(c->sock, r->frame, r->frame_len, ZMQ_DONTWAIT) >= 0;
+    r->sent = evbus__router_set_send(&c->routers, r->router, r->frame, r->frame_len, now);
     r->last_sent_ms = now;
+}
+
+/* Gives a request to another router (or the same one when none is better)
+ * and sends it there now. */
+static void move_request(evbus_client_t *c, request *r, int64_t now) {
+    r->router = evbus__router_set_pick(&c->routers, r->router);
+    r->assigned_ms = now;
+    try_send(c, r, now);
 }
 
 /* Encodes events into a Publish frame. Ids missing from the caller's events
@@ -279,15 +331,28 @@ static request *find(evbus_client_t *c, uint64_t id) {
 
 /* Hands one received Ack to its request. Unknown request ids are answers to
  * an earlier send of a request that has completed since: ignored. */
-static void handle_ack(evbus_client_t *c, const void *data, size_t len) {
+static void handle_ack(evbus_client_t *c, size_t from, const void *data, size_t len) {
     Evbus__V1__Ack *ack = evbus__v1__ack__unpack(NULL, len, data);
     if (!ack)
         return;
+    int64_t now = evbus__now_mono_ms();
+    evbus__router_set_answered(&c->routers, from, now, ack->stopping,
+                               ack->n_results ? ack->results[0]->region : NULL);
     request *r = find(c, ack->request_id);
+    /* A router shutting down stored none of it: while another router is up,
+     * the request goes there instead of coming back RETRY_LATER. An answer
+     * to an earlier send, from a router the request has already left, is
+     * not waited for. */
+    if (r && ack->stopping && evbus__router_set_other_up(&c->routers, from)) {
+        if (r->router == from)
+            move_request(c, r, now);
+        r = NULL;
+    }
     if (!r) {
         evbus__v1__ack__free_unpacked(ack, NULL);
         return;
     }
+    c->answered_by = c->routers.r[from].endpoint;
     if (ack->error && ack->error[0]) {
         snprintf(c->last_error, sizeof c->last_error, "%s", ack->error);
         finish(c, r, EVBUS_EREMOTE, NULL, 0);
@@ -331,10 +396,14 @@ static void handle_ack(evbus_client_t *c, const void *data, size_t len) {
     evbus__v1__ack__free_unpacked(ack, NULL);
 }
 
-/* Resends what is due and expires what is past its deadline. Returns the
- * soonest time something will be due, for the poll timeout. */
+/* Resends what is due and expires what is past its deadline. A request
+ * left unanswered for resend_ms by a router that answered nothing else in
+ * that time takes that router down; requests held by a router that is down
+ * move to one that is up. Returns the soonest time something will be due,
+ * for the poll timeout. */
 static int64_t run_timers(evbus_client_t *c, int64_t now) {
     int64_t next = now + c->opts.resend_ms;
+    bool several = c->routers.n > 1;
     for (size_t i = 0; i < c->nreqs; i++) {
         request *r = &c->reqs[i];
         if (!r->in_use)
@@ -343,28 +412,51 @@ static int64_t run_timers(evbus_client_t *c, int64_t now) {
             finish(c, r, EVBUS_ETIMEDOUT, NULL, 0);
             continue;
         }
-        int64_t due = r->sent ? r->last_sent_ms + c->opts.resend_ms : r->last_sent_ms + 20;
-        if (due <= now) {
+        evbus__router *rt = &c->routers.r[r->router];
+        /* resend_ms of silence is the verdict on a router: after a send, no
+         * answer to anything since; before one, a socket that has refused
+         * every send (with several routers it queues nothing while not
+         * connected). */
+        bool overdue = r->sent ? now - r->last_sent_ms >= c->opts.resend_ms
+                               : now - r->assigned_ms >= c->opts.resend_ms;
+        if (r->sent ? overdue && rt->last_answer_ms < r->last_sent_ms
+                    : rt->refused_since_ms && now - rt->refused_since_ms >= c->opts.resend_ms)
+            evbus__router_set_silent(&c->routers, r->router, now, c->opts.resend_ms);
+        if (several && !rt->up && evbus__router_set_other_up(&c->routers, r->router)) {
+            move_request(c, r, now);
+        } else if (overdue) {
+            /* spread: another router; failover: the first one up */
+            if (several && (c->routers.policy == EVBUS_ROUTER_SPREAD || !rt->up))
+                move_request(c, r, now);
+            else
+                try_send(c, r, now);
+        } else if (!r->sent && r->last_sent_ms + 20 <= now) {
             try_send(c, r, now);
-            due = r->sent ? r->last_sent_ms + c->opts.resend_ms : now + 20;
         }
+        int64_t due = r->sent ? r->last_sent_ms + c->opts.resend_ms : now + 20;
         if (due < next)
             next = due;
     }
-    return next;
+    int64_t probe = evbus__router_set_probe(&c->routers, now, &c->next_id);
+    return probe < next ? probe : next;
 }
 
 static evbus_err recv_available(evbus_client_t *c) {
-    for (;;) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+    for (size_t i = 0; i < c->routers.n; i++) {
+        for (;;) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, c->routers.r[i].sock, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&msg);
+                if (errno == EAGAIN || errno == EINTR)
+                    break;
+                return EVBUS_EZMQ;
+            }
+            handle_ack(c, i, zmq_msg_data(&msg), zmq_msg_size(&msg));
             zmq_msg_close(&msg);
-            return errno == EAGAIN || errno == EINTR ? EVBUS_OK : EVBUS_EZMQ;
         }
-        handle_ack(c, zmq_msg_data(&msg), zmq_msg_size(&msg));
-        zmq_msg_close(&msg);
     }
+    return EVBUS_OK;
 }
 
 /* Waits for acks until `until` (monotonic ms, -1: until `stop` says so). */
@@ -381,8 +473,10 @@ static evbus_err wait_for(evbus_client_t *c, int64_t until, bool (*stop)(void *)
             return EVBUS_ETIMEDOUT;
         int64_t wake = until >= 0 && until < next ? until : next;
         long wait = (long)(wake - now);
-        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, wait < 0 ? 0 : wait) < 0 && errno != EINTR)
+        zmq_pollitem_t items[EVBUS_ROUTERS_MAX];
+        for (size_t i = 0; i < c->routers.n; i++)
+            items[i] = (zmq_pollitem_t){c->routers.r[i].sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(items, (int)c->routers.n, wait < 0 ? 0 : wait) < 0 && errno != EINTR)
             return EVBUS_EZMQ;
     }
 }
@@ -419,6 +513,8 @@ static evbus_err submit(evbus_client_t *c, const evbus_event *evs, size_t n, req
     c->in_flight++;
     int64_t now = evbus__now_mono_ms();
     r->first_sent_ms = now;
+    r->router = evbus__router_set_pick(&c->routers, SIZE_MAX);
+    r->assigned_ms = now;
     try_send(c, r, now);
     *out = r;
     return EVBUS_OK;

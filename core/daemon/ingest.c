@@ -84,6 +84,7 @@ typedef struct batch {
     ProtobufCAllocator pb_alloc;
     int64_t now_ms;
     evbus_err result; /* set by the writer */
+    bool closing;     /* filled while stopping: acks say so (Ack.stopping) */
 } batch;
 
 struct evbus__ingest {
@@ -683,6 +684,7 @@ static bool batch_full(const evbus__ingest *ing, const batch *b) {
  * again and again while the writer is busy, so the batch grows until the
  * writer can take it. */
 static void fill_batch(evbus__ingest *ing, batch *b, bool closing) {
+    b->closing = closing;
     int64_t now = evbus__now_wall_ms();
     if (b->nreq == 0)
         b->now_ms = now;
@@ -747,6 +749,7 @@ static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
     Evbus__V1__Ack ack = EVBUS__V1__ACK__INIT;
     ack.request_id = r->request_id;
     ack.version = EVBUS_WIRE_VERSION;
+    ack.stopping = b->closing;
     if (r->error) {
         ack.error = (char *)r->error;
     } else if (grow((void **)&ing->acks, &ing->acks_cap, r->n_slots, sizeof *ing->acks) ||

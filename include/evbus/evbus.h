@@ -33,6 +33,49 @@
  *  - RETRY_LATER is not an error of the call: the router is applying
  *    backpressure (storage full, backlog limit, shutting down). Publish those
  *    events again later.
+ *
+ * @section routers Several routers
+ *
+ * A client may name several routers (`endpoints` in ::evbus_client_opts)
+ * that share nothing: each has its own store, and the services behind the
+ * sinks are what they have in common. The client keeps one ZeroMQ socket per
+ * router, so it always knows which one answered, and a `policy`:
+ *  - ::EVBUS_ROUTER_FAILOVER sends every request to the first router, in the
+ *    order listed, that it considers up. A router is considered down when a
+ *    request sent to it gets no answer within `resend_ms` while that router
+ *    answered nothing else, or when it answers that it is shutting down
+ *    (RETRY_LATER acks with the wire format's `stopping` flag); its
+ *    outstanding requests then go to the next router at once. A router that
+ *    is down is probed every `probe_ms` with an empty request, and is up again
+ *    as soon as it answers: failover then returns to it for new requests.
+ *  - ::EVBUS_ROUTER_SPREAD sends requests to the routers it considers up in
+ *    turn (as a ZeroMQ DEALER connected to several endpoints does), and a
+ *    request due for a resend goes to another router.
+ *
+ * When every router is down, requests go round all of them until one
+ * answers or `timeout_ms` ends the request. A router going down or coming
+ * back is logged once per change (see `log_fn`), never per request;
+ * evbus_client_router() tells a producer's health page or metrics what the
+ * client thinks of each router.
+ *
+ * @section durable_somewhere Durable somewhere: duplicates across routers
+ *
+ * A request resent to another router carries the same event ids, and the ack
+ * the client delivers is the first that arrives. An ACCEPTED or DUPLICATE ack
+ * therefore means "durable on the router that answered"
+ * (evbus_client_ack_router() names it; the ack's `region` is that router's
+ * region), not "stored once in the whole deployment":
+ *  - each router deduplicates ids only against its own store, so an event
+ *    whose first send reached a router that then stopped answering, and whose
+ *    resend reached another, may be stored by both and delivered by both;
+ *  - duplicates across routers are removed where the destination service
+ *    allows it: SQS FIFO queues drop a repeat of the deduplication id (the
+ *    event id) within their five-minute window, and DynamoDB targets with
+ *    conditional puts (`attribute_not_exists`) write each event id once;
+ *    EventBridge buses and standard SQS queues deliver such an event twice,
+ *    with the same id, for the consumer to deduplicate.
+ * With one router (or a router that keeps answering), nothing changes: an id
+ * is stored once.
  */
 #ifndef EVBUS_EVBUS_H
 #define EVBUS_EVBUS_H
@@ -91,6 +134,18 @@ typedef struct evbus_ack {
     const char *region;   /**< region that will process the event; may be "" */
 } evbus_ack;
 
+/** How a client with several routers chooses one; see @ref routers. */
+typedef enum evbus_router_policy {
+    EVBUS_ROUTER_FAILOVER = 0, /**< the first router up, in the order listed */
+    EVBUS_ROUTER_SPREAD = 1,   /**< every router up, in turn */
+} evbus_router_policy;
+
+/**
+ * Receives the client's log lines (a router going down or coming back), one
+ * line without a trailing newline, valid only during the call.
+ */
+typedef void (*evbus_log_fn)(void *arg, const char *line);
+
 /** Client tuning. Initialise with evbus_client_opts_init(), then change. */
 typedef struct evbus_client_opts {
     /** sizeof(evbus_client_opts), set by evbus_client_opts_init(); lets the
@@ -113,7 +168,51 @@ typedef struct evbus_client_opts {
     const char *curve_public_key;
     /** CURVE: this producer's secret key, 40 Z85 characters. Never sent. */
     const char *curve_secret_key;
+    /** Several routers (see @ref routers): n_endpoints ZeroMQ endpoints, in
+     * order of preference for ::EVBUS_ROUTER_FAILOVER; the endpoint argument
+     * of evbus_client_new() must then be NULL. At most ::EVBUS_ROUTERS_MAX.
+     * The client copies the strings during evbus_client_new(). NULL (the
+     * default): the one endpoint given to evbus_client_new(). */
+    const char *const *endpoints;
+    size_t n_endpoints;
+    /** Which router gets a request (default ::EVBUS_ROUTER_FAILOVER; with one
+     * router both policies behave alike). */
+    evbus_router_policy policy;
+    /** How often a router considered down is probed (default 1000 ms). */
+    int probe_ms;
+    /** Where log lines go; NULL (the default): stderr, one timestamped line
+     * each, as evbusd writes them. */
+    evbus_log_fn log_fn;
+    void *log_arg;
 } evbus_client_opts;
+
+/** Most routers one client can name. */
+#define EVBUS_ROUTERS_MAX 64
+
+/**
+ * What a client thinks of one of its routers (evbus_client_router()). Set
+ * `size` to sizeof(evbus_router_info) before the call: the struct may grow,
+ * and the client fills only what the caller's size holds.
+ */
+typedef struct evbus_router_info {
+    size_t size;
+    /** The endpoint as given; owned by the client, valid until it is
+     * destroyed. */
+    const char *endpoint;
+    /** 1 when the client sends to it, 0 while it is considered down. Routers
+     * start up: the client has no reason to doubt them yet. */
+    int up;
+    /** When `up` last changed, in milliseconds since the Unix epoch; 0 when
+     * it never did. */
+    int64_t changed_ms;
+    /** Requests sent to it (resends and probes included), and answers
+     * received from it. */
+    uint64_t requests_sent;
+    uint64_t answers;
+    /** The region named in its last ack, or "" before any; owned by the
+     * client, valid until the next call on it. */
+    const char *region;
+} evbus_router_info;
 
 /**
  * Read a CURVE key pair from a key file written by `evbus keygen PATH`
@@ -133,7 +232,7 @@ typedef struct evbus_client_opts {
 EVBUS_API evbus_err evbus_curve_keyfile_read(const char *path, char public_key[41],
                                              char secret_key[41], char *err, size_t errlen);
 
-/** An open connection to one router. Opaque. */
+/** An open connection to one router, or to several. Opaque. */
 typedef struct evbus_client evbus_client_t;
 
 /**
@@ -158,23 +257,27 @@ typedef void (*evbus_ack_fn)(void *arg, evbus_err err, const evbus_ack *acks, si
 EVBUS_API void evbus_client_opts_init(evbus_client_opts *opts);
 
 /**
- * Open a client on a router endpoint.
+ * Open a client on a router endpoint, or on several (see @ref routers).
  *
- * The connection is made in the background: this call does not wait for the
- * router, and publishing before it is up simply waits for it (up to the
+ * The connections are made in the background: this call does not wait for a
+ * router, and publishing before one is up simply waits for it (up to the
  * request timeout).
  *
  * @param[in]  endpoint a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:5555" or
- *             "ipc:///run/evbus.sock".
+ *             "ipc:///run/evbus.sock"; NULL when opts->endpoints lists the
+ *             routers instead.
  * @param[in]  opts     NULL for the defaults. With CURVE keys set, a router
  *                      that does not list this client's public key answers
- *                      nothing: requests end in EVBUS_ETIMEDOUT.
+ *                      nothing: requests end in EVBUS_ETIMEDOUT. The same
+ *                      keys are used with every router.
  * @param[out] out      the new client; the caller owns it and releases it with
  *                      evbus_client_destroy(). Untouched on failure.
- * @return EVBUS_OK; EVBUS_EINVAL for a NULL argument, a malformed endpoint,
- *         options out of range, a CURVE key that is not 40 Z85 characters
- *         (or only some of the three given), or CURVE keys with a libzmq
- *         built without CURVE; EVBUS_ENOMEM; EVBUS_EZMQ when ZeroMQ fails.
+ * @return EVBUS_OK; EVBUS_EINVAL for a NULL @p out, no endpoint at all or
+ *         both @p endpoint and opts->endpoints, more than ::EVBUS_ROUTERS_MAX
+ *         routers, a NULL or malformed endpoint, an unknown policy, options
+ *         out of range, a CURVE key that is not 40 Z85 characters (or only
+ *         some of the three given), or CURVE keys with a libzmq built without
+ *         CURVE; EVBUS_ENOMEM; EVBUS_EZMQ when ZeroMQ fails.
  */
 EVBUS_API evbus_err evbus_client_new(const char *endpoint, const evbus_client_opts *opts,
                                      evbus_client_t **out);
@@ -253,6 +356,40 @@ EVBUS_API unsigned evbus_client_in_flight(const evbus_client_t *client);
  * Owned by the client; valid until the next call on it.
  */
 EVBUS_API const char *evbus_client_last_error(const evbus_client_t *client);
+
+/**
+ * The endpoint of the router that answered the request whose acks are being
+ * delivered: call it from an ::evbus_ack_fn, or after evbus_publish()
+ * returned EVBUS_OK. With the ack's `region`, it says where the events became
+ * durable (see @ref durable_somewhere). Owned by the client, valid until it
+ * is destroyed; "" before any answer or for NULL.
+ */
+EVBUS_API const char *evbus_client_ack_router(const evbus_client_t *client);
+
+/** Number of routers the client was opened on (1 or more; 0 for NULL). */
+EVBUS_API size_t evbus_client_router_count(const evbus_client_t *client);
+
+/**
+ * What the client thinks of router @p i (0-based, in the order given), for a
+ * producer's own health page and metrics.
+ *
+ * @param[in]     client
+ * @param[in]     i      0 .. evbus_client_router_count() - 1.
+ * @param[in,out] info   its `size` set by the caller; filled up to that size.
+ * @return EVBUS_OK; EVBUS_EINVAL for a NULL argument, @p i out of range or a
+ *         `size` smaller than the first three fields. Untouched on failure.
+ */
+EVBUS_API evbus_err evbus_client_router(const evbus_client_t *client, size_t i,
+                                        evbus_router_info *info);
+
+/**
+ * Parse "failover" or "spread" into @p out (untouched on failure).
+ * @return EVBUS_OK; EVBUS_EINVAL for NULL or another name.
+ */
+EVBUS_API evbus_err evbus_router_policy_parse(const char *name, evbus_router_policy *out);
+
+/** "failover", "spread" or "unknown". Static. */
+EVBUS_API const char *evbus_router_policy_name(evbus_router_policy policy);
 
 /** "accepted", "duplicate", "rejected", "retry_later" or "unknown". Static. */
 EVBUS_API const char *evbus_ack_status_name(evbus_ack_status status);

@@ -2,12 +2,15 @@
 """A producer written in Python with Debian's ZeroMQ and protobuf packages,
 compiled from proto/evbus.proto: proves the wire format is usable from another
 language, including over a REQ socket and with fields this evbusd does not
-know (a newer producer), and how a Python producer publishes over CURVE with a
-key file from `evbus keygen`. Starts its own evbusd and always stops it.
+know (a newer producer), how a Python producer publishes over CURVE with a
+key file from `evbus keygen`, and how it publishes to several routers with a
+`failover` or `spread` policy (the Producer class below, what libevbus does
+in C). Starts its own evbusd processes and always stops them.
 
 usage: python_producer.py EVBUSD PROTO_DIR EVBUS
 """
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -26,11 +29,11 @@ def compile_proto(proto_dir, out_dir):
     return evbus_pb2
 
 
-def start_daemon(evbusd, workdir, ingest_extra=""):
+def start_daemon(evbusd, workdir, ingest_extra="", region="py-1"):
     endpoint = f"ipc://{workdir}/ingest.sock"
     config = os.path.join(workdir, "evbus.yaml")
     with open(config, "w") as f:
-        f.write(f"region: py-1\ningest:\n  listen: [\"{endpoint}\"]\n{ingest_extra}"
+        f.write(f"region: {region}\ningest:\n  listen: [\"{endpoint}\"]\n{ingest_extra}"
                 "storage:\n  data_dir: data\n  map_size: 64MiB\n")
     log = open(os.path.join(workdir, "evbusd.log"), "w")
     proc = subprocess.Popen([evbusd, "--config", config], stderr=log)
@@ -109,6 +112,211 @@ def publish_over_curve(pb, evbus, workdir, evbusd, check):
         if proc is not None:
             proc.kill()
             proc.wait()
+
+
+class Producer:
+    """Publishes to several evbus routers that share nothing, one DEALER
+    socket each so that it knows which router answered.
+
+    policy "failover": every request to the first router considered up, in
+    the order given; "spread": the routers up in turn, a resend going to
+    another one. A router is down when it leaves a request unanswered for
+    resend_s (having answered nothing else meanwhile) or answers with the
+    `stopping` flag (shutting down); a router that is down is probed with an
+    empty Publish every probe_s and is up again once it answers. A resend
+    keeps the event ids: an ack means durable on the router that answered,
+    and each router deduplicates only its own store (see evbus.h)."""
+
+    def __init__(self, ctx, pb, endpoints, policy="failover", resend_s=2.0, probe_s=1.0,
+                 timeout_s=30.0):
+        if policy not in ("failover", "spread"):
+            raise ValueError(f"policy must be failover or spread, not {policy!r}")
+        self.pb, self.endpoints, self.policy = pb, list(endpoints), policy
+        self.resend_s, self.probe_s, self.timeout_s = resend_s, probe_s, timeout_s
+        self.socks = []
+        for ep in self.endpoints:
+            s = ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            # queue nothing for a router that is not connected: it would be
+            # stored there again when that router comes back
+            s.setsockopt(zmq.IMMEDIATE, 1)
+            s.connect(ep)
+            self.socks.append(s)
+        n = len(self.endpoints)
+        self.up = [True] * n
+        self.last_answer = [0.0] * n
+        self.next_probe = [0.0] * n
+        self.turn = 0
+        self.next_id = (int(time.time() * 1000) << 16) + random.randrange(1 << 16)
+
+    def routers(self):
+        """[(endpoint, up)]: what this producer thinks of each router."""
+        return list(zip(self.endpoints, self.up))
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+
+    def _pick(self, avoid=None):
+        n = len(self.endpoints)
+        up = [i for i in range(n) if i != avoid and self.up[i]]
+        if not up and avoid is not None and self.up[avoid]:
+            return avoid
+        if up and self.policy == "failover":
+            return up[0]
+        pool = up or [i for i in range(n) if i != avoid] or [avoid]
+        for k in range(n):
+            i = (self.turn + k) % n
+            if i in pool:
+                self.turn = (i + 1) % n
+                return i
+        return pool[0]
+
+    def _set(self, i, up, why=""):
+        if self.up[i] != up:
+            self.up[i] = up
+            print(f"producer: router {self.endpoints[i]} "
+                  + ("answers again" if up else f"is down ({why})"), file=sys.stderr)
+        if not up:
+            self.next_probe[i] = time.monotonic() + self.probe_s
+
+    def _send(self, i, frame):
+        """False when router i is not connected (the socket refuses)."""
+        try:
+            self.socks[i].send(frame, zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def _probe(self, now):
+        for i in range(len(self.endpoints)):
+            if not self.up[i] and now >= self.next_probe[i]:
+                self.next_id += 1
+                self._send(i, self.pb.Publish(request_id=self.next_id,
+                                              version=1).SerializeToString())
+                self.next_probe[i] = now + self.probe_s
+
+    def publish(self, events):
+        """Publishes a list of pb.Event; returns (Ack, endpoint that answered).
+        Raises TimeoutError after timeout_s without an answer."""
+        self.next_id += 1
+        rid = self.next_id
+        frame = self.pb.Publish(request_id=rid, version=1, events=events).SerializeToString()
+        self._probe(time.monotonic())
+        target = self._pick()
+        sent_at = time.monotonic()  # or since when the target refused it
+        deadline = sent_at + self.timeout_s
+        sent = self._send(target, frame)
+        poller = zmq.Poller()
+        for s in self.socks:
+            poller.register(s, zmq.POLLIN)
+        while time.monotonic() < deadline:
+            for sock, _ in poller.poll(timeout=50):
+                i = self.socks.index(sock)
+                ack = self.pb.Ack.FromString(sock.recv())
+                self.last_answer[i] = time.monotonic()
+                if ack.stopping:
+                    self._set(i, False, "it is shutting down")
+                else:
+                    self._set(i, True)
+                if ack.request_id != rid:
+                    continue  # a probe's answer, or one to an earlier send
+                if ack.stopping and any(self.up[j] for j in range(len(self.up)) if j != i):
+                    if i == target:
+                        target = self._pick(avoid=i)
+                        sent_at = time.monotonic()
+                        sent = self._send(target, frame)
+                    continue
+                return ack, self.endpoints[i]
+            now = time.monotonic()
+            self._probe(now)
+            if not sent and not self.up[target] and any(self.up):
+                target = self._pick(avoid=target)  # a router came back
+                sent_at = now
+            if not sent and now - sent_at < self.resend_s:
+                if self._send(target, frame):  # connected by now?
+                    sent, sent_at = True, now
+            elif now - sent_at >= self.resend_s:
+                if self.last_answer[target] < sent_at:
+                    self._set(target, False,
+                              f"no answer in {self.resend_s:g} s" if sent else "not connected")
+                if self.policy == "spread" or not self.up[target]:
+                    target = self._pick(avoid=target)
+                sent_at = now
+                sent = self._send(target, frame)
+        raise TimeoutError(f"no router answered request {rid} in {self.timeout_s} s")
+
+
+def publish_over_three_routers(pb, evbusd, workdir, check):
+    """Three routers: a failover producer moves off a router killed with
+    kill -9 and back once it is restarted; what that router acked before the
+    kill is still there (a resend of those ids to it is DUPLICATE); a spread
+    producer uses all three."""
+    dirs = [os.path.join(workdir, f"router-{i}") for i in range(3)]
+    procs, endpoints = [None] * 3, [None] * 3
+    ctx = zmq.Context()
+    try:
+        for i, d in enumerate(dirs):
+            os.mkdir(d)
+            procs[i], endpoints[i] = start_daemon(evbusd, d, region=f"py-{i + 1}")
+
+        def event(eid):
+            return pb.Event(id=eid, source="py.app", detail_type="Hello", detail="{}")
+
+        fo = Producer(ctx, pb, endpoints, "failover", resend_s=0.5, probe_s=0.2)
+        before = []
+        for k in range(5):
+            ack, ep = fo.publish([event(f"fo-{k}")])
+            check(ack.results[0].status == pb.ACCEPTED and ep == endpoints[0]
+                  and ack.results[0].region == "py-1",
+                  f"failover: fo-{k} accepted by the first router, region py-1")
+            before.append(f"fo-{k}")
+        procs[0].kill()
+        procs[0].wait()
+        procs[0] = None
+        ack, ep = fo.publish([event("fo-after-kill")])
+        check(ack.results[0].status == pb.ACCEPTED and ep == endpoints[1]
+              and ack.results[0].region == "py-2",
+              "failover: after a kill -9 of the first router, the second accepts")
+        check(fo.routers()[0] == (endpoints[0], False), "failover: the first router is down")
+        procs[0], _ = start_daemon(evbusd, dirs[0], region="py-1")
+        deadline = time.monotonic() + 15
+        back = False
+        k = 0
+        while not back and time.monotonic() < deadline:
+            ack, ep = fo.publish([event(f"fo-back-{k}")])
+            k += 1
+            back = ep == endpoints[0]
+            time.sleep(0.05)
+        check(back, "failover: back to the first router once it answers again")
+        ack, ep = fo.publish([event(i) for i in before])
+        check(ep == endpoints[0] and all(r.status == pb.DUPLICATE for r in ack.results),
+              "what the first router acked before kill -9 is still in its store")
+        fo.close()
+
+        sp = Producer(ctx, pb, endpoints, "spread", resend_s=0.5, probe_s=0.2)
+        used = set()
+        for k in range(6):
+            ack, ep = sp.publish([event(f"sp-{k}")])
+            if ack.results[0].status == pb.ACCEPTED:
+                used.add(ep)
+        check(used == set(endpoints), "spread: every router accepts a share")
+        sp.close()
+        try:
+            Producer(ctx, pb, endpoints, "roundrobin")
+            check(False, "an unknown policy is refused")
+        except ValueError:
+            check(True, "an unknown policy is refused")
+    finally:
+        for p in procs:
+            if p is not None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        ctx.term()
 
 
 def main():
@@ -242,6 +450,10 @@ def main():
         curve_dir = os.path.join(workdir, "curve")
         os.mkdir(curve_dir)
         publish_over_curve(pb, evbus, curve_dir, evbusd, check)
+
+        routers_dir = os.path.join(workdir, "routers")
+        os.mkdir(routers_dir)
+        publish_over_three_routers(pb, evbusd, routers_dir, check)
     finally:
         if proc is not None:
             proc.kill()
