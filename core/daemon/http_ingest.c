@@ -17,369 +17,15 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "evbus.pb-c.h"
-#include "frame.h"
-#include "http_keys.h"
-#include "http_putevents.h"
+#include "http_internal.h"
 #include "ingest.h"
-#include "sigv4_verify.h"
 
-#define MAX_HEADERS 64
 /* How long stopping waits for the acks of requests already handed over. */
 #define STOP_WAIT_MS 1000
-#define CONTENT_TYPE "application/x-amz-json-1.1"
-
-typedef enum phase {
-    READING,  /* headers and body arriving */
-    WAITING,  /* handed to the ingest, connection suspended */
-    ANSWERED, /* resp is ready to queue */
-} phase;
-
-/* One request, from its first byte to its answer (libmicrohttpd's con_cls). */
-typedef struct request {
-    struct MHD_Connection *mc;
-    phase phase;
-    char *body;
-    size_t len, cap;
-    bool too_large;
-    uint32_t slot; /* in the worker's table while WAITING */
-    evbus__putevents pe;
-    int sent_as[EVBUS__PUTEVENTS_MAX]; /* index in the Publish, or -1 (answered early) */
-    evbus__putevents_result results[EVBUS__PUTEVENTS_MAX];
-    char ids[EVBUS__PUTEVENTS_MAX][257];
-    char *reasons[EVBUS__PUTEVENTS_MAX]; /* heap copies of the ack's reasons */
-    unsigned status;
-    struct MHD_Response *resp;
-} request;
-
-/* One open connection, for the deadline of its next request. */
-typedef struct conn_rec {
-    struct conn_rec *prev, *next;
-    int fd;
-    int64_t deadline_ms; /* 0: none (its request is with the ingest, or already cut) */
-} conn_rec;
-
-typedef struct slot {
-    request *req;
-    uint32_t gen;
-} slot;
-
-struct evbus__http_ingest {
-    const evbus__config *cfg;
-    evbus__http_keys keys;
-    char *tls_cert, *tls_key;
-    struct MHD_Daemon *mhd;
-    int epoll_fd;
-    void *dealer; /* to the ingest's HTTP ROUTER; this thread's alone */
-    slot *slots;
-    uint32_t *free_slots;
-    size_t n_slots, n_free;
-    conn_rec *conns;
-    evbus__uuid_gen uuids;
-    pthread_t thread;
-    bool running;
-    atomic_bool stop;
-    int64_t log_second;
-    int log_lines;
-    uint64_t requests, refused_auth, truncated, timed_out;
-};
-
-static const char *region_of(const evbus__http_ingest *h) {
-    return h->cfg->region;
-}
-
-/* An answer with the headers every response has: the JSON 1.1 type, a
- * request id, and the region whose evbusd processes the events. */
-static struct MHD_Response *respond(evbus__http_ingest *h, char *body, size_t len) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        free(body);
-        return NULL;
-    }
-    char id[37];
-    evbus__uuid_next(&h->uuids, id);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
-    MHD_add_response_header(r, "x-amzn-RequestId", id);
-    MHD_add_response_header(r, "X-Evbus-Region", region_of(h));
-    return r;
-}
-
-/* Sets req's answer to an AWS JSON 1.1 error (also named in
- * X-Amzn-ErrorType, which some SDKs read first). */
-static void set_error(evbus__http_ingest *h, request *req, unsigned status, const char *type,
-                      const char *message) {
-    size_t len = 0;
-    char *body = evbus__putevents_error_body(type, message, &len);
-    req->resp = respond(h, body, len);
-    if (req->resp)
-        MHD_add_response_header(req->resp, "X-Amzn-ErrorType", type);
-    req->status = status;
-    req->phase = ANSWERED;
-}
-
-static void set_results(evbus__http_ingest *h, request *req) {
-    size_t len = 0;
-    char *body = evbus__putevents_encode(req->results, req->pe.n, &len);
-    if (!body) {
-        set_error(h, req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalFailure",
-                  "evbusd is out of memory; send again later");
-        return;
-    }
-    req->resp = respond(h, body, len);
-    req->status = MHD_HTTP_OK;
-    req->phase = ANSWERED;
-}
-
-static void request_free(request *req) {
-    if (!req)
-        return;
-    for (size_t i = 0; i < EVBUS__PUTEVENTS_MAX; i++)
-        free(req->reasons[i]);
-    evbus__putevents_clear(&req->pe);
-    if (req->resp)
-        MHD_destroy_response(req->resp);
-    free(req->body);
-    free(req);
-}
-
-/* --- SigV4 ------------------------------------------------------------ */
-
-typedef struct headers {
-    evbus__sigv4_header v[MAX_HEADERS];
-    size_t n;
-    bool overflow;
-} headers;
-
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *value) {
-    (void)kind;
-    headers *hs = cls;
-    if (hs->n == MAX_HEADERS) {
-        hs->overflow = true;
-        return MHD_NO;
-    }
-    hs->v[hs->n].name = key;
-    hs->v[hs->n].value = value ? value : "";
-    hs->n++;
-    return MHD_YES;
-}
-
-static const char *find_secret(void *arg, const char *key_id, size_t len, const void **who) {
-    const evbus__http_key *k = evbus__http_keys_find(arg, key_id, len);
-    *who = k;
-    return k ? k->secret : NULL;
-}
-
-/* Checks who sent req. Returns true with *key set (NULL: unsigned, allowed),
- * or false with req answered. */
-static bool authenticate(evbus__http_ingest *h, request *req, const evbus__http_key **key) {
-    *key = NULL;
-    headers hs = {.n = 0};
-    MHD_get_connection_values(req->mc, MHD_HEADER_KIND, collect_header, &hs);
-    bool has_auth = false;
-    for (size_t i = 0; i < hs.n; i++)
-        has_auth |= strcasecmp(hs.v[i].name, "authorization") == 0;
-    /* Unsigned requests pass with allow_unsigned; signed ones are checked
-     * when there are keys to check them with (without, an SDK's signature
-     * made with any key passes, which is what local development needs). */
-    if (h->cfg->http_allow_unsigned && (!has_auth || !h->cfg->http_credentials))
-        return true;
-    if (hs.overflow) {
-        set_error(h, req, MHD_HTTP_BAD_REQUEST, "IncompleteSignature",
-                  "more than 64 headers: evbusd cannot check the signature");
-        return false;
-    }
-    evbus__sigv4_request sr = {.method = "POST",
-                               .canonical_uri = "/",
-                               .canonical_query = "",
-                               .headers = hs.v,
-                               .n_headers = hs.n,
-                               .body = req->body ? req->body : "",
-                               .body_len = req->len};
-    char why[512], region[64];
-    const void *who = NULL;
-    evbus__sigv4_result rc =
-        evbus__sigv4_verify(&sr, "events", (int64_t)time(NULL), find_secret, &h->keys, &who, region,
-                            sizeof region, why, sizeof why);
-    if (rc == EVBUS__SIGV4_OK) {
-        *key = who;
-        return true;
-    }
-    h->refused_auth++;
-    /* Every refusal is a 403 (the producer's credentials or clock, not the
-     * request, must change); the type is the one AWS gives each case. */
-    static const char *const types[] = {
-        [EVBUS__SIGV4_MISSING] = "MissingAuthenticationTokenException",
-        [EVBUS__SIGV4_INCOMPLETE] = "IncompleteSignatureException",
-        [EVBUS__SIGV4_UNKNOWN_KEY] = "UnrecognizedClientException",
-        [EVBUS__SIGV4_MISMATCH] = "InvalidSignatureException",
-        [EVBUS__SIGV4_EXPIRED] = "InvalidSignatureException",
-    };
-    set_error(h, req, MHD_HTTP_FORBIDDEN, types[rc], why);
-    int64_t second = evbus__now_mono_ms() / 1000;
-    if (second != h->log_second) {
-        h->log_second = second;
-        h->log_lines = 0;
-    }
-    if (h->log_lines++ < 5)
-        EVBUS_LOG_W("http", "refused a request (%s): %s", types[rc], why);
-    return false;
-}
-
-/* --- Handing requests to the ingest ----------------------------------- */
-
-static void take_slot(evbus__http_ingest *h, request *req) {
-    req->slot = h->free_slots[--h->n_free];
-    h->slots[req->slot].req = req;
-}
-
-static void give_slot(evbus__http_ingest *h, request *req) {
-    slot *s = &h->slots[req->slot];
-    s->req = NULL;
-    s->gen++;
-    h->free_slots[h->n_free++] = req->slot;
-}
-
-/* Marks entries whose source the key may not publish, as EventBridge's
- * resource policies would. */
-static void check_sources(request *req, const evbus__http_key *key) {
-    for (size_t i = 0; key && i < req->pe.n; i++) {
-        if (req->results[i].code || evbus__principal_allows(&key->who, req->pe.events[i].source))
-            continue;
-        req->results[i].code = "NotAuthorizedForSourceException";
-        req->results[i].message = "this access key may not publish events of this source "
-                                  "(its source limits in ingest.http.credentials)";
-    }
-}
-
-/* Sends the entries not answered yet as one Publish. Returns false when
- * there were none (the request can be answered at once) or with req
- * answered on a failure. */
-static bool submit(evbus__http_ingest *h, request *req) {
-    Evbus__V1__Event *evs[EVBUS__PUTEVENTS_MAX];
-    size_t n = 0;
-    for (size_t i = 0; i < req->pe.n; i++) {
-        req->sent_as[i] = -1;
-        if (req->results[i].code)
-            continue;
-        req->sent_as[i] = (int)n;
-        evs[n++] = &req->pe.events[i];
-    }
-    if (n == 0)
-        return false;
-    if (h->n_free == 0) {
-        set_error(h, req, MHD_HTTP_BAD_REQUEST, "ThrottlingException",
-                  "evbusd has too many requests in flight; send again later");
-        return true;
-    }
-    take_slot(h, req);
-    Evbus__V1__Publish pub = EVBUS__V1__PUBLISH__INIT;
-    pub.request_id = ((uint64_t)h->slots[req->slot].gen << 32) | req->slot;
-    pub.version = EVBUS_WIRE_VERSION;
-    pub.events = evs;
-    pub.n_events = n;
-    zmq_msg_t msg;
-    size_t size = evbus__v1__publish__get_packed_size(&pub);
-    if (zmq_msg_init_size(&msg, size) != 0) {
-        give_slot(h, req);
-        set_error(h, req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalFailure",
-                  "evbusd is out of memory; send again later");
-        return true;
-    }
-    evbus__v1__publish__pack(&pub, zmq_msg_data(&msg));
-    if (zmq_msg_send(&msg, h->dealer, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&msg);
-        give_slot(h, req);
-        set_error(h, req, MHD_HTTP_BAD_REQUEST, "ThrottlingException",
-                  "evbusd's ingest queue is full; send again later");
-        return true;
-    }
-    req->phase = WAITING;
-    MHD_suspend_connection(req->mc);
-    return true;
-}
-
-/* The request's body is in: check, decode, and hand it over (or answer). */
-static void process(evbus__http_ingest *h, request *req) {
-    h->requests++;
-    if (req->too_large) {
-        char why[160];
-        snprintf(why, sizeof why,
-                 "the request is larger than ingest.max_request_bytes (%llu bytes)",
-                 (unsigned long long)h->cfg->max_request_bytes);
-        set_error(h, req, MHD_HTTP_CONTENT_TOO_LARGE, "RequestEntityTooLargeException", why);
-        return;
-    }
-    const evbus__http_key *key;
-    if (!authenticate(h, req, &key))
-        return;
-    char why[512];
-    if (!evbus__putevents_decode(req->body ? req->body : "", req->len, &req->pe, why, sizeof why)) {
-        set_error(h, req, MHD_HTTP_BAD_REQUEST, "ValidationException", why);
-        return;
-    }
-    memcpy(req->results, req->pe.early, sizeof req->results);
-    check_sources(req, key);
-    if (!submit(h, req))
-        set_results(h, req);
-}
-
-/* An ack from the ingest: the request's answer. */
-static void take_ack(evbus__http_ingest *h, const void *data, size_t len) {
-    Evbus__V1__Ack *ack = evbus__v1__ack__unpack(NULL, len, data);
-    if (!ack)
-        return;
-    uint32_t s = (uint32_t)ack->request_id, gen = (uint32_t)(ack->request_id >> 32);
-    request *req = s < h->n_slots && h->slots[s].gen == gen ? h->slots[s].req : NULL;
-    if (!req) {
-        evbus__v1__ack__free_unpacked(ack, NULL);
-        return;
-    }
-    give_slot(h, req);
-    if (ack->error && ack->error[0]) {
-        set_error(h, req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalFailure", ack->error);
-    } else {
-        for (size_t i = 0; i < req->pe.n; i++) {
-            int k = req->sent_as[i];
-            if (k < 0)
-                continue;
-            evbus__putevents_result *r = &req->results[i];
-            if ((size_t)k >= ack->n_results) {
-                r->code = "InternalFailure";
-                r->message = "evbusd gave no answer for this entry; send it again";
-                continue;
-            }
-            evbus__putevents_result_of(ack->results[k], r);
-            snprintf(req->ids[i], sizeof req->ids[i], "%s", r->event_id ? r->event_id : "");
-            r->event_id = req->ids[i];
-            if (r->code) {
-                req->reasons[i] = strdup(r->message ? r->message : "");
-                r->message = req->reasons[i] ? req->reasons[i] : "";
-            }
-        }
-        set_results(h, req);
-    }
-    evbus__v1__ack__free_unpacked(ack, NULL);
-    MHD_resume_connection(req->mc);
-}
-
-static void take_acks(evbus__http_ingest *h) {
-    for (;;) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, h->dealer, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&msg);
-            return;
-        }
-        take_ack(h, zmq_msg_data(&msg), zmq_msg_size(&msg));
-        zmq_msg_close(&msg);
-    }
-}
 
 /* --- libmicrohttpd callbacks ------------------------------------------ */
 
-static enum MHD_Result queue(request *req) {
+static enum MHD_Result queue(evbus__http_request *req) {
     if (!req->resp)
         return MHD_NO;
     enum MHD_Result rc = MHD_queue_response(req->mc, req->status, req->resp);
@@ -388,17 +34,17 @@ static enum MHD_Result queue(request *req) {
 
 /* The first call for a request: what can be refused from the headers alone
  * is refused before its body is read. */
-static void check_headers(evbus__http_ingest *h, request *req, const char *url,
+static void check_headers(evbus__http_ingest *h, evbus__http_request *req, const char *url,
                           const char *method) {
     const char *target = MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, "X-Amz-Target");
     const char *length =
         MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 || strcmp(url, "/") != 0)
-        set_error(h, req, MHD_HTTP_NOT_FOUND, "UnknownOperationException",
-                  "evbusd answers the EventBridge API with POST / only");
+        evbus__http_set_error(h, req, MHD_HTTP_NOT_FOUND, "UnknownOperationException",
+                              "evbusd answers the EventBridge API with POST / only");
     else if (!target || strcmp(target, "AWSEvents.PutEvents") != 0)
-        set_error(h, req, MHD_HTTP_BAD_REQUEST, "UnknownOperationException",
-                  "evbusd answers X-Amz-Target: AWSEvents.PutEvents only");
+        evbus__http_set_error(h, req, MHD_HTTP_BAD_REQUEST, "UnknownOperationException",
+                              "evbusd answers X-Amz-Target: AWSEvents.PutEvents only");
     else if (length && strtoull(length, NULL, 10) > h->cfg->max_request_bytes)
         req->too_large = true;
 }
@@ -408,7 +54,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
                                   size_t *upload_data_size, void **con_cls) {
     (void)version;
     evbus__http_ingest *h = cls;
-    request *req = *con_cls;
+    evbus__http_request *req = *con_cls;
     if (!req) {
         req = calloc(1, sizeof *req);
         if (!req)
@@ -416,19 +62,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         req->mc = mc;
         *con_cls = req;
         check_headers(h, req, url, method);
-        if (req->phase == ANSWERED)
+        if (req->phase == EVBUS__HTTP_ANSWERED)
             return queue(req);
         if (req->too_large) {
             /* Refused before its body is read: libmicrohttpd closes the
              * connection after the answer instead of reading the body. */
-            process(h, req);
+            evbus__http_request_process(h, req);
             return queue(req);
         }
         return MHD_YES;
     }
-    if (req->phase == ANSWERED)
+    if (req->phase == EVBUS__HTTP_ANSWERED)
         return queue(req);
-    if (req->phase == WAITING)
+    if (req->phase == EVBUS__HTTP_WAITING)
         return MHD_NO; /* resumed without an answer: only when stopping */
     if (*upload_data_size) {
         size_t n = *upload_data_size;
@@ -454,13 +100,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         req->len += n;
         return MHD_YES;
     }
-    process(h, req);
-    if (req->phase == WAITING)
+    evbus__http_request_process(h, req);
+    if (req->phase == EVBUS__HTTP_WAITING)
         return MHD_YES;
     return queue(req);
 }
 
-static conn_rec *conn_of(struct MHD_Connection *mc) {
+static evbus__http_conn *conn_of(struct MHD_Connection *mc) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
@@ -469,19 +115,19 @@ static conn_rec *conn_of(struct MHD_Connection *mc) {
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     evbus__http_ingest *h = cls;
-    request *req = *con_cls;
-    if (req && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->phase == READING) {
+    evbus__http_request *req = *con_cls;
+    if (req && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->phase == EVBUS__HTTP_READING) {
         h->truncated++;
         EVBUS_LOG_D("http",
                     "a connection closed before its request was complete (%zu bytes of "
                     "body read): nothing of it was stored",
                     req->len);
     }
-    if (req && req->phase == WAITING)
-        give_slot(h, req); /* its ack, if one comes, finds no one */
-    request_free(req);
+    if (req && req->phase == EVBUS__HTTP_WAITING)
+        evbus__http_give_slot(h, req); /* its ack, if one comes, finds no one */
+    evbus__http_request_free(req);
     *con_cls = NULL;
-    conn_rec *rec = conn_of(mc);
+    evbus__http_conn *rec = conn_of(mc);
     if (rec)
         rec->deadline_ms = evbus__now_mono_ms() + h->cfg->http_timeout_ms;
 }
@@ -489,7 +135,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
     evbus__http_ingest *h = cls;
-    conn_rec *rec = *socket_context;
+    evbus__http_conn *rec = *socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -524,7 +170,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
  * thread, between two MHD_run(), so the descriptor is still open. */
 static void reap(evbus__http_ingest *h) {
     int64_t now = evbus__now_mono_ms();
-    for (conn_rec *r = h->conns; r; r = r->next) {
+    for (evbus__http_conn *r = h->conns; r; r = r->next) {
         if (r->deadline_ms && r->deadline_ms <= now) {
             shutdown(r->fd, SHUT_RDWR);
             r->deadline_ms = 0;
@@ -552,8 +198,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
  * clock; it stays suspended until its ack. */
 static void mark_waiting(evbus__http_ingest *h) {
     for (size_t i = 0; i < h->n_slots; i++) {
-        request *req = h->slots[i].req;
-        conn_rec *rec = req ? conn_of(req->mc) : NULL;
+        evbus__http_request *req = h->slots[i].req;
+        evbus__http_conn *rec = req ? conn_of(req->mc) : NULL;
         if (rec)
             rec->deadline_ms = 0;
     }
@@ -575,7 +221,7 @@ static void *loop_main(void *arg) {
             break;
         }
         if (items[0].revents & ZMQ_POLLIN)
-            take_acks(h);
+            evbus__http_take_acks(h);
         MHD_run(h->mhd);
         int64_t now = evbus__now_mono_ms();
         if (now >= next_reap) {
@@ -595,16 +241,16 @@ static void *loop_main(void *arg) {
             break;
         zmq_pollitem_t item = {h->dealer, 0, ZMQ_POLLIN, 0};
         zmq_poll(&item, 1, 50);
-        take_acks(h);
+        evbus__http_take_acks(h);
         MHD_run(h->mhd);
     }
     for (size_t i = 0; i < h->n_slots; i++) {
-        request *req = h->slots[i].req;
+        evbus__http_request *req = h->slots[i].req;
         if (!req)
             continue;
-        give_slot(h, req);
-        set_error(h, req, MHD_HTTP_BAD_REQUEST, "ThrottlingException",
-                  "evbusd is shutting down; send again later");
+        evbus__http_give_slot(h, req);
+        evbus__http_set_error(h, req, MHD_HTTP_BAD_REQUEST, "ThrottlingException",
+                              "evbusd is shutting down; send again later");
         MHD_resume_connection(req->mc);
     }
     for (int i = 0; i < 5; i++)
@@ -696,7 +342,10 @@ evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx, evbus__
                  zmq_strerror(errno));
         goto fail;
     }
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* TURBO: read, write and accept before asking epoll, which saves a
+     * system call or two per request (system calls are dear on virtual
+     * machines). */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (cfg->http_tls_cert) {
         if (!(h->tls_cert = read_file(cfg->http_tls_cert, err, errlen, "ingest.http.tls_cert")) ||
             !(h->tls_key = read_file(cfg->http_tls_key, err, errlen, "ingest.http.tls_key"))) {
