@@ -9,6 +9,8 @@ pkgs=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
   liblmdb-dev lmdb-utils libcurl4-openssl-dev
   libcriterion-dev libjansson-dev libyaml-dev libcyaml-dev libmicrohttpd-dev
+  # SigV4 verification of the HTTP ingest (HMAC-SHA256).
+  libssl-dev
   python3-zmq python3-protobuf protobuf-compiler
   redis-server
   # Unicode's CaseFolding.txt and UnicodeData.txt: equals-ignore-case's

@@ -9,6 +9,10 @@
 /* The producer thread speaking RESP to redis-server (redis_load.c). */
 void *bench_redis_producer(void *producer);
 
+/* The producer thread speaking EventBridge PutEvents over HTTP to evbusd's
+ * ingest.http (http_load.c); load->port is its port. */
+void *bench_http_producer(void *producer);
+
 /* 0 when a redis-server answers PING on the loopback port. */
 int bench_redis_ping(int port);
 

@@ -44,6 +44,7 @@ typedef struct options {
     const char *tmpdir;
     int keep, verbose;
     int curve;
+    int http;               /* the compared side is evbusd's HTTP ingest, not Redis */
     bench_curve keys;       /* the producers' side */
     char server_secret[41]; /* evbusd's secret, written into each run's directory */
 } options;
@@ -91,6 +92,9 @@ static void usage(FILE *out) {
             "                     authentication and encryption cost\n"
             "  --redis-server P   the Redis server (default: redis-server in PATH)\n"
             "  --no-redis         skip the Redis comparison\n"
+            "  --http             compare with evbusd's EventBridge PutEvents HTTP ingest\n"
+            "                     instead of Redis: --window kept-alive connections per\n"
+            "                     producer, one request (at most 10 entries) on each\n"
             "  --tmpdir DIR       where run directories go (default: $TMPDIR or /tmp); put it\n"
             "                     on the disk you want to measure, not on tmpfs\n"
             "  --keep             keep run directories and server logs\n"
@@ -131,7 +135,8 @@ static int parse_options(int argc, char **argv, options *o) {
         O_NOREDIS,
         O_TMP,
         O_KEEP,
-        O_CURVE
+        O_CURVE,
+        O_HTTP
     };
     static const struct option lo[] = {{"runs", required_argument, NULL, O_RUNS},
                                        {"duration", required_argument, NULL, O_DUR},
@@ -149,6 +154,7 @@ static int parse_options(int argc, char **argv, options *o) {
                                        {"tmpdir", required_argument, NULL, O_TMP},
                                        {"keep", no_argument, NULL, O_KEEP},
                                        {"curve", no_argument, NULL, O_CURVE},
+                                       {"http", no_argument, NULL, O_HTTP},
                                        {"verbose", no_argument, NULL, 'v'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
@@ -212,6 +218,7 @@ static int parse_options(int argc, char **argv, options *o) {
         case O_IPC: o->ipc = 1; break;
         case O_REDIS: o->redis = optarg; break;
         case O_NOREDIS: o->no_redis = 1; break;
+        case O_HTTP: o->http = 1; break;
         case O_TMP: o->tmpdir = optarg; break;
         case O_KEEP: o->keep = 1; break;
         case O_CURVE: o->curve = 1; break;
@@ -254,7 +261,7 @@ static int parse_options(int argc, char **argv, options *o) {
         }
         memcpy(o->keys.server, pub, sizeof pub);
     }
-    if (!o->no_redis && !runnable(o->redis)) {
+    if (!o->no_redis && !o->http && !runnable(o->redis)) {
         /* The comparison is optional; evbus's own figures still mean
          * something without it. */
         fprintf(stderr,
@@ -301,8 +308,8 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-static int start_evbusd(const options *o, server *s, char *endpoint, size_t eplen, char *err,
-                        size_t errlen) {
+static int start_evbusd(const options *o, server *s, char *endpoint, size_t eplen, int http_port,
+                        char *err, size_t errlen) {
     char cfg[PATH_MAX];
     snprintf(cfg, sizeof cfg, "%s/evbus.yaml", s->dir);
     if (o->ipc) {
@@ -315,6 +322,13 @@ static int start_evbusd(const options *o, server *s, char *endpoint, size_t eple
         }
         snprintf(endpoint, eplen, "tcp://127.0.0.1:%d", port);
     }
+    /* The HTTP ingest, unsigned on loopback: signing is the producers' cost. */
+    char http[256] = "";
+    if (http_port)
+        snprintf(http, sizeof http,
+                 "  http:\n    listen: 127.0.0.1:%d\n    allow_unsigned: true\n"
+                 "    max_connections: 4096\n    max_connections_per_ip: 4096\n",
+                 http_port);
     FILE *f = fopen(cfg, "w");
     if (!f) {
         say(err, errlen, "%s: cannot write: %s", cfg, strerror(errno));
@@ -328,12 +342,15 @@ static int start_evbusd(const options *o, server *s, char *endpoint, size_t eple
             "  listen:\n"
             "    - %s\n"
             "%s"
+            "%s"
             "storage:\n"
             "  data_dir: data\n"
             "  map_size: 8GiB\n",
             endpoint,
             o->curve ? "  curve:\n    secret_key: server.key\n    authorized_keys: producers.keys\n"
-                     : "");
+                     : "",
+            http);
+
     if (fclose(f) != 0) {
         say(err, errlen, "%s: cannot write: %s", cfg, strerror(errno));
         return -1;
@@ -412,8 +429,10 @@ static int start_redis(const options *o, server *s, int *port, char *err, size_t
 }
 
 /* One run against one freshly started server. */
-static int run_one(const options *o, int redis, bench_load *ld, bench_result *res) {
-    server s = {.name = redis ? "redis-server" : "evbusd"};
+static int run_one(const options *o, int peer, bench_load *ld, bench_result *res) {
+    /* The compared side: Redis, or evbusd's HTTP ingest with --http. */
+    int redis = peer && !o->http, http = peer && o->http;
+    server s = {.name = redis ? "redis-server" : http ? "evbusd (HTTP)" : "evbusd"};
     char endpoint[PATH_MAX + 16], err[512] = "";
     int rc = -1;
     memset(res, 0, sizeof *res);
@@ -423,8 +442,13 @@ static int run_one(const options *o, int redis, bench_load *ld, bench_result *re
         goto out;
     }
     snprintf(s.log, sizeof s.log, "%s/server.log", s.dir);
+    if (http && (ld->port = bench_free_port()) < 0) {
+        say(res->error, sizeof res->error, "no free loopback port: %s", strerror(errno));
+        goto out;
+    }
     int started = redis ? start_redis(o, &s, &ld->port, err, sizeof err)
-                        : start_evbusd(o, &s, endpoint, sizeof endpoint, err, sizeof err);
+                        : start_evbusd(o, &s, endpoint, sizeof endpoint, http ? ld->port : 0, err,
+                                       sizeof err);
     if (started) {
         say(res->error, sizeof res->error, "%s: %s", s.name, err);
         goto out;
@@ -433,7 +457,11 @@ static int run_one(const options *o, int redis, bench_load *ld, bench_result *re
     if (o->verbose)
         fprintf(stderr, "bench-ingest: %s pid %ld in %s\n", s.name, (long)s.pid, s.dir);
     double cpu0 = bench_cpu_s(s.pid);
-    rc = bench_load_run(ld, redis ? bench_redis_producer : bench_evbus_producer, res);
+    rc = bench_load_run(ld,
+                        redis  ? bench_redis_producer
+                        : http ? bench_http_producer
+                               : bench_evbus_producer,
+                        res);
     if (server_alive(&s)) {
         res->rss_mib = bench_vmhwm_mib(s.pid);
         double cpu1 = bench_cpu_s(s.pid);
@@ -491,15 +519,26 @@ static void print_machine(const options *o) {
     printf("evbusd:  %s%s%s, map_size 8GiB, %s%s\n", o->evbusd, o->n_wrap ? " under " : "",
            o->n_wrap ? o->wrap[0] : "", o->ipc ? "ipc://" : "tcp://127.0.0.1",
            o->curve ? ", CURVE (producers authenticated, traffic encrypted)" : "");
-    printf("redis:   %s\n\n", o->no_redis
-                                  ? "skipped (--no-redis)"
-                                  : "XADD to one stream, appendonly yes, appendfsync always, "
-                                    "a request = a batch of pipelined XADDs");
+    if (o->http)
+        printf("http:    the same evbusd's EventBridge PutEvents API (ingest.http, unsigned on "
+               "loopback);\n         a producer's window = that many kept-alive HTTP/1.1 "
+               "connections, one request each\n\n");
+    else
+        printf("redis:   %s\n\n", o->no_redis
+                                      ? "skipped (--no-redis)"
+                                      : "XADD to one stream, appendonly yes, appendfsync always, "
+                                        "a request = a batch of pipelined XADDs");
     printf("latency: from the publish call to the ack of the whole request (batch), in ms\n");
     printf("us/ev:   server CPU time (user + system, all threads) per durable event, over the "
            "whole run:\n         the server's cost, whoever else uses the CPUs\n\n");
-    printf("  size batch prod |   evbus ev/s    p50    p99   p999 RSS MiB  us/ev |   redis ev/s  "
-           "r.p99  us/ev | evbus/redis\n");
+    if (o->http)
+        printf(
+            "  size batch prod |    zmq ev/s    p50    p99   p999 RSS MiB  us/ev |    http ev/s  "
+            "h.p99  us/ev |  zmq/http\n");
+    else
+        printf(
+            "  size batch prod |   evbus ev/s    p50    p99   p999 RSS MiB  us/ev |   redis ev/s  "
+            "r.p99  us/ev | evbus/redis\n");
     printf("------------------+------------------------------------------------+----------------"
            "-------------+------------\n");
     fflush(stdout);
@@ -543,7 +582,7 @@ static void print_row(const options *o, const cell *c) {
     } else {
         printf(" %12s %6s %6s %6s %7s %6s |", "failed", "-", "-", "-", "-", "-");
     }
-    if (o->no_redis) {
+    if (o->no_redis && !o->http) {
         printf(" %12s %6s %6s | %10s\n", "-", "-", "-", "-");
         fflush(stdout);
         return;
@@ -603,7 +642,7 @@ int main(int argc, char **argv) {
                                      .curve = o.curve ? &o.keys : NULL};
                     failures += run_one(&o, 0, &ld, &c->ev[r]) != 0;
                     not_stored += c->ev[r].not_stored;
-                    if (!o.no_redis && !bench_interrupted) {
+                    if ((!o.no_redis || o.http) && !bench_interrupted) {
                         ld.nonce = nonce++;
                         failures += run_one(&o, 1, &ld, &c->rd[r]) != 0;
                         not_stored += c->rd[r].not_stored;

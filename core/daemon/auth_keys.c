@@ -12,7 +12,7 @@
 #define KEYLIST_MAX_BYTES (4u << 20)
 #define KEYLIST_MAX_WORDS 256
 
-static bool name_ok(const char *s, size_t len) {
+bool evbus__principal_name_ok(const char *s, size_t len) {
     if (len == 0 || len > EVBUS__PRINCIPAL_NAME_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
@@ -26,7 +26,7 @@ static bool name_ok(const char *s, size_t len) {
 
 /* A source word: printable ASCII without spaces, at most 256 bytes (the
  * EventBridge limit), '*' only at the end. */
-static bool source_ok(const char *s, size_t len) {
+bool evbus__source_word_ok(const char *s, size_t len) {
     if (len == 0 || len > 256)
         return false;
     for (size_t i = 0; i < len; i++) {
@@ -69,7 +69,7 @@ static const char *parse_line(char *line, bool allow_sources, evbus__principal *
     }
     if (n < 2)
         return "expected NAME Z85-PUBLIC-KEY [SOURCE-OR-PREFIX* ...]";
-    if (!name_ok(words[0], strlen(words[0])))
+    if (!evbus__principal_name_ok(words[0], strlen(words[0])))
         return "the name must be 1..64 letters, digits, '.', '_' or '-'";
     if (!evbus__curve_key_decode(words[1], strlen(words[1]), p->key))
         return "the second word is not a 40-character Z85 public key (the line of a PATH.pub)";
@@ -82,7 +82,7 @@ static const char *parse_line(char *line, bool allow_sources, evbus__principal *
             return "out of memory";
     }
     for (size_t i = 2; i < n; i++) {
-        if (!source_ok(words[i], strlen(words[i])))
+        if (!evbus__source_word_ok(words[i], strlen(words[i])))
             return "a source limit must be an event source (printable, no spaces, at most 256 "
                    "bytes) or a prefix ending in '*'";
         if (!(p->sources[p->n_sources++] = strdup(words[i])))

@@ -54,6 +54,13 @@ const evbus__principal *evbus__keylist_find_key(const evbus__keylist *l,
                                                 const unsigned char key[32]);
 const evbus__principal *evbus__keylist_find_name(const evbus__keylist *l, const char *name);
 
+/* True for a well-formed NAME: 1..64 of [A-Za-z0-9._-]. */
+bool evbus__principal_name_ok(const char *s, size_t len);
+
+/* True for a well-formed source limit: printable ASCII without spaces, at
+ * most 256 bytes, '*' only at the end (a prefix). */
+bool evbus__source_word_ok(const char *s, size_t len);
+
 /* True when the principal may publish events of this source. */
 bool evbus__principal_allows(const evbus__principal *p, const char *source);
 

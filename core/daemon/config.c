@@ -87,6 +87,10 @@ static const evbus__cfg_field ingest_fields[] = {
      .type = EVBUS__CFG_BOOL,
      .offset = F(allow_unauthenticated),
      .help = "let anyone who reaches a non-loopback listener publish, without CURVE"},
+    {.key = "http",
+     .type = EVBUS__CFG_SECTION,
+     .section = evbus__config_http_fields,
+     .help = "the EventBridge PutEvents API over HTTP, for AWS SDKs and the AWS CLI"},
     {.key = NULL},
 };
 
@@ -790,6 +794,12 @@ void evbus__config_defaults(evbus__config *cfg) {
     cfg->metrics_timeout_ms = 10000;
     cfg->metrics_max_connections = 256;
     cfg->metrics_max_connections_per_ip = 16;
+    /* An SDK keeps a pool of connections (10 in botocore, 50 in the Java
+     * SDK) per client: a few hundred serve many producers, and bound what a
+     * flood of connections can hold. */
+    cfg->http_max_connections = 1024;
+    cfg->http_max_connections_per_ip = 256;
+    cfg->http_timeout_ms = 30000;
     cfg->controls_at_least_on = 1;
 }
 
@@ -870,13 +880,19 @@ static void resolve_selector(evbus__config *cfg, evbus__cfg_errors *e) {
     }
 }
 
-static const char *const key_names[] = {"ingest.curve.secret_key", "ingest.curve.authorized_keys",
-                                        "control.curve.secret_key", "control.curve.operator_keys"};
+static const char *const key_names[] = {"ingest.curve.secret_key",  "ingest.curve.authorized_keys",
+                                        "control.curve.secret_key", "control.curve.operator_keys",
+                                        "ingest.http.credentials",  "ingest.http.tls_cert",
+                                        "ingest.http.tls_key"};
 
 static evbus__cfg_pos *key_pos(evbus__config *cfg, size_t i) {
-    evbus__cfg_pos *pos[] = {&cfg->curve_secret_key_pos, &cfg->curve_authorized_keys_pos,
+    evbus__cfg_pos *pos[] = {&cfg->curve_secret_key_pos,
+                             &cfg->curve_authorized_keys_pos,
                              &cfg->control_curve_secret_key_pos,
-                             &cfg->control_curve_operator_keys_pos};
+                             &cfg->control_curve_operator_keys_pos,
+                             &cfg->http_credentials_pos,
+                             &cfg->http_tls_cert_pos,
+                             &cfg->http_tls_key_pos};
     return pos[i];
 }
 
@@ -916,8 +932,13 @@ static void check_files(evbus__config *cfg, evbus__cfg_errors *e) {
             check_readable(e, t->plugin, t->plugin_pos, key);
     }
     for (size_t i = 0; i < sizeof key_names / sizeof key_names[0]; i++) {
-        char *const *paths[] = {&cfg->curve_secret_key, &cfg->curve_authorized_keys,
-                                &cfg->control_curve_secret_key, &cfg->control_curve_operator_keys};
+        char *const *paths[] = {&cfg->curve_secret_key,
+                                &cfg->curve_authorized_keys,
+                                &cfg->control_curve_secret_key,
+                                &cfg->control_curve_operator_keys,
+                                &cfg->http_credentials,
+                                &cfg->http_tls_cert,
+                                &cfg->http_tls_key};
         if (*paths[i] && (*paths[i])[0] == '/')
             check_readable(e, *paths[i], *key_pos(cfg, i), key_names[i]);
     }
@@ -973,8 +994,13 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
     if (absolutize(cfg, &cfg->data_dir))
         evbus__cfg_error(&e, cfg->data_dir_pos, "storage.data_dir",
                          "cannot resolve the configuration's directory");
-    char **key_paths[] = {&cfg->curve_secret_key, &cfg->curve_authorized_keys,
-                          &cfg->control_curve_secret_key, &cfg->control_curve_operator_keys};
+    char **key_paths[] = {&cfg->curve_secret_key,
+                          &cfg->curve_authorized_keys,
+                          &cfg->control_curve_secret_key,
+                          &cfg->control_curve_operator_keys,
+                          &cfg->http_credentials,
+                          &cfg->http_tls_cert,
+                          &cfg->http_tls_key};
     for (size_t i = 0; i < sizeof key_paths / sizeof key_paths[0]; i++) {
         if (*key_paths[i] && absolutize(cfg, key_paths[i]))
             evbus__cfg_error(&e, *key_pos(cfg, i), key_names[i], "cannot resolve the path %s",
@@ -992,6 +1018,7 @@ evbus_err evbus__config_load(evbus__config *cfg, const char *path, char *err, si
     }
     evbus__endpoint_policy_check(cfg, &e);
     check_files(cfg, &e);
+    evbus__config_http_check(cfg, &e);
     return rc != EVBUS_OK || e.count ? EVBUS_ECONFIG : EVBUS_OK;
 }
 

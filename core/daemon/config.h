@@ -128,11 +128,21 @@ typedef struct evbus__config {
     char *control_curve_secret_key;     /* control.curve.secret_key */
     char *control_curve_operator_keys;  /* control.curve.operator_keys */
     bool metrics_allow_unauthenticated; /* metrics.allow_unauthenticated */
+    /* ingest.http: the EventBridge PutEvents API over HTTP (http_ingest.h).
+     * http_listen NULL: off. Paths are absolute once loaded. */
+    char *http_listen;      /* HOST:PORT */
+    char *http_credentials; /* lines NAME ACCESS-KEY-ID SECRET [SOURCE-OR-PREFIX* ...] */
+    bool http_allow_unsigned;
+    char *http_tls_cert, *http_tls_key; /* PEM files; both or neither */
+    uint64_t http_max_connections;      /* open at once; more are refused */
+    uint64_t http_max_connections_per_ip;
+    int64_t http_timeout_ms; /* a connection must send a whole request within this */
     /* Where these values are in the file, for errors found after loading. */
     evbus__cfg_pos regions_pos, max_request_bytes_pos, max_event_size_pos, data_dir_pos,
         catch_all_pos, control_listen_pos, metrics_listen_pos, plugin_dir_pos, selector_pos,
         at_least_on_pos, curve_secret_key_pos, curve_authorized_keys_pos,
-        control_curve_secret_key_pos, control_curve_operator_keys_pos;
+        control_curve_secret_key_pos, control_curve_operator_keys_pos, http_listen_pos,
+        http_credentials_pos, http_allow_unsigned_pos, http_tls_cert_pos, http_tls_key_pos;
 } evbus__config;
 
 /* The i-th target / rule of a loaded configuration. */
@@ -161,6 +171,15 @@ int evbus__config_host_port(const char *s, struct sockaddr_in *out, const char *
  * there is no list), adding every problem to `e`; then fills each target's
  * delivery_regions. In config_regions.c. */
 void evbus__config_regions(evbus__config *cfg, evbus__cfg_errors *e);
+
+/* The keys of ingest.http (config_http.c). */
+extern const evbus__cfg_field evbus__config_http_fields[];
+
+/* Checks ingest.http once the file is loaded and its paths are absolute:
+ * the listen address, allow_unsigned only on loopback, credentials or
+ * allow_unsigned when listening, TLS files in pairs, and the credentials
+ * file's lines (http_keys.h). Adds each problem to `e`. In config_http.c. */
+void evbus__config_http_check(const evbus__config *cfg, evbus__cfg_errors *e);
 
 /* Sets every field to its default. */
 void evbus__config_defaults(evbus__config *cfg);

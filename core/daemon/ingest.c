@@ -41,6 +41,7 @@
 #define SYNC_IDLE_MS 100
 
 typedef struct request {
+    void *sock; /* the socket it came from, where its ack goes */
     zmq_msg_t identity;
     bool delimited; /* REQ-style empty frame between identity and payload */
     uint64_t request_id;
@@ -96,6 +97,8 @@ struct evbus__ingest {
     bool any_max_pending;
     void *zctx;
     void *sock;         /* ROUTER, receiver thread */
+    void *http;         /* ROUTER for the HTTP ingest (inproc), receiver thread */
+    int turn;           /* which socket fill_batch reads first, so neither starves */
     void *pipe, *wpipe; /* PAIR ends: receiver's and writer's */
     void *results;      /* writer's: delivery results from the dispatcher (PULL) */
     void *wake;         /* writer's: tells the dispatcher of new pending entries */
@@ -389,6 +392,7 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
         ing->free_list[ing->nfree++] = &ing->batches[i];
     }
     ing->sock = zmq_socket(zctx, ZMQ_ROUTER);
+    ing->http = zmq_socket(zctx, ZMQ_ROUTER);
     ing->pipe = zmq_socket(zctx, ZMQ_PAIR);
     ing->wpipe = zmq_socket(zctx, ZMQ_PAIR);
     ing->results = zmq_socket(zctx, ZMQ_PULL);
@@ -400,7 +404,8 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
         zmq_setsockopt(ing->wake, ZMQ_LINGER, &zero, sizeof zero);
         zmq_setsockopt(ing->wake, ZMQ_SNDHWM, &zero, sizeof zero);
     }
-    if (!ing->sock || !ing->pipe || !ing->wpipe || !ing->results || !ing->wake ||
+    if (!ing->sock || !ing->http || !ing->pipe || !ing->wpipe || !ing->results || !ing->wake ||
+        zmq_bind(ing->http, EVBUS__HTTP_INGEST_ENDPOINT) != 0 ||
         zmq_bind(ing->pipe, WRITER_EP) != 0 || zmq_connect(ing->wpipe, WRITER_EP) != 0 ||
         zmq_bind(ing->results, EVBUS__RESULTS_ENDPOINT) != 0 ||
         zmq_connect(ing->wake, EVBUS__WAKE_ENDPOINT) != 0) {
@@ -416,6 +421,13 @@ evbus_err evbus__ingest_new(const evbus__config *cfg, evbus__store *store,
      * disconnected); frames just above it get a clear error ack. */
     int64_t maxmsg = 2 * ((int64_t)cfg->max_request_bytes + 4096);
     zmq_setsockopt(ing->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    /* The HTTP side holds at most one request per connection it accepts,
+     * so its queues are bounded by ingest.http.max_connections. */
+    zmq_setsockopt(ing->http, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(ing->http, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(ing->http, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(ing->http, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(ing->http, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     zmq_setsockopt(ing->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(ing->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(ing->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -472,6 +484,8 @@ void evbus__ingest_destroy(evbus__ingest **ingp) {
     evbus__conn_guard_stop(&ing->guard);
     if (ing->sock)
         zmq_close(ing->sock);
+    if (ing->http)
+        zmq_close(ing->http);
     if (ing->pipe)
         zmq_close(ing->pipe);
     if (ing->wpipe)
@@ -526,10 +540,11 @@ static bool admitted(evbus__ingest *ing, request *r, zmq_msg_t *frame) {
  * 2 when one was read and dropped unanswered (its producer was revoked),
  * 0 when none is waiting, -1 on a socket error. Frame-level problems do not
  * fail: they become a refusal in r->error. */
-static int recv_request(evbus__ingest *ing, batch *b, request *r) {
+static int recv_request(evbus__ingest *ing, void *sock, batch *b, request *r) {
     memset(r, 0, sizeof *r);
+    r->sock = sock;
     zmq_msg_init(&r->identity);
-    if (zmq_msg_recv(&r->identity, ing->sock, ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_recv(&r->identity, sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&r->identity);
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     }
@@ -544,7 +559,7 @@ static int recv_request(evbus__ingest *ing, batch *b, request *r) {
             extra++;
         }
         zmq_msg_init(f);
-        if (zmq_msg_recv(f, ing->sock, 0) < 0)
+        if (zmq_msg_recv(f, sock, 0) < 0)
             break;
         if (nframes < 3)
             nframes++;
@@ -558,7 +573,8 @@ static int recv_request(evbus__ingest *ing, batch *b, request *r) {
     } else if (nframes >= 1 && zmq_msg_size(&frames[0]) == 0) {
         r->delimited = true;
     }
-    if (ing->producers && nframes >= 1 && !admitted(ing, r, &frames[nframes - 1])) {
+    if (ing->producers && sock == ing->sock && nframes >= 1 &&
+        !admitted(ing, r, &frames[nframes - 1])) {
         for (int i = 0; i < nframes; i++)
             zmq_msg_close(&frames[i]);
         zmq_msg_close(&r->identity);
@@ -693,13 +709,26 @@ static void fill_batch(evbus__ingest *ing, batch *b, bool closing) {
     char now_text[21];
     evbus__format_time(now, now_text);
     ing->producers = evbus__auth_producers(ing->auth, ing->producers);
-    while (!batch_full(ing, b)) {
+    /* One request from each socket in turn while both have some: a flood on
+     * one (HTTP, say) leaves the other its share of every batch. */
+    void *socks[2] = {ing->sock, ing->http};
+    bool dry[2] = {false, false};
+    int at = ing->turn;
+    ing->turn ^= 1;
+    while (!batch_full(ing, b) && !(dry[0] && dry[1])) {
         if (grow((void **)&b->reqs, &b->reqs_cap, b->nreq + 1, sizeof *b->reqs))
             break;
+        if (dry[at])
+            at ^= 1;
         request *r = &b->reqs[b->nreq];
-        int got = recv_request(ing, b, r);
-        if (got <= 0)
+        int got = recv_request(ing, socks[at], b, r);
+        if (got < 0)
             break;
+        if (got == 0) {
+            dry[at] = true;
+            continue;
+        }
+        at ^= 1;
         if (got == 2)
             continue;
         b->nreq++;
@@ -781,13 +810,13 @@ static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
     zmq_msg_t identity;
     zmq_msg_init(&identity);
     zmq_msg_copy(&identity, (zmq_msg_t *)&r->identity);
-    int rc = zmq_msg_send(&identity, ing->sock, ZMQ_SNDMORE);
+    int rc = zmq_msg_send(&identity, r->sock, ZMQ_SNDMORE);
     if (rc < 0)
         zmq_msg_close(&identity);
     if (rc >= 0 && r->delimited)
-        rc = zmq_send(ing->sock, "", 0, ZMQ_SNDMORE);
+        rc = zmq_send(r->sock, "", 0, ZMQ_SNDMORE);
     if (rc >= 0)
-        rc = zmq_msg_send(&msg, ing->sock, 0);
+        rc = zmq_msg_send(&msg, r->sock, 0);
     if (rc < 0) {
         int e = errno;
         zmq_msg_close(&msg);
@@ -895,8 +924,10 @@ evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop) {
         /* Read from producers only while there is room for their requests;
          * otherwise ZeroMQ queues them, which is the backpressure. */
         bool room = cur ? !batch_full(ing, cur) : ing->nfree > 0;
-        zmq_pollitem_t items[2] = {{ing->pipe, 0, ZMQ_POLLIN, 0}, {ing->sock, 0, ZMQ_POLLIN, 0}};
-        int n = zmq_poll(items, room ? 2 : 1, 200);
+        zmq_pollitem_t items[3] = {{ing->pipe, 0, ZMQ_POLLIN, 0},
+                                   {ing->sock, 0, ZMQ_POLLIN, 0},
+                                   {ing->http, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, room ? 3 : 1, 200);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -908,7 +939,7 @@ evbus_err evbus__ingest_run(evbus__ingest *ing, volatile sig_atomic_t *stop) {
             rc = collect_batch(ing);
             in_writer--;
         }
-        if (room && (items[1].revents & ZMQ_POLLIN)) {
+        if (room && ((items[1].revents | items[2].revents) & ZMQ_POLLIN)) {
             if (!cur)
                 cur = ing->free_list[--ing->nfree];
             fill_batch(ing, cur, false);

@@ -19,6 +19,12 @@ typedef struct evbus__ingest evbus__ingest;
  * wakes the dispatcher after new pending entries (PUSH, connects). */
 #define EVBUS__RESULTS_ENDPOINT "inproc://evbus-results"
 #define EVBUS__WAKE_ENDPOINT    "inproc://evbus-dispatch-wake"
+/* Where evbusd's own HTTP ingest (http_ingest.h) sends its Publish requests:
+ * a second ROUTER of the same loop, so that they get the same validation,
+ * deduplication, routing and group commit, and their answer only after the
+ * commit. Its requests carry no CURVE identity; the HTTP side has checked
+ * who sent them (and their sources) already. */
+#define EVBUS__HTTP_INGEST_ENDPOINT "inproc://evbus-ingest-http"
 
 typedef struct evbus__ingest_counters {
     uint64_t requests, accepted, duplicates, rejected, retry_later, bad_frames, acks_dropped,

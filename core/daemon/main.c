@@ -15,6 +15,7 @@
 #include "control.h"
 #include "dispatch.h"
 #include "endpoint.h"
+#include "http_ingest.h"
 #include "ingest.h"
 #include "metrics.h"
 #include "routing.h"
@@ -128,6 +129,7 @@ int main(int argc, char **argv) {
     evbus__dispatch *dispatch = NULL;
     evbus__control *control = NULL;
     evbus__metrics *metrics = NULL;
+    evbus__http_ingest *http = NULL;
     evbus__auth *auth = NULL;
     evbus__ipc_claims *claims = NULL;
 
@@ -202,6 +204,11 @@ int main(int argc, char **argv) {
     }
     if (metrics)
         EVBUS_LOG_I("evbusd", "metrics on http://%s/metrics", cfg.metrics_listen);
+    /* After the ingest: its requests go to the ingest loop's HTTP socket. */
+    if (evbus__http_ingest_start(&cfg, zctx, &http, err, sizeof err) != EVBUS_OK) {
+        EVBUS_LOG_E("evbusd", "%s", err);
+        goto out;
+    }
     evbus__store_stats st;
     evbus__store_stats_get(store, &st);
     EVBUS_LOG_I("evbusd", "control socket on %s", cfg.control_listen);
@@ -213,6 +220,9 @@ int main(int argc, char **argv) {
                 cfg.targets.n);
 
     evbus_err rc = evbus__ingest_run(ing, &stop_requested);
+    /* The ingest has answered every request it read, HTTP ones included;
+     * the HTTP side passes those answers on, then stops. */
+    evbus__http_ingest_stop(&http);
     /* Delivery stops before the writer, which records its last results. */
     evbus__dispatch_stop(dispatch);
     evbus__ingest_counters k;
@@ -227,6 +237,7 @@ int main(int argc, char **argv) {
     status = rc == EVBUS_OK ? 0 : 1;
 
 out:
+    evbus__http_ingest_stop(&http);
     evbus__metrics_destroy(&metrics);
     evbus__control_destroy(&control);
     evbus__dispatch_stop(dispatch);

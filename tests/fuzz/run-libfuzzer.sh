@@ -5,7 +5,7 @@
 #   tests/fuzz/run-libfuzzer.sh [SECONDS] [TARGET...]
 #
 # Targets: pattern json (the matcher), frame config (the daemon's decoders of
-# untrusted input), jsondiff (the two JSON validators agree). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
+# untrusted input), putevents (an HTTP PutEvents body), jsondiff (the two JSON validators agree). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
 # (default /tmp/evbus-fuzz); with EVBUS_FUZZ_MERGE=1 the coverage-increasing
 # ones are merged back into tests/fuzz/corpus/TARGET. Crashers are written to
 # tests/fuzz/crashers/: fix the bug, then move the file into the corpus so
@@ -15,7 +15,7 @@
 set -eu
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-pattern json frame config jsondiff}
+targets=${*:-pattern json frame config putevents jsondiff}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 work=${EVBUS_FUZZ_DIR:-/tmp/evbus-fuzz}
 cc=${CC_FUZZ:-clang}
@@ -40,6 +40,7 @@ for t in $targets; do
     # need the daemon's files too.
     case $t in
     frame | config) extra="$daemon_files $work/gen/evbus.pb-c.c" ;;
+    putevents) extra="$src/core/daemon/http_putevents.c $work/gen/evbus.pb-c.c" ;;
     *) extra="" ;;
     esac
     $cc -g -O1 -std=c11 -D_GNU_SOURCE -DEVBUS_VERSION='"fuzz"' \

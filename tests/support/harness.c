@@ -27,6 +27,10 @@ const char *harness_bin(const char *name) {
 }
 
 void harness_init(harness *h, const char *extra_yaml) {
+    harness_init_ingest(h, NULL, extra_yaml);
+}
+
+void harness_init_ingest(harness *h, const char *ingest_yaml, const char *extra_yaml) {
     memset(h, 0, sizeof *h);
     snprintf(h->dir, sizeof h->dir, "/tmp/evbus-test-XXXXXX");
     if (!mkdtemp(h->dir)) {
@@ -48,11 +52,13 @@ void harness_init(harness *h, const char *extra_yaml) {
             "ingest:\n"
             "  listen: [\"%s\"]\n"
             "  ack_send_timeout: 200ms\n"
+            "%s"
             "storage:\n"
             "  data_dir: data\n"
             "  map_size: 256MiB\n"
             "%s",
-            own_region ? "" : "region: test-1\n", h->endpoint, extra_yaml ? extra_yaml : "");
+            own_region ? "" : "region: test-1\n", h->endpoint, ingest_yaml ? ingest_yaml : "",
+            extra_yaml ? extra_yaml : "");
     fclose(f);
 }
 

@@ -25,6 +25,11 @@ typedef struct harness {
  * be NULL). When extra_yaml starts with "region:" it replaces test-1. */
 void harness_init(harness *h, const char *extra_yaml);
 
+/* The same, with `ingest_yaml` (may be NULL) added under ingest:, each of
+ * its lines indented by the caller by two spaces (e.g. "  http:\n    listen:
+ * ...\n"). */
+void harness_init_ingest(harness *h, const char *ingest_yaml, const char *extra_yaml);
+
 /* Starts evbusd and waits (up to 10 s) until it logs that it is ready.
  * Returns false if it exited or did not become ready. */
 bool harness_start(harness *h);
