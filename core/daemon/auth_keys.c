@@ -1,15 +1,12 @@
 #include "auth_keys.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/curve_keys.h"
+#include "key_file.h"
 
-/* A key list names the machines allowed in; a file of megabytes is a
- * mistake, not a list. */
-#define KEYLIST_MAX_BYTES (4u << 20)
 #define KEYLIST_MAX_WORDS 256
 
 bool evbus__principal_name_ok(const char *s, size_t len) {
@@ -79,84 +76,52 @@ static const char *parse_line(char *line, bool allow_sources, evbus__principal *
     if (n > 2) {
         p->sources = calloc(n - 2, sizeof *p->sources);
         if (!p->sources)
-            return "out of memory";
+            return evbus__key_file_no_memory;
     }
     for (size_t i = 2; i < n; i++) {
         if (!evbus__source_word_ok(words[i], strlen(words[i])))
             return "a source limit must be an event source (printable, no spaces, at most 256 "
                    "bytes) or a prefix ending in '*'";
         if (!(p->sources[p->n_sources++] = strdup(words[i])))
-            return "out of memory";
+            return evbus__key_file_no_memory;
     }
     return NULL;
 }
 
-static char *read_all(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
+typedef struct keylist_load {
+    evbus__keylist *out;
+    bool allow_sources;
+    size_t cap;
+} keylist_load;
+
+static const char *keylist_line(void *arg, char *line) {
+    keylist_load *ld = arg;
+    evbus__keylist *out = ld->out;
+    if (out->n == ld->cap) {
+        size_t ncap = ld->cap ? ld->cap * 2 : 16;
+        evbus__principal *v = realloc(out->v, ncap * sizeof *v);
+        if (!v)
+            return evbus__key_file_no_memory;
+        out->v = v;
+        ld->cap = ncap;
     }
-    char *text = malloc(KEYLIST_MAX_BYTES + 1);
-    size_t n = text ? fread(text, 1, KEYLIST_MAX_BYTES + 1, f) : 0;
-    bool bad = ferror(f);
-    fclose(f);
-    if (!text || bad || n > KEYLIST_MAX_BYTES) {
-        snprintf(err, errlen, "%s: %s", path,
-                 !text ? "out of memory"
-                 : bad ? "cannot read"
-                       : "larger than 4 MiB: not a key list");
-        free(text);
-        return NULL;
+    evbus__principal *p = &out->v[out->n++];
+    memset(p, 0, sizeof *p);
+    const char *why = parse_line(line, ld->allow_sources, p);
+    for (size_t i = 0; !why && i + 1 < out->n; i++) {
+        if (strcmp(out->v[i].name, p->name) == 0)
+            why = "this name is already used on an earlier line";
+        else if (memcmp(out->v[i].key, p->key, 32) == 0)
+            why = "this key is already listed on an earlier line";
     }
-    text[n] = '\0';
-    return text;
+    return why;
 }
 
 evbus_err evbus__keylist_load(const char *path, bool allow_sources, evbus__keylist *out, char *err,
                               size_t errlen) {
     memset(out, 0, sizeof *out);
-    char *text = read_all(path, err, errlen);
-    if (!text)
-        return EVBUS_EIO;
-    evbus_err rc = EVBUS_OK;
-    size_t cap = 0;
-    unsigned lineno = 0;
-    for (char *line = text, *next; line && rc == EVBUS_OK; line = next) {
-        lineno++;
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        const char *t = line + strspn(line, " \t\r");
-        if (*t == '\0' || *t == '#')
-            continue;
-        if (out->n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            evbus__principal *v = realloc(out->v, ncap * sizeof *v);
-            if (!v) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                rc = EVBUS_ENOMEM;
-                break;
-            }
-            out->v = v;
-            cap = ncap;
-        }
-        evbus__principal *p = &out->v[out->n++];
-        memset(p, 0, sizeof *p);
-        const char *why = parse_line(line, allow_sources, p);
-        for (size_t i = 0; !why && i + 1 < out->n; i++) {
-            if (strcmp(out->v[i].name, p->name) == 0)
-                why = "this name is already used on an earlier line";
-            else if (memcmp(out->v[i].key, p->key, 32) == 0)
-                why = "this key is already listed on an earlier line";
-        }
-        if (why) {
-            snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
-            rc = EVBUS_ECONFIG;
-        }
-    }
-    explicit_bzero(text, strlen(text));
-    free(text);
+    keylist_load ld = {out, allow_sources, 0};
+    evbus_err rc = evbus__key_file_read(path, "a key list", keylist_line, &ld, err, errlen);
     if (rc != EVBUS_OK) {
         evbus__keylist_free(out);
         return rc;

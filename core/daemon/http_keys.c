@@ -1,13 +1,12 @@
 #include "http_keys.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A key file lists producers; megabytes of it are a mistake. */
-#define KEYS_MAX_BYTES (4u << 20)
+#include "key_file.h"
+
 #define KEYS_MAX_WORDS 256
 
 static bool key_id_ok(const char *s, size_t len) {
@@ -68,88 +67,53 @@ static const char *parse_line(char *line, evbus__http_key *k) {
     snprintf(k->key_id, sizeof k->key_id, "%s", words[1]);
     snprintf(k->secret, sizeof k->secret, "%s", words[2]);
     if (n > 3 && !(k->who.sources = calloc(n - 3, sizeof *k->who.sources)))
-        return "out of memory";
+        return evbus__key_file_no_memory;
     for (size_t i = 3; i < n; i++) {
         if (!evbus__source_word_ok(words[i], strlen(words[i])))
             return "a source limit must be an event source (printable, no spaces, at most 256 "
                    "bytes) or a prefix ending in '*'";
         if (!(k->who.sources[k->who.n_sources++] = strdup(words[i])))
-            return "out of memory";
+            return evbus__key_file_no_memory;
     }
     return NULL;
-}
-
-static char *read_all(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *text = malloc(KEYS_MAX_BYTES + 1);
-    size_t n = text ? fread(text, 1, KEYS_MAX_BYTES + 1, f) : 0;
-    bool bad = ferror(f);
-    fclose(f);
-    if (!text || bad || n > KEYS_MAX_BYTES) {
-        snprintf(err, errlen, "%s: %s", path,
-                 !text ? "out of memory"
-                 : bad ? "cannot read"
-                       : "larger than 4 MiB: not a credentials file");
-        if (text)
-            explicit_bzero(text, n < KEYS_MAX_BYTES ? n : KEYS_MAX_BYTES);
-        free(text);
-        return NULL;
-    }
-    text[n] = '\0';
-    return text;
 }
 
 static int by_key_id(const void *a, const void *b) {
     return strcmp(((const evbus__http_key *)a)->key_id, ((const evbus__http_key *)b)->key_id);
 }
 
+typedef struct keys_load {
+    evbus__http_keys *out;
+    size_t cap;
+} keys_load;
+
+static const char *keys_line(void *arg, char *line) {
+    keys_load *ld = arg;
+    evbus__http_keys *out = ld->out;
+    if (out->n == ld->cap) {
+        size_t ncap = ld->cap ? ld->cap * 2 : 16;
+        evbus__http_key *v = realloc(out->v, ncap * sizeof *v);
+        if (!v)
+            return evbus__key_file_no_memory;
+        out->v = v;
+        ld->cap = ncap;
+    }
+    evbus__http_key *k = &out->v[out->n++];
+    memset(k, 0, sizeof *k);
+    const char *why = parse_line(line, k);
+    for (size_t i = 0; !why && i + 1 < out->n; i++) {
+        if (strcmp(out->v[i].who.name, k->who.name) == 0)
+            why = "this name is already used on an earlier line";
+        else if (strcmp(out->v[i].key_id, k->key_id) == 0)
+            why = "this access key id is already listed on an earlier line";
+    }
+    return why;
+}
+
 evbus_err evbus__http_keys_load(const char *path, evbus__http_keys *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    char *text = read_all(path, err, errlen);
-    if (!text)
-        return EVBUS_EIO;
-    size_t text_len = strlen(text), cap = 0;
-    evbus_err rc = EVBUS_OK;
-    unsigned lineno = 0;
-    for (char *line = text, *next; line && rc == EVBUS_OK; line = next) {
-        lineno++;
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        const char *t = line + strspn(line, " \t\r");
-        if (*t == '\0' || *t == '#')
-            continue;
-        if (out->n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            evbus__http_key *v = realloc(out->v, ncap * sizeof *v);
-            if (!v) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                rc = EVBUS_ENOMEM;
-                break;
-            }
-            out->v = v;
-            cap = ncap;
-        }
-        evbus__http_key *k = &out->v[out->n++];
-        memset(k, 0, sizeof *k);
-        const char *why = parse_line(line, k);
-        for (size_t i = 0; !why && i + 1 < out->n; i++) {
-            if (strcmp(out->v[i].who.name, k->who.name) == 0)
-                why = "this name is already used on an earlier line";
-            else if (strcmp(out->v[i].key_id, k->key_id) == 0)
-                why = "this access key id is already listed on an earlier line";
-        }
-        if (why) {
-            snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
-            rc = EVBUS_ECONFIG;
-        }
-    }
-    explicit_bzero(text, text_len);
-    free(text);
+    keys_load ld = {out, 0};
+    evbus_err rc = evbus__key_file_read(path, "a credentials file", keys_line, &ld, err, errlen);
     if (rc != EVBUS_OK) {
         evbus__http_keys_free(out);
         return rc;
