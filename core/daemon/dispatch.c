@@ -356,6 +356,8 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
             t->k.target_faults++;
             snprintf(t->k.target_fault, sizeof t->k.target_fault, "%s",
                      *reason ? reason : "target fault");
+            /* Whose fault it is, for status after traffic moves on. */
+            t->k.fault_region = f->inst ? (size_t)(f->inst - t->instances) : SIZE_MAX;
             schedule_retry(t, f->seqs[i], r.attempts, r.due_ms);
             break;
         case EVBUS_RESULT_FAILED:
