@@ -400,7 +400,7 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     f->apply_due_ms = 0;
     if (m)
         evbus__result_msg_seal(m);
-    bool sent = m && zmq_send(d->results, &m, sizeof m, 0) == (int)sizeof m;
+    bool sent = m && evbus__result_msg_send(d->results, m);
     if (!sent) {
         /* The entries stay pending and are delivered again after a restart. */
         EVBUS_LOG_E("dispatch", "cannot hand results to the writer: %s",
