@@ -166,6 +166,11 @@ static void print_status(json_t *st) {
         if (fault)
             printf("\n%s: target fault (events are kept and retried): %s\n",
                    json_string_value(json_object_get(t, "name")), fault);
+        const char *left = json_string_value(json_object_get(t, "previous_region_fault"));
+        if (left)
+            printf("\n%s: delivers to %s now; the last target fault was in %s\n",
+                   json_string_value(json_object_get(t, "name")),
+                   json_string_value(json_object_get(t, "route")), left);
         if (json_is_true(json_object_get(t, "held")))
             printf("\n%s: held, nothing is dispatched (events are kept): %s\n",
                    json_string_value(json_object_get(t, "name")),

@@ -80,6 +80,15 @@ json_t *evbus__control_status(evbus__control *c) {
             json_array_append_new(regions, json_string(t->delivery_regions[j].name));
         const char *region =
             tk.region < t->n_delivery_regions ? t->delivery_regions[tk.region].name : NULL;
+        /* A target with several regions says in which one the fault was;
+         * once traffic has left that region, the fault is no longer the
+         * target's now but that region's: previous_region_fault. */
+        char fault[sizeof tk.target_fault + 80];
+        snprintf(fault, sizeof fault, "%s", tk.target_fault);
+        if (tk.target_fault[0] && t->n_delivery_regions > 1 &&
+            tk.fault_region < t->n_delivery_regions)
+            snprintf(fault, sizeof fault, "%.63s: %s", t->delivery_regions[tk.fault_region].name,
+                     tk.target_fault);
         json_t *pc = json_object();
         for (int j = 0; j < EVBUS__PLUGIN_COUNTERS && tk.plugin[j].name[0]; j++)
             json_object_set_new(pc, tk.plugin[j].name,
@@ -94,7 +103,9 @@ json_t *evbus__control_status(evbus__control *c) {
             (json_int_t)(oldest ? now - oldest : 0), "max_pending", (json_int_t)t->max_pending,
             "refusing_events", t->max_pending && pending >= t->max_pending, "plugin_counters", pc,
             "target_faults", (json_int_t)tk.target_faults, "target_fault",
-            tk.target_fault[0] ? evbus__control_text(tk.target_fault) : NULL);
+            fault[0] && !tk.fault_left ? evbus__control_text(fault) : NULL);
+        if (entry && fault[0] && tk.fault_left)
+            json_object_set_new(entry, "previous_region_fault", evbus__control_text(fault));
         /* Where the region selector sends it now, and why; for a target
          * without regions:, only while a routing control holds it. */
         if (entry && tk.route[0]) {

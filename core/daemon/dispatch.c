@@ -356,6 +356,8 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
             t->k.target_faults++;
             snprintf(t->k.target_fault, sizeof t->k.target_fault, "%s",
                      *reason ? reason : "target fault");
+            /* Whose fault it is, for status after traffic moves on. */
+            t->k.fault_region = f->inst ? (size_t)(f->inst - t->instances) : SIZE_MAX;
             schedule_retry(t, f->seqs[i], r.attempts, r.due_ms);
             break;
         case EVBUS_RESULT_FAILED:
@@ -398,7 +400,7 @@ static void apply_results(evbus__dispatch *d, flight *f, bool last) {
     f->apply_due_ms = 0;
     if (m)
         evbus__result_msg_seal(m);
-    bool sent = m && zmq_send(d->results, &m, sizeof m, 0) == (int)sizeof m;
+    bool sent = m && evbus__result_msg_send(d->results, m);
     if (!sent) {
         /* The entries stay pending and are delivered again after a restart. */
         EVBUS_LOG_E("dispatch", "cannot hand results to the writer: %s",

@@ -28,6 +28,10 @@ typedef struct evbus__target_counters {
     uint64_t in_flight_batches; /* including those whose results are not durable yet */
     uint64_t target_faults;     /* events answered EVBUS_RESULT_TARGET_FAULT */
     char target_fault[256];     /* the last such reason until a delivery; "" when none */
+    size_t fault_region;        /* index in the target's delivery_regions of the region that gave
+                                   target_fault; SIZE_MAX: not known */
+    bool fault_left;            /* traffic has moved away from fault_region since (a route to one
+                                   region): the fault is that region's, not where it delivers now */
     size_t region;       /* index in the target's delivery_regions of where it delivers now */
     char route[192];     /* where it delivers now: "us-west-2", "us-east-1 3, us-west-2 1",
                             "(held: fenced)" */

@@ -1,7 +1,9 @@
 #include "dispatch_msg.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 evbus__result_msg *evbus__result_msg_new(size_t cap) {
     evbus__result_msg *m = calloc(1, sizeof *m);
@@ -64,4 +66,13 @@ void evbus__result_msg_free(evbus__result_msg *m) {
     free(m->reason_at);
     free(m->text);
     free(m);
+}
+
+bool evbus__result_msg_send(void *sock, evbus__result_msg *m) {
+    for (;;) {
+        if (zmq_send(sock, &m, sizeof m, 0) == (int)sizeof m)
+            return true;
+        if (errno != EINTR)
+            return false;
+    }
 }

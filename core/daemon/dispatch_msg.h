@@ -48,4 +48,12 @@ bool evbus__result_msg_audit(evbus__result_msg *m, const char *detail_type, cons
 /* Frees; accepts NULL. */
 void evbus__result_msg_free(evbus__result_msg *m);
 
+/* Sends the pointer m over ZeroMQ socket `sock` (an inproc pipe without a
+ * high-water mark), blocking, and again after a signal interrupted the
+ * send (EINTR). True when sent: the receiver owns m. False only when the
+ * context is ending (ETERM) or the socket is unusable; m stays the
+ * caller's. Used both ways: a message the writer fails to hand back would
+ * keep its batch counted in the target's window (unconfirmed) for ever. */
+bool evbus__result_msg_send(void *sock, evbus__result_msg *m);
+
 #endif

@@ -77,7 +77,7 @@ static void persist_audited(evbus__dispatch *d, const char *key, const char *val
             EVBUS_LOG_E("regions", "out of memory: no audit event for %s", kv);
         evbus__result_msg_seal(m);
     }
-    if (!m || zmq_send(d->results, &m, sizeof m, 0) != (int)sizeof m) {
+    if (!m || !evbus__result_msg_send(d->results, m)) {
         EVBUS_LOG_E("regions", "cannot hand %s to the writer: it is not stored", kv);
         evbus__result_msg_free(m);
     }

@@ -116,6 +116,15 @@ void evbus__regions_snapshot(evbus__dispatch *d) {
         evbus__target_counters *k = &d->snap[i];
         k->route[0] = k->route_why[0] = k->app_state[0] = '\0';
         k->held = t->pref && t->held;
+        /* The last target fault came from a region the target has since
+         * left: status attributes it to that region instead of showing it
+         * as the target's fault now. It is cleared by the next delivery,
+         * wherever that is. Only for a route to one region: weighted and
+         * origin routes and replicate lanes deliver to several regions at
+         * once, and there it stays a fault of the target. */
+        k->fault_left = k->target_fault[0] && t->pref && !t->lanes && !t->held &&
+                        t->route.mode == EVBUS_ROUTE_ONE && k->fault_region != SIZE_MAX &&
+                        k->fault_region != t->route_inst;
         /* A target without regions: shows a route only while a routing
          * control holds it, so that `evbus status` says why it waits. */
         if (!t->pref || (!evbus__target_routed(t) && !t->held))

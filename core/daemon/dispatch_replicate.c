@@ -181,7 +181,7 @@ size_t evbus__replicate_scan(evbus__dispatch *d, evbus__target *lane, uint64_t *
     evbus__store_foreach_owed(d->store, lane->index, lane->cursor, all_regions(t), on_owed, &s);
     if (s.settle) {
         evbus__result_msg_seal(s.settle);
-        if (zmq_send(d->results, &s.settle, sizeof s.settle, 0) != (int)sizeof s.settle) {
+        if (!evbus__result_msg_send(d->results, s.settle)) {
             EVBUS_LOG_E("dispatch", "cannot hand settled entries of %s to the writer: %s",
                         t->cfg->name, zmq_strerror(errno));
             evbus__result_msg_free(s.settle);

@@ -186,6 +186,17 @@ static void batch_reset(batch *b) {
 
 /* The writer thread: commits each batch it is handed and hands it back. It
  * is the store's only writer. A NULL pointer tells it to stop. */
+/* Hands a result message back to the dispatcher, which counts its batch out
+ * of the target's window and frees it. Every message taken must come back
+ * (or the dispatcher be gone): one lost would keep its batch unconfirmed,
+ * holding a slot of the window for ever. The send blocks without a
+ * high-water mark and is retried after a signal, so it fails only when the
+ * context is ending (the dispatcher has stopped): then it is freed here. */
+static void hand_back(evbus__ingest *ing, evbus__result_msg *m) {
+    if (!evbus__result_msg_send(ing->wake, m))
+        evbus__result_msg_free(m);
+}
+
 /* Takes every delivery result message waiting, without blocking. */
 static void take_results(evbus__ingest *ing) {
     evbus__result_msg *m;
@@ -194,8 +205,15 @@ static void take_results(evbus__ingest *ing) {
             size_t cap = ing->msgs_cap ? ing->msgs_cap * 2 : 16;
             evbus__result_msg **nm = realloc(ing->msgs, cap * sizeof *nm);
             if (!nm) {
-                /* The entries stay pending: delivered again later. */
-                evbus__result_msg_free(m);
+                /* No room to keep it for the commit: handed back at once,
+                 * unrecorded, so that its batch leaves the target's window
+                 * (freed here it would hold a slot of it for ever). Its
+                 * entries stay pending: delivered again later. */
+                EVBUS_LOG_E("ingest",
+                            "out of memory: %zu delivery results not recorded: "
+                            "delivered again later",
+                            m->n);
+                hand_back(ing, m);
                 continue;
             }
             ing->msgs = nm;
@@ -241,8 +259,10 @@ static int gather_results(evbus__ingest *ing, evbus__store_results *out) {
 static void return_results(evbus__ingest *ing, bool stopping) {
     for (size_t i = 0; i < ing->n_msgs; i++) {
         evbus__result_msg *m = ing->msgs[i];
-        if (stopping || zmq_send(ing->wake, &m, sizeof m, 0) != (int)sizeof m)
+        if (stopping)
             evbus__result_msg_free(m);
+        else
+            hand_back(ing, m);
     }
     ing->n_msgs = 0;
     ing->msgs_done = 0;
@@ -260,8 +280,7 @@ static void return_recorded(evbus__ingest *ing, size_t recorded) {
     for (size_t i = 0; i < ing->n_msgs; i++) {
         evbus__result_msg *m = ing->msgs[i];
         if (kept == 0 && at + m->n <= recorded) {
-            if (zmq_send(ing->wake, &m, sizeof m, 0) != (int)sizeof m)
-                evbus__result_msg_free(m);
+            hand_back(ing, m);
         } else {
             if (kept == 0)
                 ing->msgs_done = recorded > at ? recorded - at : 0;

@@ -101,6 +101,14 @@ const char *evbus_aws_creds_source(const evbus_aws_creds_provider *p);
  * sources that cannot be refreshed). */
 void evbus_aws_creds_expired(evbus_aws_creds_provider *p);
 
+/* The service refused the credentials (wrong, expired, or without the
+ * permission): when they came from the shared files and a file changed
+ * since it was read (device, inode, size or times), read it again and use
+ * its keys from the next call on, logging once "credentials reloaded from
+ * FILE" (never the keys). The files are looked at at most once a second;
+ * a no-op for the other sources. */
+void evbus_aws_creds_refused(evbus_aws_creds_provider *p);
+
 /* Cancels fetches and timers and frees; NULLs *p; accepts NULL. */
 void evbus_aws_creds_destroy(evbus_aws_creds_provider **p);
 
@@ -132,6 +140,7 @@ typedef struct evbus_aws_result {
     char hint[160];          /* for target faults: what to do */
     uint32_t retry_after_ms; /* from Retry-After / x-amz-retry-after; 0: none */
     int expired;             /* the credentials expired (refresh, then retry) */
+    int refused_credentials; /* wrong, expired or unpermitted credentials */
 } evbus_aws_result;
 
 /* Headers of an answer that classification reads; each "" when absent. */
@@ -142,12 +151,13 @@ typedef struct evbus_aws_answer_headers {
     char amz_retry_after[32]; /* x-amz-retry-after (ms) */
 } evbus_aws_answer_headers;
 
-/* Fills r->fault, code, message, hint, retry_after_ms and expired from a
- * call's curl code, HTTP status, headers and body (JSON, XML, HTML or
- * empty). r->body and r->status must be set. A call without an answer gets
- * code Unreachable (connect, DNS, TLS, URL), Timeout or ConnectionLost
- * (cut, empty reply), all target faults, or TransferError (a failure on
- * this side, transient). Pure: no I/O, no logging. */
+/* Fills r->fault, code, message, hint, retry_after_ms, expired and
+ * refused_credentials from a call's curl code, HTTP status, headers and
+ * body (JSON, XML, HTML or empty). r->body and r->status must be set. A
+ * call without an answer gets code Unreachable (connect, DNS, TLS, URL),
+ * Timeout or ConnectionLost (cut, empty reply), all target faults, or
+ * TransferError (a failure on this side, transient). Pure: no I/O, no
+ * logging. */
 void evbus_aws_classify(evbus_aws_result *r, const evbus_aws_answer_headers *h);
 
 /* Classifies a per-entry error code of a 200 answer (PutEvents ErrorCode,

@@ -200,6 +200,8 @@ evbus_result evbus_aws_client_judge(evbus_aws_client *c, const evbus_aws_result 
             api->counter_add(c->host, "aws_network_errors", 1);
         if (r->expired)
             evbus_aws_creds_expired(c->creds);
+        if (r->refused_credentials) /* fixed in the file since? */
+            evbus_aws_creds_refused(c->creds);
         if (r->curl_code != 0) /* never reached the service: credentials are not in question */
             snprintf(reason, len, "%s: %s%s%s", r->code, r->message, r->hint[0] ? "; " : "",
                      r->hint);

@@ -18,6 +18,9 @@ typedef enum source { NONE, ENV, FILES, CONTAINER, IMDS } source;
 #define FETCH_TIMEOUT_MS 2000L
 #define RETRY_MIN_MS     1000
 #define RETRY_MAX_MS     60000
+/* The shared files are looked at (two stat calls) at most this often while
+ * the service keeps refusing their keys: every refused call asks. */
+#define FILES_CHECK_MS 1000
 
 struct evbus_aws_creds_provider {
     const evbus_host_api *api;
@@ -37,12 +40,23 @@ struct evbus_aws_creds_provider {
     int retry_ms;
     uint64_t timer;
     aws_call *open;
+    /* FILES: the profile read, the files' versions it was read from, and
+     * when they were last compared (monotonic ms; 0: never). */
+    char profile[256];
+    aws_files_stamp stamp;
+    int64_t files_checked_ms;
 };
 
 static int64_t wall_ms(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t aws_parse_time_ms(const char *s) {
@@ -342,10 +356,13 @@ evbus_err evbus_aws_creds_new(const evbus_host_api *api, evbus_host *host, const
         profile = env && *env ? env : "default";
     }
     char files[2100];
-    int f = aws_creds_from_files(profile, &p->cur, files, sizeof files);
+    /* Stamped before the read: a change made during it shows as a change. */
+    aws_files_stamp_take(&p->stamp);
+    int f = aws_creds_from_files(profile, &p->cur, files, sizeof files, NULL, 0);
     if (f == 1) {
         p->src = FILES;
         snprintf(p->source_name, sizeof p->source_name, "profile %s", profile);
+        snprintf(p->profile, sizeof p->profile, "%s", profile);
         p->have = 1;
         goto done;
     }
@@ -422,6 +439,53 @@ const char *evbus_aws_creds_source(const evbus_aws_creds_provider *p) {
 void evbus_aws_creds_expired(evbus_aws_creds_provider *p) {
     if (p->src == CONTAINER || p->src == IMDS)
         start_fetch(p);
+}
+
+static int same_str(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The operator may have fixed the keys in the file since it was read: read
+ * it again if it changed. The files are local and small, and looked at only
+ * while the service refuses the keys and at most once per FILES_CHECK_MS,
+ * so the delivery thread does not wait on this in the steady state. */
+static void reread_files(evbus_aws_creds_provider *p) {
+    int64_t now = mono_ms();
+    if (p->files_checked_ms && now - p->files_checked_ms < FILES_CHECK_MS)
+        return;
+    p->files_checked_ms = now;
+    aws_files_stamp stamp;
+    aws_files_stamp_take(&stamp);
+    if (aws_files_stamp_equal(&stamp, &p->stamp))
+        return;
+    p->stamp = stamp;
+    evbus_aws_creds fresh = {0};
+    char files[2100], from[1024];
+    int f = aws_creds_from_files(p->profile, &fresh, files, sizeof files, from, sizeof from);
+    if (f != 1) {
+        /* Half-written, or the profile is gone: keep the keys we have (they
+         * are refused anyway) and look again at the next change. */
+        p->api->log(p->host, EVBUS_LOG_LEVEL_WARN,
+                    "%s changed but profile '%s' has no aws_access_key_id and "
+                    "aws_secret_access_key in it now; keeping the credentials read before",
+                    files, p->profile);
+        return;
+    }
+    if (same_str(fresh.key_id, p->cur.key_id) && same_str(fresh.secret, p->cur.secret) &&
+        same_str(fresh.token, p->cur.token)) {
+        aws_creds_clear(&fresh); /* touched, not changed: nothing to say */
+        return;
+    }
+    aws_creds_clear(&p->cur);
+    p->cur = fresh;
+    p->have = 1;
+    p->api->log(p->host, EVBUS_LOG_LEVEL_INFO, "credentials reloaded from %s (profile %s)", from,
+                p->profile);
+}
+
+void evbus_aws_creds_refused(evbus_aws_creds_provider *p) {
+    if (p->src == FILES)
+        reread_files(p);
 }
 
 void evbus_aws_creds_destroy(evbus_aws_creds_provider **pp) {

@@ -1,9 +1,10 @@
 /* Credentials from the environment and from the shared credentials and
- * config files (INI), read at start-up: local, small, and never re-read on
- * the delivery path. */
+ * config files (INI): read at start-up, and again only when the service
+ * refuses the keys and the files changed since (creds.c decides when). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "creds_int.h"
 
@@ -78,16 +79,27 @@ static void file_path(char *out, size_t len, const char *env, const char *home_r
     snprintf(out, len, "%s/%s", home ? home : "", home_rel);
 }
 
-int aws_creds_from_files(const char *profile, evbus_aws_creds *out, char *files, size_t fileslen) {
-    char creds_path[1024], config_path[1024], section[300];
-    file_path(creds_path, sizeof creds_path, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
-    file_path(config_path, sizeof config_path, "AWS_CONFIG_FILE", ".aws/config");
-    snprintf(files, fileslen, "%s and %s", creds_path, config_path);
+static void credentials_path(char *out, size_t len) {
+    file_path(out, len, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+}
+
+static void config_path(char *out, size_t len) {
+    file_path(out, len, "AWS_CONFIG_FILE", ".aws/config");
+}
+
+int aws_creds_from_files(const char *profile, evbus_aws_creds *out, char *files, size_t fileslen,
+                         char *from, size_t fromlen) {
+    char creds_path[1024], conf_path[1024], section[300];
+    credentials_path(creds_path, sizeof creds_path);
+    config_path(conf_path, sizeof conf_path);
+    snprintf(files, fileslen, "%s and %s", creds_path, conf_path);
     evbus_aws_creds c = {0};
     /* The credentials file's keys win over the config file's. */
     int found = read_section(creds_path, profile, &c) > 0;
     if (c.key_id && c.secret) {
         *out = c;
+        if (from)
+            snprintf(from, fromlen, "%s", creds_path);
         return 1;
     }
     aws_creds_clear(&c);
@@ -95,9 +107,11 @@ int aws_creds_from_files(const char *profile, evbus_aws_creds *out, char *files,
         snprintf(section, sizeof section, "default");
     else
         snprintf(section, sizeof section, "profile %s", profile);
-    found |= read_section(config_path, section, &c) > 0;
+    found |= read_section(conf_path, section, &c) > 0;
     if (c.key_id && c.secret) {
         *out = c;
+        if (from)
+            snprintf(from, fromlen, "%s", conf_path);
         return 1;
     }
     aws_creds_clear(&c);
@@ -111,4 +125,34 @@ void aws_creds_clear(evbus_aws_creds *c) {
     free(c->secret);
     free(c->token);
     memset(c, 0, sizeof *c);
+}
+
+static void stamp_one(const char *path, aws_file_stamp *out) {
+    struct stat st;
+    memset(out, 0, sizeof *out);
+    if (stat(path, &st) != 0)
+        return; /* missing (or unreadable): "does not exist" is its version */
+    out->exists = 1;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    out->size = st.st_size;
+    out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    out->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+}
+
+void aws_files_stamp_take(aws_files_stamp *out) {
+    char path[1024];
+    credentials_path(path, sizeof path);
+    stamp_one(path, &out->credentials);
+    config_path(path, sizeof path);
+    stamp_one(path, &out->config);
+}
+
+static int same_file(const aws_file_stamp *a, const aws_file_stamp *b) {
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+int aws_files_stamp_equal(const aws_files_stamp *a, const aws_files_stamp *b) {
+    return same_file(&a->credentials, &b->credentials) && same_file(&a->config, &b->config);
 }

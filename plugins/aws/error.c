@@ -237,7 +237,7 @@ static const struct {
 
 void evbus_aws_classify(evbus_aws_result *r, const evbus_aws_answer_headers *h) {
     r->code[0] = r->hint[0] = '\0';
-    r->expired = 0;
+    r->expired = r->refused_credentials = 0;
     r->retry_after_ms = retry_after(h);
     if (r->curl_code != CURLE_OK) {
         /* The request may or may not have landed (a timeout, a cut
@@ -285,6 +285,7 @@ void evbus_aws_classify(evbus_aws_result *r, const evbus_aws_answer_headers *h) 
         snprintf(r->message, sizeof r->message, "HTTP status %ld", r->status);
     r->fault = fault_of(k);
     r->expired = k == EXPIRED;
+    r->refused_credentials = k == CREDENTIALS || k == EXPIRED || k == PERMISSION;
     if (k < (kind)(sizeof hints / sizeof hints[0]) && hints[k])
         snprintf(r->hint, sizeof r->hint, "%s", hints[k]);
 }

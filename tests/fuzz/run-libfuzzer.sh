@@ -5,13 +5,15 @@
 #   tests/fuzz/run-libfuzzer.sh [SECONDS] [TARGET...]
 #
 # Targets: pattern json (the matcher), frame config (the daemon's decoders of
-# untrusted input), putevents (an HTTP PutEvents body), jsondiff (the two JSON validators agree). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
+# untrusted input), putevents (an HTTP PutEvents body), jsondiff (the two JSON
+# validators agree). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
 # (default /tmp/evbus-fuzz); with EVBUS_FUZZ_MERGE=1 the coverage-increasing
 # ones are merged back into tests/fuzz/corpus/TARGET. Crashers are written to
 # tests/fuzz/crashers/: fix the bug, then move the file into the corpus so
 # that the replay test keeps it fixed.
 # Needs: clang libclang-rt-14-dev, and the build dependencies of evbus
-# (unicode-data among them).
+# (unicode-data among them). The clang build goes to $EVBUS_FUZZ_DIR/build
+# (-DEVBUS_LIBFUZZER=ON, see tests/fuzz/CMakeLists.txt).
 set -eu
 secs=${1:-60}
 [ $# -gt 0 ] && shift
@@ -19,41 +21,27 @@ targets=${*:-pattern json frame config putevents jsondiff}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 work=${EVBUS_FUZZ_DIR:-/tmp/evbus-fuzz}
 cc=${CC_FUZZ:-clang}
-mkdir -p "$work/gen" "$src/tests/fuzz/crashers"
-protoc-c --c_out="$work/gen" -I"$src/proto" "$src/proto/evbus.proto"
-# The case folding table, as the CMake build makes it (Debian's unicode-data).
-unicode_dir=${EVBUS_UNICODE_DIR:-/usr/share/unicode}
-$cc -O1 -std=c11 -o "$work/gen/evbus-gen-casefold" "$src/core/match/gen_casefold.c"
-"$work/gen/evbus-gen-casefold" "$unicode_dir/CaseFolding.txt" "$work/gen/casefold_table.h"
-
-common="error.c util.c log.c json_check.c arena.c"
-match="cidr.c fold.c json_scan.c match.c numeric.c numeric_index.c pattern_compile.c pattern_parse.c wildcard.c"
-daemon="config_schema.c config.c validate.c frame.c wire.c"
-files=""
-for f in $common; do files="$files $src/core/common/$f"; done
-for f in $match; do [ -f "$src/core/match/$f" ] && files="$files $src/core/match/$f"; done
-daemon_files=""
-for f in $daemon; do daemon_files="$daemon_files $src/core/daemon/$f"; done
+mkdir -p "$work" "$src/tests/fuzz/crashers"
+# A clang build of the whole tree with every library instrumented for
+# libFuzzer (EVBUS_LIBFUZZER): the targets link the libraries evbusd is
+# made of, so that no list of source files here can go stale. Warnings
+# stay warnings: the gcc build is the one that holds them to -Werror.
+build=$work/build
+cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DEVBUS_LIBFUZZER=ON -DEVBUS_BENCH=OFF -DEVBUS_WERROR=OFF \
+    ${EVBUS_UNICODE_DIR:+-DEVBUS_UNICODE_DIR="$EVBUS_UNICODE_DIR"} >"$work/cmake.log"
+names=""
+for t in $targets; do names="$names fuzz_$t"; done
+# shellcheck disable=SC2086 # one word per target
+cmake --build "$build" -j"${EVBUS_FUZZ_JOBS:-2}" --target $names
 
 for t in $targets; do
-    # The matcher's targets need only the matcher; the daemon's decoders
-    # need the daemon's files too.
-    case $t in
-    frame | config) extra="$daemon_files $work/gen/evbus.pb-c.c" ;;
-    putevents) extra="$src/core/daemon/http_putevents.c $work/gen/evbus.pb-c.c" ;;
-    *) extra="" ;;
-    esac
-    $cc -g -O1 -std=c11 -D_GNU_SOURCE -DEVBUS_VERSION='"fuzz"' \
-        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -I"$src/include" -I"$src/core" -I"$src/core/match" -I"$src/core/daemon" -I"$work/gen" \
-        $files $extra "$src/tests/fuzz/fuzz_$t.c" \
-        -ljansson -lyaml -lprotobuf-c -lm -o "$work/fuzz_$t"
     mkdir -p "$work/corpus_$t"
     echo "== fuzz_$t for ${secs}s"
-    "$work/fuzz_$t" -max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
+    "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
         -artifact_prefix="$src/tests/fuzz/crashers/$t-" \
         "$work/corpus_$t" "$src/tests/fuzz/corpus/$t"
     if [ "${EVBUS_FUZZ_MERGE:-0}" = 1 ]; then
-        "$work/fuzz_$t" -merge=1 "$src/tests/fuzz/corpus/$t" "$work/corpus_$t"
+        "$build/tests/fuzz/fuzz_$t" -merge=1 "$src/tests/fuzz/corpus/$t" "$work/corpus_$t"
     fi
 done

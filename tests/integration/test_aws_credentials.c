@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,5 +299,134 @@ Test(credentials, expiring_session_token_is_refreshed_before_it_expires) {
     json_t *all = json_loads(msgs, 0, NULL);
     cr_assert_eq(json_array_size(all), (size_t)published, "%zu messages for %d events",
                  json_array_size(all), published);
+    json_decref(all);
+}
+
+/* Writes the shared credentials file: profile evbus-test with `secret`,
+ * through a rename as editors and tools do (a new inode), or in place. */
+static void write_profile(const char *path, const char *key_id, const char *secret,
+                          bool rename_over) {
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *f = fopen(rename_over ? tmp : path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[evbus-test]\naws_access_key_id = %s\naws_secret_access_key = %s\n", key_id,
+            secret);
+    cr_assert_eq(fclose(f), 0);
+    if (rename_over)
+        cr_assert_eq(rename(tmp, path), 0);
+}
+
+/* A wrong secret in the shared credentials file: the target shows the
+ * fault and keeps the events; the operator fixes the file, and the same
+ * evbusd (no restart) reads it again and delivers everything, each event
+ * once, nothing dead-lettered, the reload logged once and no secret
+ * anywhere. */
+Test(credentials, a_secret_fixed_in_the_credentials_file_is_used_without_a_restart) {
+    snprintf(dir, sizeof dir, "/tmp/evbus-creds-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char log[128];
+    snprintf(log, sizeof log, "%s/moto.log", dir);
+    cr_assert(moto_start(&m, log), "moto_server did not start (see %s)", log);
+    char args[1024];
+    snprintf(args, sizeof args, "create-queue %s us-east-1 orders", m.endpoint);
+    char queue_url[512];
+    cr_assert_eq(aws_tool(args, queue_url, sizeof queue_url), 0, "%s", queue_url);
+    queue_url[strcspn(queue_url, "\n")] = '\0';
+
+    char creds[300], config[300];
+    snprintf(creds, sizeof creds, "%s/credentials", dir);
+    snprintf(config, sizeof config, "%s/no-config", dir);
+    const char *wrong = "wrong-secret-in-the-file-0123456789";
+    write_profile(creds, m.key_id, wrong, false);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "region: us-east-1\n"
+             "targets:\n"
+             "  - name: orders\n"
+             "    plugin: sqs\n"
+             "    config:\n"
+             "      endpoint: %s\n"
+             "      queue_url: %s\n"
+             "      profile: evbus-test\n"
+             "    retry_base_delay: 10ms\n"
+             "    retry_max_delay: 200ms\n"
+             "    retry_max_attempts: 2\n"
+             "rules:\n"
+             "  - name: all\n"
+             "    pattern: {source: [{prefix: com.example}]}\n"
+             "    targets: [orders]\n",
+             m.endpoint, queue_url);
+    harness_init(&h, yaml);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+    setenv("AWS_CONFIG_FILE", config, 1);
+    cr_assert(harness_start(&h), "evbusd did not start (see %s)", h.log);
+    pid_t first_pid = h.pid;
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    o.timeout_ms = 30000;
+    cr_assert_eq(evbus_client_new(h.endpoint, &o, &client), EVBUS_OK);
+
+    enum { N = 5 };
+    for (int i = 0; i < N; i++)
+        publish_one(i);
+    /* Refused, retried well past retry_max_attempts, shown. */
+    sink_wait_status(&h, "target_faults", 10, 30);
+    char out[16384];
+    sink_status_text(&h, out, sizeof out);
+    cr_assert(strstr(out, "orders: target fault (events are kept and retried): "
+                          "SignatureDoesNotMatch: "),
+              "%s", out);
+    cr_assert_eq(sink_status_num(&h, "delivered"), 0);
+
+    /* Still refused a while later: nothing changed in the file yet. */
+    json_int_t before = sink_status_num(&h, "target_faults");
+    sink_wait_status(&h, "target_faults", before + 10, 30);
+    cr_assert_eq(sink_status_num(&h, "delivered"), 0);
+
+    write_profile(creds, m.key_id, m.secret, true);
+    sink_wait_status(&h, "delivered", N, 30);
+    json_t *t = sink_status(&h);
+    cr_assert_eq(json_integer_value(json_object_get(t, "dead_lettered")), 0, "%s",
+                 json_dumps(t, 0));
+    json_decref(t);
+    sink_status_text(&h, out, sizeof out);
+    cr_assert_null(strstr(out, "target fault"), "the fault is cleared: %s", out);
+    cr_assert_null(strstr(out, wrong), "%s", out);
+    cr_assert_null(strstr(out, m.secret), "%s", out);
+
+    char line[400];
+    snprintf(line, sizeof line, "credentials reloaded from %s (profile evbus-test)", creds);
+    sink_assert_logged_once(&h, line, "credentials reloaded");
+    static char daemon_log[1 << 20];
+    harness_read_log(&h, daemon_log, sizeof daemon_log);
+    cr_assert_null(strstr(daemon_log, wrong), "the wrong secret is never logged");
+    cr_assert_null(strstr(daemon_log, m.secret), "the secret is never logged");
+    /* The evbusd started with the wrong secret is the one that delivered. */
+    cr_assert_eq(h.pid, first_pid);
+    cr_assert_eq(kill(first_pid, 0), 0, "evbusd is still running");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' dlq list -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "no dead letters\n");
+    cr_assert_eq(harness_stop(&h), 0, "a clean exit (and no leak under ASan)");
+
+    snprintf(args, sizeof args, "receive %s us-east-1 '%s' %d 20", m.endpoint, queue_url, N);
+    static char msgs[1 << 20];
+    cr_assert_eq(aws_tool(args, msgs, sizeof msgs), 0, "%s", msgs);
+    json_t *all = json_loads(msgs, 0, NULL);
+    cr_assert_eq(json_array_size(all), (size_t)N, "%s", msgs);
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "tok-%d", i);
+        int seen = 0;
+        size_t k;
+        json_t *msg;
+        json_array_foreach(all, k, msg) {
+            seen += strcmp(json_string_value(json_object_get(json_object_get(msg, "body"), "id")),
+                           id) == 0;
+        }
+        cr_assert_eq(seen, 1, "%s arrived %d times: %s", id, seen, msgs);
+    }
     json_decref(all);
 }

@@ -5,6 +5,7 @@
  * checks that no acked event is lost and that every event went to the
  * region it should have at the time it was published. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -333,6 +334,62 @@ Test(failover, the_why_in_status_is_the_current_decision) {
     evbus_client_opts_init(&o);
     cr_assert_eq(evbus_client_new(tr_h.endpoint, &o, &tr_client), EVBUS_OK);
     tr_publish_expecting(2, "us-west-2");
+    tr_assert_none_lost();
+}
+
+/* Polls `evbus status` (up to 15 s) until it holds `want`; its text in out. */
+static void wait_cli_status(const char *want, char *out, size_t len) {
+    int64_t end = tr_now_ms() + 15000;
+    do {
+        cr_assert_eq(tr_cli("status", out, len), 0, "%s", out);
+        if (strstr(out, want))
+            return;
+    } while (tr_now_ms() < end && usleep(100000) == 0);
+    tr_dump(want);
+    cr_assert_fail("`evbus status` never showed \"%s\":\n%s", want, out);
+}
+
+/* What `evbus status` says of a target fault after traffic moves: the
+ * fault of us-east-1 is shown as us-east-1's, not as the target's fault now,
+ * while us-west-2 (answering RETRY, which is no target fault) has not
+ * delivered yet; its first delivery clears the line. */
+Test(failover, status_attributes_a_fault_to_the_region_traffic_left) {
+    tr_start("    retry_base_delay: 100ms\n    retry_max_delay: 300ms\n"
+             "    retry_max_attempts: 1000\n",
+             NULL, true);
+    tr_wait_status("us-east-1        on       healthy");
+    tr_fail("us-east-1", "fault");
+    tr_publish();
+    char out[8192];
+    wait_cli_status("orders: target fault (events are kept and retried): us-east-1: fault", out,
+                    sizeof out);
+    tr_fail("us-west-2", "retry");
+    atomic_store(&tr_east.healthy, 0);
+    wait_target("active", "us-west-2", "us-east-1 is unhealthy");
+    /* us-west-2 has refused at least once since (the sink's line). */
+    char path[400], line[512];
+    snprintf(path, sizeof path, "%s/orders.txt", tr_h.dir);
+    bool tried = false;
+    for (int64_t end = tr_now_ms() + 15000; !tried && tr_now_ms() < end; usleep(50000)) {
+        FILE *f = fopen(path, "r");
+        while (f && !tried && fgets(line, sizeof line, f))
+            tried = strncmp(line, "fail orders us-west-2 retry ", 28) == 0;
+        if (f)
+            fclose(f);
+    }
+    if (!tried)
+        tr_dump("us-west-2 was never tried");
+    cr_assert(tried, "us-west-2 was never tried");
+    cr_assert_eq(tr_cli("status", out, sizeof out), 0, "%s", out);
+    cr_assert_null(strstr(out, "orders: target fault"),
+                   "us-east-1's fault shown as the target's after traffic left it:\n%s", out);
+    cr_assert(strstr(out, "orders: delivers to us-west-2 now; the last target fault was in "
+                          "us-east-1: fault\n"),
+              "%s", out);
+    /* The first delivery in us-west-2 clears it. */
+    tr_fail("us-west-2", NULL);
+    wait_cli_status("0 pending deliveries", out, sizeof out);
+    cr_assert_null(strstr(out, "target fault"), "%s", out);
     tr_assert_none_lost();
 }
 
