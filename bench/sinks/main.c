@@ -51,6 +51,7 @@ typedef struct options {
     const char *evbusd, *plugin_dir, *tmpdir;
     char evbusd_found[PATH_MAX], plugin_dir_found[PATH_MAX];
     int keep, verbose;
+    double start_timeout_s; /* how long evbusd may take to accept its first event */
 } options;
 
 /* One evbusd: its directory, log and process. */
@@ -109,6 +110,8 @@ static void usage(FILE *out) {
             "                      this build tree)\n"
             "  --tmpdir DIR        where run directories go (default: $TMPDIR or /tmp)\n"
             "  --keep              keep run directories and server logs\n"
+            "  --start-timeout S   how long evbusd may take to start (default 15; more for\n"
+            "                      an evbusd under valgrind: --evbusd can be a script)\n"
             "  -v, --verbose       a line per phase, with evbusd's pid (for perf -p)\n"
             "  -h, --help          this text\n"
             "\n"
@@ -170,7 +173,8 @@ static int parse_options(int argc, char **argv, options *o) {
         O_EVBUSD,
         O_PDIR,
         O_TMP,
-        O_KEEP
+        O_KEEP,
+        O_START
     };
     static const struct option lo[] = {{"runs", required_argument, NULL, O_RUNS},
                                        {"duration", required_argument, NULL, O_DUR},
@@ -189,6 +193,7 @@ static int parse_options(int argc, char **argv, options *o) {
                                        {"plugin-dir", required_argument, NULL, O_PDIR},
                                        {"tmpdir", required_argument, NULL, O_TMP},
                                        {"keep", no_argument, NULL, O_KEEP},
+                                       {"start-timeout", required_argument, NULL, O_START},
                                        {"verbose", no_argument, NULL, 'v'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
@@ -198,6 +203,7 @@ static int parse_options(int argc, char **argv, options *o) {
     o->runs = 3;
     o->duration_s = 3;
     o->warmup_s = 0.5;
+    o->start_timeout_s = 15;
     o->size = 256;
     o->concurrency = 64;
     o->drain_events = 200000;
@@ -272,6 +278,10 @@ static int parse_options(int argc, char **argv, options *o) {
         case O_PDIR: o->plugin_dir = optarg; break;
         case O_TMP: o->tmpdir = optarg; break;
         case O_KEEP: o->keep = 1; break;
+        case O_START:
+            if (bench_parse_seconds(optarg, &o->start_timeout_s) || o->start_timeout_s < 1)
+                goto bad;
+            break;
         case 'v': o->verbose = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -375,7 +385,8 @@ static int server_start(const options *o, server *s, char *err, size_t errlen) {
     char *argv[] = {(char *)o->evbusd, "--config", cfg, NULL};
     if (bench_spawn(argv, s->log, &s->pid, err, errlen))
         return -1;
-    if (bench_evbusd_wait_ready(s->zmq, READY_SOURCE, &s->pid, &s->status, 15000, err, errlen))
+    if (bench_evbusd_wait_ready(s->zmq, READY_SOURCE, &s->pid, &s->status,
+                                (int)(o->start_timeout_s * 1000), err, errlen))
         return -1;
     if (o->verbose)
         fprintf(stderr, "bench-sinks: evbusd pid %ld in %s\n", (long)s->pid, s->dir);

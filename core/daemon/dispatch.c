@@ -18,6 +18,7 @@
 #include "dispatch_msg.h"
 #include "envelope.h"
 #include "evbus.pb-c.h"
+#include "event_decode.h"
 #include "plugin_config.h"
 #include "wire.h"
 
@@ -55,7 +56,6 @@ typedef struct evbus__flight {
     const char **reasons;
     bool *found; /* the event's record was read */
     evbus__arena arena;
-    ProtobufCAllocator pb_alloc;
     evbus__bytes envelopes;
 } flight;
 
@@ -191,15 +191,6 @@ static void host_report(evbus_host *h, const evbus_batch *b, size_t index, evbus
 }
 
 /* ---- batches ---- */
-
-static void *arena_alloc(void *data, size_t size) {
-    return evbus__arena_alloc(data, size);
-}
-
-static void arena_free(void *data, void *ptr) {
-    (void)data;
-    (void)ptr;
-}
 
 static void flight_destroy(flight *f) {
     evbus__arena_destroy(&f->arena);
@@ -485,7 +476,7 @@ static void sweep_flights(evbus__dispatch *d, int64_t now) {
 
 /* Decodes one stored record into event i of f (its memory in f's arena). */
 static void read_into(flight *f, size_t i, const void *record, size_t len) {
-    Evbus__V1__Event *ev = evbus__v1__event__unpack(&f->pb_alloc, len, record);
+    Evbus__V1__Event *ev = evbus__event_decode(&f->arena, record, len);
     if (!ev)
         return;
     size_t off = f->envelopes.len;
@@ -528,7 +519,6 @@ static flight *flight_new(evbus__dispatch *d, evbus__target *t, size_t cap) {
     flight *f = flight_alloc(d);
     if (!f)
         return NULL;
-    f->pb_alloc = (ProtobufCAllocator){arena_alloc, arena_free, &f->arena};
     f->t = t;
     f->seqs = evbus__arena_alloc(&f->arena, cap * sizeof *f->seqs);
     f->attempts = evbus__arena_alloc(&f->arena, cap * sizeof *f->attempts);

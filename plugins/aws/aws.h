@@ -31,6 +31,12 @@ int evbus_aws_buf_add(evbus_aws_buf *b, const void *p, size_t n);
 int evbus_aws_buf_puts(evbus_aws_buf *b, const char *s);
 /* Appends s (n bytes, UTF-8) as a quoted JSON string. */
 int evbus_aws_buf_json_str(evbus_aws_buf *b, const char *s, size_t n);
+/* Makes room for `more` bytes beyond len (and a NUL), so that appending
+ * them reallocates nothing. Returns 0, or -1 when out of memory. */
+int evbus_aws_buf_reserve(evbus_aws_buf *b, size_t more);
+/* How many of s's first n bytes JSON text holds as they are: the length of
+ * the run before the first quote, backslash or control character. */
+size_t evbus_aws_json_plain(const char *s, size_t n);
 /* Frees the data; leaves the buffer empty and reusable. */
 void evbus_aws_buf_free(evbus_aws_buf *b);
 

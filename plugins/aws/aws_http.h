@@ -8,6 +8,7 @@
 #include "aws.h"
 
 typedef struct aws_call aws_call;
+typedef struct aws_call_pool aws_call_pool;
 
 /* Runs when the transfer ends; the call is freed right after it returns. */
 typedef void (*aws_call_done_fn)(aws_call *call, int curl_code);
@@ -23,12 +24,34 @@ struct aws_call {
     char error[CURL_ERROR_SIZE];
     aws_call_done_fn done;
     void *arg;
+    aws_call_pool *pool; /* where it goes back when done; NULL: freed */
+    /* The client's (client.c): whose answer this is, and for whom. */
+    evbus_aws_done_fn post_done;
+    void *post_arg;
 };
+
+/* Finished calls of one client kept with their easy handles: a fresh easy
+ * handle per request (curl_easy_init, its options, curl_easy_cleanup) cost
+ * a tenth of the delivery thread's own work per request. A call taken from
+ * the pool has every option its client sets per request set again, so
+ * nothing of the previous request's carries over but the handle's
+ * constant options (the callbacks, HTTP/1.1). */
+struct aws_call_pool {
+    aws_call *free;
+    size_t n_free;
+};
+
+/* Frees the calls kept in the pool. */
+void aws_call_pool_drain(aws_call_pool *pool);
 
 /* A call with a fresh easy handle that records the answer's body and
  * headers; the caller sets the URL, method and options. `body` (may be NULL)
  * is taken over. NULL when out of memory (body freed). */
 aws_call *aws_call_new(char *body, aws_call_done_fn done, void *arg);
+
+/* Like aws_call_new, with an easy handle of the pool's when it has one; the
+ * call goes back to the pool (its easy handle kept) after `done` returns. */
+aws_call *aws_call_take(aws_call_pool *pool, char *body, aws_call_done_fn done, void *arg);
 
 /* Adds a request header line ("Name: value"). Returns 0 or -1. */
 int aws_call_header(aws_call *c, const char *line);

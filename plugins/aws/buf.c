@@ -67,19 +67,95 @@ static uint64_t to_escape(uint64_t w) {
 }
 #endif
 
-int evbus_aws_buf_json_str(evbus_aws_buf *b, const char *s, size_t n) {
-    /* Worst case: every byte becomes \u00XX. */
-    if (reserve(b, n * 6 + 2))
-        return -1;
-    char *o = b->data + b->len;
-    *o++ = '"';
+#if defined(__SSE2__) && defined(WORD_AT_A_TIME)
+#include <emmintrin.h>
+#define SIXTEEN_AT_A_TIME 1
+/* Of 16 bytes at once: bit k is set when byte k needs escaping (at most
+ * 0x1f, '"', '\\'); exact for every byte, unlike to_escape. */
+static unsigned to_escape16(const char *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+    __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(q, b)));
+}
+#endif
+
+size_t evbus_aws_json_plain(const char *s, size_t n) {
     size_t i = 0;
 #ifdef WORD_AT_A_TIME
-    /* An envelope is mostly bytes copied as they are, with a quote every few
-     * of them: 8 are checked and copied at once, up to the first to escape.
-     * (The output has room for 6 per input byte left, so writing 8 ahead is
-     * safe.) */
     while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t m = to_escape(w);
+        if (m)
+            return i + ((size_t)__builtin_ctzll(m) >> 3);
+        i += 8;
+    }
+#endif
+    while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
+/* Room for what is left of a string whose every byte may need escaping
+ * (\u00XX, 6 bytes), asked for only when the first guess runs out. */
+static char *more_room(evbus_aws_buf *b, char *o, size_t left) {
+    b->len = (size_t)(o - b->data);
+    if (reserve(b, left * 6 + 16))
+        return NULL;
+    return b->data + b->len;
+}
+
+int evbus_aws_buf_json_str(evbus_aws_buf *b, const char *s, size_t n) {
+    /* Room for the string as it is and a few escapes: the worst case (6
+     * bytes per byte) made every request body grow, and be copied, several
+     * times over. The loop asks for more when its guess runs out. */
+    if (reserve(b, n + n / 8 + 32))
+        return -1;
+    char *o = b->data + b->len;
+    char *limit = b->data + b->cap - 1; /* the NUL stays within */
+    *o++ = '"';
+    size_t i = 0;
+#ifdef SIXTEEN_AT_A_TIME
+    /* As below, 16 at a time (every 16 written have 16 + 6 of room). */
+    while (i + 16 <= n) {
+        if (limit - o < 22) {
+            if (!(o = more_room(b, o, n - i)))
+                return -1;
+            limit = b->data + b->cap - 1;
+        }
+        _mm_storeu_si128((__m128i *)(void *)o,
+                         _mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+        unsigned m = to_escape16(s + i);
+        if (!m) {
+            o += 16;
+            i += 16;
+            continue;
+        }
+        size_t k = (size_t)__builtin_ctz(m);
+        unsigned char c = (unsigned char)s[i + k];
+        o += k;
+        if (c == '"' || c == '\\') {
+            o[0] = '\\';
+            o[1] = (char)c;
+            o += 2;
+        } else {
+            o = escape(o, c);
+        }
+        i += k + 1;
+    }
+#endif
+#ifdef WORD_AT_A_TIME
+    /* An envelope is mostly bytes copied as they are, with a quote every few
+     * of them: 8 are checked and copied at once, up to the first to escape
+     * (every 8 written have 8 + 6 of room, so writing 8 ahead is safe). */
+    while (i + 8 <= n) {
+        if (limit - o < 14) {
+            if (!(o = more_room(b, o, n - i)))
+                return -1;
+            limit = b->data + b->cap - 1;
+        }
         uint64_t w;
         memcpy(&w, s + i, 8);
         memcpy(o, &w, 8);
@@ -90,21 +166,42 @@ int evbus_aws_buf_json_str(evbus_aws_buf *b, const char *s, size_t n) {
             continue;
         }
         size_t k = (size_t)__builtin_ctzll(m) >> 3;
-        o = escape(o + k, (unsigned char)s[i + k]);
+        unsigned char c = (unsigned char)s[i + k];
+        o += k;
+        if (c == '"' || c == '\\') { /* the common escapes, without a call */
+            o[0] = '\\';
+            o[1] = (char)c;
+            o += 2;
+        } else {
+            o = escape(o, c);
+        }
         i += k + 1;
     }
 #endif
     for (; i < n; i++) {
+        if (limit - o < 8) {
+            if (!(o = more_room(b, o, n - i)))
+                return -1;
+            limit = b->data + b->cap - 1;
+        }
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             *o++ = (char)c;
         else
             o = escape(o, c);
     }
+    if (limit - o < 1) {
+        if (!(o = more_room(b, o, 0)))
+            return -1;
+    }
     *o++ = '"';
     b->len = (size_t)(o - b->data);
     b->data[b->len] = '\0';
     return 0;
+}
+
+int evbus_aws_buf_reserve(evbus_aws_buf *b, size_t more) {
+    return reserve(b, more);
 }
 
 void evbus_aws_buf_free(evbus_aws_buf *b) {

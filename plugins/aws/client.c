@@ -16,14 +16,12 @@ struct evbus_aws_client {
     long timeout_ms;
     evbus_aws_creds_provider *creds;
     aws_call *open;
+    aws_call_pool pool; /* finished calls, their easy handles kept */
+    /* CURLOPT_AWS_SIGV4's value for the region posted to last (an instance
+     * posts to one): made once, not per request. */
+    char sigv4_region[64], sigv4[200];
     char fault[96]; /* code of the target fault logged last; "" when healthy */
 };
-
-typedef struct post {
-    evbus_aws_client *c;
-    evbus_aws_done_fn done;
-    void *arg;
-} post;
 
 static const char *optional(evbus_aws_client *c, const char *key) {
     const char *v = NULL;
@@ -65,7 +63,6 @@ evbus_err evbus_aws_client_new(const evbus_host_api *api, evbus_host *host,
 }
 
 static void on_answer(aws_call *call, int code) {
-    post *p = call->arg;
     evbus_aws_result r = {
         .curl_code = code, .body = call->answer.data, .body_len = call->answer.len};
     curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &r.status);
@@ -73,8 +70,7 @@ static void on_answer(aws_call *call, int code) {
     if (code != 0)
         snprintf(r.message, sizeof r.message, "%s",
                  call->error[0] ? call->error : curl_easy_strerror(code));
-    p->done(p->arg, &r);
-    free(p);
+    call->post_done(call->post_arg, &r);
 }
 
 evbus_err evbus_aws_client_post(evbus_aws_client *c, const char *region, const char *target,
@@ -89,10 +85,9 @@ evbus_err evbus_aws_client_post(evbus_aws_client *c, const char *region, const c
         done(arg, &r);
         return EVBUS_OK;
     }
-    char url[1200], sigv4[200], h[2300];
-    if (c->endpoint)
-        snprintf(url, sizeof url, "%s", c->endpoint);
-    else if (evbus_aws_default_endpoint(c->svc, region, url, sizeof url)) {
+    char url_buf[1200], h[2300];
+    const char *url = c->endpoint ? c->endpoint : url_buf;
+    if (!c->endpoint && evbus_aws_default_endpoint(c->svc, region, url_buf, sizeof url_buf)) {
         free(body);
         evbus_aws_result r = {.fault = EVBUS_AWS_TARGET_FAULT, .body = ""};
         snprintf(r.code, sizeof r.code, "NoEndpoint");
@@ -103,22 +98,21 @@ evbus_err evbus_aws_client_post(evbus_aws_client *c, const char *region, const c
     }
     /* All four fields: with an IP or localhost endpoint curl would guess the
      * region and service from the host name and sign for the wrong ones. */
-    snprintf(sigv4, sizeof sigv4, "aws:amz:%s:%s", region && *region ? region : "us-east-1",
-             c->svc->signing_name);
-    post *p = malloc(sizeof *p);
-    aws_call *call = p ? aws_call_new(body, on_answer, p) : NULL;
-    if (!call) {
-        if (!p)
-            free(body);
-        free(p);
-        return EVBUS_ENOMEM;
+    const char *scope = region && *region ? region : "us-east-1";
+    if (!c->sigv4[0] || strcmp(scope, c->sigv4_region) != 0) {
+        snprintf(c->sigv4_region, sizeof c->sigv4_region, "%s", scope);
+        snprintf(c->sigv4, sizeof c->sigv4, "aws:amz:%s:%s", scope, c->svc->signing_name);
     }
-    *p = (post){c, done, arg};
+    aws_call *call = aws_call_take(&c->pool, body, on_answer, c);
+    if (!call)
+        return EVBUS_ENOMEM; /* the body is freed */
+    call->post_done = done;
+    call->post_arg = arg;
     CURL *e = call->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4);
+    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, c->sigv4);
     curl_easy_setopt(e, CURLOPT_USERNAME, cr->key_id);
     curl_easy_setopt(e, CURLOPT_PASSWORD, cr->secret);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
@@ -147,13 +141,9 @@ evbus_err evbus_aws_client_post(evbus_aws_client *c, const char *region, const c
     }
     if (bad) {
         aws_call_free(call);
-        free(p);
         return EVBUS_ENOMEM;
     }
-    evbus_err rc = aws_call_start(c->api, c->host, call, &c->open);
-    if (rc != EVBUS_OK)
-        free(p); /* the call is freed by aws_call_start */
-    return rc;
+    return aws_call_start(c->api, c->host, call, &c->open); /* frees the call on failure */
 }
 
 evbus_result evbus_aws_client_result_for(const evbus_aws_client *c, evbus_aws_fault f) {
@@ -231,16 +221,15 @@ void evbus_aws_client_destroy(evbus_aws_client **cp, void (*drop)(void *arg)) {
     if (!cp || !*cp)
         return;
     evbus_aws_client *c = *cp;
-    /* Each open call owns a `post`; free both. */
+    /* Each open call's caller gets its argument back to free. */
     while (c->open) {
         aws_call *call = c->open;
         c->open = call->next;
-        post *p = call->arg;
         if (drop)
-            drop(p->arg);
-        free(p);
+            drop(call->post_arg);
         aws_call_free(call);
     }
+    aws_call_pool_drain(&c->pool);
     evbus_aws_creds_destroy(&c->creds);
     free(c);
     *cp = NULL;

@@ -127,7 +127,10 @@ static void send_call(evbus_aws_call *c) {
     evbus_aws_sink *s = c->sink;
     evbus_aws_buf body = {0};
     const char *target = NULL;
-    int bad = s->ops->build(s->plugin, c, &body, &target);
+    /* Room for the entries as sized, escaped, and the JSON around them:
+     * the body is built without growing (and copying) it on the way. */
+    int bad = evbus_aws_buf_reserve(&body, c->bytes + c->bytes / 8 + 256 + 160 * c->n) ||
+              s->ops->build(s->plugin, c, &body, &target);
     for (size_t k = 0; k < c->n; k++) /* in the body now */
         evbus_aws_buf_free(&c->encoded[k]);
     if (bad)

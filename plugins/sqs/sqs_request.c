@@ -116,9 +116,16 @@ int sqs_build_request(const sqs_opts *o, const evbus_batch *b, const size_t *idx
     for (size_t k = 0; k < n && !bad; k++) {
         const evbus_sink_event *e = &b->events[idx[k]];
         char id[24], gid[129], did[129];
-        snprintf(id, sizeof id, "%zu", k);
+        /* The entry's Id: its index in the call (at most 10 entries; no
+         * snprintf per entry, which showed in the delivery thread's profile). */
+        char *d = id + sizeof id - 1;
+        *d = '\0';
+        size_t v = k;
+        do
+            *--d = (char)('0' + v % 10);
+        while ((v /= 10) && d > id);
         bad = bad || evbus_aws_buf_puts(out, k ? ",{\"Id\":\"" : "{\"Id\":\"") ||
-              evbus_aws_buf_puts(out, id) || evbus_aws_buf_puts(out, "\",\"MessageBody\":") ||
+              evbus_aws_buf_puts(out, d) || evbus_aws_buf_puts(out, "\",\"MessageBody\":") ||
               evbus_aws_buf_json_str(out, e->envelope_json, e->envelope_len);
         if (o->fifo) {
             /* No partition key: the source keeps one producer's events in

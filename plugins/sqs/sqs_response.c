@@ -54,17 +54,18 @@ static bool string(scan *s, const char **str, size_t *len, bool *escaped) {
         return false;
     const char *q = ++s->p;
     *escaped = false;
-    while (q < s->end && *q != '"') {
-        if ((unsigned char)*q < 0x20)
+    for (;;) {
+        /* Runs of plain bytes 8 at a time (MessageId, MD5OfMessageBody). */
+        q += evbus_aws_json_plain(q, (size_t)(s->end - q));
+        if (q >= s->end || (unsigned char)*q < 0x20)
             return false;
-        if (*q == '\\') {
-            *escaped = true;
-            q++;
-        }
-        q++;
+        if (*q == '"')
+            break;
+        *escaped = true; /* a backslash: skip what it escapes */
+        q += 2;
+        if (q > s->end)
+            return false;
     }
-    if (q >= s->end)
-        return false;
     *str = s->p;
     *len = (size_t)(q - s->p);
     s->p = q + 1;

@@ -74,3 +74,34 @@ Test(aws_buf, an_envelope_comes_out_as_a_json_string) {
                       "\"detail\":{\"path\":\"C:\\\\x\",\"note\":\"tab\\there\"}}";
     check((const unsigned char *)env, strlen(env));
 }
+
+/* The writer reserves room for a few escapes only and asks for more as it
+ * goes: a string that is all escapes (6 bytes out per byte in), of lengths
+ * around the 8- and 16-byte steps, comes out whole. */
+Test(aws_buf, a_string_of_nothing_but_escapes_grows_the_buffer) {
+    static unsigned char s[2000];
+    static char want[6 * sizeof s + 3];
+    for (size_t i = 0; i < sizeof s; i++)
+        s[i] = i % 3 == 0 ? 0x01 : i % 3 == 1 ? '"' : 0x1f;
+    const size_t lens[] = {15, 16, 17, 31, 33, 100, 999, sizeof s};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        reference(want, s, lens[k]);
+        evbus_aws_buf b = {0};
+        cr_assert_eq(evbus_aws_buf_json_str(&b, (const char *)s, lens[k]), 0);
+        cr_assert_eq(b.len, strlen(want), "%zu bytes", lens[k]);
+        cr_assert_str_eq(b.data, want, "%zu bytes", lens[k]);
+        cr_assert_lt(b.len, b.cap, "the NUL is within the buffer");
+        evbus_aws_buf_free(&b);
+    }
+}
+
+Test(aws_buf, plain_runs_end_at_the_first_byte_to_escape) {
+    char s[64];
+    for (size_t at = 0; at < 40; at++) {
+        memset(s, 'a', sizeof s);
+        s[at] = (at % 2) ? '"' : 0x0a;
+        cr_assert_eq(evbus_aws_json_plain(s, 40), at);
+        cr_assert_eq(evbus_aws_json_plain(s, at), at, "all plain within n");
+    }
+    cr_assert_eq(evbus_aws_json_plain("\xc3\xa9\xe2\x82\xac ok", 8), 8, "UTF-8 is plain");
+}
