@@ -120,6 +120,15 @@ static void wait_for_distinct(size_t want, int seconds) {
     cr_assert_geq(d, want, "only %zu of %zu events reached the sink", d, want);
 }
 
+/* Nothing in the dead-letter store: an event there never reaches the sink,
+ * which a test waiting for it would only report as missing. */
+static void assert_no_dead_letters(void) {
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "'%s' dlq list -c '%s' 2>&1", harness_bin("evbus"), h.config);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "no dead letters\n");
+}
+
 static void publish_range(int from, int to, const char *source) {
     char ids[100][32];
     evbus_event evs[100];
@@ -713,9 +722,14 @@ Test(delivery, target_fault_is_retried_and_shown_never_dead_lettered) {
 }
 
 /* Events waiting for a retry when evbusd stops are delivered once after the
- * restart, not twice (the first scan after a restart starts behind them). */
+ * restart, not twice (the first scan after a restart starts behind them).
+ * retry_max_attempts is far above the default 8: with retries every 200 ms
+ * on average, 8 attempts last about 1.3 s, which a loaded machine can spend
+ * between the publish and the stop, and a dead-lettered event never reaches
+ * the sink. */
 Test(delivery, retries_pending_at_restart_are_delivered_once) {
-    config_with_sink("good", "    retry_base_delay: 200ms\n"
+    config_with_sink("good", "    retry_max_attempts: 1000\n"
+                             "    retry_base_delay: 200ms\n"
                              "    retry_max_delay: 400ms\n");
     char down[400], cmd[1024], out[8192];
     snprintf(down, sizeof down, "%s/out.txt.down", h.dir);
@@ -740,6 +754,7 @@ Test(delivery, retries_pending_at_restart_are_delivered_once) {
     cr_assert_eq(harness_stop(&h), 0);
     unlink(down);
     cr_assert(harness_start(&h));
+    assert_no_dead_letters();
     wait_for_distinct(5, 20);
     usleep(300000); /* room for a duplicate to show up */
     size_t distinct;
@@ -748,9 +763,11 @@ Test(delivery, retries_pending_at_restart_are_delivered_once) {
 
 /* The same with more due retries than one batch holds: the first dispatch
  * after the restart takes them batch by batch, and its scan of pending
- * entries (from sequence 0) must not take the ones already in flight. */
+ * entries (from sequence 0) must not take the ones already in flight.
+ * retry_max_attempts as above. */
 Test(delivery, retries_spanning_batches_at_restart_are_delivered_once) {
     config_with_sink("good", "    batch_max_events: 10\n"
+                             "    retry_max_attempts: 1000\n"
                              "    retry_base_delay: 200ms\n"
                              "    retry_max_delay: 400ms\n");
     char down[400], cmd[1024], out[8192];
@@ -777,6 +794,7 @@ Test(delivery, retries_spanning_batches_at_restart_are_delivered_once) {
     usleep(500000); /* every stored retry is due when evbusd starts again */
     unlink(down);
     cr_assert(harness_start(&h));
+    assert_no_dead_letters();
     wait_for_distinct(30, 20);
     usleep(300000); /* room for a duplicate to show up */
     size_t distinct;
