@@ -28,37 +28,6 @@ typedef struct hconn {
     size_t rlen;
 } hconn;
 
-static int connect_loopback(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-static int write_all(int fd, const char *b, size_t len) {
-    while (len > 0) {
-        ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        b += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Lays out one request (headers and body) into req, or only measures it
  * when req is NULL; id_at[i] receives where entry i's id goes. */
 static size_t build_request(char *req, size_t *id_at, size_t batch, const char *detail) {
@@ -157,7 +126,7 @@ void *bench_http_producer(void *arg) {
     }
     build_request(req, id_at, ld->batch, detail);
     for (; n_open < ld->window; n_open++) {
-        conns[n_open].fd = connect_loopback(ld->port);
+        conns[n_open].fd = bench_tcp_connect_loopback(ld->port);
         if (conns[n_open].fd < 0) {
             snprintf(p->error, sizeof p->error, "cannot connect to evbusd's HTTP port %d: %s",
                      ld->port, strerror(errno));
@@ -180,7 +149,7 @@ void *bench_http_producer(void *arg) {
                 for (size_t k = 0; k < ld->batch; k++)
                     bench_id_next(p, req + id_at[k]);
                 c->t0 = bench_now_ns();
-                if (write_all(c->fd, req, req_len) != 0) {
+                if (bench_tcp_write_all(c->fd, req, req_len) != 0) {
                     snprintf(p->error, sizeof p->error, "send to evbusd failed: %s",
                              strerror(errno));
                     break;

@@ -23,40 +23,6 @@ typedef struct flight {
     size_t nerrs; /* error replies so far */
 } flight;
 
-static int connect_loopback(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* Small pipelined batches must leave at once, as ZeroMQ's do. */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-static int write_all(int fd, const char *b, size_t len) {
-    while (len > 0) {
-        ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        b += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Finds one complete reply at b. Returns 1 (its length in *used, *is_err
  * set), 0 when more bytes are needed, -1 for a reply XADD cannot give. */
 static int parse_reply(const char *b, size_t len, size_t *used, int *is_err) {
@@ -92,11 +58,11 @@ static int parse_reply(const char *b, size_t len, size_t *used, int *is_err) {
 }
 
 int bench_redis_ping(int port) {
-    int fd = connect_loopback(port);
+    int fd = bench_tcp_connect_loopback(port);
     if (fd < 0)
         return -1;
     char buf[64];
-    int ok = write_all(fd, "PING\r\n", 6) == 0 && recv(fd, buf, sizeof buf, 0) >= 5 &&
+    int ok = bench_tcp_write_all(fd, "PING\r\n", 6) == 0 && recv(fd, buf, sizeof buf, 0) >= 5 &&
              memcmp(buf, "+PONG", 5) == 0;
     close(fd);
     return ok ? 0 : -1;
@@ -155,7 +121,7 @@ void *bench_redis_producer(void *arg) {
         goto out;
     }
     build_request(cmd, id_at, ld->batch, detail, dlen);
-    fd = connect_loopback(ld->port);
+    fd = bench_tcp_connect_loopback(ld->port);
     if (fd < 0) {
         snprintf(p->error, sizeof p->error, "cannot connect to redis on port %d: %s", ld->port,
                  strerror(errno));
@@ -189,7 +155,7 @@ void *bench_redis_producer(void *arg) {
             f->t0 = bench_now_ns();
             f->left = ld->batch;
             f->nerrs = 0;
-            if (write_all(fd, cmd, cmd_len) != 0) {
+            if (bench_tcp_write_all(fd, cmd, cmd_len) != 0) {
                 snprintf(p->error, sizeof p->error, "send to redis failed: %s", strerror(errno));
                 break;
             }
