@@ -9,12 +9,15 @@
 #include "load.h"
 #include "proc.h"
 
-/* One request in flight: when it was handed to the client; n == 0 marks a
- * free slot. */
+/* One request in flight: when it was handed to the client (open loop: when
+ * it was scheduled); n == 0 marks a free slot. */
 typedef struct flight {
     bench_producer *p;
     uint64_t t0;
     size_t n;
+    /* Open loop: whether it was scheduled in the measured interval; -1 in a
+     * closed loop, where what counts is an ack during that interval. */
+    int measured;
 } flight;
 
 static void on_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {
@@ -43,10 +46,11 @@ static void on_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {
     }
     p->not_stored += f->n - durable;
     p->durable += durable;
-    if (atomic_load_explicit(p->phase, memory_order_relaxed) == PHASE_MEASURE && durable == f->n) {
+    int measuring = atomic_load_explicit(p->phase, memory_order_relaxed) == PHASE_MEASURE;
+    if (measuring && durable == f->n)
         p->acked += durable;
+    if (durable == f->n && (f->measured < 0 ? measuring : f->measured))
         bench_lat_add(&p->lat, t - f->t0);
-    }
     f->n = 0; /* the slot is free again */
 }
 
@@ -101,9 +105,27 @@ void *bench_evbus_producer(void *arg) {
         struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    bench_schedule sched = {0};
+    if (ld->rate > 0)
+        bench_schedule_start(&sched, p);
 
     while (atomic_load_explicit(p->phase, memory_order_relaxed) != PHASE_STOP &&
            !bench_interrupted && !p->error[0]) {
+        uint64_t wait = ld->rate > 0 ? bench_schedule_wait_ns(&sched) : 0;
+        if (wait > 2000000) {
+            /* Acks are timed as they arrive while the next request waits. */
+            rc = evbus_client_poll(c, (int)(wait / 1000000) - 1);
+            if (rc) {
+                snprintf(p->error, sizeof p->error, "poll failed: %s", evbus_strerror(rc));
+                break;
+            }
+            continue;
+        }
+        if (wait) {
+            evbus_client_poll(c, 0);
+            bench_schedule_nap(&sched, 100000);
+            continue;
+        }
         if (evbus_client_in_flight(c) >= ld->window) {
             rc = evbus_client_poll(c, 20);
             if (rc) {
@@ -112,7 +134,7 @@ void *bench_evbus_producer(void *arg) {
             }
             continue;
         }
-        if (ld->max_undelivered &&
+        if (ld->rate <= 0 && ld->max_undelivered &&
             atomic_load_explicit(ld->published, memory_order_relaxed) -
                     atomic_load_explicit(ld->delivered, memory_order_relaxed) >
                 ld->max_undelivered) {
@@ -135,13 +157,15 @@ void *bench_evbus_producer(void *arg) {
         for (size_t i = 0; i < ld->batch; i++)
             bench_id_next(p, (char *)evs[i].id);
         f->n = ld->batch;
-        f->t0 = bench_now_ns();
+        int phase = atomic_load_explicit(p->phase, memory_order_relaxed);
+        uint64_t now = bench_now_ns();
+        f->t0 = ld->rate > 0 ? bench_schedule_take(&sched) : now;
+        f->measured = ld->rate > 0 ? phase == PHASE_MEASURE : -1;
         /* One stamp per request: its events are sent together, and the
-         * client copies the detail before publish returns. */
+         * client copies the detail before publish returns. Open loop: the
+         * scheduled time, on the clock the receiver reads. */
         if (ld->stamp)
-            bench_detail_stamp(detail, bench_real_ns(),
-                               atomic_load_explicit(p->phase, memory_order_relaxed) ==
-                                   PHASE_MEASURE);
+            bench_detail_stamp(detail, bench_real_ns() - (now - f->t0), phase == PHASE_MEASURE);
         if (ld->published)
             atomic_fetch_add_explicit(ld->published, ld->batch, memory_order_relaxed);
         rc = evbus_publish_async(c, evs, ld->batch, on_ack, f);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "load.h"
@@ -19,6 +20,37 @@ uint64_t bench_real_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void bench_schedule_start(bench_schedule *s, const bench_producer *p) {
+    const bench_load *ld = p->load;
+    double interval = (double)ld->batch * ld->producers / ld->rate * 1e9;
+    s->interval_ns = interval < 1 ? 1 : (uint64_t)interval;
+    s->next_ns = bench_now_ns() + s->interval_ns * p->index / ld->producers;
+    /* The default slack (50 us) would add up to that much to every short
+     * wait, and the schedule is finer than that at high rates. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+}
+
+uint64_t bench_schedule_wait_ns(const bench_schedule *s) {
+    uint64_t now = bench_now_ns();
+    return s->next_ns > now ? s->next_ns - now : 0;
+}
+
+uint64_t bench_schedule_take(bench_schedule *s) {
+    uint64_t due = s->next_ns;
+    s->next_ns += s->interval_ns;
+    return due;
+}
+
+void bench_schedule_nap(const bench_schedule *s, uint64_t max_ns) {
+    uint64_t ns = bench_schedule_wait_ns(s);
+    if (ns > max_ns)
+        ns = max_ns;
+    if (ns == 0)
+        return;
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
 }
 
 size_t bench_detail_len(size_t event_size) {

@@ -64,7 +64,21 @@ typedef struct bench_load {
     _Atomic uint64_t *published;
     const _Atomic uint64_t *delivered;
     const bench_curve *curve; /* evbus: connect with CURVE; NULL: plain */
+    /* Open loop when > 0: requests go out on a fixed schedule of this many
+     * events/s (all producers together), whatever the server does, and a
+     * request's latency counts from its scheduled time, so that a stall
+     * shows as latency instead of slowing the producers down (no
+     * coordinated omission). Latencies are those of the requests scheduled
+     * during the measured interval. 0: closed loop, as fast as the window
+     * allows. */
+    double rate;
 } bench_load;
+
+/* One producer's open-loop schedule (bench_load.rate > 0). */
+typedef struct bench_schedule {
+    uint64_t next_ns;     /* monotonic: when the next request is due */
+    uint64_t interval_ns; /* between two requests of this producer */
+} bench_schedule;
 
 /* Per-batch ack latencies in microseconds, in arrival order. */
 typedef struct bench_lat {
@@ -133,6 +147,19 @@ void bench_detail_stamp(char *buf, uint64_t t_ns, int measured);
 size_t bench_detail_len(size_t event_size);
 /* Writes the next UUID-shaped id (BENCH_ID_LEN characters, no NUL). */
 void bench_id_next(bench_producer *p, char *out);
+
+/* Starts producer p's schedule now: p sends every producers * batch / rate
+ * seconds, producers evenly staggered. Also asks the kernel to wake this
+ * thread on time (timer slack) for the short waits between requests. */
+void bench_schedule_start(bench_schedule *s, const bench_producer *p);
+/* Nanoseconds until the next request is due; 0 when it is due or late. */
+uint64_t bench_schedule_wait_ns(const bench_schedule *s);
+/* Takes the request that is due: returns its scheduled time (monotonic) and
+ * moves to the next one. A producer that fell behind sends the late ones at
+ * once, each timed from its own scheduled time. */
+uint64_t bench_schedule_take(bench_schedule *s);
+/* Sleeps until the next request is due, or at most max_ns. */
+void bench_schedule_nap(const bench_schedule *s, uint64_t max_ns);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);

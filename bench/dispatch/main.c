@@ -24,6 +24,7 @@
 #include "health.h"
 #include "host.h"
 #include "load.h"
+#include "open_loop.h"
 #include "proc.h"
 
 #define MAX_RUNS  99
@@ -49,6 +50,7 @@ typedef struct options {
     unsigned runs;
     double duration_s, warmup_s;
     bench_list sizes, batches, producers;
+    bench_list open_loop; /* percentages of a cell's maximum; empty: closed loop only */
     int sinks[N_SINKS];
     size_t publish_batch;
     unsigned window;
@@ -105,6 +107,9 @@ static void usage(FILE *out) {
             "  --producers LIST    producer threads, each with its own client (default 1,4)\n"
             "  --publish-batch N   events per publish request (default 100)\n"
             "  --window N          requests in flight per producer (default 64)\n"
+            "  --open-loop LIST    after each cell, publish on a fixed schedule at these\n"
+            "                      percentages of its deliv/s (e.g. 10,50,80) and time each\n"
+            "                      event from its request's scheduled send time\n"
             "  --max-in-flight N   the target's max_in_flight (default: evbusd's)\n"
             "  --backlog N         producers hold while more than N events are published\n"
             "                      and not delivered (default 20000)\n"
@@ -165,6 +170,7 @@ static int parse_options(int argc, char **argv, options *o) {
         O_PROD,
         O_PUBBATCH,
         O_WINDOW,
+        O_OPEN,
         O_INFLIGHT,
         O_BACKLOG,
         O_EVBUSD,
@@ -183,6 +189,7 @@ static int parse_options(int argc, char **argv, options *o) {
                                        {"producers", required_argument, NULL, O_PROD},
                                        {"publish-batch", required_argument, NULL, O_PUBBATCH},
                                        {"window", required_argument, NULL, O_WINDOW},
+                                       {"open-loop", required_argument, NULL, O_OPEN},
                                        {"max-in-flight", required_argument, NULL, O_INFLIGHT},
                                        {"backlog", required_argument, NULL, O_BACKLOG},
                                        {"evbusd", required_argument, NULL, O_EVBUSD},
@@ -252,6 +259,10 @@ static int parse_options(int argc, char **argv, options *o) {
             if (bench_parse_size(optarg, &v) || v < 1 || v > 65536)
                 goto bad;
             o->window = (unsigned)v;
+            break;
+        case O_OPEN:
+            if (bench_parse_list(optarg, &o->open_loop, 1, 100, 0))
+                goto bad;
             break;
         case O_INFLIGHT:
             if (bench_parse_size(optarg, &o->max_in_flight) || o->max_in_flight < 1 ||
@@ -648,15 +659,22 @@ static double median_of(const run *rs, unsigned runs, size_t offset, size_t *n) 
     return bench_median(v, k);
 }
 
-static void print_row(const options *o, const cell *c) {
-    char size_s[32], a[32], b[32], load[64];
-    size_t n;
-    bench_loadavg(load, sizeof load);
+/* The first columns of a row: "null         256 B   100    1". */
+static void cell_label(const cell *c, char *buf, size_t len) {
+    char size_s[32];
     if (c->size % 1024 == 0)
         snprintf(size_s, sizeof size_s, "%zu KiB", c->size / 1024);
     else
         snprintf(size_s, sizeof size_s, "%zu B", c->size);
-    printf("%-11s %6s %5zu %4u |", sink_names[c->sink], size_s, c->batch, c->producers);
+    snprintf(buf, len, "%-11s %6s %5zu %4u", sink_names[c->sink], size_s, c->batch, c->producers);
+}
+
+static void print_row(const options *o, const cell *c) {
+    char label[64], a[32], b[32], load[64];
+    size_t n;
+    bench_loadavg(load, sizeof load);
+    cell_label(c, label, sizeof label);
+    printf("%s |", label);
     double dps = median_of(c->r, o->runs, offsetof(run, delivered_per_s), &n);
     if (!n) {
         printf(" %10s %6s %6s %6s | %10s | %7s %6s | %7s\n", "failed", "-", "-", "-", "-", "-", "-",
@@ -697,6 +715,54 @@ static void print_selector_cost(const options *o, const cell *c) {
     fflush(stdout);
 }
 
+/* What run_open needs: the options and the cell. */
+typedef struct open_ctx {
+    const options *o;
+    const cell *c;
+    uint64_t *not_stored;
+} open_ctx;
+
+/* run_one at a fixed rate, for open_loop_cell: the latency is publish to
+ * delivery. */
+static int run_open(void *arg, int side, double rate, uint32_t nonce, open_loop_figures *out) {
+    (void)side;
+    open_ctx *x = arg;
+    bench_load ld = {.event_size = x->c->size,
+                     .batch = x->c->batch,
+                     .producers = x->c->producers,
+                     .window = x->o->window,
+                     .warmup_s = x->o->warmup_s,
+                     .duration_s = x->o->duration_s,
+                     .nonce = nonce,
+                     .rate = rate};
+    run r;
+    memset(&r, 0, sizeof r);
+    int rc = run_one(x->o, x->c->sink, &ld, &r);
+    *x->not_stored += r.load.not_stored;
+    out->per_s = r.delivered_per_s;
+    out->p50_ms = r.p50_ms;
+    out->p99_ms = r.p99_ms;
+    out->p999_ms = r.p999_ms;
+    snprintf(out->error, sizeof out->error, "%s", r.error);
+    return rc;
+}
+
+/* The open-loop rows of one cell, at percentages of its median deliv/s. */
+static void open_loop_rows(const options *o, const cell *c, open_loop_table *t, uint32_t *nonce,
+                           int *failures, uint64_t *not_stored) {
+    size_t ok;
+    double max = median_of(c->r, o->runs, offsetof(run, delivered_per_s), &ok);
+    if (!o->open_loop.n || !ok)
+        return;
+    open_ctx x = {o, c, not_stored};
+    char label[64];
+    cell_label(c, label, sizeof label);
+    if (open_loop_cell(t, label, max, &o->open_loop, o->runs, 1, run_open, &x, nonce, failures)) {
+        fprintf(stderr, "evbus-bench-dispatch: out of memory\n");
+        (*failures)++;
+    }
+}
+
 int main(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
@@ -712,6 +778,7 @@ int main(int argc, char **argv) {
     print_header(&o);
     int failures = 0;
     uint64_t not_stored = 0, retried = 0;
+    open_loop_table open = {0};
     uint32_t nonce = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
     for (int k = 0; k < N_SINKS && !bench_interrupted; k++) {
         if (!o.sinks[k])
@@ -758,11 +825,17 @@ int main(int argc, char **argv) {
                         print_row(&o, &c[j]);
                     if (pair && !bench_interrupted)
                         print_selector_cost(&o, c);
+                    for (int j = 0; j <= pair && !bench_interrupted; j++)
+                        open_loop_rows(&o, &c[j], &open, &nonce, &failures, &not_stored);
                 }
             }
         }
     }
     free(c);
+    const char *sides[2] = {"deliv", NULL};
+    open_loop_print(&open, "sink         size batch prod", "the event's arrival at the sink",
+                    sides);
+    open_loop_free(&open);
     char load[128];
     bench_loadavg(load, sizeof load);
     printf("\nload average %s at the end.", load);

@@ -20,6 +20,7 @@
 #include "bench.h"
 #include "evbus/evbus.h"
 #include "host.h"
+#include "open_loop.h"
 #include "proc.h"
 
 #define MAX_WRAP  32
@@ -32,6 +33,7 @@ typedef struct options {
     unsigned runs;
     double duration_s, warmup_s;
     bench_list sizes, batches, producers;
+    bench_list open_loop; /* percentages of a cell's maximum; empty: closed loop only */
     unsigned window;
     const char *evbusd;
     char evbusd_found[PATH_MAX];
@@ -83,6 +85,9 @@ static void usage(FILE *out) {
             "  --batches LIST     events per request (default 1,10,100)\n"
             "  --producers LIST   producer threads, each with its own client (default 1,4)\n"
             "  --window N         requests in flight per producer (default 64)\n"
+            "  --open-loop LIST   after each cell, send on a fixed schedule at these\n"
+            "                     percentages of its maximum (e.g. 10,50,80) and time each\n"
+            "                     ack from the request's scheduled send time\n"
             "  --evbusd PATH      the daemon (default: core/evbusd of this build tree,\n"
             "                     or $EVBUS_BIN_DIR/evbusd)\n"
             "  --evbusd-wrap CMD  run evbusd under CMD, split at spaces\n"
@@ -123,6 +128,7 @@ static int parse_options(int argc, char **argv, options *o) {
         O_RUNS = 256,
         O_DUR,
         O_WARM,
+        O_OPEN,
         O_QUICK,
         O_SIZES,
         O_BATCHES,
@@ -146,6 +152,7 @@ static int parse_options(int argc, char **argv, options *o) {
                                        {"batches", required_argument, NULL, O_BATCHES},
                                        {"producers", required_argument, NULL, O_PROD},
                                        {"window", required_argument, NULL, O_WINDOW},
+                                       {"open-loop", required_argument, NULL, O_OPEN},
                                        {"evbusd", required_argument, NULL, O_EVBUSD},
                                        {"evbusd-wrap", required_argument, NULL, O_WRAP},
                                        {"ipc", no_argument, NULL, O_IPC},
@@ -186,6 +193,10 @@ static int parse_options(int argc, char **argv, options *o) {
             have_warm = 1;
             break;
         case O_QUICK: quick = 1; break;
+        case O_OPEN:
+            if (bench_parse_list(optarg, &o->open_loop, 1, 100, 0))
+                goto bad;
+            break;
         case O_SIZES:
             if (bench_parse_list(optarg, &o->sizes, BENCH_MIN_EVENT_SIZE, MAX_EVENT, 1))
                 goto bad;
@@ -429,6 +440,32 @@ static int start_redis(const options *o, server *s, int *port, char *err, size_t
 }
 
 /* One run against one freshly started server. */
+static int run_one(const options *o, int peer, bench_load *ld, bench_result *res);
+
+/* What run_open needs: the options and the cell's load. */
+typedef struct open_ctx {
+    const options *o;
+    bench_load base;
+    uint64_t *not_stored;
+} open_ctx;
+
+/* run_one at a fixed rate, for open_loop_cell. */
+static int run_open(void *arg, int peer, double rate, uint32_t nonce, open_loop_figures *out) {
+    open_ctx *x = arg;
+    bench_load ld = x->base;
+    ld.rate = rate;
+    ld.nonce = nonce;
+    bench_result res;
+    int rc = run_one(x->o, peer, &ld, &res);
+    *x->not_stored += res.not_stored;
+    out->per_s = res.events_per_s;
+    out->p50_ms = res.p50_ms;
+    out->p99_ms = res.p99_ms;
+    out->p999_ms = res.p999_ms;
+    snprintf(out->error, sizeof out->error, "%s", res.error);
+    return rc;
+}
+
 static int run_one(const options *o, int peer, bench_load *ld, bench_result *res) {
     /* The compared side: Redis, or evbusd's HTTP ingest with --http. */
     int redis = peer && !o->http, http = peer && o->http;
@@ -562,14 +599,27 @@ static double median_of(const bench_result *rs, unsigned runs, size_t offset, si
     return bench_median(v, k);
 }
 
-static void print_row(const options *o, const cell *c) {
-    char size_s[32], a[32], b[32];
-    size_t n;
+/* The first columns of a row: "256 B    10    4". */
+static void cell_label(const cell *c, char *buf, size_t len) {
+    char size_s[32];
     if (c->size % 1024 == 0)
         snprintf(size_s, sizeof size_s, "%zu KiB", c->size / 1024);
     else
         snprintf(size_s, sizeof size_s, "%zu B", c->size);
-    printf("%6s %5zu %4u |", size_s, c->batch, c->producers);
+    snprintf(buf, len, "%6s %5zu %4u", size_s, c->batch, c->producers);
+}
+
+/* Open loop compares with Redis only: the HTTP producer keeps a closed
+ * loop. */
+static int open_peer(const options *o) {
+    return !o->no_redis && !o->http;
+}
+
+static void print_row(const options *o, const cell *c) {
+    char label[64], a[32], b[32];
+    size_t n;
+    cell_label(c, label, sizeof label);
+    printf("%s |", label);
 
     double eps = median_of(c->ev, o->runs, offsetof(bench_result, events_per_s), &n);
     if (n) {
@@ -623,6 +673,7 @@ int main(int argc, char **argv) {
     print_machine(&o);
     int failures = 0;
     uint64_t not_stored = 0;
+    open_loop_table open = {0};
     uint32_t nonce = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
     for (size_t si = 0; si < o.sizes.n && !bench_interrupted; si++) {
         for (size_t bi = 0; bi < o.batches.n && !bench_interrupted; bi++) {
@@ -656,10 +707,33 @@ int main(int argc, char **argv) {
                 }
                 if (!bench_interrupted)
                     print_row(&o, c);
+                size_t ok;
+                double max_eps =
+                    median_of(c->ev, o.runs, offsetof(bench_result, events_per_s), &ok);
+                open_ctx x = {&o,
+                              {.event_size = c->size,
+                               .batch = c->batch,
+                               .producers = c->producers,
+                               .window = o.window,
+                               .warmup_s = o.warmup_s,
+                               .duration_s = o.duration_s,
+                               .curve = o.curve ? &o.keys : NULL},
+                              &not_stored};
+                char label[64];
+                cell_label(c, label, sizeof label);
+                if (o.open_loop.n && ok &&
+                    open_loop_cell(&open, label, max_eps, &o.open_loop, o.runs,
+                                   open_peer(&o) ? 2 : 1, run_open, &x, &nonce, &failures)) {
+                    fprintf(stderr, "evbus-bench-ingest: out of memory\n");
+                    failures++;
+                }
             }
         }
     }
     free(c);
+    const char *sides[2] = {"evbus", open_peer(&o) ? "redis" : NULL};
+    open_loop_print(&open, "  size batch prod", "the ack of its whole batch", sides);
+    open_loop_free(&open);
     char load[128];
     bench_loadavg(load, sizeof load);
     printf("\nload average %s at the end.", load);

@@ -18,9 +18,10 @@
 #define STREAM    "bench"
 
 typedef struct flight {
-    uint64_t t0;
+    uint64_t t0;  /* sent (open loop: scheduled) */
     size_t left;  /* replies still to come */
     size_t nerrs; /* error replies so far */
+    int measured; /* open loop: scheduled while measuring; -1 in a closed loop */
 } flight;
 
 /* Finds one complete reply at b. Returns 1 (its length in *used, *is_err
@@ -135,6 +136,9 @@ void *bench_redis_producer(void *arg) {
 
     size_t head = 0, count = 0, rlen = 0;
     uint64_t drain_deadline = 0;
+    bench_schedule sched = {0};
+    if (ld->rate > 0)
+        bench_schedule_start(&sched, p);
     for (;;) {
         int stopping = atomic_load_explicit(p->phase, memory_order_relaxed) == PHASE_STOP ||
                        bench_interrupted || p->error[0];
@@ -148,11 +152,14 @@ void *bench_redis_producer(void *arg) {
             break;
         }
         int flags = MSG_DONTWAIT;
-        if (!stopping && count < ld->window) {
+        uint64_t wait = ld->rate > 0 && !stopping ? bench_schedule_wait_ns(&sched) : 0;
+        if (!stopping && count < ld->window && wait == 0) {
             for (size_t i = 0; i < ld->batch; i++)
                 bench_id_next(p, cmd + id_at[i]);
             flight *f = &ring[(head + count) % ld->window];
-            f->t0 = bench_now_ns();
+            int phase = atomic_load_explicit(p->phase, memory_order_relaxed);
+            f->t0 = ld->rate > 0 ? bench_schedule_take(&sched) : bench_now_ns();
+            f->measured = ld->rate > 0 ? phase == PHASE_MEASURE : -1;
             f->left = ld->batch;
             f->nerrs = 0;
             if (bench_tcp_write_all(fd, cmd, cmd_len) != 0) {
@@ -161,8 +168,13 @@ void *bench_redis_producer(void *arg) {
             }
             count++;
         } else {
+            /* Replies, or the next request's time when it comes first. */
+            uint64_t ns = 20000000;
+            if (count < ld->window && wait && wait < ns)
+                ns = wait;
+            struct timespec ts = {0, (long)ns};
             struct pollfd pfd = {fd, POLLIN, 0};
-            if (poll(&pfd, 1, 20) <= 0)
+            if (ppoll(&pfd, 1, &ts, NULL) <= 0)
                 continue;
         }
         ssize_t n = recv(fd, rbuf + rlen, RBUF_SIZE - rlen, flags);
@@ -187,11 +199,11 @@ void *bench_redis_producer(void *arg) {
             uint64_t t = bench_now_ns();
             p->not_stored += f->nerrs;
             p->durable += ld->batch - f->nerrs;
-            if (atomic_load_explicit(p->phase, memory_order_relaxed) == PHASE_MEASURE &&
-                f->nerrs == 0) {
+            int measuring = atomic_load_explicit(p->phase, memory_order_relaxed) == PHASE_MEASURE;
+            if (measuring && f->nerrs == 0)
                 p->acked += ld->batch;
+            if (f->nerrs == 0 && (f->measured < 0 ? measuring : f->measured))
                 bench_lat_add(&p->lat, t - f->t0);
-            }
             head = (head + 1) % ld->window;
             count--;
         }
