@@ -35,6 +35,8 @@
  * batch (freeing a 64 KiB chunk also makes glibc consolidate its fast bins
  * each time). */
 #define SPARE_FLIGHTS 64
+/* At most one log line per target this often about dead-lettered events. */
+#define DEAD_LOG_INTERVAL_MS 10000
 
 /* A batch handed to a plugin, until every event has a result or its
  * delivery_timeout has passed. */
@@ -857,6 +859,44 @@ static int64_t next_wait_ms(const evbus__dispatch *d) {
     return wait < 0 ? 0 : wait;
 }
 
+/* Tells the log that target t dead-lettered an event (durably, for
+ * `reason`): the first at once, then at most one line per interval with how
+ * many there were since the last line, so that an operator learns events
+ * are leaving delivery without a line per event. t is the target as
+ * configured (a replicate target's lane reports for its target). */
+static void note_dead(evbus__target *t, const char *reason, int64_t now) {
+    uint64_t n = ++t->dead_log.count;
+    if (n > 1 && now - t->dead_log.last_log_ms < DEAD_LOG_INTERVAL_MS)
+        return;
+    uint64_t told = n - t->dead_log.logged;
+    EVBUS_LOG_W("dispatch",
+                "target %s: %llu event(s) moved to the dead-letter store%s (the last: %s); "
+                "`evbus dlq list -t %s` shows them, `evbus dlq replay -t %s` delivers them again",
+                t->cfg->name, (unsigned long long)told,
+                t->dead_log.logged ? " since the last such line" : "",
+                reason && *reason ? reason : "no reason given", t->cfg->name, t->cfg->name);
+    t->dead_log.logged = n;
+    t->dead_log.last_log_ms = now;
+}
+
+/* Logs the dead letters told only in part once their interval is over (or
+ * at once when `now` is INT64_MAX, at a stop), so that the last of a burst is
+ * not left untold. */
+static void flush_dead_notes(evbus__dispatch *d, int64_t now) {
+    for (size_t i = 0; i < d->n_targets; i++) {
+        evbus__target *t = &d->targets[i];
+        uint64_t untold = t->dead_log.count - t->dead_log.logged;
+        if (untold && now - t->dead_log.last_log_ms >= DEAD_LOG_INTERVAL_MS) {
+            EVBUS_LOG_W("dispatch",
+                        "target %s: %llu more event(s) moved to the dead-letter store since the "
+                        "last such line; `evbus dlq list -t %s` shows them",
+                        t->cfg->name, (unsigned long long)untold, t->cfg->name);
+            t->dead_log.logged = t->dead_log.count;
+            t->dead_log.last_log_ms = now;
+        }
+    }
+}
+
 /* The writer's messages: an empty one after a commit added pending entries,
  * or a result message coming back once its results are durable. */
 static void take_wakes(evbus__dispatch *d) {
@@ -884,6 +924,8 @@ static void take_wakes(evbus__dispatch *d) {
                     t->k.delivered += r->outcome == EVBUS__DELIVERED;
                     t->k.retried += r->outcome == EVBUS__RETRY;
                     t->k.dead += r->outcome == EVBUS__DEAD;
+                    if (r->outcome == EVBUS__DEAD)
+                        note_dead(&d->targets[r->target], r->reason, evbus__now_mono_ms());
                     /* Its pending entry is gone now: scans may not find it,
                      * so the mark a retry kept while in flight can go. */
                     if (t->scheduled &&
@@ -932,6 +974,7 @@ static void *dispatch_main(void *arg) {
         run_timers(d);
         int64_t now = evbus__now_mono_ms();
         sweep_flights(d, now);
+        flush_dead_notes(d, now);
         if (now - d->last_scan_ms >= SCAN_INTERVAL_MS)
             d->scan_due = true;
         for (size_t i = 0; i < d->n_targets; i++)
@@ -951,6 +994,8 @@ static void *dispatch_main(void *arg) {
         }
         publish_counters(d);
     }
+    take_wakes(d);
+    flush_dead_notes(d, INT64_MAX);
     return NULL;
 }
 
@@ -1171,6 +1216,7 @@ void evbus__dispatch_destroy(evbus__dispatch **dp) {
     }
     if (d->wake)
         take_wakes(d); /* frees result messages the writer sent back */
+    flush_dead_notes(d, INT64_MAX);
     while (d->flights) {
         flight *f = d->flights;
         LIST_UNLINK(d->flights, f);

@@ -121,6 +121,11 @@ struct evbus__target {
         uint64_t count, logged; /* occurrences; how many the log has told */
         int64_t last_log_ms;
     } misuse[EVBUS__MISUSE_KINDS];
+    /* Events dead-lettered (durably) and told in the log (evbus__note_dead). */
+    struct {
+        uint64_t count, logged;
+        int64_t last_log_ms;
+    } dead_log;
     /* Policy replicate (dispatch_replicate.c): the target dispatches nothing
      * itself; each of its regions has a lane, a copy of the target with its
      * own cursor, retries and in-flight window that delivers to one instance

@@ -676,6 +676,51 @@ Test(delivery, dead_letters_are_replayed_once_the_destination_is_back) {
     cr_assert_eq(st.events, 0, "the dropped event's record is gone too");
 }
 
+/* Dead-lettering is said in the log, with the reason and the command that
+ * shows the events, but not once per event: a burst of 30 takes a line for
+ * the first and one for the rest (at the latest when evbusd stops). */
+Test(delivery, dead_letters_are_logged_with_a_count_not_a_line_each) {
+    config_with_sink("good", "    retry_max_attempts: 2\n"
+                             "    retry_base_delay: 5ms\n"
+                             "    retry_max_delay: 10ms\n");
+    char down[400], cmd[1024], out[8192];
+    snprintf(down, sizeof down, "%s/out.txt.down", h.dir);
+    FILE *f = fopen(down, "w");
+    fclose(f);
+    cr_assert(harness_start(&h));
+    open_client();
+    publish_range(0, 30, "a");
+    snprintf(cmd, sizeof cmd, "'%s' status -c '%s' --json 2>&1", harness_bin("evbus"), h.config);
+    time_t end = time(NULL) + 20;
+    while (time(NULL) < end) {
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+        if (strstr(out, "\"dead_lettered\": 30"))
+            break;
+        usleep(20000);
+    }
+    cr_assert(strstr(out, "\"dead_lettered\": 30"), "%s", out);
+    cr_assert_eq(harness_stop(&h), 0);
+    static char log[1 << 16];
+    harness_read_log(&h, log, sizeof log);
+    unsigned long told = 0, lines = 0;
+    for (const char *at = log; (at = strstr(at, "target out: ")); at++) {
+        unsigned long n;
+        char more[8];
+        if (sscanf(at, "target out: %lu event(s) moved to the dead-letter store", &n) == 1 ||
+            (sscanf(at, "target out: %lu %4s event(s) moved to the dead-letter store", &n, more) ==
+                 2 &&
+             strcmp(more, "more") == 0)) {
+            told += n;
+            lines++;
+        }
+    }
+    cr_assert_eq(told, 30, "the log tells every dead letter: %s", log);
+    cr_assert_leq(lines, 3, "not a line per event: %s", log);
+    cr_assert(strstr(log, "retryable failure") || strstr(log, "gave up after 2 attempts"),
+              "the reason: %s", log);
+    cr_assert(strstr(log, "`evbus dlq list -t out` shows them"), "%s", log);
+}
+
 /* A target fault (here: wrong credentials) is retried for as long as it
  * lasts without spending the events' attempts: nothing is dead-lettered,
  * evbus status says what is wrong, and once it is fixed everything arrives. */
