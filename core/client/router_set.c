@@ -168,21 +168,26 @@ size_t evbus__router_set_pick(evbus__router_set *s, size_t avoid) {
     return avoid == SIZE_MAX ? 0 : avoid;
 }
 
-/* `slow`: the verdict comes from an unanswered request, not from the
- * connection. A lone router that is slow is not logged: the client can do
- * nothing but resend to it, which it does anyway, and slow answers come with
- * ordinary load (a backlog, a long fsync), so the line would be noise that
- * cries wolf; the caller learns of a real outage from ETIMEDOUT. Its lost
- * connection, or its shutting down, is logged: that is an outage, once. */
-static void set_down(evbus__router_set *s, size_t i, int64_t now, const char *why, bool slow) {
+/* `outage`: worth a line even for a lone router. With several routers every
+ * change is logged, since it moves requests. A lone router's slow answer is
+ * not an outage: the client can only resend to it, which it does anyway,
+ * and slow answers come with ordinary load (a backlog, a long fsync), so the
+ * line would be noise that cries wolf. Nor is a connect that fails before
+ * any succeeded (a producer started before its router); the caller learns
+ * of a real outage from ETIMEDOUT. Losing a connection that worked, a
+ * refused handshake and a shutdown are outages: logged, once. */
+static void set_down(evbus__router_set *s, size_t i, int64_t now, const char *why, bool outage) {
     evbus__router *r = &s->r[i];
-    if (!r->up)
-        return;
-    r->up = false;
-    r->down_since_ms = now;
-    r->changed_wall_ms = evbus__now_wall_ms();
-    r->next_probe_ms = now + s->probe_ms;
-    r->down_logged = s->n > 1 || !slow;
+    if (r->up) {
+        r->up = false;
+        r->down_since_ms = now;
+        r->changed_wall_ms = evbus__now_wall_ms();
+        r->next_probe_ms = now + s->probe_ms;
+    } else if (r->down_logged || !outage) {
+        return; /* logged once per change */
+    }
+    /* else: a lone router down quietly (slow) turns out to be an outage */
+    r->down_logged = s->n > 1 || outage;
     if (!r->down_logged)
         return;
     if (s->n > 1) {
@@ -204,7 +209,7 @@ void evbus__router_set_answered(evbus__router_set *s, size_t i, int64_t now, boo
     if (region && region[0])
         snprintf(r->region, sizeof r->region, "%s", region);
     if (stopping) {
-        set_down(s, i, now, "it is shutting down", false);
+        set_down(s, i, now, "it is shutting down", true);
         return;
     }
     r->last_answer_ms = now;
@@ -224,7 +229,7 @@ void evbus__router_set_answered(evbus__router_set *s, size_t i, int64_t now, boo
 void evbus__router_set_silent(evbus__router_set *s, size_t i, int64_t now, int waited_ms) {
     char why[64];
     snprintf(why, sizeof why, "no answer in %d ms", waited_ms);
-    set_down(s, i, now, why, true);
+    set_down(s, i, now, why, false);
 }
 
 bool evbus__router_set_send(evbus__router_set *s, size_t i, const void *frame, size_t len,
@@ -306,11 +311,11 @@ void evbus__router_set_read_monitors(evbus__router_set *s, int64_t now) {
             }
             r->connected = false;
             if (ev == ZMQ_EVENT_DISCONNECTED)
-                set_down(s, i, now, "its connection dropped", false);
+                set_down(s, i, now, "its connection dropped", true);
             else if (ev == ZMQ_EVENT_CONNECT_RETRIED)
                 set_down(s, i, now, "cannot connect", false);
             else if (ev & HANDSHAKE_FAILED)
-                set_down(s, i, now, "the handshake failed (CURVE keys?)", false);
+                set_down(s, i, now, "the handshake failed (CURVE keys?)", true);
         }
     }
 }

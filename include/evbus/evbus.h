@@ -60,10 +60,11 @@
  * When every router is down, requests go round all of them until one
  * answers or `timeout_ms` ends the request. A router going down or coming
  * back is logged once per change (see `log_fn`), never per request. A client
- * with a single router logs its connection dropping or failing, and its
- * shutting down, but not a slow answer: it has nowhere else to send, and a
- * slow answer under load is no outage (evbus_client_router() still reports
- * the router down until it answers);
+ * with a single router logs only outages (a connection that worked dropping,
+ * a refused handshake, a shutdown) and the router answering after one: not
+ * a slow answer, nor a connect failing before any succeeded, since it has
+ * nowhere else to send and those come with ordinary load or start-up order
+ * (evbus_client_router() still reports the router down until it answers);
  * evbus_client_router() tells a producer's health page or metrics what the
  * client thinks of each router.
  *

@@ -475,9 +475,17 @@ Test(routers, a_lone_router_is_logged_when_its_connection_drops_not_when_slow) {
     o.log_fn = collect_line;
     o.log_arg = log;
     evbus_client_t *c = NULL;
-    cr_assert_eq(evbus_client_new(mute_ep, &o, &c), EVBUS_OK);
     evbus_event e = {.id = "lone-0", .source = "routers.test", .detail_type = "t", .detail = "{}"};
     evbus_ack ack;
+    /* Nobody listens yet (a producer started before its router): quiet. */
+    char nobody_ep[128];
+    snprintf(nobody_ep, sizeof nobody_ep, "ipc:///tmp/evbus-routers-nobody-%d", (int)getpid());
+    cr_assert_eq(evbus_client_new(nobody_ep, &o, &c), EVBUS_OK);
+    cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_ETIMEDOUT);
+    cr_assert_str_eq(log, "", "a lone router not listening yet is not logged:\n%s", log);
+    evbus_client_destroy(&c);
+
+    cr_assert_eq(evbus_client_new(mute_ep, &o, &c), EVBUS_OK);
     cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_ETIMEDOUT);
     evbus_router_info info = {.size = sizeof info};
     cr_assert_eq(evbus_client_router(c, 0, &info), EVBUS_OK);
