@@ -94,10 +94,16 @@ void *bench_evbus_producer(void *arg) {
         o.curve_public_key = ld->curve->pub;
         o.curve_secret_key = ld->curve->sec;
     }
-    evbus_err rc = evbus_client_new(ld->endpoint, &o, &c);
+    if (ld->n_endpoints) {
+        o.endpoints = ld->endpoints;
+        o.n_endpoints = ld->n_endpoints;
+        o.policy = EVBUS_ROUTER_SPREAD;
+    }
+    evbus_err rc = evbus_client_new(ld->n_endpoints ? NULL : ld->endpoint, &o, &c);
     if (rc) {
-        snprintf(p->error, sizeof p->error, "cannot open client on %s: %s", ld->endpoint,
-                 evbus_strerror(rc));
+        snprintf(p->error, sizeof p->error, "cannot open client on %s%s: %s",
+                 ld->n_endpoints ? ld->endpoints[0] : ld->endpoint,
+                 ld->n_endpoints > 1 ? " and others" : "", evbus_strerror(rc));
         goto out;
     }
     atomic_store(&p->ready, 1);

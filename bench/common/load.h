@@ -50,8 +50,12 @@ typedef struct bench_load {
     unsigned window; /* requests in flight per producer */
     double warmup_s, duration_s;
     const char *endpoint; /* evbus: a ZeroMQ endpoint; redis: ignored */
-    int port;             /* redis: the loopback port */
-    uint32_t nonce;       /* makes ids of one run unlike those of another */
+    /* evbus: several routers instead of `endpoint` (NULL then), which each
+     * producer's client spreads its requests over (EVBUS_ROUTER_SPREAD). */
+    const char *const *endpoints;
+    size_t n_endpoints;
+    int port;       /* redis: the loopback port */
+    uint32_t nonce; /* makes ids of one run unlike those of another */
     /* Non-zero: each request's detail carries its publish time on
      * CLOCK_REALTIME and whether it was sent while measuring (see
      * bench_detail_stamp), so that whoever receives it can time delivery. */

@@ -1,11 +1,11 @@
-# ctest's smoke run of a benchmark: `BENCH --quick --evbusd EVBUSD` must exit
-# 0 and print every table row in ROWS: regular expressions separated by "@@"
-# (a ;-list would be split by add_test), each matched at the start of a line.
-# ARGS, optional, adds options (separated by "@@" as well).
+# ctest's smoke run of a benchmark: `BENCH --quick [ARGS] --evbusd EVBUSD`
+# must exit 0 and print every table row in ROWS: regular expressions
+# separated by "@@" (a ;-list would be split by add_test), each matched at the
+# start of a line. ARGS (optional) are more options, separated by spaces.
 # Speed is not checked: CI machines are too noisy for that to mean anything.
-string(REPLACE "@@" ";" extra "${ARGS}")
+separate_arguments(args UNIX_COMMAND "${ARGS}")
 execute_process(
-  COMMAND ${BENCH} --quick --evbusd ${EVBUSD} ${extra}
+  COMMAND ${BENCH} --quick ${args} --evbusd ${EVBUSD}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message("${out}")
 if(err)

@@ -46,7 +46,10 @@ typedef struct options {
     const char *tmpdir;
     int keep, verbose;
     int curve;
-    int http;               /* the compared side is evbusd's HTTP ingest, not Redis */
+    int http;    /* the compared side is evbusd's HTTP ingest, not Redis */
+    int routers; /* --routers: the multi-router mode (routers.c) */
+    unsigned kills;
+    int resend_ms;
     bench_curve keys;       /* the producers' side */
     char server_secret[41]; /* evbusd's secret, written into each run's directory */
 } options;
@@ -100,6 +103,11 @@ static void usage(FILE *out) {
             "  --http             compare with evbusd's EventBridge PutEvents HTTP ingest\n"
             "                     instead of Redis: --window kept-alive connections per\n"
             "                     producer, one request (at most 10 entries) on each\n"
+            "  --routers          instead: events/s over one evbusd and spread over two, then\n"
+            "                     the resume time of a failover producer whose evbusd is\n"
+            "                     killed (first size and batch only; see README.md)\n"
+            "  --kills N          --routers: kill -9 and restart N times (default 10)\n"
+            "  --resend-ms N      --routers: the failover producer's resend_ms (default 2000)\n"
             "  --tmpdir DIR       where run directories go (default: $TMPDIR or /tmp); put it\n"
             "                     on the disk you want to measure, not on tmpfs\n"
             "  --keep             keep run directories and server logs\n"
@@ -142,7 +150,10 @@ static int parse_options(int argc, char **argv, options *o) {
         O_TMP,
         O_KEEP,
         O_CURVE,
-        O_HTTP
+        O_HTTP,
+        O_ROUTERS,
+        O_KILLS,
+        O_RESEND
     };
     static const struct option lo[] = {{"runs", required_argument, NULL, O_RUNS},
                                        {"duration", required_argument, NULL, O_DUR},
@@ -162,6 +173,9 @@ static int parse_options(int argc, char **argv, options *o) {
                                        {"keep", no_argument, NULL, O_KEEP},
                                        {"curve", no_argument, NULL, O_CURVE},
                                        {"http", no_argument, NULL, O_HTTP},
+                                       {"routers", no_argument, NULL, O_ROUTERS},
+                                       {"kills", required_argument, NULL, O_KILLS},
+                                       {"resend-ms", required_argument, NULL, O_RESEND},
                                        {"verbose", no_argument, NULL, 'v'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
@@ -230,6 +244,17 @@ static int parse_options(int argc, char **argv, options *o) {
         case O_REDIS: o->redis = optarg; break;
         case O_NOREDIS: o->no_redis = 1; break;
         case O_HTTP: o->http = 1; break;
+        case O_ROUTERS: o->routers = 1; break;
+        case O_KILLS:
+            if (bench_parse_size(optarg, &v) || v < 1 || v > BENCH_ROUTERS_MAX_KILLS)
+                goto bad;
+            o->kills = (unsigned)v;
+            break;
+        case O_RESEND:
+            if (bench_parse_size(optarg, &v) || v < 1 || v > 600000)
+                goto bad;
+            o->resend_ms = (int)v;
+            break;
         case O_TMP: o->tmpdir = optarg; break;
         case O_KEEP: o->keep = 1; break;
         case O_CURVE: o->curve = 1; break;
@@ -250,9 +275,15 @@ static int parse_options(int argc, char **argv, options *o) {
     if (!have_sizes)
         o->sizes = quick ? (bench_list){{256}, 1} : (bench_list){{256, 1024}, 2};
     if (!have_batches)
-        o->batches = quick ? (bench_list){{10}, 1} : (bench_list){{1, 10, 100}, 3};
+        o->batches = quick || o->routers ? (bench_list){{10}, 1} : (bench_list){{1, 10, 100}, 3};
     if (!have_prod)
-        o->producers = (bench_list){{1, 4}, 2};
+        o->producers = quick && o->routers ? (bench_list){{2}, 1} : (bench_list){{1, 4}, 2};
+    if (!o->kills)
+        o->kills = quick ? 2 : 10;
+    if (!o->resend_ms)
+        o->resend_ms = 2000;
+    if (o->routers) /* no Redis, no HTTP: evbus against itself */
+        o->no_redis = 1;
     if (!o->evbusd) {
         if (bench_find_evbusd(o->evbusd_found, sizeof o->evbusd_found)) {
             fprintf(stderr, "evbus-bench-ingest: cannot find evbusd next to this program; "
@@ -664,6 +695,24 @@ int main(int argc, char **argv) {
     if (parse_options(argc, argv, &o))
         return 2;
     bench_catch_signals();
+    if (o.routers) {
+        bench_routers_opts ro = {.evbusd = o.evbusd,
+                                 .tmpdir = o.tmpdir,
+                                 .runs = o.runs,
+                                 .warmup_s = o.warmup_s,
+                                 .duration_s = o.duration_s,
+                                 .event_size = o.sizes.v[0],
+                                 .batch = o.batches.v[0],
+                                 .producers = o.producers.v,
+                                 .n_producers = o.producers.n,
+                                 .window = o.window,
+                                 .resume_window = o.window < 8 ? o.window : 8,
+                                 .kills = o.kills,
+                                 .resend_ms = o.resend_ms,
+                                 .keep = o.keep,
+                                 .verbose = o.verbose};
+        return bench_routers_run(&ro);
+    }
 
     cell *c = calloc(1, sizeof *c);
     if (!c) {

@@ -442,6 +442,9 @@ static int64_t run_timers(evbus_client_t *c, int64_t now) {
 }
 
 static evbus_err recv_available(evbus_client_t *c) {
+    /* Connection news first: a router whose connection dropped is down
+     * before run_timers() looks at the requests it holds. */
+    evbus__router_set_read_monitors(&c->routers, evbus__now_mono_ms());
     for (size_t i = 0; i < c->routers.n; i++) {
         for (;;) {
             zmq_msg_t msg;
@@ -473,10 +476,9 @@ static evbus_err wait_for(evbus_client_t *c, int64_t until, bool (*stop)(void *)
             return EVBUS_ETIMEDOUT;
         int64_t wake = until >= 0 && until < next ? until : next;
         long wait = (long)(wake - now);
-        zmq_pollitem_t items[EVBUS_ROUTERS_MAX];
-        for (size_t i = 0; i < c->routers.n; i++)
-            items[i] = (zmq_pollitem_t){c->routers.r[i].sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(items, (int)c->routers.n, wait < 0 ? 0 : wait) < 0 && errno != EINTR)
+        zmq_pollitem_t items[2 * EVBUS_ROUTERS_MAX];
+        int n_items = evbus__router_set_poll_items(&c->routers, items);
+        if (zmq_poll(items, n_items, wait < 0 ? 0 : wait) < 0 && errno != EINTR)
             return EVBUS_EZMQ;
     }
 }

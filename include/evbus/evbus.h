@@ -41,20 +41,30 @@
  * sinks are what they have in common. The client keeps one ZeroMQ socket per
  * router, so it always knows which one answered, and a `policy`:
  *  - ::EVBUS_ROUTER_FAILOVER sends every request to the first router, in the
- *    order listed, that it considers up. A router is considered down when a
- *    request sent to it gets no answer within `resend_ms` while that router
- *    answered nothing else, or when it answers that it is shutting down
- *    (RETRY_LATER acks with the wire format's `stopping` flag); its
- *    outstanding requests then go to the next router at once. A router that
- *    is down is probed every `probe_ms` with an empty request, and is up again
- *    as soon as it answers: failover then returns to it for new requests.
+ *    order listed, that it considers up. A router is considered down as soon
+ *    as its connection drops (a router killed or its host rebooted: the
+ *    client watches each connection with a ZeroMQ socket monitor), a connect
+ *    to it fails or it refuses the CURVE handshake; when a request sent to
+ *    it gets no answer within `resend_ms` while that router answered nothing
+ *    else (a router that hangs with its connection open); or when it answers
+ *    that it is shutting down (RETRY_LATER acks with the wire format's
+ *    `stopping` flag). Its outstanding requests then go to the next router
+ *    at once, with the same event ids. A router that is down is probed
+ *    every `probe_ms`, and as soon as its connection is back, with an empty
+ *    request, and is up again as soon as it answers: failover then returns
+ *    to it for new requests.
  *  - ::EVBUS_ROUTER_SPREAD sends requests to the routers it considers up in
  *    turn (as a ZeroMQ DEALER connected to several endpoints does), and a
  *    request due for a resend goes to another router.
  *
  * When every router is down, requests go round all of them until one
  * answers or `timeout_ms` ends the request. A router going down or coming
- * back is logged once per change (see `log_fn`), never per request;
+ * back is logged once per change (see `log_fn`), never per request. A client
+ * with a single router logs only outages (a connection that worked dropping,
+ * a refused handshake, a shutdown) and the router answering after one: not
+ * a slow answer, nor a connect failing before any succeeded, since it has
+ * nowhere else to send and those come with ordinary load or start-up order
+ * (evbus_client_router() still reports the router down until it answers);
  * evbus_client_router() tells a producer's health page or metrics what the
  * client thinks of each router.
  *

@@ -4,12 +4,14 @@
  * have moved away from the dead router and back to it. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "evbus.pb-c.h"
 #include "evbus/evbus.h"
@@ -367,5 +369,154 @@ Test(routers, client_options_several_routers_and_their_state) {
         cr_assert_not_null(at, "the log says %s:\n%s", needle, log);
         cr_assert_null(strstr(at + 1, needle), "logged once, not per request:\n%s", log);
     }
+    evbus_client_destroy(&c);
+}
+
+static evbus_client_t *failover_client(int resend_ms, char *log) {
+    static const char *endpoints[ROUTERS];
+    for (int i = 0; i < ROUTERS; i++)
+        endpoints[i] = h[i].endpoint;
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    o.endpoints = endpoints;
+    o.n_endpoints = ROUTERS;
+    o.policy = EVBUS_ROUTER_FAILOVER;
+    o.resend_ms = resend_ms;
+    o.probe_ms = 200;
+    o.timeout_ms = 60000;
+    o.log_fn = collect_line;
+    o.log_arg = log;
+    evbus_client_t *c = NULL;
+    cr_assert_eq(evbus_client_new(NULL, &o, &c), EVBUS_OK);
+    return c;
+}
+
+typedef struct kill_acks {
+    evbus_client_t *c;
+    int n, from_router1, accepted;
+} kill_acks;
+
+static void count_ack(void *arg, evbus_err err, const evbus_ack *acks, size_t n) {
+    kill_acks *k = arg;
+    cr_assert_eq(err, EVBUS_OK, "a request failed: %d", err);
+    k->n++;
+    k->from_router1 += strcmp(evbus_client_ack_router(k->c), h[1].endpoint) == 0;
+    for (size_t i = 0; i < n; i++)
+        k->accepted += acks[i].status == EVBUS_ACK_ACCEPTED;
+}
+
+/* The connection, not the resend timer, tells the client that a router was
+ * killed: with resend_ms at 5 s, the requests the dead router held and the
+ * next one are acked by the second router in well under that. Requests are
+ * held by a router that is stopped (SIGSTOP) first, so that they are surely
+ * in flight when it is killed. */
+Test(routers, a_killed_router_is_left_at_once_not_after_resend_ms) {
+    enum { RESEND_MS = 5000, HELD = 4 };
+    start_routers();
+    char log[4096] = "";
+    evbus_client_t *c = failover_client(RESEND_MS, log);
+    evbus_event e = {.id = "kill-0", .source = "routers.test", .detail_type = "t", .detail = "{}"};
+    evbus_ack ack;
+    cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_OK);
+    cr_assert_str_eq(evbus_client_ack_router(c), h[0].endpoint, "failover starts on router 0");
+
+    kill(h[0].pid, SIGSTOP);
+    kill_acks k = {.c = c};
+    char ids[HELD][16];
+    for (int i = 0; i < HELD; i++) {
+        snprintf(ids[i], sizeof ids[i], "kill-held-%d", i);
+        evbus_event held = e;
+        held.id = ids[i];
+        cr_assert_eq(evbus_publish_async(c, &held, 1, count_ack, &k), EVBUS_OK);
+    }
+    cr_assert_eq(evbus_client_poll(c, 100), EVBUS_OK);
+    cr_assert_eq(evbus_client_in_flight(c), HELD, "a stopped router answered");
+    int64_t killed = now_ms();
+    harness_kill9(&h[0]);
+    cr_assert_eq(evbus_client_flush(c, 30000), EVBUS_OK);
+    int64_t held_took = now_ms() - killed;
+    e.id = "kill-1";
+    cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_OK);
+    int64_t next_took = now_ms() - killed;
+    cr_log_info("after kill -9: held requests acked in %lld ms, the next one in %lld ms",
+                (long long)held_took, (long long)next_took);
+
+    cr_assert_eq(k.from_router1, HELD, "the held requests went to router 1: %d of %d",
+                 k.from_router1, HELD);
+    cr_assert_eq(k.accepted, HELD, "router 1 accepted the held events (same ids)");
+    cr_assert_eq(ack.status, EVBUS_ACK_ACCEPTED);
+    cr_assert_str_eq(evbus_client_ack_router(c), h[1].endpoint);
+    cr_assert_lt(next_took, RESEND_MS / 2,
+                 "%lld ms from kill -9 to the next ack: the resend timer, not the connection",
+                 (long long)next_took);
+    char needle[400];
+    snprintf(needle, sizeof needle, "router %s is down (its connection dropped)", h[0].endpoint);
+    const char *at = strstr(log, needle);
+    cr_assert_not_null(at, "the log says %s:\n%s", needle, log);
+    cr_assert_null(strstr(at + 1, needle), "logged once:\n%s", log);
+    evbus_client_destroy(&c);
+}
+
+/* A lone router that is slow to answer is not worth a log line (the client
+ * can only resend to it), though the client still reports it down; its
+ * connection dropping is, once, and so is its answering again. */
+Test(routers, a_lone_router_is_logged_when_its_connection_drops_not_when_slow) {
+    char mute_ep[128], log[4096] = "";
+    snprintf(mute_ep, sizeof mute_ep, "ipc:///tmp/evbus-routers-mute-%d", (int)getpid());
+    void *zctx = zmq_ctx_new();
+    void *mute = zmq_socket(zctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt(mute, ZMQ_LINGER, &linger, sizeof linger);
+    cr_assert_eq(zmq_bind(mute, mute_ep), 0);
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    o.resend_ms = 100;
+    o.timeout_ms = 800;
+    o.log_fn = collect_line;
+    o.log_arg = log;
+    evbus_client_t *c = NULL;
+    evbus_event e = {.id = "lone-0", .source = "routers.test", .detail_type = "t", .detail = "{}"};
+    evbus_ack ack;
+    /* Nobody listens yet (a producer started before its router): quiet. */
+    char nobody_ep[128];
+    snprintf(nobody_ep, sizeof nobody_ep, "ipc:///tmp/evbus-routers-nobody-%d", (int)getpid());
+    cr_assert_eq(evbus_client_new(nobody_ep, &o, &c), EVBUS_OK);
+    cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_ETIMEDOUT);
+    cr_assert_str_eq(log, "", "a lone router not listening yet is not logged:\n%s", log);
+    evbus_client_destroy(&c);
+
+    cr_assert_eq(evbus_client_new(mute_ep, &o, &c), EVBUS_OK);
+    cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_ETIMEDOUT);
+    evbus_router_info info = {.size = sizeof info};
+    cr_assert_eq(evbus_client_router(c, 0, &info), EVBUS_OK);
+    cr_assert_eq(info.up, 0, "a router that never answers is down");
+    cr_assert_str_eq(log, "", "a slow lone router is not logged:\n%s", log);
+    evbus_client_destroy(&c);
+    zmq_close(mute);
+    zmq_ctx_term(zctx);
+    unlink(mute_ep + strlen("ipc://"));
+
+    harness_init(&h[0], NULL);
+    cr_assert(harness_start(&h[0]));
+    cr_assert_eq(evbus_client_new(h[0].endpoint, &o, &c), EVBUS_OK);
+    cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_OK);
+    harness_kill9(&h[0]);
+    e.id = "lone-1";
+    cr_assert_eq(evbus_publish(c, &e, 1, &ack), EVBUS_ETIMEDOUT);
+    char needle[400];
+    snprintf(needle, sizeof needle, "router %s is down (its connection dropped)", h[0].endpoint);
+    const char *at = strstr(log, needle);
+    cr_assert_not_null(at, "the log says %s:\n%s", needle, log);
+    cr_assert_null(strstr(at + strlen(needle), "is down"), "logged once:\n%s", log);
+    cr_assert(harness_start(&h[0]), "router 0 did not restart");
+    /* Requests time out in 800 ms here; reconnecting may take longer. */
+    e.id = "lone-2";
+    int64_t deadline = now_ms() + 30000;
+    evbus_err rc;
+    while ((rc = evbus_publish(c, &e, 1, &ack)) == EVBUS_ETIMEDOUT && now_ms() < deadline)
+        ;
+    cr_assert_eq(rc, EVBUS_OK, "no answer from the restarted router: %d", rc);
+    snprintf(needle, sizeof needle, "router %s answers again", h[0].endpoint);
+    cr_assert_not_null(strstr(log, needle), "the log says %s:\n%s", needle, log);
     evbus_client_destroy(&c);
 }
