@@ -6,84 +6,17 @@
 #include <string.h>
 
 #include "common/json_check.h"
+#include "proto_encode.h"
+#include "publish_decode.h"
 #include "validate.h"
-#include "wire.h"
 
-/* Raw NUL bytes. protobuf-c decodes every string field into a NUL-terminated
- * char * and drops its length, so "nul\0a" would become "nul" for everything
- * downstream (validation, dedup, the stored record). Rather than fork the
- * generated types or decode strings as bytes, the frame's bytes are walked
- * once more (cheap next to the decode itself) and every string field, found
- * by the generated descriptors so that fields added later are covered too, is
- * searched for a NUL. An event with one is refused, so for every event that
- * is accepted each C string's length is exactly the length that was sent, and
+/* Raw NUL bytes. protobuf-c's structs hold every string field as a
+ * NUL-terminated char * without its length, so "nul\0a" would become "nul"
+ * for everything downstream (validation, dedup, the stored record). The
+ * decoder (publish_decode.c) notes, for each event, the first string field
+ * holding a raw NUL; such an event is refused, so for every event that is
+ * accepted each C string's length is exactly the length that was sent, and
  * what is stored is what was sent. */
-
-/* Deepest message nesting followed: Event > Attribute (evbus.proto has no
- * recursive messages; the bound only keeps a future one from recursing
- * without end). */
-#define NUL_SCAN_MAX_DEPTH 4
-
-/* Searches the string fields of the message data[0..len), described by desc,
- * and of its sub-messages for a raw NUL byte; `prefix` names the enclosing
- * fields ("attributes."). The first one found is recorded in *c, except that
- * the event's own id, named in its ack, takes precedence. Returns 0, or -1
- * when the bytes are not a well-formed message. */
-static int find_nul(const ProtobufCMessageDescriptor *desc, const unsigned char *data, size_t len,
-                    const char *prefix, int depth, evbus__wire_check *c) {
-    evbus__wire w;
-    evbus__wire_field f;
-    int rc;
-    evbus__wire_init(&w, data, len);
-    while ((rc = evbus__wire_next(&w, &f)) == 1) {
-        if (f.type != EVBUS_WIRE_LEN)
-            continue;
-        /* Unknown fields are kept as bytes and never read as text. */
-        const ProtobufCFieldDescriptor *fd =
-            protobuf_c_message_descriptor_get_field(desc, f.number);
-        if (!fd)
-            continue;
-        if (fd->type == PROTOBUF_C_TYPE_STRING) {
-            const unsigned char *z = memchr(f.data, 0, f.len);
-            bool is_id = depth == 0 && strcmp(fd->name, "id") == 0;
-            if (z && (!c->nul_field[0] || is_id)) {
-                snprintf(c->nul_field, sizeof c->nul_field, "%s%s", prefix, fd->name);
-                c->nul_at = (size_t)(z - f.data);
-            }
-        } else if (fd->type == PROTOBUF_C_TYPE_MESSAGE && depth < NUL_SCAN_MAX_DEPTH) {
-            char sub[sizeof c->nul_field];
-            snprintf(sub, sizeof sub, "%s%s.", prefix, fd->name);
-            if (find_nul(fd->descriptor, f.data, f.len, sub, depth + 1, c))
-                return -1;
-        }
-    }
-    return rc;
-}
-
-/* Fills one check per event of the Publish data[0..len), which protobuf-c
- * decoded into n_events events. Returns 0, or -1 when the walk disagrees
- * with protobuf-c (then nothing of the frame is trusted). */
-static int check_events(const unsigned char *data, size_t len, evbus__wire_check *checks,
-                        size_t n_events) {
-    const ProtobufCFieldDescriptor *events =
-        protobuf_c_message_descriptor_get_field_by_name(&evbus__v1__publish__descriptor, "events");
-    evbus__wire w;
-    evbus__wire_field f;
-    size_t k = 0;
-    int rc;
-    evbus__wire_init(&w, data, len);
-    while ((rc = evbus__wire_next(&w, &f)) == 1) {
-        if (f.number != events->id || f.type != EVBUS_WIRE_LEN)
-            continue;
-        if (k == n_events)
-            return -1;
-        memset(&checks[k], 0, sizeof checks[k]);
-        if (find_nul(events->descriptor, f.data, f.len, "", 0, &checks[k]))
-            return -1;
-        k++;
-    }
-    return rc < 0 || k != n_events ? -1 : 0;
-}
 
 Evbus__V1__Publish *evbus__frame_decode(const evbus__config *cfg, ProtobufCAllocator *alloc,
                                         const void *data, size_t len, uint64_t *request_id,
@@ -93,7 +26,8 @@ Evbus__V1__Publish *evbus__frame_decode(const evbus__config *cfg, ProtobufCAlloc
                  len, (unsigned long long)cfg->max_request_bytes);
         return NULL;
     }
-    Evbus__V1__Publish *pub = evbus__v1__publish__unpack(alloc, len, data);
+    evbus__wire_check *c = NULL;
+    Evbus__V1__Publish *pub = evbus__publish_decode(alloc, data, len, &c);
     if (!pub) {
         snprintf(err, errlen,
                  "frame is not a serialized evbus.v1.Publish (%zu bytes could not be decoded)",
@@ -109,21 +43,10 @@ Evbus__V1__Publish *evbus__frame_decode(const evbus__config *cfg, ProtobufCAlloc
                  "request has %zu events; the limit is %llu (ingest.max_events_per_request)",
                  pub->n_events, (unsigned long long)cfg->max_events_per_request);
     } else {
-        evbus__wire_check *c =
-            alloc->alloc(alloc->allocator_data, (pub->n_events ? pub->n_events : 1) * sizeof *c);
-        if (!c) {
-            snprintf(err, errlen, "evbusd is out of memory; send again later");
-        } else if (check_events(data, len, c, pub->n_events)) {
-            alloc->free(alloc->allocator_data, c);
-            snprintf(err, errlen,
-                     "frame is not a serialized evbus.v1.Publish (%zu bytes could not be read "
-                     "field by field)",
-                     len);
-        } else {
-            *checks = c;
-            return pub;
-        }
+        *checks = c;
+        return pub;
     }
+    alloc->free(alloc->allocator_data, c);
     evbus__v1__publish__free_unpacked(pub, alloc);
     return NULL;
 }
@@ -186,12 +109,6 @@ int evbus__event_prepare(const evbus__config *cfg, const Evbus__V1__Event *ev,
     if (!filled->origin_region[0])
         filled->origin_region = cfg->region;
     filled->accepted_ms = (uint64_t)now_ms;
-    size_t n = evbus__v1__event__get_packed_size(filled);
-    if (evbus__bytes_reserve(out, n))
-        return -1;
-    evbus__v1__event__pack(filled, out->data + out->len);
     *off = out->len;
-    *len = n;
-    out->len += n;
-    return 0;
+    return evbus__event_encode(filled, out, len);
 }

@@ -17,6 +17,7 @@
 #include "dispatch_msg.h"
 #include "evbus.pb-c.h"
 #include "frame.h"
+#include "proto_encode.h"
 
 /* Most requests taken into one batch, so that a burst of tiny requests cannot
  * make a commit (and the acks waiting for it) arbitrarily late. */
@@ -822,10 +823,10 @@ static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
         ack.n_results = r->n_slots;
     }
     zmq_msg_t msg;
-    size_t len = evbus__v1__ack__get_packed_size(&ack);
+    size_t len = evbus__ack_size(&ack);
     if (zmq_msg_init_size(&msg, len) != 0)
         return;
-    evbus__v1__ack__pack(&ack, zmq_msg_data(&msg));
+    evbus__ack_encode(&ack, zmq_msg_data(&msg));
     zmq_msg_t identity;
     zmq_msg_init(&identity);
     zmq_msg_copy(&identity, (zmq_msg_t *)&r->identity);

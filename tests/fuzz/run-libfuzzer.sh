@@ -5,7 +5,8 @@
 #   tests/fuzz/run-libfuzzer.sh [SECONDS] [TARGET...]
 #
 # Targets: pattern json (the matcher), frame config (the daemon's decoders of
-# untrusted input), putevents (an HTTP PutEvents body), jsondiff (the two JSON
+# untrusted input), putevents (an HTTP PutEvents body), publish (evbusd's own
+# Publish decoder against protobuf-c's, seeded with frame's corpus), jsondiff (the two JSON
 # validators agree). New inputs go to a scratch corpus in $EVBUS_FUZZ_DIR
 # (default /tmp/evbus-fuzz); with EVBUS_FUZZ_MERGE=1 the coverage-increasing
 # ones are merged back into tests/fuzz/corpus/TARGET. Crashers are written to
@@ -17,7 +18,7 @@
 set -eu
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-pattern json frame config putevents jsondiff}
+targets=${*:-pattern json frame config putevents publish jsondiff}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 work=${EVBUS_FUZZ_DIR:-/tmp/evbus-fuzz}
 cc=${CC_FUZZ:-clang}
@@ -37,11 +38,14 @@ cmake --build "$build" -j"${EVBUS_FUZZ_JOBS:-2}" --target $names
 
 for t in $targets; do
     mkdir -p "$work/corpus_$t"
+    # Both Publish decoders read producers' frames: publish shares frame's corpus.
+    seeds=$src/tests/fuzz/corpus/$t
+    [ "$t" = publish ] && seeds=$src/tests/fuzz/corpus/frame
     echo "== fuzz_$t for ${secs}s"
     "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
         -artifact_prefix="$src/tests/fuzz/crashers/$t-" \
-        "$work/corpus_$t" "$src/tests/fuzz/corpus/$t"
+        "$work/corpus_$t" "$seeds"
     if [ "${EVBUS_FUZZ_MERGE:-0}" = 1 ]; then
-        "$build/tests/fuzz/fuzz_$t" -merge=1 "$src/tests/fuzz/corpus/$t" "$work/corpus_$t"
+        "$build/tests/fuzz/fuzz_$t" -merge=1 "$seeds" "$work/corpus_$t"
     fi
 done
