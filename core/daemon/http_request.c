@@ -250,7 +250,7 @@ void evbus__http_request_process(evbus__http_ingest *h, evbus__http_request *req
     if (!authenticate(h, req, &key))
         return;
     char why[512];
-    if (!evbus__putevents_decode(req->body ? req->body : "", req->len, &req->pe, why, sizeof why)) {
+    if (!evbus__putevents_decode(req->body, req->len, &req->pe, why, sizeof why)) {
         evbus__http_set_error(h, req, MHD_HTTP_BAD_REQUEST, "ValidationException", why);
         return;
     }
