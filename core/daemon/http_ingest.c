@@ -117,7 +117,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     evbus__http_ingest *h = cls;
     evbus__http_request *req = *con_cls;
     if (req && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->phase == EVBUS__HTTP_READING) {
-        h->truncated++;
+        EVBUS__HTTP_COUNT(h, truncated);
         EVBUS_LOG_D("http",
                     "a connection closed before its request was complete (%zu bytes of "
                     "body read): nothing of it was stored",
@@ -174,7 +174,7 @@ static void reap(evbus__http_ingest *h) {
         if (r->deadline_ms && r->deadline_ms <= now) {
             shutdown(r->fd, SHUT_RDWR);
             r->deadline_ms = 0;
-            h->timed_out++;
+            EVBUS__HTTP_COUNT(h, timed_out);
         }
     }
 }
@@ -205,6 +205,25 @@ static void mark_waiting(evbus__http_ingest *h) {
     }
 }
 
+/* SIGHUP: the credentials file again. A file that cannot be used leaves
+ * the keys as they were: refusing every producer for a typo would be worse. */
+static void reload_keys(evbus__http_ingest *h) {
+    *h->reload = 0;
+    if (!h->cfg->http_credentials)
+        return;
+    evbus__http_keys fresh = {0};
+    char kerr[512];
+    if (evbus__http_keys_load(h->cfg->http_credentials, &fresh, kerr, sizeof kerr) != EVBUS_OK) {
+        EVBUS_LOG_E("http", "reload: ingest.http.credentials: %s; the keys stay as they were",
+                    kerr);
+        return;
+    }
+    evbus__http_keys_free(&h->keys);
+    h->keys = fresh;
+    EVBUS__HTTP_COUNT(h, key_reloads);
+    EVBUS_LOG_I("http", "reloaded %s: %zu access keys", h->cfg->http_credentials, h->keys.n);
+}
+
 static void *loop_main(void *arg) {
     evbus__http_ingest *h = arg;
     pthread_setname_np(pthread_self(), "evbus-http");
@@ -222,6 +241,8 @@ static void *loop_main(void *arg) {
         }
         if (items[0].revents & ZMQ_POLLIN)
             evbus__http_take_acks(h);
+        if (h->reload && *h->reload)
+            reload_keys(h);
         MHD_run(h->mhd);
         int64_t now = evbus__now_mono_ms();
         if (now >= next_reap) {
@@ -296,8 +317,9 @@ static void http_free(evbus__http_ingest *h) {
     free(h);
 }
 
-evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx, evbus__http_ingest **out,
-                                   char *err, size_t errlen) {
+evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx,
+                                   evbus__http_counters *counters, volatile sig_atomic_t *reload,
+                                   evbus__http_ingest **out, char *err, size_t errlen) {
     *out = NULL;
     if (!cfg->http_listen)
         return EVBUS_OK;
@@ -312,6 +334,8 @@ evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx, evbus__
     if (!h)
         return EVBUS_ENOMEM;
     h->cfg = cfg;
+    h->count = counters;
+    h->reload = reload;
     evbus__uuid_gen_init(&h->uuids);
     evbus_err rc = EVBUS_OK;
     if (cfg->http_credentials) {
@@ -406,11 +430,14 @@ void evbus__http_ingest_stop(evbus__http_ingest **hp) {
         atomic_store(&h->stop, true);
         pthread_join(h->thread, NULL);
     }
+    evbus__http_counters *c = h->count;
     EVBUS_LOG_I("http",
                 "stopped: %llu requests, %llu refused by authentication, %llu cut short by the "
                 "client, %llu timed out",
-                (unsigned long long)h->requests, (unsigned long long)h->refused_auth,
-                (unsigned long long)h->truncated, (unsigned long long)h->timed_out);
+                (unsigned long long)atomic_load(&c->requests),
+                (unsigned long long)atomic_load(&c->refused_signature),
+                (unsigned long long)atomic_load(&c->truncated),
+                (unsigned long long)atomic_load(&c->timed_out));
     http_free(h);
     *hp = NULL;
 }

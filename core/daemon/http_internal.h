@@ -69,8 +69,12 @@ struct evbus__http_ingest {
     atomic_bool stop;
     int64_t log_second;
     int log_lines;
-    uint64_t requests, refused_auth, truncated, timed_out;
+    evbus__http_counters *count;
+    volatile sig_atomic_t *reload;
 };
+
+/* Counts one more of what counter c counts (the HTTP thread alone writes). */
+#define EVBUS__HTTP_COUNT(h, c) atomic_fetch_add_explicit(&(h)->count->c, 1, memory_order_relaxed)
 
 /* Handles a request whose body is in: refuses it (too large, not
  * authenticated, not a PutEvents body), answers it at once (no entry left
@@ -81,7 +85,8 @@ void evbus__http_request_process(evbus__http_ingest *h, evbus__http_request *req
 /* Answers the requests whose acks have come, and resumes their connections. */
 void evbus__http_take_acks(evbus__http_ingest *h);
 
-/* Sets req's answer to an AWS JSON 1.1 error (type also in X-Amzn-ErrorType). */
+/* Sets req's answer to an AWS JSON 1.1 error (type also in X-Amzn-ErrorType),
+ * counted in the counter of its kind. */
 void evbus__http_set_error(evbus__http_ingest *h, evbus__http_request *req, unsigned status,
                            const char *type, const char *message);
 

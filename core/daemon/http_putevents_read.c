@@ -171,7 +171,10 @@ typedef enum kind { STRING, NUMBER, NULLV, OTHER } kind;
 
 static kind kind_of(const walk *w) {
     char c = *w->p;
-    return c == '"' ? STRING : c == 'n' ? NULLV : (c == '-' || (c >= '0' && c <= '9')) ? NUMBER : OTHER;
+    return c == '"'                               ? STRING
+           : c == 'n'                             ? NULLV
+           : (c == '-' || (c >= '0' && c <= '9')) ? NUMBER
+                                                  : OTHER;
 }
 
 /* Time given as epoch seconds, as RFC 3339 UTC; NULL when out of range. */

@@ -42,6 +42,19 @@ static struct MHD_Response *respond(evbus__http_ingest *h, char *body, size_t le
  * X-Amzn-ErrorType, which some SDKs read first). */
 void evbus__http_set_error(evbus__http_ingest *h, evbus__http_request *req, unsigned status,
                            const char *type, const char *message) {
+    EVBUS__HTTP_COUNT(h, requests);
+    if (status == MHD_HTTP_FORBIDDEN)
+        EVBUS__HTTP_COUNT(h, refused_signature);
+    else if (strcmp(type, "ValidationException") == 0)
+        EVBUS__HTTP_COUNT(h, validation);
+    else if (strcmp(type, "RequestEntityTooLargeException") == 0)
+        EVBUS__HTTP_COUNT(h, too_large);
+    else if (strcmp(type, "UnknownOperationException") == 0)
+        EVBUS__HTTP_COUNT(h, unknown_operation);
+    else if (strcmp(type, "ThrottlingException") == 0)
+        EVBUS__HTTP_COUNT(h, throttled);
+    else
+        EVBUS__HTTP_COUNT(h, internal);
     size_t len = 0;
     char *body = evbus__putevents_error_body(type, message, &len);
     req->resp = respond(h, body, len);
@@ -59,6 +72,12 @@ static void set_results(evbus__http_ingest *h, evbus__http_request *req) {
                               "evbusd is out of memory; send again later");
         return;
     }
+    size_t failed = 0;
+    for (size_t i = 0; i < req->pe.n; i++)
+        failed += req->results[i].code != NULL;
+    EVBUS__HTTP_COUNT(h, requests);
+    atomic_fetch_add_explicit(&h->count->entries_failed, failed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count->entries_stored, req->pe.n - failed, memory_order_relaxed);
     req->resp = respond(h, body, len);
     req->status = MHD_HTTP_OK;
     req->phase = EVBUS__HTTP_ANSWERED;
@@ -140,7 +159,6 @@ static bool authenticate(evbus__http_ingest *h, evbus__http_request *req,
         *key = who;
         return true;
     }
-    h->refused_auth++;
     /* Every refusal is a 403 (the producer's credentials or clock, not the
      * request, must change); the type is the one AWS gives each case. */
     static const char *const types[] = {
@@ -236,7 +254,6 @@ static bool submit(evbus__http_ingest *h, evbus__http_request *req) {
 
 /* The request's body is in: check, decode, and hand it over (or answer). */
 void evbus__http_request_process(evbus__http_ingest *h, evbus__http_request *req) {
-    h->requests++;
     if (req->too_large) {
         char why[160];
         snprintf(why, sizeof why,
@@ -311,4 +328,16 @@ void evbus__http_take_acks(evbus__http_ingest *h) {
         take_ack(h, zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
     }
+}
+
+json_t *evbus__http_counters_status(const evbus__http_counters *c) {
+#define GET(x) (json_int_t) atomic_load_explicit(&c->x, memory_order_relaxed)
+    return json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:I}", "requests",
+                     GET(requests), "entries_stored", GET(entries_stored), "entries_failed",
+                     GET(entries_failed), "refused_signature", GET(refused_signature), "errors",
+                     "validation", GET(validation), "too_large", GET(too_large),
+                     "unknown_operation", GET(unknown_operation), "throttled", GET(throttled),
+                     "internal", GET(internal), "truncated", GET(truncated), "timed_out",
+                     GET(timed_out), "key_reloads", GET(key_reloads));
+#undef GET
 }

@@ -58,7 +58,8 @@ Test(putevents_decode, unescapes_strings_and_member_names) {
     cr_assert(decode("{\"Entries\":[{\"\\u0053ource\":\"a\\\"b\\\\c\\/d\\n\\t\\u00e9\\u20ac"
                      "\\ud83d\\ude00\xc3\xa9\",\"DetailType\":\"\",\"Detail\":null}]}"),
               "%s", why);
-    cr_assert_str_eq(pe.events[0].source, "a\"b\\c/d\n\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9");
+    cr_assert_str_eq(pe.events[0].source,
+                     "a\"b\\c/d\n\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9");
     cr_assert_str_eq(pe.events[0].detail_type, "");
     cr_assert_str_eq(pe.events[0].detail, "");
 }
@@ -104,7 +105,8 @@ ParameterizedTestParameters(putevents_decode, refuses_the_whole_request) {
         {"{\"Entries\":null}", "Member must not be null"},
         {"{\"Entries\":{}}", "must be an array"},
         {"{\"Entries\":[]}", "greater than or equal to 1"},
-        {"{\"Entries\":[{},{},{},{},{},{},{},{},{},{},{}]}", "less than or equal to 10 (it has 11)"},
+        {"{\"Entries\":[{},{},{},{},{},{},{},{},{},{},{}]}",
+         "less than or equal to 10 (it has 11)"},
         {"{\"Entries\":[1,{},{},{},{},{},{},{},{},{},{}]}", "less than or equal to 10"},
         {"{\"Entries\":[{\"Source\":\"a\"},2]}", "Entries[1] must be an object"},
         {"{\"Entries\":[{\"Source\":1}]}", "must be strings"},
