@@ -20,6 +20,14 @@
 #include "http_internal.h"
 #include "ingest.h"
 
+/* Each connection's memory pool (headers, read and write buffers), which
+ * libmicrohttpd zeroes whole between two requests of a connection: its
+ * default, 32 KiB, made that memset the largest single cost of the HTTP
+ * thread. A PutEvents request's headers (SigV4 included) take about 1 KiB;
+ * bodies are handed over in chunks, so a smaller pool only means more
+ * chunks for large bodies. */
+#define CONNECTION_MEMORY (16 * 1024)
+
 /* How long stopping waits for the acks of requests already handed over. */
 #define STOP_WAIT_MS 1000
 
@@ -56,7 +64,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     evbus__http_ingest *h = cls;
     evbus__http_request *req = *con_cls;
     if (!req) {
-        req = calloc(1, sizeof *req);
+        req = evbus__http_request_get(h);
         if (!req)
             return MHD_NO;
         req->mc = mc;
@@ -125,7 +133,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     }
     if (req && req->phase == EVBUS__HTTP_WAITING)
         evbus__http_give_slot(h, req); /* its ack, if one comes, finds no one */
-    evbus__http_request_free(req);
+    evbus__http_request_put(h, req);
     *con_cls = NULL;
     evbus__http_conn *rec = conn_of(mc);
     if (rec)
@@ -312,6 +320,7 @@ static void http_free(evbus__http_ingest *h) {
         free(h->tls_key);
     }
     free(h->tls_cert);
+    evbus__http_requests_free(h);
     free(h->slots);
     free(h->free_slots);
     free(h);
@@ -390,11 +399,11 @@ evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx,
         tls[0].option = MHD_OPTION_END;
     h->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->http_max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->mhd) {
         rc = EVBUS_EIO;
         snprintf(err, errlen, "%s: ingest.http.listen: cannot listen on %s%s", cfg->path,

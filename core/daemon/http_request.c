@@ -1,6 +1,7 @@
 /* One HTTP PutEvents request's life: who sent it (SigV4), what it says
  * (http_putevents.h), handing it to the ingest loop as a Publish, and its
  * answer from the ingest's ack. See http_ingest.h. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,16 +84,62 @@ static void set_results(evbus__http_ingest *h, evbus__http_request *req) {
     req->phase = EVBUS__HTTP_ANSWERED;
 }
 
-void evbus__http_request_free(evbus__http_request *req) {
+/* Spares kept, and the largest body buffer a spare keeps (a large request
+ * should not pin its buffer for ever). */
+#define MAX_SPARES     256
+#define MAX_SPARE_BODY (64 * 1024)
+
+evbus__http_request *evbus__http_request_get(evbus__http_ingest *h) {
+    evbus__http_request *req = h->spares;
+    if (!req)
+        return calloc(1, sizeof *req);
+    h->spares = req->next_spare;
+    h->n_spares--;
+    char *body = req->body;
+    size_t cap = req->cap;
+    memset(req, 0, offsetof(evbus__http_request, pe));
+    req->body = body;
+    req->cap = cap;
+    return req;
+}
+
+static void request_free(evbus__http_request *req) {
+    free(req->body);
+    free(req);
+}
+
+void evbus__http_request_put(evbus__http_ingest *h, evbus__http_request *req) {
     if (!req)
         return;
-    for (size_t i = 0; i < EVBUS__PUTEVENTS_MAX; i++)
+    for (size_t i = 0; i < EVBUS__PUTEVENTS_MAX; i++) {
         free(req->reasons[i]);
+        req->reasons[i] = NULL;
+    }
     evbus__putevents_clear(&req->pe);
     if (req->resp)
         MHD_destroy_response(req->resp);
-    free(req->body);
-    free(req);
+    req->resp = NULL;
+    if (h->n_spares >= MAX_SPARES) {
+        request_free(req);
+        return;
+    }
+    if (req->cap > MAX_SPARE_BODY) {
+        free(req->body);
+        req->body = NULL;
+        req->cap = 0;
+    }
+    req->next_spare = h->spares;
+    h->spares = req;
+    h->n_spares++;
+}
+
+void evbus__http_requests_free(evbus__http_ingest *h) {
+    while (h->spares) {
+        evbus__http_request *req = h->spares;
+        h->spares = req->next_spare;
+        request_free(req);
+    }
+    h->n_spares = 0;
 }
 
 /* --- SigV4 ------------------------------------------------------------ */

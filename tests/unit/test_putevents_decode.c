@@ -125,3 +125,23 @@ ParameterizedTest(refusal *c, putevents_decode, refuses_the_whole_request) {
     free(body);
     body = NULL;
 }
+
+/* Runs between escapes of every length around the word size the reader
+ * scans by, with the string ending at every offset from the body's end. */
+Test(putevents_decode, unescapes_runs_of_every_length) {
+    for (size_t run = 0; run < 20; run++) {
+        char text[512] = "{\"Entries\":[{\"Detail\":\"", want[256] = "";
+        for (int k = 0; k < 3; k++) {
+            for (size_t i = 0; i < run; i++) {
+                strcat(text, "ab");
+                strcat(want, "ab");
+            }
+            strcat(text, k == 1 ? "\\u00e9" : "\\\"");
+            strcat(want, k == 1 ? "\xc3\xa9" : "\"");
+        }
+        strcat(text, "z\"}]}");
+        strcat(want, "z");
+        cr_assert(decode(text), "%s: %s", text, why);
+        cr_assert_str_eq(pe.events[0].detail, want, "%s", text);
+    }
+}
