@@ -5,7 +5,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evbus/evbus.h"
 #include "http_test_util.h"
 #include "moto.h"
 
 static harness h;
 static int port;
 
+static atomic_bool flood_stop;
+
 static void stop(void) {
+    atomic_store(&flood_stop, true);
     harness_cleanup(&h);
 }
 
@@ -201,4 +208,101 @@ Test(http_ops, sighup_reloads_the_access_keys) {
     cr_assert(strstr(out, "\"status\": 200"), "%s", out);
     cr_assert_null(strstr(log, "newsecret"), "no secret in the log");
     cr_assert_eq(stored_events(), 2);
+}
+
+/* A stream of HTTP requests on many kept-alive connections, and more
+ * connections than ingest.http.max_connections, while ZeroMQ producers
+ * publish: their events are still acked (the ingest takes HTTP and ZeroMQ
+ * requests in turns), and HTTP answers again once the flood stops. */
+#define FLOOD_BUSY  24
+#define FLOOD_EXTRA 100
+
+static atomic_long flood_answers;
+
+static int connect_http(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *flood_main(void *arg) {
+    (void)arg;
+    static const char body[] = "{\"Entries\":[{\"Source\":\"com.example.flood\",\"DetailType\":"
+                               "\"T\",\"Detail\":\"{}\"}]}";
+    char req[512];
+    int len = snprintf(req, sizeof req,
+                       "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: AWSEvents.PutEvents\r\n"
+                       "Content-Length: %zu\r\n\r\n%s",
+                       sizeof body - 1, body);
+    int fds[FLOOD_BUSY];
+    for (int i = 0; i < FLOOD_BUSY; i++)
+        fds[i] = connect_http();
+    while (!atomic_load(&flood_stop)) {
+        for (int i = 0; i < FLOOD_BUSY; i++)
+            if (fds[i] >= 0 && write(fds[i], req, (size_t)len) != len) {
+                close(fds[i]);
+                fds[i] = connect_http();
+            }
+        for (int i = 0; i < FLOOD_BUSY; i++) {
+            char buf[4096];
+            struct timeval tv = {.tv_sec = 5};
+            setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            if (fds[i] >= 0 && read(fds[i], buf, sizeof buf) > 0)
+                atomic_fetch_add(&flood_answers, 1);
+        }
+    }
+    for (int i = 0; i < FLOOD_BUSY; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return NULL;
+}
+
+Test(http_ops, an_http_flood_does_not_starve_zeromq_producers) {
+    port = http_test_start(&h,
+                           "    allow_unsigned: true\n    max_connections: 40\n"
+                           "    max_connections_per_ip: 40\n",
+                           NULL);
+    pthread_t flood;
+    cr_assert_eq(pthread_create(&flood, NULL, flood_main, NULL), 0);
+    for (time_t end = time(NULL) + 20; atomic_load(&flood_answers) < 100 && time(NULL) < end;)
+        usleep(10000);
+    cr_assert_geq(atomic_load(&flood_answers), 100, "the flood is not being answered");
+    /* Then idle connections up to the limit, and past it (closed at once):
+     * HTTP clients are shut out once it is reached, ZeroMQ ones are not. */
+    int extra[FLOOD_EXTRA];
+    for (int i = 0; i < FLOOD_EXTRA; i++)
+        extra[i] = connect_http();
+    evbus_client_t *zc;
+    evbus_client_opts o;
+    evbus_client_opts_init(&o);
+    o.timeout_ms = 10000;
+    cr_assert_eq(evbus_client_new(h.endpoint, &o, &zc), EVBUS_OK);
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "zmq-%d", i);
+        evbus_event e = {.id = id, .source = "com.example.zmq", .detail_type = "T", .detail = "{}"};
+        evbus_ack ack;
+        cr_assert_eq(evbus_publish(zc, &e, 1, &ack), EVBUS_OK, "publish %d during the flood", i);
+        cr_assert_eq(ack.status, EVBUS_ACK_ACCEPTED);
+    }
+    evbus_client_destroy(&zc);
+    long during = atomic_load(&flood_answers);
+    atomic_store(&flood_stop, true);
+    pthread_join(flood, NULL);
+    for (int i = 0; i < FLOOD_EXTRA; i++)
+        if (extra[i] >= 0)
+            close(extra[i]);
+    cr_assert_gt(during, 100, "HTTP went on being answered while ZeroMQ published");
+    char out[4096];
+    client(out, sizeof out,
+           "put http://127.0.0.1:%d %s '%s' '[{\"Source\":\"com.example.after\","
+           "\"DetailType\":\"T\",\"Detail\":\"{}\"}]'",
+           port, KEY, SECRET);
+    cr_assert(strstr(out, "\"status\": 200") && strstr(out, "\"FailedEntryCount\": 0"), "%s", out);
 }
