@@ -65,6 +65,22 @@ Test(http_ops, https_is_served_with_the_configured_certificate) {
              dir, getenv("EVBUS_SRC_DIR"), port, KEY, SECRET);
     cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "\"status\": 200") && strstr(out, "\"FailedEntryCount\": 0"), "%s", out);
+    /* A large request (ten 20 KB entries): bodies cross many TLS records
+     * and connection-pool-sized chunks. */
+    char ten[1200] = "[";
+    for (int i = 0; i < 10; i++)
+        snprintf(ten + strlen(ten), sizeof ten - strlen(ten),
+                 "%s{\"Source\":\"com.example.tls\",\"DetailType\":\"T\",\"Detail\":\"{}\","
+                 "\"Resources\":[\"evbus:id/big-%d\"]}",
+                 i ? "," : "", i);
+    strcat(ten, "]");
+    snprintf(cmd, sizeof cmd,
+             "HTTP_CLIENT_PAD=20000 HTTP_CLIENT_CA_BUNDLE='%s/cert.pem' python3 "
+             "'%s/tests/integration/http_client.py' put https://127.0.0.1:%d %s '%s' '%s' 2>&1",
+             dir, getenv("EVBUS_SRC_DIR"), port, KEY, SECRET, ten);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"status\": 200") && strstr(out, "\"FailedEntryCount\": 0"), "%s", out);
+    cr_assert_eq(delivered("big-", 10), 10);
     snprintf(cmd, sizeof cmd,
              "AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY='%s' AWS_DEFAULT_REGION=us-east-1 "
              "AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null "
