@@ -36,7 +36,8 @@ static void put(text *t, const char *s, size_t n) {
     if (t->oom)
         return;
     if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 512;
+        /* An answer to ten entries with UUID ids takes about 600 bytes. */
+        size_t cap = t->cap ? t->cap * 2 : 1024;
         while (cap < t->len + n + 1)
             cap *= 2;
         char *p = realloc(t->s, cap);
