@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "evbus.pb-c.h"
 #include "evbus/plugin.h"
+#include "http_ingest.h"
 
 /* Largest control request (they are small JSON objects): read up to 64 KiB; up to twice that
  * (ZMQ_MAXMSGSIZE) they are answered "request too large"; a longer one makes ZeroMQ drop the
@@ -37,6 +38,8 @@ struct evbus__control {
     evbus__ingest *ingest;
     evbus__dispatch *dispatch;
     evbus__auth *auth;
+    /* Set from the main thread once, while this one may be reading it. */
+    _Atomic(const struct evbus__http_counters *) http;
     void *sock;
     void *results; /* PUSH to the writer, for dead-letter replays and drops */
     evbus__control_regions *regions;
@@ -133,9 +136,16 @@ json_t *evbus__control_status(evbus__control *c) {
         (json_int_t)st.dedup_window_ms, "targets", targets);
     if (status && c->auth)
         json_object_set_new(status, "auth", evbus__auth_status(c->auth));
+    const evbus__http_counters *http = atomic_load(&c->http);
+    if (status && http)
+        json_object_set_new(status, "http", evbus__http_counters_status(http));
     if (status && c->regions)
         json_object_set_new(status, "regions", evbus__control_regions_status(c->regions));
     return status;
+}
+
+void evbus__control_set_http(evbus__control *c, const evbus__http_counters *counters) {
+    atomic_store(&c->http, counters);
 }
 
 json_t *evbus__control_text(const char *s) {

@@ -36,6 +36,11 @@ evbus_err evbus__control_start(const evbus__config *cfg, evbus__store *store, ev
 /* Stops the thread and closes the socket; NULLs *c; accepts NULL. */
 void evbus__control_destroy(evbus__control **c);
 
+/* Adds the HTTP ingest's counters to the status document (as "http") from
+ * now on. The caller keeps `counters` alive until evbus__control_destroy(). */
+struct evbus__http_counters;
+void evbus__control_set_http(evbus__control *c, const struct evbus__http_counters *counters);
+
 /* The status document (the answer to "status"), for the metrics endpoint
  * too. Caller owns the result (json_decref). */
 struct json_t;

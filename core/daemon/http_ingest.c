@@ -20,6 +20,14 @@
 #include "http_internal.h"
 #include "ingest.h"
 
+/* Each connection's memory pool (headers, read and write buffers), which
+ * libmicrohttpd zeroes whole between two requests of a connection: its
+ * default, 32 KiB, made that memset the largest single cost of the HTTP
+ * thread. A PutEvents request's headers (SigV4 included) take about 1 KiB;
+ * bodies are handed over in chunks, so a smaller pool only means more
+ * chunks for large bodies. */
+#define CONNECTION_MEMORY (16 * 1024)
+
 /* How long stopping waits for the acks of requests already handed over. */
 #define STOP_WAIT_MS 1000
 
@@ -56,7 +64,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     evbus__http_ingest *h = cls;
     evbus__http_request *req = *con_cls;
     if (!req) {
-        req = calloc(1, sizeof *req);
+        req = evbus__http_request_get(h);
         if (!req)
             return MHD_NO;
         req->mc = mc;
@@ -117,7 +125,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     evbus__http_ingest *h = cls;
     evbus__http_request *req = *con_cls;
     if (req && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->phase == EVBUS__HTTP_READING) {
-        h->truncated++;
+        EVBUS__HTTP_COUNT(h, truncated);
         EVBUS_LOG_D("http",
                     "a connection closed before its request was complete (%zu bytes of "
                     "body read): nothing of it was stored",
@@ -125,7 +133,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     }
     if (req && req->phase == EVBUS__HTTP_WAITING)
         evbus__http_give_slot(h, req); /* its ack, if one comes, finds no one */
-    evbus__http_request_free(req);
+    evbus__http_request_put(h, req);
     *con_cls = NULL;
     evbus__http_conn *rec = conn_of(mc);
     if (rec)
@@ -174,7 +182,7 @@ static void reap(evbus__http_ingest *h) {
         if (r->deadline_ms && r->deadline_ms <= now) {
             shutdown(r->fd, SHUT_RDWR);
             r->deadline_ms = 0;
-            h->timed_out++;
+            EVBUS__HTTP_COUNT(h, timed_out);
         }
     }
 }
@@ -205,6 +213,25 @@ static void mark_waiting(evbus__http_ingest *h) {
     }
 }
 
+/* SIGHUP: the credentials file again. A file that cannot be used leaves
+ * the keys as they were: refusing every producer for a typo would be worse. */
+static void reload_keys(evbus__http_ingest *h) {
+    *h->reload = 0;
+    if (!h->cfg->http_credentials)
+        return;
+    evbus__http_keys fresh = {0};
+    char kerr[512];
+    if (evbus__http_keys_load(h->cfg->http_credentials, &fresh, kerr, sizeof kerr) != EVBUS_OK) {
+        EVBUS_LOG_E("http", "reload: ingest.http.credentials: %s; the keys stay as they were",
+                    kerr);
+        return;
+    }
+    evbus__http_keys_free(&h->keys);
+    h->keys = fresh;
+    EVBUS__HTTP_COUNT(h, key_reloads);
+    EVBUS_LOG_I("http", "reloaded %s: %zu access keys", h->cfg->http_credentials, h->keys.n);
+}
+
 static void *loop_main(void *arg) {
     evbus__http_ingest *h = arg;
     pthread_setname_np(pthread_self(), "evbus-http");
@@ -222,6 +249,8 @@ static void *loop_main(void *arg) {
         }
         if (items[0].revents & ZMQ_POLLIN)
             evbus__http_take_acks(h);
+        if (h->reload && *h->reload)
+            reload_keys(h);
         MHD_run(h->mhd);
         int64_t now = evbus__now_mono_ms();
         if (now >= next_reap) {
@@ -291,13 +320,15 @@ static void http_free(evbus__http_ingest *h) {
         free(h->tls_key);
     }
     free(h->tls_cert);
+    evbus__http_requests_free(h);
     free(h->slots);
     free(h->free_slots);
     free(h);
 }
 
-evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx, evbus__http_ingest **out,
-                                   char *err, size_t errlen) {
+evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx,
+                                   evbus__http_counters *counters, volatile sig_atomic_t *reload,
+                                   evbus__http_ingest **out, char *err, size_t errlen) {
     *out = NULL;
     if (!cfg->http_listen)
         return EVBUS_OK;
@@ -312,6 +343,8 @@ evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx, evbus__
     if (!h)
         return EVBUS_ENOMEM;
     h->cfg = cfg;
+    h->count = counters;
+    h->reload = reload;
     evbus__uuid_gen_init(&h->uuids);
     evbus_err rc = EVBUS_OK;
     if (cfg->http_credentials) {
@@ -366,11 +399,11 @@ evbus_err evbus__http_ingest_start(const evbus__config *cfg, void *zctx, evbus__
         tls[0].option = MHD_OPTION_END;
     h->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->http_max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->mhd) {
         rc = EVBUS_EIO;
         snprintf(err, errlen, "%s: ingest.http.listen: cannot listen on %s%s", cfg->path,
@@ -406,11 +439,14 @@ void evbus__http_ingest_stop(evbus__http_ingest **hp) {
         atomic_store(&h->stop, true);
         pthread_join(h->thread, NULL);
     }
+    evbus__http_counters *c = h->count;
     EVBUS_LOG_I("http",
                 "stopped: %llu requests, %llu refused by authentication, %llu cut short by the "
                 "client, %llu timed out",
-                (unsigned long long)h->requests, (unsigned long long)h->refused_auth,
-                (unsigned long long)h->truncated, (unsigned long long)h->timed_out);
+                (unsigned long long)atomic_load(&c->requests),
+                (unsigned long long)atomic_load(&c->refused_signature),
+                (unsigned long long)atomic_load(&c->truncated),
+                (unsigned long long)atomic_load(&c->timed_out));
     http_free(h);
     *hp = NULL;
 }

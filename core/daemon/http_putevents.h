@@ -16,7 +16,6 @@
 #ifndef EVBUS_HTTP_PUTEVENTS_H
 #define EVBUS_HTTP_PUTEVENTS_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -37,9 +36,8 @@ typedef struct evbus__putevents_result {
     const char *message;
 } evbus__putevents_result;
 
-/* A decoded request. Its strings point into `root`, which it owns. */
+/* A decoded request. Its strings point into the body it was decoded from. */
 typedef struct evbus__putevents {
-    json_t *root;
     size_t n; /* entries, 1..EVBUS__PUTEVENTS_MAX */
     Evbus__V1__Event events[EVBUS__PUTEVENTS_MAX];
     Evbus__V1__Attribute bus[EVBUS__PUTEVENTS_MAX];
@@ -52,16 +50,24 @@ typedef struct evbus__putevents {
 } evbus__putevents;
 
 /* Decodes body[0..len) into *pe (which the caller allocated; it need not be
- * zeroed). Returns true, or false with why saying what is wrong with the
- * whole request (answered as a ValidationException): not JSON, not an object,
- * no Entries, not 1..10 entries, an entry or field of the wrong type,
- * EndpointId (global endpoints are not served). Entry-level problems (a
- * missing Source, an id too long) are left to evbus's validation, or set in
- * pe->early. On true, release with evbus__putevents_clear(). */
-bool evbus__putevents_decode(const char *body, size_t len, evbus__putevents *pe, char *why,
+ * zeroed), in place: the strings the entries need are unescaped and
+ * NUL-terminated inside body, and pe's strings point there, so body must
+ * outlive pe and is no longer the text it was (check a signature over it
+ * first). Allocates nothing (http_putevents_read.c).
+ *
+ * Returns true, or false with why saying what is wrong with the whole
+ * request (answered as a ValidationException): not JSON (RFC 8259, UTF-8,
+ * nested at most EVBUS_JSON_MAX_DEPTH deep), not an object, no Entries, not
+ * 1..10 entries, an entry or field of the wrong type, a member of an entry
+ * (or Entries) given twice, \u0000 in a string it reads, EndpointId (global
+ * endpoints are not served). Members it does not know are skipped, unread.
+ * Entry-level problems (a missing Source, an id too long) are left to
+ * evbus's validation, or set in pe->early. */
+bool evbus__putevents_decode(char *body, size_t len, evbus__putevents *pe, char *why,
                              size_t whylen);
 
-/* Releases what a decoded request holds. Accepts a cleared one. */
+/* Forgets a decoded request (it holds nothing of its own). Accepts a
+ * cleared one. */
 void evbus__putevents_clear(evbus__putevents *pe);
 
 /* The PutEvents answer for an evbus per-event ack: ErrorCode and message for

@@ -1,6 +1,7 @@
 /* One HTTP PutEvents request's life: who sent it (SigV4), what it says
  * (http_putevents.h), handing it to the ingest loop as a Publish, and its
  * answer from the ingest's ack. See http_ingest.h. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,19 @@ static struct MHD_Response *respond(evbus__http_ingest *h, char *body, size_t le
  * X-Amzn-ErrorType, which some SDKs read first). */
 void evbus__http_set_error(evbus__http_ingest *h, evbus__http_request *req, unsigned status,
                            const char *type, const char *message) {
+    EVBUS__HTTP_COUNT(h, requests);
+    if (status == MHD_HTTP_FORBIDDEN)
+        EVBUS__HTTP_COUNT(h, refused_signature);
+    else if (strcmp(type, "ValidationException") == 0)
+        EVBUS__HTTP_COUNT(h, validation);
+    else if (strcmp(type, "RequestEntityTooLargeException") == 0)
+        EVBUS__HTTP_COUNT(h, too_large);
+    else if (strcmp(type, "UnknownOperationException") == 0)
+        EVBUS__HTTP_COUNT(h, unknown_operation);
+    else if (strcmp(type, "ThrottlingException") == 0)
+        EVBUS__HTTP_COUNT(h, throttled);
+    else
+        EVBUS__HTTP_COUNT(h, internal);
     size_t len = 0;
     char *body = evbus__putevents_error_body(type, message, &len);
     req->resp = respond(h, body, len);
@@ -59,21 +73,73 @@ static void set_results(evbus__http_ingest *h, evbus__http_request *req) {
                               "evbusd is out of memory; send again later");
         return;
     }
+    size_t failed = 0;
+    for (size_t i = 0; i < req->pe.n; i++)
+        failed += req->results[i].code != NULL;
+    EVBUS__HTTP_COUNT(h, requests);
+    atomic_fetch_add_explicit(&h->count->entries_failed, failed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count->entries_stored, req->pe.n - failed, memory_order_relaxed);
     req->resp = respond(h, body, len);
     req->status = MHD_HTTP_OK;
     req->phase = EVBUS__HTTP_ANSWERED;
 }
 
-void evbus__http_request_free(evbus__http_request *req) {
+/* Spares kept, and the largest body buffer a spare keeps (a large request
+ * should not pin its buffer for ever). */
+#define MAX_SPARES     256
+#define MAX_SPARE_BODY (64 * 1024)
+
+evbus__http_request *evbus__http_request_get(evbus__http_ingest *h) {
+    evbus__http_request *req = h->spares;
+    if (!req)
+        return calloc(1, sizeof *req);
+    h->spares = req->next_spare;
+    h->n_spares--;
+    char *body = req->body;
+    size_t cap = req->cap;
+    memset(req, 0, offsetof(evbus__http_request, pe));
+    req->body = body;
+    req->cap = cap;
+    return req;
+}
+
+static void request_free(evbus__http_request *req) {
+    free(req->body);
+    free(req);
+}
+
+void evbus__http_request_put(evbus__http_ingest *h, evbus__http_request *req) {
     if (!req)
         return;
-    for (size_t i = 0; i < EVBUS__PUTEVENTS_MAX; i++)
+    for (size_t i = 0; i < EVBUS__PUTEVENTS_MAX; i++) {
         free(req->reasons[i]);
+        req->reasons[i] = NULL;
+    }
     evbus__putevents_clear(&req->pe);
     if (req->resp)
         MHD_destroy_response(req->resp);
-    free(req->body);
-    free(req);
+    req->resp = NULL;
+    if (h->n_spares >= MAX_SPARES) {
+        request_free(req);
+        return;
+    }
+    if (req->cap > MAX_SPARE_BODY) {
+        free(req->body);
+        req->body = NULL;
+        req->cap = 0;
+    }
+    req->next_spare = h->spares;
+    h->spares = req;
+    h->n_spares++;
+}
+
+void evbus__http_requests_free(evbus__http_ingest *h) {
+    while (h->spares) {
+        evbus__http_request *req = h->spares;
+        h->spares = req->next_spare;
+        request_free(req);
+    }
+    h->n_spares = 0;
 }
 
 /* --- SigV4 ------------------------------------------------------------ */
@@ -140,7 +206,6 @@ static bool authenticate(evbus__http_ingest *h, evbus__http_request *req,
         *key = who;
         return true;
     }
-    h->refused_auth++;
     /* Every refusal is a 403 (the producer's credentials or clock, not the
      * request, must change); the type is the one AWS gives each case. */
     static const char *const types[] = {
@@ -236,7 +301,6 @@ static bool submit(evbus__http_ingest *h, evbus__http_request *req) {
 
 /* The request's body is in: check, decode, and hand it over (or answer). */
 void evbus__http_request_process(evbus__http_ingest *h, evbus__http_request *req) {
-    h->requests++;
     if (req->too_large) {
         char why[160];
         snprintf(why, sizeof why,
@@ -250,7 +314,7 @@ void evbus__http_request_process(evbus__http_ingest *h, evbus__http_request *req
     if (!authenticate(h, req, &key))
         return;
     char why[512];
-    if (!evbus__putevents_decode(req->body ? req->body : "", req->len, &req->pe, why, sizeof why)) {
+    if (!evbus__putevents_decode(req->body, req->len, &req->pe, why, sizeof why)) {
         evbus__http_set_error(h, req, MHD_HTTP_BAD_REQUEST, "ValidationException", why);
         return;
     }
@@ -287,7 +351,11 @@ static void take_ack(evbus__http_ingest *h, const void *data, size_t len) {
                 continue;
             }
             evbus__putevents_result_of(ack->results[k], r);
-            snprintf(req->ids[i], sizeof req->ids[i], "%s", r->event_id ? r->event_id : "");
+            /* Copied by hand: snprintf here was a visible part of each ack. */
+            const char *id = r->event_id ? r->event_id : "";
+            size_t n = strnlen(id, sizeof req->ids[i] - 1);
+            memcpy(req->ids[i], id, n);
+            req->ids[i][n] = '\0';
             r->event_id = req->ids[i];
             if (r->code) {
                 req->reasons[i] = strdup(r->message ? r->message : "");
@@ -311,4 +379,16 @@ void evbus__http_take_acks(evbus__http_ingest *h) {
         take_ack(h, zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
     }
+}
+
+json_t *evbus__http_counters_status(const evbus__http_counters *c) {
+#define GET(x) (json_int_t) atomic_load_explicit(&c->x, memory_order_relaxed)
+    return json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:I}", "requests",
+                     GET(requests), "entries_stored", GET(entries_stored), "entries_failed",
+                     GET(entries_failed), "refused_signature", GET(refused_signature), "errors",
+                     "validation", GET(validation), "too_large", GET(too_large),
+                     "unknown_operation", GET(unknown_operation), "throttled", GET(throttled),
+                     "internal", GET(internal), "truncated", GET(truncated), "timed_out",
+                     GET(timed_out), "key_reloads", GET(key_reloads));
+#undef GET
 }

@@ -21,13 +21,18 @@
 #include "routing.h"
 #include "store.h"
 
-static volatile sig_atomic_t stop_requested, reload_requested;
+static volatile sig_atomic_t stop_requested, reload_requested, http_reload_requested;
 
 static void on_signal(int sig) {
-    if (sig == SIGHUP)
-        reload_requested = 1; /* the authentication thread re-reads the key lists */
-    else
+    if (sig == SIGHUP) {
+        /* One flag per thread that reloads, each clearing its own: the
+         * authentication thread (CURVE key lists), the HTTP ingest
+         * (ingest.http.credentials). */
+        reload_requested = 1;
+        http_reload_requested = 1;
+    } else {
         stop_requested = 1;
+    }
 }
 
 /* Raises the soft limit on open files to the hard one: every producer
@@ -130,6 +135,8 @@ int main(int argc, char **argv) {
     evbus__control *control = NULL;
     evbus__metrics *metrics = NULL;
     evbus__http_ingest *http = NULL;
+    /* Outlives the control thread, which reads it. */
+    static evbus__http_counters http_counters;
     evbus__auth *auth = NULL;
     evbus__ipc_claims *claims = NULL;
 
@@ -139,8 +146,8 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    /* SIGHUP (`systemctl reload evbusd`) re-reads the CURVE key lists; it
-     * never ends the router. */
+    /* SIGHUP (`systemctl reload evbusd`) re-reads the CURVE key lists and
+     * the HTTP access keys; it never ends the router. */
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -198,6 +205,8 @@ int main(int argc, char **argv) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }
+    if (cfg.http_listen)
+        evbus__control_set_http(control, &http_counters);
     if (evbus__metrics_start(&cfg, control, &metrics, err, sizeof err) != EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
@@ -205,7 +214,8 @@ int main(int argc, char **argv) {
     if (metrics)
         EVBUS_LOG_I("evbusd", "metrics on http://%s/metrics", cfg.metrics_listen);
     /* After the ingest: its requests go to the ingest loop's HTTP socket. */
-    if (evbus__http_ingest_start(&cfg, zctx, &http, err, sizeof err) != EVBUS_OK) {
+    if (evbus__http_ingest_start(&cfg, zctx, &http_counters, &http_reload_requested, &http, err,
+                                 sizeof err) != EVBUS_OK) {
         EVBUS_LOG_E("evbusd", "%s", err);
         goto out;
     }

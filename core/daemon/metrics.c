@@ -127,6 +127,35 @@ static void render_auth(text *t, json_t *auth) {
     }
 }
 
+/* The HTTP PutEvents ingest (status "http"), when ingest.http.listen is set. */
+static void render_http(text *t, json_t *http) {
+    if (!http)
+        return;
+    json_t *errors = json_object_get(http, "errors");
+    add(t,
+        "# HELP evbus_http_requests_total PutEvents HTTP requests answered.\n"
+        "# TYPE evbus_http_requests_total counter\nevbus_http_requests_total %lld\n"
+        "# HELP evbus_http_entries_total PutEvents entries answered, by result (stored: an "
+        "EventId; failed: an ErrorCode).\n# TYPE evbus_http_entries_total counter\n"
+        "evbus_http_entries_total{result=\"stored\"} %lld\n"
+        "evbus_http_entries_total{result=\"failed\"} %lld\n"
+        "# HELP evbus_http_refused_signature_total Requests refused with 403: SigV4 missing, "
+        "of an unknown key, wrong or out of date.\n"
+        "# TYPE evbus_http_refused_signature_total counter\n"
+        "evbus_http_refused_signature_total %lld\n"
+        "# HELP evbus_http_credential_reloads_total Times ingest.http.credentials was read "
+        "again (SIGHUP).\n# TYPE evbus_http_credential_reloads_total counter\n"
+        "evbus_http_credential_reloads_total %lld\n"
+        "# HELP evbus_http_errors_total Requests refused whole, or connections cut, by kind.\n"
+        "# TYPE evbus_http_errors_total counter\n",
+        num(http, "requests"), num(http, "entries_stored"), num(http, "entries_failed"),
+        num(http, "refused_signature"), num(http, "key_reloads"));
+    static const char *const kinds[] = {"validation", "too_large", "unknown_operation", "throttled",
+                                        "internal",   "truncated", "timed_out"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        add(t, "evbus_http_errors_total{kind=\"%s\"} %lld\n", kinds[i], num(errors, kinds[i]));
+}
+
 char *evbus__metrics_render(json_t *st) {
     text t = {0};
     json_t *in = json_object_get(st, "ingest"), *store = json_object_get(st, "store");
@@ -222,6 +251,7 @@ char *evbus__metrics_render(json_t *st) {
         }
     }
     render_auth(&t, json_object_get(st, "auth"));
+    render_http(&t, json_object_get(st, "http"));
     return t.s;
 }
 

@@ -5,7 +5,10 @@ own SigV4 signer (clients no one here wrote).
   http_client.py put URL KEY SECRET ENTRIES_JSON
       boto3's events client, pointed at URL; prints one JSON line:
       {"status": S, "region": X-Evbus-Region, "response": {...}} or
-      {"status": S, "error": CODE, "message": M}.
+      {"status": S, "error": CODE, "message": M}. For an https URL it
+      verifies the server's certificate against the CA file named in
+      $HTTP_CLIENT_CA_BUNDLE (else the system's CAs). $HTTP_CLIENT_PAD=N
+      makes each entry's Detail {"pad": N bytes} (large requests).
   http_client.py raw URL KEY SECRET BODY [tamper|skew=SECONDS|unsigned]
       signs BODY with botocore's SigV4Auth (service events, us-east-1) and
       sends it with http.client; `tamper` changes the body after signing,
@@ -16,6 +19,7 @@ Uses the default python3 (boto3 is installed there)."""
 import datetime
 import http.client
 import json
+import os
 import sys
 import urllib.parse
 
@@ -31,10 +35,15 @@ def put(url, key, secret, entries):
         region_name="us-east-1",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
+        verify=os.environ.get("HTTP_CLIENT_CA_BUNDLE") or True,
         config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
+    entries = json.loads(entries)
+    pad = int(os.environ.get("HTTP_CLIENT_PAD") or 0)
+    for e in entries if pad else []:
+        e["Detail"] = json.dumps({"pad": "".join(chr(97 + i % 26) for i in range(pad))})
     try:
-        r = client.put_events(Entries=json.loads(entries))
+        r = client.put_events(Entries=entries)
     except botocore.exceptions.ClientError as e:
         meta = e.response.get("ResponseMetadata", {})
         print(json.dumps({"status": meta.get("HTTPStatusCode"),

@@ -6,6 +6,7 @@
  * leave both ingests serving. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 
 #include "evbus/evbus.h"
 #include "harness.h"
-#include "moto.h"
+#include "http_test_util.h"
 
 static harness h;
 static int port;
@@ -28,92 +29,14 @@ static void stop(void) {
 
 TestSuite(http_ingest, .fini = stop, .timeout = 150);
 
-#define KEY    "AKIDEVBUSTEST1"
-#define SECRET "s3cr3t/KEY+value"
-
-/* evbusd with the HTTP ingest on a free loopback port, a key limited to
- * com.example.* sources, and a rule sending com.example.* to a JSON-lines
- * file. `ingest_extra` adds keys under ingest:. */
 static void start(const char *http_extra, const char *ingest_extra) {
-    port = moto_free_port();
-    cr_assert_gt(port, 0);
-    char ingest[1024], extra[1024];
-    snprintf(ingest, sizeof ingest,
-             "%s"
-             "  http:\n"
-             "    listen: 127.0.0.1:%d\n"
-             "    credentials: http.keys\n"
-             "%s",
-             ingest_extra ? ingest_extra : "", port, http_extra ? http_extra : "");
-    harness_init_ingest(&h, ingest, NULL);
-    snprintf(extra, sizeof extra,
-             "targets:\n"
-             "  - name: file\n"
-             "    plugin: %s/evbus_sink_jsonl.so\n"
-             "    config:\n"
-             "      path: %s/out.jsonl\n"
-             "rules:\n"
-             "  - name: examples\n"
-             "    pattern: {source: [{prefix: com.example.}]}\n"
-             "    targets: [file]\n",
-             getenv("EVBUS_EXAMPLES_DIR"), h.dir);
-    FILE *f = fopen(h.config, "a");
-    fputs(extra, f);
-    fclose(f);
-    char keys[400];
-    snprintf(keys, sizeof keys, "%s/http.keys", h.dir);
-    f = fopen(keys, "w");
-    fprintf(f, "# test keys\nproducer %s %s com.example.*\nother AKIDOTHER othersecret\n", KEY,
-            SECRET);
-    fclose(f);
-    cr_assert(harness_start(&h), "evbusd did not start; see %s", h.log);
+    port = http_test_start(&h, http_extra, ingest_extra);
 }
 
-/* Runs the Python client (boto3) with printf-style arguments; returns its
- * one line of JSON in out. */
-__attribute__((format(printf, 3, 4))) static void client(char *out, size_t outlen, const char *fmt,
-                                                         ...) {
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "python3 '%s/tests/integration/http_client.py' %s 2>&1",
-             getenv("EVBUS_SRC_DIR"), args);
-    int rc = harness_run(cmd, out, outlen);
-    cr_assert_eq(rc, 0, "%s: %s", cmd, out);
-}
+#define client http_test_client
 
-/* The lines the sink wrote that contain `needle`, waiting up to 20 s for at
- * least `want` of them. */
-static int delivered(const char *needle, int want) {
-    char path[400];
-    snprintf(path, sizeof path, "%s/out.jsonl", h.dir);
-    int n = 0;
-    for (time_t end = time(NULL) + 20; time(NULL) < end; usleep(20000)) {
-        FILE *f = fopen(path, "r");
-        char line[8192];
-        n = 0;
-        while (f && fgets(line, sizeof line, f))
-            n += strstr(line, needle) != NULL;
-        if (f)
-            fclose(f);
-        if (n >= want)
-            break;
-    }
-    return n;
-}
-
-/* Events stored (accepted, not duplicates), as evbusd counts them when it
- * stops: the store itself forgets events once delivered. */
-static uint64_t stored_events(void) {
-    cr_assert_eq(harness_stop(&h), 0);
-    static char log[1 << 20];
-    harness_read_log(&h, log, sizeof log);
-    const char *at = strstr(log, "[evbusd] stopped: ");
-    cr_assert(at, "%s", log);
-    return strtoull(at + strlen("[evbusd] stopped: "), NULL, 10);
-}
+#define delivered(needle, want) http_test_delivered(&h, needle, want)
+#define stored_events()         http_test_stored_events(&h)
 
 Test(http_ingest, aws_cli_publish_is_stored_routed_and_delivered) {
     start(NULL, NULL);
