@@ -397,8 +397,8 @@ static void handle_ack(evbus_client_t *c, size_t from, const void *data, size_t 
 }
 
 /* Resends what is due and expires what is past its deadline. A request
- * left unanswered for resend_ms by a router that answered nothing else in
- * that time takes that router down; requests held by a router that is down
+ * left unanswered for resend_ms by a router that has answered nothing for
+ * resend_ms takes that router down; requests held by a router that is down
  * move to one that is up. Returns the soonest time something will be due,
  * for the poll timeout. */
 static int64_t run_timers(evbus_client_t *c, int64_t now) {
@@ -413,17 +413,35 @@ static int64_t run_timers(evbus_client_t *c, int64_t now) {
             continue;
         }
         evbus__router *rt = &c->routers.r[r->router];
-        /* resend_ms of silence is the verdict on a router: after a send, no
-         * answer to anything since; before one, a socket that has refused
-         * every send (with several routers it queues nothing while not
-         * connected). */
+        /* resend_ms of silence is the verdict on a router: a request it
+         * holds is overdue and it has answered nothing for resend_ms; before
+         * a send, a socket that has refused every send (with several routers
+         * it queues nothing while not connected). Not "nothing since this
+         * request was sent": a pipelining producer's router answers earlier
+         * requests after later ones went out, right up to the moment it
+         * hangs; that rule resent to the hung router first and left it only
+         * at twice resend_ms. */
         bool overdue = r->sent ? now - r->last_sent_ms >= c->opts.resend_ms
                                : now - r->assigned_ms >= c->opts.resend_ms;
-        if (r->sent ? overdue && rt->last_answer_ms < r->last_sent_ms
+        bool silent = now - rt->last_answer_ms >= c->opts.resend_ms;
+        if (r->sent ? overdue && silent
                     : rt->refused_since_ms && now - rt->refused_since_ms >= c->opts.resend_ms)
             evbus__router_set_silent(&c->routers, r->router, now, c->opts.resend_ms);
+        /* An overdue request whose router answered since it was sent, but
+         * not since it became due, waits for the verdict (at most resend_ms
+         * after that answer) instead of being resent to the same router:
+         * a router answering again proves it alive, and the request lost,
+         * and then it is resent; silence moves it elsewhere. */
+        int64_t verdict = rt->last_answer_ms + c->opts.resend_ms;
+        bool await_verdict = r->sent && overdue && rt->up && !silent &&
+                             rt->last_answer_ms < r->last_sent_ms + c->opts.resend_ms &&
+                             !(several && c->routers.policy == EVBUS_ROUTER_SPREAD);
         if (several && !rt->up && evbus__router_set_other_up(&c->routers, r->router)) {
             move_request(c, r, now);
+        } else if (await_verdict) {
+            if (verdict < next)
+                next = verdict;
+            continue;
         } else if (overdue) {
             /* spread: another router; failover: the first one up */
             if (several && (c->routers.policy == EVBUS_ROUTER_SPREAD || !rt->up))
