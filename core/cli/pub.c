@@ -230,6 +230,42 @@ static int publish_batch(evbus_client_t *c, evbus_event *evs, unsigned long *lin
     return 0;
 }
 
+/* Splits -e's comma-separated endpoints in place (spaces around each are
+ * dropped). Returns 0, or -1 with why: an empty item ("a,,b"), the same
+ * router twice (two connections to it would only double its load), or more
+ * than EVBUS_ROUTERS_MAX. */
+static int split_endpoints(char *list, const char **out, size_t *n, char *why, size_t whylen) {
+    *n = 0;
+    for (char *item = list;;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        while (*item == ' ' || *item == '\t')
+            item++;
+        size_t len = strlen(item);
+        while (len && (item[len - 1] == ' ' || item[len - 1] == '\t'))
+            item[--len] = '\0';
+        if (!len) {
+            snprintf(why, whylen, "endpoint %zu of the list is empty", *n + 1);
+            return -1;
+        }
+        for (size_t i = 0; i < *n; i++) {
+            if (strcmp(out[i], item) == 0) {
+                snprintf(why, whylen, "%s is listed twice", item);
+                return -1;
+            }
+        }
+        if (*n == EVBUS_ROUTERS_MAX) {
+            snprintf(why, whylen, "more than %d endpoints", EVBUS_ROUTERS_MAX);
+            return -1;
+        }
+        out[(*n)++] = item;
+        if (!comma)
+            return 0;
+        item = comma + 1;
+    }
+}
+
 int evbus__cmd_pub(int argc, char **argv) {
     static const struct option opts[] = {{"endpoint", required_argument, NULL, 'e'},
                                          {"source", required_argument, NULL, 's'},
@@ -348,19 +384,11 @@ int evbus__cmd_pub(int argc, char **argv) {
     char *endpoint_list = strdup(endpoint);
     const char *routers[EVBUS_ROUTERS_MAX];
     size_t n_routers = 0;
-    bool list_ok = endpoint_list != NULL;
-    char *save = NULL;
-    for (char *ep = endpoint_list ? strtok_r(endpoint_list, ",", &save) : NULL; ep;
-         ep = strtok_r(NULL, ",", &save)) {
-        if (n_routers == EVBUS_ROUTERS_MAX) {
-            list_ok = false;
-            break;
-        }
-        routers[n_routers++] = ep;
-    }
-    if (!list_ok || n_routers == 0) {
-        fprintf(stderr, "evbus pub: -e wants 1..%d endpoints separated by commas, not '%s'\n",
-                EVBUS_ROUTERS_MAX, endpoint);
+    char ep_why[256];
+    if (!endpoint_list ||
+        split_endpoints(endpoint_list, routers, &n_routers, ep_why, sizeof ep_why)) {
+        fprintf(stderr, "evbus pub: -e '%s': %s\n", endpoint,
+                endpoint_list ? ep_why : "out of memory");
         free(endpoint_list);
         return 2;
     }

@@ -92,3 +92,33 @@ Test(endpoints, control_requests_of_every_size_get_an_answer_or_a_cut) {
     zmq_ctx_term(ctx);
     cr_assert_eq(harness_stop(&h), 0);
 }
+
+/* evbus pub -e takes a list of routers: spaces around items are dropped; an
+ * empty item or a router listed twice is refused up front, naming it, with
+ * exit status 2 (they used to be skipped, or to open two connections to one
+ * router). */
+Test(endpoints, pub_endpoint_lists_are_checked_item_by_item) {
+    static const struct {
+        const char *list, *want;
+    } cases[] = {
+        {"tcp://127.0.0.1:1,,tcp://127.0.0.1:2", "endpoint 2 of the list is empty"},
+        {",tcp://127.0.0.1:2", "endpoint 1 of the list is empty"},
+        {"tcp://127.0.0.1:1, tcp://127.0.0.1:1", "tcp://127.0.0.1:1 is listed twice"},
+    };
+    char cmd[600], out[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s pub -e '%s' -s a -t T -d '{}' --timeout 300 2>&1",
+                 harness_bin("evbus"), cases[i].list);
+        cr_assert_eq(harness_run(cmd, out, sizeof out), 2, "%s: %s", cases[i].list, out);
+        cr_assert(strstr(out, cases[i].want), "%s: %s", cases[i].list, out);
+    }
+    /* A space after the comma is not part of the endpoint: the router is
+     * reached. */
+    harness_init(&h, NULL);
+    cr_assert(harness_start(&h));
+    snprintf(cmd, sizeof cmd, "%s pub -e 'tcp://127.0.0.1:1, %s' -s a -t T -d '{}' 2>&1",
+             harness_bin("evbus"), h.endpoint);
+    cr_assert_eq(harness_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "accepted"), "%s", out);
+    cr_assert_eq(harness_stop(&h), 0);
+}
