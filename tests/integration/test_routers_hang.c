@@ -148,8 +148,8 @@ Test(routers_hang, a_router_silent_for_resend_ms_is_left_without_a_second_resend
     cr_assert_eq(evbus_client_new(NULL, &o, &c), EVBUS_OK);
 
     acked a = {.c = c};
-    evbus_event first = {.id = "hang-a", .source = "routers.test", .detail_type = "t",
-                         .detail = "{}"};
+    evbus_event first = {
+        .id = "hang-a", .source = "routers.test", .detail_type = "t", .detail = "{}"};
     evbus_event second = first;
     second.id = "hang-b";
     cr_assert_eq(evbus_publish_async(c, &first, 1, on_ack, &a), EVBUS_OK);
@@ -184,8 +184,8 @@ Test(routers_hang, a_router_silent_for_resend_ms_is_left_without_a_second_resend
         resent_to_hung += carries(r.publish, "hang-b");
         release(&r);
     }
-    cr_log_info("a hung router left %lld ms after its last answer (resend_ms %d)",
-                (long long)took, RESEND_MS);
+    cr_log_info("a hung router left %lld ms after its last answer (resend_ms %d)", (long long)took,
+                RESEND_MS);
     cr_assert_eq(a.n, 2);
     cr_assert_eq(a.err[0], EVBUS_OK);
     cr_assert_str_eq(a.by[0], hung_ep);
