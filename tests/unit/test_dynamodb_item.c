@@ -185,3 +185,49 @@ Test(ddb_item, unprocessed_items_are_matched_back_by_key) {
     cr_assert_eq(ddb_read_batch_response(&o, "<html>", 6, ids, 3, un), -1);
     cr_assert(un[0] && un[1] && un[2]);
 }
+
+/* The answer with nothing unprocessed is read without jansson; every other
+ * shape is read as jansson reads it. */
+Test(ddb_item, answers_with_nothing_unprocessed_read_as_jansson_reads_them) {
+    ddb_opts o = {.table = "events", .key = "pk", .mode = DDB_BATCH};
+    const char *ids[] = {"a", "b", "c"};
+    bool un[3];
+    static const char *const all_written[] = {
+        "{}",
+        " { \"UnprocessedItems\" : { } }\n",
+        "{\"ConsumedCapacity\":[{\"TableName\":\"events\",\"CapacityUnits\":3.5e0}],"
+        "\"UnprocessedItems\":{},\"ItemCollectionMetrics\":{\"x\":[true,false,null]}}",
+        /* jansson keeps the last member of a name */
+        "{\"UnprocessedItems\":{\"events\":[{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"a\"}}}}]},"
+        "\"UnprocessedItems\":{}}",
+        /* another table's leftovers are not this call's */
+        "{\"UnprocessedItems\":{\"other\":[{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"a\"}}}}]}}",
+    };
+    for (size_t i = 0; i < sizeof all_written / sizeof all_written[0]; i++) {
+        un[0] = un[1] = un[2] = true;
+        cr_assert_eq(
+            ddb_read_batch_response(&o, all_written[i], strlen(all_written[i]), ids, 3, un), 0,
+            "%s", all_written[i]);
+        cr_assert(!un[0] && !un[1] && !un[2], "%s", all_written[i]);
+    }
+    /* an escaped member name is its decoded name */
+    const char *escaped = "{\"Unprocessed\\u0049tems\":{\"events\":[{\"PutRequest\":{\"Item\":"
+                          "{\"pk\":{\"S\":\"b\"}}}}]}}";
+    cr_assert_eq(ddb_read_batch_response(&o, escaped, strlen(escaped), ids, 3, un), 0);
+    cr_assert(!un[0] && un[1] && !un[2]);
+    static const char *const not_answers[] = {
+        "",
+        "{\"UnprocessedItems\":{}} x",
+        "{\"UnprocessedItems\":{}",
+        "{\"UnprocessedItems\":{},}",
+        "[]",
+        "{\"UnprocessedItems\":{},\"x\":nul}",
+    };
+    for (size_t i = 0; i < sizeof not_answers / sizeof not_answers[0]; i++) {
+        un[0] = un[1] = un[2] = false;
+        cr_assert_eq(
+            ddb_read_batch_response(&o, not_answers[i], strlen(not_answers[i]), ids, 3, un), -1,
+            "%s", not_answers[i]);
+        cr_assert(un[0] && un[1] && un[2], "%s", not_answers[i]);
+    }
+}
