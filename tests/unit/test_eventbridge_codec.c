@@ -217,3 +217,29 @@ ParameterizedTest(answer_case *c, eventbridge_codec, accepted_answers_read_as_ja
             cr_assert_neq(res[i].reason[0], '\0');
     }
 }
+
+/* Time is written by hand: zero, before the epoch, and far ahead come out
+ * as the integers they are. */
+Test(eventbridge_codec, request_time_is_the_exact_integer) {
+    static const struct {
+        const char *time;
+        const char *want;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", "\"Time\":0}"},
+        {"1969-12-31T23:59:59Z", "\"Time\":-1}"},
+        {"1900-03-01T00:00:00.123Z", "\"Time\":-2203891200}"},
+        {"9999-12-31T23:59:59Z", "\"Time\":253402300799}"},
+        {"2026-11-23T18:44:20+01:00", "\"Time\":1795455860}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        evbus_sink_event e = event("{}");
+        e.time = cases[i].time;
+        evbus_batch b = {.target = "t", .region = "us-east-1", .events = &e, .n_events = 1};
+        eb_opts o = {.event_bus = "default", .max_request_bytes = 262144};
+        size_t idx[] = {0};
+        evbus_aws_buf out = {0};
+        cr_assert_eq(eb_build_request(&o, &b, idx, 1, &out), 0);
+        cr_assert(strstr(out.data, cases[i].want), "%s: %s", cases[i].time, out.data);
+        evbus_aws_buf_free(&out);
+    }
+}
