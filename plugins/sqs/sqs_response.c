@@ -4,10 +4,10 @@
  * retried too (it was not confirmed; FIFO dedup absorbs a resend).
  *
  * The common answer, every entry successful, is read by plugins/aws's
- * scanner (json_scan.h) instead of jansson: building a tree of objects per answer was an eighth
- * of the delivery thread's time in bench/sinks. Anything else (a failed
- * entry, an escaped Id, a body that is not what it should be) goes to
- * jansson, which has the last word. */
+ * scanner (json_scan.h) instead of jansson: building a tree of objects
+ * per answer was an eighth of the delivery thread's time in bench/sinks.
+ * Anything else (a failed entry, an escaped Id, a body that is not what
+ * it should be) goes to jansson, which has the last word. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
