@@ -19,6 +19,9 @@
 /* Deeper than DynamoDB's own limit (32 levels); only guards the stack. */
 #define MAX_DEPTH 100
 
+/* Appends a string literal, its length known at compile time. */
+#define ADD_LIT(out, lit) evbus_aws_buf_add((out), (lit), sizeof(lit) - 1)
+
 typedef struct conv {
     const char *p, *end;
     evbus_aws_buf *out;
@@ -62,13 +65,15 @@ static ddb_conv string(conv *c, size_t *size) {
     const char *start = c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != '"') {
+        /* Bytes JSON holds as they are count as they are, 8 at a time:
+         * a string is mostly such a run. */
+        size_t plain = evbus_aws_json_plain(c->p, (size_t)(c->end - c->p));
+        c->p += plain;
+        n += plain;
+        if (c->p >= c->end || *c->p == '"')
+            break;
         if ((unsigned char)*c->p < 0x20)
             return refuse(c, "a control character in a string");
-        if (*c->p != '\\') {
-            c->p++;
-            n++;
-            continue;
-        }
         if (c->end - c->p < 2)
             return refuse(c, "a string ends inside an escape");
         if (c->p[1] != 'u') {
@@ -160,9 +165,11 @@ ddb_conv ddb_number(const char *text, size_t len, size_t *size, char *why, size_
 
 static ddb_conv value(conv *c, size_t *size);
 
-static ddb_conv put(conv *c, const char *s) {
-    return evbus_aws_buf_puts(c->out, s) ? DDB_CONV_NOMEM : DDB_CONV_OK;
+static ddb_conv put_n(conv *c, const char *s, size_t n) {
+    return evbus_aws_buf_add(c->out, s, n) ? DDB_CONV_NOMEM : DDB_CONV_OK;
 }
+
+#define put(c, lit) put_n((c), (lit), sizeof(lit) - 1)
 
 /* An object or an array at c->p: {"M":{...}} or {"L":[...]}. */
 static ddb_conv container(conv *c, size_t *size) {
@@ -172,7 +179,7 @@ static ddb_conv container(conv *c, size_t *size) {
     if (++c->depth > MAX_DEPTH)
         return refuse(c, "nested too deep");
     c->p++;
-    if ((rc = put(c, map ? "{\"M\":{" : "{\"L\":[")))
+    if ((rc = map ? put(c, "{\"M\":{") : put(c, "{\"L\":[")))
         return rc;
     size_t total = 3;
     skip_ws(c);
@@ -183,7 +190,7 @@ static ddb_conv container(conv *c, size_t *size) {
             c->p++;
             skip_ws(c);
         }
-        if ((rc = put(c, k ? "," : "")))
+        if (k && (rc = put(c, ",")))
             return rc;
         if (map) {
             if (c->p >= c->end || *c->p != '"')
@@ -207,17 +214,20 @@ static ddb_conv container(conv *c, size_t *size) {
     c->p++;
     c->depth--;
     *size += total;
-    return put(c, map ? "}}" : "]}");
+    return map ? put(c, "}}") : put(c, "]}");
 }
 
-static ddb_conv literal(conv *c, const char *word, const char *av, size_t *size) {
-    size_t n = strlen(word);
+static ddb_conv literal_n(conv *c, const char *word, size_t n, const char *av, size_t avn,
+                          size_t *size) {
     if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
         return refuse(c, "an unknown literal");
     c->p += n;
     *size += 1;
-    return put(c, av);
+    return put_n(c, av, avn);
 }
+
+#define literal(c, word, av, size)                                                                 \
+    literal_n((c), (word), sizeof(word) - 1, (av), sizeof(av) - 1, (size))
 
 static ddb_conv value(conv *c, size_t *size) {
     skip_ws(c);
@@ -237,7 +247,8 @@ static ddb_conv value(conv *c, size_t *size) {
     default: break;
     }
     const char *start = c->p;
-    while (c->p < c->end && strchr("+-.0123456789eE", *c->p))
+    while (c->p < c->end && ((*c->p >= '0' && *c->p <= '9') || *c->p == '-' || *c->p == '+' ||
+                             *c->p == '.' || *c->p == 'e' || *c->p == 'E'))
         c->p++;
     size_t n = 0;
     if (c->p == start)
@@ -245,8 +256,7 @@ static ddb_conv value(conv *c, size_t *size) {
     if ((rc = ddb_number(start, (size_t)(c->p - start), &n, c->why, c->whylen)))
         return rc;
     *size += n;
-    if (evbus_aws_buf_puts(c->out, "{\"N\":\"") ||
-        evbus_aws_buf_add(c->out, start, (size_t)(c->p - start)))
+    if (ADD_LIT(c->out, "{\"N\":\"") || evbus_aws_buf_add(c->out, start, (size_t)(c->p - start)))
         return DDB_CONV_NOMEM;
     return put(c, "\"}");
 }
@@ -293,22 +303,31 @@ static long long rfc3339(const char *s) {
     return t == (time_t)-1 ? -1 : (long long)t - off;
 }
 
-/* A top-level string attribute: "NAME":{"S":"VALUE"}. */
-static int attr_s(evbus_aws_buf *out, const char *name, const char *v, size_t *size) {
-    *size += strlen(name) + strlen(v);
-    return evbus_aws_buf_puts(out, ",") || evbus_aws_buf_json_str(out, name, strlen(name)) ||
-           evbus_aws_buf_puts(out, ":{\"S\":") || evbus_aws_buf_json_str(out, v, strlen(v)) ||
-           evbus_aws_buf_puts(out, "}");
+/* A top-level string attribute: ,"NAME":{"S":"VALUE"}. `name` is one of
+ * the item's own names, plain in JSON: it goes in as it is, with the
+ * syntax around it, in one piece. */
+static int attr_s_n(evbus_aws_buf *out, const char *lead, size_t lead_len, size_t name_len,
+                    const char *v, size_t *size) {
+    size_t vl = strlen(v);
+    *size += name_len + vl;
+    return evbus_aws_buf_add(out, lead, lead_len) || evbus_aws_buf_json_str(out, v, vl) ||
+           ADD_LIT(out, "}");
 }
+
+#define attr_s(out, name, v, size)                                                                 \
+    attr_s_n((out), ",\"" name "\":{\"S\":", sizeof(",\"" name "\":{\"S\":") - 1,                  \
+             sizeof(name) - 1, (v), (size))
 
 /* Where the envelope carries the account: its fixed shape puts the
  * envelope's own "account" before "detail", and a quote inside a string
  * is escaped, so the first `,"account":"` is the envelope's. evbus events
  * carry an empty account today. */
 static int account(const evbus_sink_event *e, char *out, size_t len) {
+    static const char detail[] = ",\"detail\":";
     const char *a = strstr(e->envelope_json, ",\"account\":\"");
-    const char *d = strstr(e->envelope_json, ",\"detail\":");
-    if (!a || (d && d < a))
+    /* The detail's key before it would make it the detail's (the two keys
+     * cannot overlap: neither has a comma after its first byte). */
+    if (!a || memmem(e->envelope_json, (size_t)(a - e->envelope_json), detail, sizeof detail - 1))
         return 0;
     a += strlen(",\"account\":\"");
     size_t n = strcspn(a, "\"\\");
@@ -330,27 +349,32 @@ ddb_conv ddb_item(const ddb_opts *o, const evbus_sink_event *e, evbus_aws_buf *o
         return DDB_CONV_REFUSED;
     }
     size_t sz = strlen(o->key) + id_len;
-    int bad = evbus_aws_buf_puts(out, "{") || evbus_aws_buf_json_str(out, o->key, strlen(o->key)) ||
-              evbus_aws_buf_puts(out, ":{\"S\":") || evbus_aws_buf_json_str(out, e->id, id_len) ||
-              evbus_aws_buf_puts(out, "}") || attr_s(out, "source", e->source, &sz) ||
+    size_t detail_len = strlen(e->detail), key_len = strlen(o->key);
+    /* Room for the item at once: the detail grows by its attribute-value
+     * syntax (the guess is generous; the buffer grows if it is not). */
+    int bad = evbus_aws_buf_reserve(out, 3 * detail_len + strlen(e->envelope_json) + 2 * key_len +
+                                             id_len + 256) ||
+              ADD_LIT(out, "{") || evbus_aws_buf_json_str(out, o->key, key_len) ||
+              ADD_LIT(out, ":{\"S\":") || evbus_aws_buf_json_str(out, e->id, id_len) ||
+              ADD_LIT(out, "}") || attr_s(out, "source", e->source, &sz) ||
               attr_s(out, "detail-type", e->detail_type, &sz) ||
               attr_s(out, "time", e->time, &sz) || attr_s(out, "region", e->origin_region, &sz);
     char acct[64];
     if (!bad && account(e, acct, sizeof acct))
         bad = attr_s(out, "account", acct, &sz);
     size_t list = 3;
-    bad = bad || evbus_aws_buf_puts(out, ",\"resources\":{\"L\":[");
+    bad = bad || ADD_LIT(out, ",\"resources\":{\"L\":[");
     for (size_t i = 0; i < e->n_resources && !bad; i++) {
-        list += 1 + strlen(e->resources[i]);
-        bad = evbus_aws_buf_puts(out, i ? ",{\"S\":" : "{\"S\":") ||
-              evbus_aws_buf_json_str(out, e->resources[i], strlen(e->resources[i])) ||
-              evbus_aws_buf_puts(out, "}");
+        size_t rl = strlen(e->resources[i]);
+        list += 1 + rl;
+        bad = (i ? ADD_LIT(out, ",{\"S\":") : ADD_LIT(out, "{\"S\":")) ||
+              evbus_aws_buf_json_str(out, e->resources[i], rl) || ADD_LIT(out, "}");
     }
     sz += strlen("resources") + list;
-    if (bad || evbus_aws_buf_puts(out, "]},\"detail\":"))
+    if (bad || ADD_LIT(out, "]},\"detail\":"))
         return DDB_CONV_NOMEM;
     sz += strlen("detail");
-    ddb_conv rc = ddb_json_to_av(e->detail, strlen(e->detail), out, &sz, why, whylen);
+    ddb_conv rc = ddb_json_to_av(e->detail, detail_len, out, &sz, why, whylen);
     if (rc)
         return rc;
     if (o->ttl_attribute) {

@@ -76,6 +76,9 @@ static int ddb_build(void *plugin, const evbus_aws_call *c, evbus_aws_buf *body,
 static void ddb_read(void *plugin, const evbus_aws_call *c, const evbus_aws_result *r,
                      evbus_aws_entry *res) {
     ddb *d = plugin;
+    static const char left[] = "UnprocessedItems: DynamoDB did not write the item (throughput "
+                               "or internal limits); retried with backoff";
+    _Static_assert(sizeof left <= sizeof res[0].reason, "the reason fits");
     bool unprocessed[DDB_BATCH_MAX] = {false};
     if (d->o.mode == DDB_BATCH) {
         const char *ids[DDB_BATCH_MAX];
@@ -85,10 +88,10 @@ static void ddb_read(void *plugin, const evbus_aws_call *c, const evbus_aws_resu
     }
     for (size_t k = 0; k < c->n; k++) {
         res[k].fault = unprocessed[k] ? EVBUS_AWS_TRANSIENT : EVBUS_AWS_OK;
-        snprintf(res[k].reason, sizeof res[k].reason, "%s",
-                 unprocessed[k] ? "UnprocessedItems: DynamoDB did not write the item "
-                                  "(throughput or internal limits); retried with backoff"
-                                : "");
+        if (unprocessed[k])
+            memcpy(res[k].reason, left, sizeof left);
+        else
+            res[k].reason[0] = '\0';
     }
 }
 

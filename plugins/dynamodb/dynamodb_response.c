@@ -7,9 +7,41 @@
 #include <string.h>
 
 #include "dynamodb.h"
+#include "json_scan.h"
+
+/* True when the answer is an object whose UnprocessedItems, wherever it
+ * appears, is {} (or which has none): every put was written. Anything else
+ * (an item left over, an escaped key, a malformed body) goes to jansson.
+ * Other members (ConsumedCapacity, ItemCollectionMetrics) are skipped. */
+static bool scan_all_written(const char *body, size_t len) {
+    evbus_aws_scan s = {body, body + len};
+    const char *k;
+    size_t kl;
+    bool esc;
+    if (!evbus_aws_scan_eat(&s, '{'))
+        return false;
+    if (evbus_aws_scan_eat(&s, '}'))
+        return evbus_aws_scan_done(&s);
+    do {
+        if (!evbus_aws_scan_string(&s, &k, &kl, &esc) || esc || !evbus_aws_scan_eat(&s, ':'))
+            return false;
+        if (evbus_aws_scan_is(k, kl, "UnprocessedItems")) {
+            if (!evbus_aws_scan_eat(&s, '{') || !evbus_aws_scan_eat(&s, '}'))
+                return false;
+        } else if (!evbus_aws_scan_skip(&s, 1)) {
+            return false;
+        }
+    } while (evbus_aws_scan_eat(&s, ','));
+    return evbus_aws_scan_eat(&s, '}') && evbus_aws_scan_done(&s);
+}
 
 int ddb_read_batch_response(const ddb_opts *o, const char *body, size_t len, const char *const *ids,
                             size_t n, bool *unprocessed) {
+    if (scan_all_written(body, len)) {
+        for (size_t k = 0; k < n; k++)
+            unprocessed[k] = false;
+        return 0;
+    }
     json_t *j = json_loadb(body, len, 0, NULL);
     if (!json_is_object(j)) {
         json_decref(j);

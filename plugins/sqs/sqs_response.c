@@ -3,18 +3,18 @@
  * anything else is retried, and an entry the answer does not mention is
  * retried too (it was not confirmed; FIFO dedup absorbs a resend).
  *
- * The common answer, every entry successful, is read by a small scanner
- * instead of jansson: building a tree of objects per answer was an eighth
- * of the delivery thread's time in bench/sinks. Anything else (a failed
- * entry, an escaped Id, a body that is not what it should be) goes to
- * jansson, which has the last word. */
-#include <ctype.h>
+ * The common answer, every entry successful, is read by plugins/aws's
+ * scanner (json_scan.h) instead of jansson: building a tree of objects
+ * per answer was an eighth of the delivery thread's time in bench/sinks.
+ * Anything else (a failed entry, an escaped Id, a body that is not what
+ * it should be) goes to jansson, which has the last word. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_scan.h"
 #include "sqs.h"
 
 static long entry_index(json_t *entry, size_t n) {
@@ -24,96 +24,6 @@ static long entry_index(json_t *entry, size_t n) {
         return -1;
     long i = strtol(id, &end, 10);
     return *end || i < 0 || (size_t)i >= n ? -1 : i;
-}
-
-/* ---- the scanner: JSON text in, nothing built ---- */
-
-typedef struct scan {
-    const char *p, *end;
-} scan;
-
-static void ws(scan *s) {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
-}
-
-static bool eat(scan *s, char c) {
-    ws(s);
-    if (s->p < s->end && *s->p == c) {
-        s->p++;
-        return true;
-    }
-    return false;
-}
-
-/* A string at s->p: its raw text (between the quotes) into *str / *len;
- * *escaped when it holds a backslash, so that its text is not its value. */
-static bool string(scan *s, const char **str, size_t *len, bool *escaped) {
-    ws(s);
-    if (s->p >= s->end || *s->p != '"')
-        return false;
-    const char *q = ++s->p;
-    *escaped = false;
-    for (;;) {
-        /* Runs of plain bytes 8 at a time (MessageId, MD5OfMessageBody). */
-        q += evbus_aws_json_plain(q, (size_t)(s->end - q));
-        if (q >= s->end || (unsigned char)*q < 0x20)
-            return false;
-        if (*q == '"')
-            break;
-        *escaped = true; /* a backslash: skip what it escapes */
-        q += 2;
-        if (q > s->end)
-            return false;
-    }
-    *str = s->p;
-    *len = (size_t)(q - s->p);
-    s->p = q + 1;
-    return true;
-}
-
-static bool value(scan *s, int depth);
-
-/* Skips an object's or array's members after its opening bracket. */
-static bool members(scan *s, int depth, bool object) {
-    char close = object ? '}' : ']';
-    if (eat(s, close))
-        return true;
-    do {
-        const char *k;
-        size_t kl;
-        bool esc;
-        if (object && (!string(s, &k, &kl, &esc) || !eat(s, ':')))
-            return false;
-        if (!value(s, depth + 1))
-            return false;
-    } while (eat(s, ','));
-    return eat(s, close);
-}
-
-/* Skips one value; numbers and literals loosely (jansson re-reads any
- * answer this scanner does not take whole). */
-static bool value(scan *s, int depth) {
-    ws(s);
-    if (s->p >= s->end || depth > 32)
-        return false;
-    const char *str;
-    size_t len;
-    bool esc;
-    switch (*s->p) {
-    case '"': return string(s, &str, &len, &esc);
-    case '{': s->p++; return members(s, depth, true);
-    case '[': s->p++; return members(s, depth, false);
-    default:
-        while (s->p < s->end &&
-               (isalnum((unsigned char)*s->p) || *s->p == '-' || *s->p == '+' || *s->p == '.'))
-            s->p++;
-        return true;
-    }
-}
-
-static bool key_is(const char *k, size_t kl, const char *want) {
-    return kl == strlen(want) && memcmp(k, want, kl) == 0;
 }
 
 /* The entry index an Id's text names ("0".."9"), or -1. */
@@ -133,62 +43,58 @@ static long index_of(const char *id, size_t len, size_t n) {
  * lists as successful. False, with ok[] meaningless, sends the body to
  * jansson. */
 static bool scan_successful(const char *body, size_t len, size_t n, bool *ok) {
-    scan s = {body, body + len};
-    if (!eat(&s, '{'))
+    evbus_aws_scan s = {body, body + len};
+    if (!evbus_aws_scan_eat(&s, '{'))
         return false;
-    if (eat(&s, '}')) {
-        ws(&s);
-        return s.p == s.end;
-    }
+    if (evbus_aws_scan_eat(&s, '}'))
+        return evbus_aws_scan_done(&s);
     do {
         const char *k;
         size_t kl;
         bool esc;
-        if (!string(&s, &k, &kl, &esc) || esc || !eat(&s, ':'))
+        if (!evbus_aws_scan_string(&s, &k, &kl, &esc) || esc || !evbus_aws_scan_eat(&s, ':'))
             return false;
-        if (key_is(k, kl, "Failed")) {
+        if (evbus_aws_scan_is(k, kl, "Failed")) {
             /* Only an empty list stays on this path. */
-            if (!eat(&s, '[') || !eat(&s, ']'))
+            if (!evbus_aws_scan_eat(&s, '[') || !evbus_aws_scan_eat(&s, ']'))
                 return false;
-        } else if (key_is(k, kl, "Successful")) {
-            if (!eat(&s, '['))
+        } else if (evbus_aws_scan_is(k, kl, "Successful")) {
+            if (!evbus_aws_scan_eat(&s, '['))
                 return false;
-            if (eat(&s, ']'))
+            if (evbus_aws_scan_eat(&s, ']'))
                 continue;
             do {
-                if (!eat(&s, '{'))
+                if (!evbus_aws_scan_eat(&s, '{'))
                     return false;
                 long idx = -1;
-                if (!eat(&s, '}')) {
+                if (!evbus_aws_scan_eat(&s, '}')) {
                     do {
                         const char *mk, *id;
                         size_t mkl, idl;
-                        if (!string(&s, &mk, &mkl, &esc) || esc || !eat(&s, ':'))
+                        if (!evbus_aws_scan_string(&s, &mk, &mkl, &esc) || esc ||
+                            !evbus_aws_scan_eat(&s, ':'))
                             return false;
-                        if (key_is(mk, mkl, "Id")) {
-                            if (!string(&s, &id, &idl, &esc) || esc)
+                        if (evbus_aws_scan_is(mk, mkl, "Id")) {
+                            if (!evbus_aws_scan_string(&s, &id, &idl, &esc) || esc)
                                 return false;
                             idx = index_of(id, idl, n);
-                        } else if (!value(&s, 3)) {
+                        } else if (!evbus_aws_scan_skip(&s, 3)) {
                             return false;
                         }
-                    } while (eat(&s, ','));
-                    if (!eat(&s, '}'))
+                    } while (evbus_aws_scan_eat(&s, ','));
+                    if (!evbus_aws_scan_eat(&s, '}'))
                         return false;
                 }
                 if (idx >= 0)
                     ok[idx] = true;
-            } while (eat(&s, ','));
-            if (!eat(&s, ']'))
+            } while (evbus_aws_scan_eat(&s, ','));
+            if (!evbus_aws_scan_eat(&s, ']'))
                 return false;
-        } else if (!value(&s, 1)) {
+        } else if (!evbus_aws_scan_skip(&s, 1)) {
             return false;
         }
-    } while (eat(&s, ','));
-    if (!eat(&s, '}'))
-        return false;
-    ws(&s);
-    return s.p == s.end;
+    } while (evbus_aws_scan_eat(&s, ','));
+    return evbus_aws_scan_eat(&s, '}') && evbus_aws_scan_done(&s);
 }
 
 int sqs_read_response(const char *body, size_t len, size_t n, sqs_entry_result *res) {

@@ -5,6 +5,7 @@
  * UnprocessedItems matched back to events. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,4 +185,149 @@ Test(ddb_item, unprocessed_items_are_matched_back_by_key) {
     cr_assert(!un[0] && !un[1] && !un[2]);
     cr_assert_eq(ddb_read_batch_response(&o, "<html>", 6, ids, 3, un), -1);
     cr_assert(un[0] && un[1] && un[2]);
+}
+
+/* The answer with nothing unprocessed is read without jansson; every other
+ * shape is read as jansson reads it. */
+Test(ddb_item, answers_with_nothing_unprocessed_read_as_jansson_reads_them) {
+    ddb_opts o = {.table = "events", .key = "pk", .mode = DDB_BATCH};
+    const char *ids[] = {"a", "b", "c"};
+    bool un[3];
+    static const char *const all_written[] = {
+        "{}",
+        " { \"UnprocessedItems\" : { } }\n",
+        "{\"ConsumedCapacity\":[{\"TableName\":\"events\",\"CapacityUnits\":3.5e0}],"
+        "\"UnprocessedItems\":{},\"ItemCollectionMetrics\":{\"x\":[true,false,null]}}",
+        /* jansson keeps the last member of a name */
+        "{\"UnprocessedItems\":{\"events\":[{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"a\"}}}}]},"
+        "\"UnprocessedItems\":{}}",
+        /* another table's leftovers are not this call's */
+        "{\"UnprocessedItems\":{\"other\":[{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"a\"}}}}]}}",
+    };
+    for (size_t i = 0; i < sizeof all_written / sizeof all_written[0]; i++) {
+        un[0] = un[1] = un[2] = true;
+        cr_assert_eq(
+            ddb_read_batch_response(&o, all_written[i], strlen(all_written[i]), ids, 3, un), 0,
+            "%s", all_written[i]);
+        cr_assert(!un[0] && !un[1] && !un[2], "%s", all_written[i]);
+    }
+    /* an escaped member name is its decoded name */
+    const char *escaped = "{\"Unprocessed\\u0049tems\":{\"events\":[{\"PutRequest\":{\"Item\":"
+                          "{\"pk\":{\"S\":\"b\"}}}}]}}";
+    cr_assert_eq(ddb_read_batch_response(&o, escaped, strlen(escaped), ids, 3, un), 0);
+    cr_assert(!un[0] && un[1] && !un[2]);
+    static const char *const not_answers[] = {
+        "",
+        "{\"UnprocessedItems\":{}} x",
+        "{\"UnprocessedItems\":{}",
+        "{\"UnprocessedItems\":{},}",
+        "[]",
+        "{\"UnprocessedItems\":{},\"x\":nul}",
+    };
+    for (size_t i = 0; i < sizeof not_answers / sizeof not_answers[0]; i++) {
+        un[0] = un[1] = un[2] = false;
+        cr_assert_eq(
+            ddb_read_batch_response(&o, not_answers[i], strlen(not_answers[i]), ids, 3, un), -1,
+            "%s", not_answers[i]);
+        cr_assert(un[0] && un[1] && un[2], "%s", not_answers[i]);
+    }
+}
+
+/* Strings are counted a run of plain bytes at a time: escapes, control
+ * characters and multi-byte characters on each side of 8-byte boundaries
+ * give the same text and size as byte by byte. */
+Test(ddb_item, long_strings_keep_their_text_and_decoded_size) {
+    static const struct {
+        const char *json;
+        size_t size; /* {"S":...} in a list of one: 3 + 1 + decoded bytes */
+    } ok[] = {
+        {"[\"abcdefghijklmnopqrstuvwxyz\"]", 4 + 26},
+        {"[\"abcdefg\\\"hijklmnop\\\\qrstuvw\\/xyz\"]", 4 + 29},
+        {"[\"abcdefgh\\u0041ijklmnop\\u00e9qrstuvwx\\u20acyz\"]", 4 + 26 + 1 + 2 + 3},
+        {"[\"\\ud83d\\ude00abcdefghijklmnop\\ud83dxyz\"]", 4 + 4 + 16 + 3 + 3},
+        {"[\"caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"]", 4 + 27},
+        {"[\"1234567\\n1234567\\t\\r\\b\\f12345678\"]", 4 + 7 + 1 + 7 + 4 + 8},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        evbus_aws_buf out = {0};
+        size_t size = 0;
+        char why[200] = "";
+        size_t len = strlen(ok[i].json);
+        cr_assert_eq(ddb_json_to_av(ok[i].json, len, &out, &size, why, sizeof why), DDB_CONV_OK,
+                     "%s: %s", ok[i].json, why);
+        cr_assert_eq(size, ok[i].size, "%s: size %zu, want %zu", ok[i].json, size, ok[i].size);
+        /* {"L":[{"S":<the string's text as it was>}]} */
+        cr_assert_eq(out.len, len - 2 + strlen("{\"L\":[{\"S\":}]}"), "%s", out.data);
+        cr_assert(strncmp(out.data + strlen("{\"L\":[{\"S\":"), ok[i].json + 1, len - 2) == 0, "%s",
+                  out.data);
+        evbus_aws_buf_free(&out);
+    }
+    static const char *const bad[] = {
+        "[\"abcdefghijklmnop\x01qrstuvwxyz\"]", /* a control character deep in a run */
+        "[\"abcdefgh\x1f\"]",
+        "[\"abcdefghijklmnop\tq\"]",
+        "[\"abcdefghijklmnop\\x\"]",     /* an unknown escape */
+        "[\"abcdefghijklmnop\\u12g4\"]", /* a bad \u */
+        "[\"abcdefghijklmnopqrstuvwxyz", /* unterminated */
+        "[\"abcdefghijklmnop\\",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        evbus_aws_buf out = {0};
+        size_t size = 0;
+        char why[200] = "";
+        cr_assert_eq(ddb_json_to_av(bad[i], strlen(bad[i]), &out, &size, why, sizeof why),
+                     DDB_CONV_REFUSED, "%s", bad[i]);
+        cr_assert(strstr(why, "ValidationException: "), "%s", why);
+        evbus_aws_buf_free(&out);
+    }
+}
+
+/* The whole item, byte for byte: the envelope's account is taken, an
+ * "account" inside the detail is not, and big numbers keep their text. */
+Test(ddb_item, item_text_is_exact) {
+    ddb_opts o = {.table = "events", .key = "p\"k", .mode = DDB_BATCH};
+    const char *detail = "{\"account\":\"999\",\"n\":123456789012345678901234567890.12345678,"
+                         "\"s\":\"\\\"\\u00e9\"}";
+    char env[512];
+    const char *const accounts[] = {"123456789012", ""};
+    for (int a = 0; a < 2; a++) {
+        snprintf(env, sizeof env,
+                 "{\"version\":\"0\",\"id\":\"i\",\"detail-type\":\"t\",\"source\":\"s\","
+                 "\"account\":\"%s\",\"time\":\"2024-05-01T14:00:00Z\",\"region\":\"r\","
+                 "\"resources\":[\"x\"],\"detail\":%s}",
+                 accounts[a], detail);
+        const char *res[] = {"arn:\"x\""};
+        evbus_sink_event e = {.id = "i",
+                              .source = "s\\",
+                              .detail_type = "t\n",
+                              .detail = detail,
+                              .time = "2024-05-01T14:00:00Z",
+                              .origin_region = "r",
+                              .resources = res,
+                              .n_resources = 1,
+                              .partition_key = "",
+                              .envelope_json = env,
+                              .envelope_len = strlen(env)};
+        evbus_aws_buf out = {0};
+        size_t size = 0;
+        char why[600] = "";
+        cr_assert_eq(ddb_item(&o, &e, &out, &size, why, sizeof why), DDB_CONV_OK, "%s", why);
+        char want[1024];
+        snprintf(want, sizeof want,
+                 "{\"p\\\"k\":{\"S\":\"i\"},\"source\":{\"S\":\"s\\\\\"},"
+                 "\"detail-type\":{\"S\":\"t\\n\"},\"time\":{\"S\":\"2024-05-01T14:00:00Z\"},"
+                 "\"region\":{\"S\":\"r\"}%s,\"resources\":{\"L\":[{\"S\":\"arn:\\\"x\\\"\"}]},"
+                 "\"detail\":{\"M\":{\"account\":{\"S\":\"999\"},"
+                 "\"n\":{\"N\":\"123456789012345678901234567890.12345678\"},"
+                 "\"s\":{\"S\":\"\\\"\\u00e9\"}}}}",
+                 a == 0 ? ",\"account\":{\"S\":\"123456789012\"}" : "");
+        cr_assert_str_eq(out.data, want);
+        /* names + values: p"k i, source s\, detail-type t\n, time (20), region r,
+         * account, resources (3 + 1 + 7), detail (M 3 + 3 elements + account 7 + 3,
+         * n 1 + 38 digits: 1 + 19 pairs + exponent, s 1 + 3) */
+        size_t want_size = 3 + 1 + 6 + 2 + 11 + 2 + 4 + 20 + 6 + 1 + (a == 0 ? 7 + 12 : 0) + 9 +
+                           11 + 6 + 3 + 3 + 7 + 3 + 1 + 20 + 1 + 3;
+        cr_assert_eq(size, want_size, "size %zu, want %zu", size, want_size);
+        evbus_aws_buf_free(&out);
+    }
 }

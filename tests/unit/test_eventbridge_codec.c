@@ -143,3 +143,103 @@ Test(eventbridge_codec, an_answer_that_is_not_putevents_sends_nothing_as_deliver
         cr_assert_eq(res[1].fault, EVBUS_AWS_TRANSIENT);
     }
 }
+
+/* The all-accepted answer is read without jansson; every shape it must
+ * hand over (or read alike) gives what jansson gives. */
+typedef struct answer_case {
+    char body[256];
+    int rc;
+    char faults[4]; /* per entry of 3: 'o' OK, 't' TRANSIENT, 'e' EVENT_FAULT */
+} answer_case;
+
+ParameterizedTestParameters(eventbridge_codec, accepted_answers_read_as_jansson_reads_them) {
+    static answer_case cases[] = {
+        {"{\"FailedEntryCount\":0,\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\"},"
+         "{\"EventId\":\"c\"}]}",
+         0, "ooo"},
+        /* white space, members in another order, unknown members skipped */
+        {" {\n\"Entries\" : [ {\"X\":[1,{\"y\":null}],\"EventId\":\"a\"} , {\"EventId\":\"b\","
+         "\"Z\":true},{\"EventId\":\"c\"}] ,\"FailedEntryCount\":0.0e0 }\r\n",
+         0, "ooo"},
+        /* an escaped EventId is a string all the same */
+        {"{\"Entries\":[{\"EventId\":\"a\\\"\\u00e9\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}]}",
+         0, "ooo"},
+        /* fewer entries than sent: the rest are not known to be sent */
+        {"{\"Entries\":[{\"EventId\":\"a\"}]}", 0, "ott"},
+        /* more than sent: the extra ones are ignored */
+        {"{\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"},"
+         "{\"EventId\":\"d\"}]}",
+         0, "ooo"},
+        /* an entry with neither EventId nor ErrorCode, or an EventId that is not a string */
+        {"{\"Entries\":[{},{\"EventId\":5},{\"EventId\":\"c\"}]}", 0, "tto"},
+        /* a later EventId overrides (jansson keeps the last member of a name) */
+        {"{\"Entries\":[{\"EventId\":\"a\",\"EventId\":null},{\"EventId\":\"b\"},"
+         "{\"EventId\":\"c\"}]}",
+         0, "too"},
+        /* an ErrorCode, even beside an EventId */
+        {"{\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\",\"ErrorCode\":\"MalformedDetail\"},"
+         "{\"ErrorCode\":\"\",\"EventId\":\"c\"}]}",
+         0, "oeo"},
+        /* Entries twice: the last one counts */
+        {"{\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}],"
+         "\"Entries\":[{\"ErrorCode\":\"MalformedDetail\"}]}",
+         0, "ett"},
+        /* an escaped member name is its decoded name */
+        {"{\"Entries\":[{\"Event\\u0049d\":\"a\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}]}", 0,
+         "ooo"},
+        /* not JSON, or not an answer: nothing is delivered */
+        {"{\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}]} x", -1,
+         "ttt"},
+        {"{\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}]", -1, "ttt"},
+        {"{\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}],}", -1, "ttt"},
+        {"{\"Entries\":[{\"EventId\":\"a\x01\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}]}", -1,
+         "ttt"},
+        {"{\"Entries\":[{\"EventId\":\"a\"},{\"EventId\":\"b\"},{\"EventId\":\"c\"}],\"F\":tru}",
+         -1, "ttt"},
+        {"{\"FailedEntryCount\":0}", -1, "ttt"},
+        {"{}", -1, "ttt"},
+    };
+    return cr_make_param_array(answer_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(answer_case *c, eventbridge_codec, accepted_answers_read_as_jansson_reads_them) {
+    eb_entry_result res[3];
+    cr_assert_eq(eb_read_response(c->body, strlen(c->body), 3, res), c->rc, "%s", c->body);
+    for (int i = 0; i < 3; i++) {
+        evbus_aws_fault want = c->faults[i] == 'o'   ? EVBUS_AWS_OK
+                               : c->faults[i] == 'e' ? EVBUS_AWS_EVENT_FAULT
+                                                     : EVBUS_AWS_TRANSIENT;
+        cr_assert_eq(res[i].fault, want, "%s: entry %d is %d (%s)", c->body, i, res[i].fault,
+                     res[i].reason);
+        if (want == EVBUS_AWS_OK)
+            cr_assert_str_eq(res[i].reason, "");
+        else
+            cr_assert_neq(res[i].reason[0], '\0');
+    }
+}
+
+/* Time is written by hand: zero, before the epoch, and far ahead come out
+ * as the integers they are. */
+Test(eventbridge_codec, request_time_is_the_exact_integer) {
+    static const struct {
+        const char *time;
+        const char *want;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", "\"Time\":0}"},
+        {"1969-12-31T23:59:59Z", "\"Time\":-1}"},
+        {"1900-03-01T00:00:00.123Z", "\"Time\":-2203891200}"},
+        {"9999-12-31T23:59:59Z", "\"Time\":253402300799}"},
+        {"2026-11-23T18:44:20+01:00", "\"Time\":1795455860}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        evbus_sink_event e = event("{}");
+        e.time = cases[i].time;
+        evbus_batch b = {.target = "t", .region = "us-east-1", .events = &e, .n_events = 1};
+        eb_opts o = {.event_bus = "default", .max_request_bytes = 262144};
+        size_t idx[] = {0};
+        evbus_aws_buf out = {0};
+        cr_assert_eq(eb_build_request(&o, &b, idx, 1, &out), 0);
+        cr_assert(strstr(out.data, cases[i].want), "%s: %s", cases[i].time, out.data);
+        evbus_aws_buf_free(&out);
+    }
+}
