@@ -64,7 +64,10 @@ typedef struct slot {
     bool reason_owned;
     size_t item;             /* index in items when handed to the store */
     size_t rec_off, rec_len; /* the encoded record in the batch's records */
-    const char *id;          /* points into the request or gen_id */
+    /* Points into the request; NULL when evbusd made the id up, in gen_id
+     * (read it with slot_id(): a pointer to gen_id would dangle once the
+     * slots array grows for the next request of the batch). */
+    const char *id;
     char gen_id[37];
     size_t first_target, n_targets; /* in the batch's targets */
 } slot;
@@ -127,6 +130,10 @@ struct evbus__ingest {
     const evbus__producers *producers; /* held by the receiver; NULL without CURVE */
     evbus__audit *audit;               /* the writer's: audit events of state changes */
 };
+
+static const char *slot_id(const slot *s) {
+    return s->id ? s->id : s->gen_id;
+}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap)
@@ -686,7 +693,7 @@ static void prepare_request(evbus__ingest *ing, batch *b, request *r, int64_t no
         int rc = evbus__event_prepare(ing->cfg, r->pub->events[i], &r->checks[i], &ing->uuids,
                                       now_ms, now_text, s->gen_id, &filled, &b->records,
                                       &s->rec_off, &s->rec_len, why, sizeof why);
-        s->id = filled.id;
+        s->id = filled.id == s->gen_id ? NULL : filled.id;
         if (rc == 0 && r->principal &&
             !evbus__auth_may_publish(r->principal, filled.source, why, sizeof why))
             rc = 1;
@@ -765,8 +772,8 @@ static void layout_items(batch *b) {
         if (s->item == NO_ITEM)
             continue;
         evbus__store_item *it = &b->items[s->item];
-        it->id = s->id;
-        it->id_len = strlen(s->id);
+        it->id = slot_id(s);
+        it->id_len = strlen(it->id);
         it->record = b->records.data + s->rec_off;
         it->record_len = s->rec_len;
         it->targets = b->targets + s->first_target;
@@ -812,7 +819,7 @@ static void send_ack(evbus__ingest *ing, const batch *b, const request *r) {
             evbus__v1__event_ack__init(a);
             a->status = s->status;
             a->index = (uint32_t)i;
-            a->event_id = (char *)s->id; /* "" when it cannot be sent back as it came */
+            a->event_id = (char *)slot_id(s); /* "" when it cannot be sent back as it came */
             a->reason = (char *)(s->reason ? s->reason : "");
             a->region = ing->cfg->region;
             if (s->item != NO_ITEM)
